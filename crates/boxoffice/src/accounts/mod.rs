@@ -1,0 +1,12 @@
+//! Accounts: registration, login, rotating refresh tokens and profiles. Access tokens
+//! are short-lived JWTs verified without a store lookup, which keeps the hot path free
+//! of account queries; refresh tokens are opaque, stored hashed and rotated on use.
+pub mod http;
+pub mod password;
+mod service;
+pub mod tokens;
+
+pub use service::{
+    AccountService, AuthTokens, NewAccount, ProfileChange, ProvisionedBuyer, UserView,
+};
+pub use tokens::{Principal, TokenIssuer};

@@ -1,0 +1,128 @@
+//! Wiring: builds the store, inventory, caches, services and background tasks from a
+//! `Config`, serves HTTP, and shuts down in order (stop accepting, drain requests,
+//! stop expiry, flush the booking writer, close the database).
+use crate::accounts::tokens::new_signing_secret;
+use crate::accounts::{AccountService, TokenIssuer};
+use crate::booking::{spawn_expiry, BookingService, Writer};
+use crate::catalog::{CatalogService, ShowCache};
+use crate::clock::DynClock;
+use crate::config::Config;
+use crate::inventory::{DynInventory, LocalInventory};
+use crate::store::{DynStore, SqlStore};
+use secrecy::ExposeSecret;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: DynStore,
+    pub clock: DynClock,
+    pub accounts: Arc<AccountService>,
+    pub catalog: Arc<CatalogService>,
+    pub booking: Arc<BookingService>,
+}
+
+pub struct App {
+    pub state: AppState,
+    sql: SqlStore,
+    expiry: (CancellationToken, JoinHandle<()>),
+    writer: (CancellationToken, JoinHandle<()>),
+}
+
+impl App {
+    /// Connects, migrates, rebuilds live state from the store and starts the
+    /// background tasks.
+    pub async fn build(config: Config, clock: DynClock) -> anyhow::Result<Self> {
+        let sql = SqlStore::connect(&config.database_url, config.database_max_connections).await?;
+        sql.migrate().await?;
+        let store: DynStore = Arc::new(sql.clone());
+        let secret = match &config.jwt_secret {
+            Some(s) => s.expose_secret().to_owned(),
+            None => {
+                store
+                    .init_setting("jwt_secret", &new_signing_secret())
+                    .await?
+            }
+        };
+        let issuer = Arc::new(TokenIssuer::new(secret.as_bytes()));
+
+        let bundles = store.all_show_bundles().await?;
+        let live = store.live_bookings().await?;
+        let inventory: DynInventory = Arc::new(LocalInventory::new());
+        inventory.restore(&bundles, &live).await?;
+        tracing::info!(
+            shows = bundles.len(),
+            live_bookings = live.len(),
+            "inventory rebuilt from the store"
+        );
+        let cache = Arc::new(ShowCache::new(bundles));
+
+        let writer_stop = CancellationToken::new();
+        let (writer, writer_task) =
+            Writer::spawn(store.clone(), config.writer_batch_max, writer_stop.clone());
+        let accounts = Arc::new(AccountService::new(store.clone(), issuer, clock.clone()).await?);
+        let catalog = Arc::new(CatalogService::new(
+            store.clone(),
+            cache.clone(),
+            inventory.clone(),
+            clock.clone(),
+        ));
+        let booking = Arc::new(BookingService::new(
+            store.clone(),
+            cache,
+            inventory,
+            writer,
+            clock.clone(),
+        ));
+        let expiry_stop = CancellationToken::new();
+        let expiry_task = spawn_expiry(
+            booking.clone(),
+            Duration::from_millis(config.expiry_interval_ms.max(10)),
+            expiry_stop.clone(),
+        );
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            clock,
+            accounts,
+            catalog,
+            booking,
+        };
+        Ok(Self {
+            state,
+            sql,
+            expiry: (expiry_stop, expiry_task),
+            writer: (writer_stop, writer_task),
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then drains and stops everything.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let router = crate::http::router(self.state.clone());
+        tracing::info!(addr = %listener.local_addr()?, "listening");
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.stop().await;
+        served.map_err(Into::into)
+    }
+
+    /// Stops the background tasks; the writer commits what is queued first.
+    pub async fn stop(self) {
+        self.expiry.0.cancel();
+        let _ = self.expiry.1.await;
+        self.writer.0.cancel();
+        let _ = self.writer.1.await;
+        self.sql.close().await;
+        tracing::info!("stopped");
+    }
+}

@@ -1,0 +1,400 @@
+//! Booking use cases. The order of steps is the safety argument: cheap validation,
+//! then the atomic inventory step, then the durable write; counters follow the
+//! store on every later transition, so a crash can lose at most unacknowledged holds.
+use super::writer::Writer;
+use crate::accounts::Principal;
+use crate::catalog::ShowCache;
+use crate::clock::DynClock;
+use crate::error::{ConflictKind, Error, OrNotFound, Result};
+use crate::inventory::{DynInventory, Hold};
+use crate::store::{
+    BookingQuery, BookingRecord, BookingWrite, Deadline, DynStore, Page, WriteOutcome,
+};
+use crate::timefmt::rfc3339;
+use boxoffice_domain::booking::{BookingAction, BookingStatus, Quantity};
+use boxoffice_domain::catalog::SaleState;
+use boxoffice_domain::stock::Selection;
+use boxoffice_domain::{BookingId, ShowId, Timestamp, UserId, ZoneId};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveRequest {
+    #[serde(alias = "show")]
+    #[schema(value_type = String, format = Uuid)]
+    pub show_id: ShowId,
+    #[serde(alias = "zone")]
+    #[schema(value_type = String, format = Uuid)]
+    pub zone_id: ZoneId,
+    /// Tickets to hold: 1 up to the show's per-buyer limit.
+    pub quantity: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BookingView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: BookingId,
+    #[schema(value_type = String, format = Uuid)]
+    pub user_id: UserId,
+    #[schema(value_type = String, format = Uuid)]
+    pub show_id: ShowId,
+    #[schema(value_type = String, format = Uuid)]
+    pub zone_id: ZoneId,
+    pub quantity: u32,
+    pub unit_price_minor: i64,
+    pub total_minor: i64,
+    pub currency: String,
+    /// `held`, `payment_pending`, `confirmed`, `cancelled` or `expired`.
+    pub status: String,
+    /// When an unconfirmed hold returns to sale (RFC 3339).
+    pub expires_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&BookingRecord> for BookingView {
+    fn from(b: &BookingRecord) -> Self {
+        Self {
+            id: b.id,
+            user_id: b.user_id,
+            show_id: b.show_id,
+            zone_id: b.zone_id,
+            quantity: b.quantity,
+            unit_price_minor: b.unit_price.amount_minor,
+            total_minor: b
+                .unit_price
+                .times(b.quantity)
+                .map(|m| m.amount_minor)
+                .unwrap_or(i64::MAX),
+            currency: b.unit_price.currency.to_string(),
+            status: b.status.as_str().into(),
+            expires_at: rfc3339(b.expires_at),
+            created_at: rfc3339(b.created_at),
+            updated_at: rfc3339(b.updated_at),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ZoneSales {
+    #[schema(value_type = String, format = Uuid)]
+    pub zone_id: ZoneId,
+    pub name: String,
+    pub capacity: u32,
+    /// Live counters.
+    pub available: u32,
+    pub held: u32,
+    pub sold: u32,
+    /// The same, counted from the stored bookings.
+    pub recorded_held: u32,
+    pub recorded_sold: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SalesReport {
+    #[schema(value_type = String, format = Uuid)]
+    pub show_id: ShowId,
+    pub per_user_limit: u32,
+    /// Most tickets one buyer holds or owns, live and recorded.
+    pub max_per_buyer: u32,
+    pub recorded_max_per_buyer: u32,
+    pub zones: Vec<ZoneSales>,
+    /// Every zone satisfies `available + held + sold == capacity`, live counters equal
+    /// the record and nobody is above the limit. Writes still in flight can make this
+    /// briefly false during a sale.
+    pub consistent: bool,
+}
+
+pub struct BookingService {
+    store: DynStore,
+    cache: Arc<ShowCache>,
+    inventory: DynInventory,
+    writer: Writer,
+    clock: DynClock,
+}
+
+impl BookingService {
+    pub fn new(
+        store: DynStore,
+        cache: Arc<ShowCache>,
+        inventory: DynInventory,
+        writer: Writer,
+        clock: DynClock,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            inventory,
+            writer,
+            clock,
+        }
+    }
+
+    /// The hot path. Answers only after the hold is committed.
+    pub async fn reserve(&self, who: Principal, req: ReserveRequest) -> Result<BookingView> {
+        let show = self.cache.get(req.show_id).ok_or(Error::NotFound("show"))?;
+        let zone = show.zone(req.zone_id).ok_or(Error::NotFound("zone"))?;
+        let rules = &show.show.details;
+        let now = self.clock.now();
+        match rules.sale_state(now) {
+            SaleState::Open => {}
+            SaleState::NotYetOpen => {
+                return Err(Error::conflict(
+                    ConflictKind::SaleNotOpen,
+                    format!("the sale opens at {}", rfc3339(rules.sale_opens_at)),
+                ))
+            }
+            SaleState::Closed => {
+                return Err(Error::conflict(
+                    ConflictKind::SaleClosed,
+                    format!("the sale closed at {}", rfc3339(rules.sale_closes_at)),
+                ))
+            }
+        }
+        let quantity = Quantity::parse(req.quantity, rules.per_user_limit)
+            .map_err(|m| Error::field("quantity", m))?;
+        let hold = Hold {
+            booking: BookingId::new(),
+            show: show.show.id,
+            zone: zone.id,
+            buyer: who.user,
+            quantity: quantity.get(),
+            expires_at: now.plus_secs(rules.hold_ttl_secs),
+        };
+        self.inventory
+            .reserve(
+                &hold,
+                &Selection::Quantity(quantity.get()),
+                rules.per_user_limit,
+            )
+            .await?;
+        let record = BookingRecord {
+            id: hold.booking,
+            user_id: who.user,
+            show_id: hold.show,
+            zone_id: hold.zone,
+            quantity: hold.quantity,
+            unit_price: zone.details.price,
+            status: BookingStatus::Held,
+            expires_at: hold.expires_at,
+            created_at: now,
+            updated_at: now,
+        };
+        if let Err(e) = self.writer.submit(BookingWrite::Hold(record.clone())).await {
+            // Not acknowledged: the tickets go straight back on sale.
+            if let Err(release) = self.inventory.release(&hold).await {
+                tracing::error!(booking = %hold.booking, error = %release, "could not release an unrecorded hold");
+            }
+            return Err(e);
+        }
+        Ok((&record).into())
+    }
+
+    async fn owned(&self, who: Principal, id: BookingId) -> Result<BookingRecord> {
+        let booking = self.store.booking(id).await.or_not_found("booking")?;
+        if booking.user_id != who.user && !who.is_admin() {
+            return Err(Error::Forbidden("this booking belongs to another account"));
+        }
+        Ok(booking)
+    }
+
+    /// Runs `action` through the writer; returns the booking after it applied.
+    async fn transition(
+        &self,
+        id: BookingId,
+        action: BookingAction,
+        deadline: Deadline,
+        at: Timestamp,
+    ) -> Result<Option<BookingRecord>> {
+        match self
+            .writer
+            .submit(BookingWrite::Transition {
+                id,
+                action,
+                at,
+                deadline,
+            })
+            .await?
+        {
+            WriteOutcome::Applied(b) => Ok(Some(b)),
+            WriteOutcome::Skipped | WriteOutcome::Held => Ok(None),
+        }
+    }
+
+    /// Why `action` cannot apply to `booking` now.
+    fn refusal(booking: &BookingRecord, action: BookingAction, now: Timestamp) -> Error {
+        if booking.status == BookingStatus::Expired
+            || (booking.status.is_pending() && booking.expires_at <= now)
+        {
+            return Error::conflict(
+                ConflictKind::HoldExpired,
+                format!("the hold expired at {}", rfc3339(booking.expires_at)),
+            );
+        }
+        Error::conflict(
+            ConflictKind::InvalidState,
+            format!(
+                "a {} booking cannot be {}",
+                booking.status.as_str(),
+                match action {
+                    BookingAction::Confirm => "confirmed",
+                    BookingAction::Cancel => "cancelled",
+                    BookingAction::Expire => "expired",
+                    BookingAction::StartPayment => "paid",
+                }
+            ),
+        )
+    }
+
+    /// Completes a hold. Payments insert their step before this later; confirming an
+    /// already confirmed booking returns it unchanged.
+    pub async fn confirm(&self, who: Principal, id: BookingId) -> Result<BookingView> {
+        let booking = self.owned(who, id).await?;
+        if booking.status == BookingStatus::Confirmed {
+            return Ok((&booking).into());
+        }
+        let now = self.clock.now();
+        match self
+            .transition(id, BookingAction::Confirm, Deadline::NotPassed, now)
+            .await?
+        {
+            Some(done) => {
+                self.inventory.confirm(&Hold::from(&done)).await?;
+                Ok((&done).into())
+            }
+            None => {
+                let current = self.store.booking(id).await.or_not_found("booking")?;
+                if current.status == BookingStatus::Confirmed {
+                    return Ok((&current).into());
+                }
+                Err(Self::refusal(&current, BookingAction::Confirm, now))
+            }
+        }
+    }
+
+    /// Releases a hold before its deadline.
+    pub async fn cancel(&self, who: Principal, id: BookingId) -> Result<BookingView> {
+        let booking = self.owned(who, id).await?;
+        if booking.status == BookingStatus::Cancelled {
+            return Ok((&booking).into());
+        }
+        let now = self.clock.now();
+        match self
+            .transition(id, BookingAction::Cancel, Deadline::Any, now)
+            .await?
+        {
+            Some(done) => {
+                self.inventory.release(&Hold::from(&done)).await?;
+                Ok((&done).into())
+            }
+            None => {
+                let current = self.store.booking(id).await.or_not_found("booking")?;
+                Err(Self::refusal(&current, BookingAction::Cancel, now))
+            }
+        }
+    }
+
+    pub async fn get(&self, who: Principal, id: BookingId) -> Result<BookingView> {
+        Ok((&self.owned(who, id).await?).into())
+    }
+
+    pub async fn list(
+        &self,
+        who: Principal,
+        statuses: Vec<BookingStatus>,
+        page: Page,
+    ) -> Result<(Vec<BookingView>, i64)> {
+        let query = BookingQuery {
+            user: Some(who.user),
+            statuses,
+        };
+        let (found, total) = self.store.list_bookings(&query, page).await?;
+        Ok((found.iter().map(BookingView::from).collect(), total))
+    }
+
+    /// Live and recorded sales of a show (its organizer or an admin).
+    pub async fn sales(&self, who: Principal, show_id: ShowId) -> Result<SalesReport> {
+        let show = self.cache.get(show_id).ok_or(Error::NotFound("show"))?;
+        if !who.is_admin() && show.organizer_id != who.user {
+            return Err(Error::Forbidden("this show belongs to another organizer"));
+        }
+        let live = self.inventory.counts(show_id).await.unwrap_or_default();
+        let recorded = self.store.show_tallies(show_id).await?;
+        let limit = show.show.details.per_user_limit;
+        let mut consistent = live.max_per_buyer <= limit
+            && recorded.max_per_buyer <= limit
+            && live.max_per_buyer == recorded.max_per_buyer;
+        let zones = show
+            .zones
+            .iter()
+            .map(|z| {
+                let c = live
+                    .zones
+                    .iter()
+                    .find(|(id, _)| *id == z.id)
+                    .map(|(_, c)| *c)
+                    .unwrap_or_default();
+                let (_, recorded_held, recorded_sold) = recorded
+                    .zones
+                    .iter()
+                    .find(|(id, _, _)| *id == z.id)
+                    .copied()
+                    .unwrap_or((z.id, 0, 0));
+                consistent &= c.capacity == z.details.capacity
+                    && c.available() + c.held + c.sold == c.capacity
+                    && c.held == recorded_held
+                    && c.sold == recorded_sold;
+                ZoneSales {
+                    zone_id: z.id,
+                    name: z.details.name.clone(),
+                    capacity: c.capacity,
+                    available: c.available(),
+                    held: c.held,
+                    sold: c.sold,
+                    recorded_held,
+                    recorded_sold,
+                }
+            })
+            .collect();
+        Ok(SalesReport {
+            show_id,
+            per_user_limit: limit,
+            max_per_buyer: live.max_per_buyer,
+            recorded_max_per_buyer: recorded.max_per_buyer,
+            zones,
+            consistent,
+        })
+    }
+
+    /// Expires every hold past its deadline; returns how many were released.
+    pub async fn expire_due(&self, max: usize) -> Result<usize> {
+        let now = self.clock.now();
+        let due = self.inventory.due(now, max).await;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let writes = due
+            .iter()
+            .map(|h| BookingWrite::Transition {
+                id: h.booking,
+                action: BookingAction::Expire,
+                at: now,
+                deadline: Deadline::Passed,
+            })
+            .collect();
+        let mut released = 0;
+        for (hold, outcome) in due.iter().zip(self.writer.submit_many(writes).await) {
+            match outcome? {
+                WriteOutcome::Applied(b) => {
+                    self.inventory.release(&Hold::from(&b)).await?;
+                    released += 1;
+                }
+                // Confirmed or cancelled meanwhile: that path owns the counters.
+                WriteOutcome::Skipped | WriteOutcome::Held => self.inventory.forget(hold).await,
+            }
+        }
+        Ok(released)
+    }
+}

@@ -1,0 +1,119 @@
+//! The single writer of booking changes. Requests queue their writes here; the task
+//! commits everything that arrived while the previous transaction ran as one
+//! transaction, so thousands of holds per second cost a few hundred commits.
+use crate::error::{Error, Result};
+use crate::store::{BookingWrite, DynStore, WriteOutcome};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+struct Job {
+    write: BookingWrite,
+    reply: oneshot::Sender<Result<WriteOutcome>>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+const QUEUE_DEPTH: usize = 65_536;
+
+impl Writer {
+    /// Starts the writer task. On `stop` it refuses new writes, commits what is
+    /// queued and ends.
+    pub fn spawn(
+        store: DynStore,
+        batch_max: usize,
+        stop: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let task = tokio::spawn(run(store, rx, batch_max.max(1), stop));
+        (Self { tx }, task)
+    }
+
+    /// Queues one write and waits until its transaction committed.
+    pub async fn submit(&self, write: BookingWrite) -> Result<WriteOutcome> {
+        let rx = self.enqueue(write).await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Queues several writes (they share a transaction when the writer is idle) and
+    /// waits for all of them.
+    pub async fn submit_many(&self, writes: Vec<BookingWrite>) -> Vec<Result<WriteOutcome>> {
+        let mut pending = Vec::with_capacity(writes.len());
+        for w in writes {
+            pending.push(self.enqueue(w).await);
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(match p {
+                Ok(rx) => rx.await.map_err(|_| stopped()).and_then(|r| r),
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
+    async fn enqueue(
+        &self,
+        write: BookingWrite,
+    ) -> Result<oneshot::Receiver<Result<WriteOutcome>>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { write, reply })
+            .await
+            .map_err(|_| stopped())?;
+        Ok(rx)
+    }
+}
+
+fn stopped() -> Error {
+    Error::Unavailable("the server is shutting down; retry shortly".into())
+}
+
+async fn run(
+    store: DynStore,
+    mut rx: mpsc::Receiver<Job>,
+    batch_max: usize,
+    stop: CancellationToken,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(batch_max);
+    let mut closing = false;
+    loop {
+        let n = if closing {
+            rx.recv_many(&mut jobs, batch_max).await
+        } else {
+            tokio::select! {
+                n = rx.recv_many(&mut jobs, batch_max) => n,
+                () = stop.cancelled() => {
+                    rx.close();
+                    closing = true;
+                    continue;
+                }
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        let writes: Vec<BookingWrite> = jobs.iter().map(|j| j.write.clone()).collect();
+        let result = store.apply(&writes).await;
+        tracing::trace!(batch = n, "booking batch committed");
+        match result {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = n, "booking batch failed");
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(Error::Unavailable(
+                        "the booking could not be recorded; retry".into(),
+                    )));
+                }
+            }
+        }
+    }
+    tracing::info!("booking writer stopped");
+}

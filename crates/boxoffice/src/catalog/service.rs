@@ -1,0 +1,554 @@
+//! Catalog use cases with ownership checks: an organizer changes only their own
+//! events (admins any); a show or zone with tickets held or sold cannot be deleted
+//! or shrunk below what is committed.
+use super::cache::{ShowCache, ShowMeta};
+use crate::accounts::Principal;
+use crate::clock::DynClock;
+use crate::error::{ConflictKind, Error, OrNotFound, Result};
+use crate::inventory::DynInventory;
+use crate::store::{DynStore, EventFilter, EventRecord, Page, ShowRecord, StoreError, ZoneRecord};
+use crate::timefmt::{parse_rfc3339, rfc3339};
+use boxoffice_domain::catalog::{self, EventDetails, SaleState, ShowDetails, ZoneDetails};
+use boxoffice_domain::stock::ZoneCounts;
+use boxoffice_domain::{EventId, FieldError, ShowId, Timestamp, UserId, Violations, ZoneId};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// One of concert, festival, theatre, comedy, sports, conference, family, other.
+    pub category: String,
+    pub city: String,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: EventId,
+    #[schema(value_type = String, format = Uuid)]
+    pub organizer_id: UserId,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub city: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&EventRecord> for EventView {
+    fn from(e: &EventRecord) -> Self {
+        Self {
+            id: e.id,
+            organizer_id: e.organizer_id,
+            title: e.details.title.clone(),
+            description: e.details.description.clone(),
+            category: e.details.category.clone(),
+            city: e.details.city.clone(),
+            created_at: rfc3339(e.created_at),
+            updated_at: rfc3339(e.updated_at),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneInput {
+    pub name: String,
+    /// Price of one ticket in minor units (cents).
+    pub price_minor: i64,
+    /// ISO 4217 code, e.g. EUR.
+    pub currency: String,
+    pub capacity: i64,
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShowInput {
+    pub venue: String,
+    /// RFC 3339.
+    pub starts_at: String,
+    /// RFC 3339; default: now.
+    pub sale_opens_at: Option<String>,
+    /// RFC 3339; default: when the show starts.
+    pub sale_closes_at: Option<String>,
+    /// How long a hold lasts before its tickets return to sale (30–3600, default 600).
+    pub hold_ttl_secs: Option<i64>,
+    /// Most tickets one buyer may hold or own for this show (1–100, default 6).
+    pub per_user_limit: Option<i64>,
+    /// Zones to create with the show (only on create).
+    #[serde(default)]
+    pub zones: Vec<ZoneInput>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ZoneView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: ZoneId,
+    #[schema(value_type = String, format = Uuid)]
+    pub show_id: ShowId,
+    pub name: String,
+    pub price_minor: i64,
+    pub currency: String,
+    pub capacity: u32,
+    /// Live: tickets still for sale.
+    pub available: u32,
+    /// Live: tickets in unexpired holds.
+    pub held: u32,
+    /// Live: tickets sold.
+    pub sold: u32,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ShowView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: ShowId,
+    #[schema(value_type = String, format = Uuid)]
+    pub event_id: EventId,
+    pub venue: String,
+    pub starts_at: String,
+    pub sale_opens_at: String,
+    pub sale_closes_at: String,
+    /// `not_yet_open`, `open` or `closed`.
+    pub sale_state: &'static str,
+    pub hold_ttl_secs: i64,
+    pub per_user_limit: u32,
+    pub zones: Vec<ZoneView>,
+}
+
+pub struct CatalogService {
+    store: DynStore,
+    cache: Arc<ShowCache>,
+    inventory: DynInventory,
+    clock: DynClock,
+}
+
+fn sale_state_name(s: SaleState) -> &'static str {
+    match s {
+        SaleState::NotYetOpen => "not_yet_open",
+        SaleState::Open => "open",
+        SaleState::Closed => "closed",
+    }
+}
+
+fn parse_opt_time(v: &mut Violations, field: &str, raw: &Option<String>) -> Option<Timestamp> {
+    raw.as_deref()
+        .and_then(|r| v.check(field, parse_rfc3339(r)))
+}
+
+fn prefixed(prefix: &str, errors: Vec<FieldError>) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .map(|e| FieldError::new(format!("{prefix}.{}", e.field), e.message))
+        .collect()
+}
+
+impl CatalogService {
+    pub fn new(
+        store: DynStore,
+        cache: Arc<ShowCache>,
+        inventory: DynInventory,
+        clock: DynClock,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            inventory,
+            clock,
+        }
+    }
+
+    fn authorize_publisher(who: Principal) -> Result<()> {
+        if who.role.can_publish() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("only organizers publish events"))
+        }
+    }
+
+    fn authorize_owner(who: Principal, organizer: UserId) -> Result<()> {
+        if who.is_admin() || who.user == organizer {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("this event belongs to another organizer"))
+        }
+    }
+
+    async fn owned_event(&self, who: Principal, id: EventId) -> Result<EventRecord> {
+        let event = self.store.event(id).await.or_not_found("event")?;
+        Self::authorize_owner(who, event.organizer_id)?;
+        Ok(event)
+    }
+
+    fn owned_show(&self, who: Principal, id: ShowId) -> Result<Arc<ShowMeta>> {
+        let show = self.cache.get(id).ok_or(Error::NotFound("show"))?;
+        Self::authorize_owner(who, show.organizer_id)?;
+        Ok(show)
+    }
+
+    async fn refresh(&self, id: ShowId) -> Result<Arc<ShowMeta>> {
+        let bundle = self.store.show_bundle(id).await.or_not_found("show")?;
+        self.cache.put(bundle);
+        self.cache.get(id).ok_or(Error::NotFound("show"))
+    }
+
+    pub async fn create_event(&self, who: Principal, input: EventInput) -> Result<EventView> {
+        Self::authorize_publisher(who)?;
+        let details = EventDetails::parse(
+            &input.title,
+            &input.description,
+            &input.category,
+            &input.city,
+        )?;
+        let now = self.clock.now();
+        let event = EventRecord {
+            id: EventId::new(),
+            organizer_id: who.user,
+            details,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_event(&event).await?;
+        Ok((&event).into())
+    }
+
+    pub async fn update_event(
+        &self,
+        who: Principal,
+        id: EventId,
+        input: EventInput,
+    ) -> Result<EventView> {
+        let mut event = self.owned_event(who, id).await?;
+        event.details = EventDetails::parse(
+            &input.title,
+            &input.description,
+            &input.category,
+            &input.city,
+        )?;
+        event.updated_at = self.clock.now();
+        self.store
+            .update_event(&event)
+            .await
+            .or_not_found("event")?;
+        Ok((&event).into())
+    }
+
+    pub async fn delete_event(&self, who: Principal, id: EventId) -> Result<()> {
+        self.owned_event(who, id).await?;
+        let shows = self.store.shows_of_event(id).await?;
+        for s in &shows {
+            if self.store.show_has_bookings(s.id).await? {
+                return Err(Error::conflict(
+                    ConflictKind::InUse,
+                    "a show of this event has bookings; it cannot be deleted",
+                ));
+            }
+        }
+        for s in &shows {
+            self.inventory.remove_show(s.id).await?;
+            self.cache.remove(s.id);
+        }
+        self.store.delete_event(id).await.or_not_found("event")?;
+        Ok(())
+    }
+
+    pub async fn event(&self, id: EventId) -> Result<EventView> {
+        Ok((&self.store.event(id).await.or_not_found("event")?).into())
+    }
+
+    pub async fn list_events(
+        &self,
+        filter: EventFilter,
+        page: Page,
+    ) -> Result<(Vec<EventView>, i64)> {
+        let (events, total) = self.store.list_events(&filter, page).await?;
+        Ok((events.iter().map(EventView::from).collect(), total))
+    }
+
+    fn parse_show(&self, input: &ShowInput) -> Result<ShowDetails> {
+        let mut v = Violations::new();
+        let starts = v.check("starts_at", parse_rfc3339(&input.starts_at));
+        let opens = parse_opt_time(&mut v, "sale_opens_at", &input.sale_opens_at);
+        let closes = parse_opt_time(&mut v, "sale_closes_at", &input.sale_closes_at);
+        v.finish(|| ())?;
+        let details = ShowDetails::parse(
+            catalog::ShowInput {
+                venue: &input.venue,
+                starts_at: starts.expect("checked"),
+                sale_opens_at: opens,
+                sale_closes_at: closes,
+                hold_ttl_secs: input.hold_ttl_secs,
+                per_user_limit: input.per_user_limit,
+            },
+            self.clock.now(),
+        )?;
+        Ok(details)
+    }
+
+    fn parse_zone(input: &ZoneInput) -> Result<ZoneDetails, Vec<FieldError>> {
+        ZoneDetails::parse(
+            &input.name,
+            input.price_minor,
+            &input.currency,
+            input.capacity,
+        )
+    }
+
+    pub async fn create_show(
+        &self,
+        who: Principal,
+        event_id: EventId,
+        input: ShowInput,
+    ) -> Result<ShowView> {
+        self.owned_event(who, event_id).await?;
+        let details = self.parse_show(&input);
+        let mut errors = match &details {
+            Err(Error::Validation(e)) => e.clone(),
+            _ => Vec::new(),
+        };
+        let mut zones = Vec::new();
+        for (n, z) in input.zones.iter().enumerate() {
+            match Self::parse_zone(z) {
+                Ok(d) => zones.push(d),
+                Err(e) => errors.extend(prefixed(&format!("zones[{n}]"), e)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let now = self.clock.now();
+        let show = ShowRecord {
+            id: ShowId::new(),
+            event_id,
+            details: details?,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_show(&show).await?;
+        for d in zones {
+            let zone = ZoneRecord {
+                id: ZoneId::new(),
+                show_id: show.id,
+                details: d,
+                created_at: now,
+                updated_at: now,
+            };
+            self.insert_zone(&zone).await?;
+        }
+        let meta = self.refresh(show.id).await?;
+        Ok(self.view(&meta).await)
+    }
+
+    async fn insert_zone(&self, zone: &ZoneRecord) -> Result<()> {
+        self.store.insert_zone(zone).await.map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                Error::field("name", "a zone with this name already exists in the show")
+            }
+            other => other.into(),
+        })?;
+        self.inventory
+            .set_capacity(zone.show_id, zone.id, zone.details.capacity)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_show(
+        &self,
+        who: Principal,
+        id: ShowId,
+        input: ShowInput,
+    ) -> Result<ShowView> {
+        let meta = self.owned_show(who, id)?;
+        if !input.zones.is_empty() {
+            return Err(Error::field(
+                "zones",
+                "zones are managed under /shows/{id}/zones",
+            ));
+        }
+        let mut show = meta.show.clone();
+        show.details = self.parse_show(&input)?;
+        show.updated_at = self.clock.now();
+        self.store.update_show(&show).await.or_not_found("show")?;
+        let meta = self.refresh(id).await?;
+        Ok(self.view(&meta).await)
+    }
+
+    pub async fn delete_show(&self, who: Principal, id: ShowId) -> Result<()> {
+        self.owned_show(who, id)?;
+        if self.store.show_has_bookings(id).await? {
+            return Err(Error::conflict(
+                ConflictKind::InUse,
+                "this show has bookings; it cannot be deleted",
+            ));
+        }
+        self.inventory.remove_show(id).await?;
+        self.store.delete_show(id).await.or_not_found("show")?;
+        self.cache.remove(id);
+        Ok(())
+    }
+
+    pub async fn shows_of_event(&self, event_id: EventId) -> Result<Vec<ShowView>> {
+        self.store.event(event_id).await.or_not_found("event")?;
+        let mut out = Vec::new();
+        for s in self.store.shows_of_event(event_id).await? {
+            if let Some(meta) = self.cache.get(s.id) {
+                out.push(self.view(&meta).await);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn show(&self, id: ShowId) -> Result<ShowView> {
+        let meta = self.cache.get(id).ok_or(Error::NotFound("show"))?;
+        Ok(self.view(&meta).await)
+    }
+
+    pub async fn create_zone(
+        &self,
+        who: Principal,
+        show_id: ShowId,
+        input: ZoneInput,
+    ) -> Result<ZoneView> {
+        self.owned_show(who, show_id)?;
+        let details = Self::parse_zone(&input)?;
+        let now = self.clock.now();
+        let zone = ZoneRecord {
+            id: ZoneId::new(),
+            show_id,
+            details,
+            created_at: now,
+            updated_at: now,
+        };
+        self.insert_zone(&zone).await?;
+        let meta = self.refresh(show_id).await?;
+        self.zone_view(&meta, zone.id).await
+    }
+
+    pub async fn update_zone(
+        &self,
+        who: Principal,
+        show_id: ShowId,
+        zone_id: ZoneId,
+        input: ZoneInput,
+    ) -> Result<ZoneView> {
+        let meta = self.owned_show(who, show_id)?;
+        let old = meta.zone(zone_id).ok_or(Error::NotFound("zone"))?.clone();
+        let details = Self::parse_zone(&input)?;
+        // The inventory knows what is committed right now: resize there first.
+        self.inventory
+            .set_capacity(show_id, zone_id, details.capacity)
+            .await?;
+        let zone = ZoneRecord {
+            details,
+            updated_at: self.clock.now(),
+            ..old.clone()
+        };
+        if let Err(e) = self.store.update_zone(&zone).await {
+            if let Err(revert) = self
+                .inventory
+                .set_capacity(show_id, zone_id, old.details.capacity)
+                .await
+            {
+                tracing::error!(zone = %zone_id, error = %revert, "could not restore zone capacity");
+            }
+            return Err(match e {
+                StoreError::Conflict(_) => {
+                    Error::field("name", "a zone with this name already exists in the show")
+                }
+                other => other.into(),
+            });
+        }
+        let meta = self.refresh(show_id).await?;
+        self.zone_view(&meta, zone_id).await
+    }
+
+    pub async fn delete_zone(
+        &self,
+        who: Principal,
+        show_id: ShowId,
+        zone_id: ZoneId,
+    ) -> Result<()> {
+        let meta = self.owned_show(who, show_id)?;
+        let zone = meta.zone(zone_id).ok_or(Error::NotFound("zone"))?.clone();
+        self.inventory.remove_zone(show_id, zone_id).await?;
+        if let Err(e) = self.store.delete_zone(zone_id).await {
+            self.inventory
+                .set_capacity(show_id, zone_id, zone.details.capacity)
+                .await?;
+            return Err(match e {
+                StoreError::Conflict(_) => Error::conflict(
+                    ConflictKind::InUse,
+                    "this zone has bookings; it cannot be deleted",
+                ),
+                other => other.into(),
+            });
+        }
+        self.refresh(show_id).await?;
+        Ok(())
+    }
+
+    pub async fn zones(&self, show_id: ShowId) -> Result<Vec<ZoneView>> {
+        Ok(self.show(show_id).await?.zones)
+    }
+
+    async fn zone_view(&self, meta: &ShowMeta, zone: ZoneId) -> Result<ZoneView> {
+        self.view(meta)
+            .await
+            .zones
+            .into_iter()
+            .find(|z| z.id == zone)
+            .ok_or(Error::NotFound("zone"))
+    }
+
+    /// A show with live availability per zone.
+    pub async fn view(&self, meta: &ShowMeta) -> ShowView {
+        let counts = self
+            .inventory
+            .counts(meta.show.id)
+            .await
+            .unwrap_or_default();
+        let d = &meta.show.details;
+        ShowView {
+            id: meta.show.id,
+            event_id: meta.show.event_id,
+            venue: d.venue.clone(),
+            starts_at: rfc3339(d.starts_at),
+            sale_opens_at: rfc3339(d.sale_opens_at),
+            sale_closes_at: rfc3339(d.sale_closes_at),
+            sale_state: sale_state_name(d.sale_state(self.clock.now())),
+            hold_ttl_secs: d.hold_ttl_secs,
+            per_user_limit: d.per_user_limit,
+            zones: meta
+                .zones
+                .iter()
+                .map(|z| {
+                    let c = counts
+                        .zones
+                        .iter()
+                        .find(|(id, _)| *id == z.id)
+                        .map(|(_, c)| *c)
+                        .unwrap_or(ZoneCounts {
+                            capacity: z.details.capacity,
+                            held: 0,
+                            sold: 0,
+                        });
+                    ZoneView {
+                        id: z.id,
+                        show_id: z.show_id,
+                        name: z.details.name.clone(),
+                        price_minor: z.details.price.amount_minor,
+                        currency: z.details.price.currency.to_string(),
+                        capacity: c.capacity,
+                        available: c.available(),
+                        held: c.held,
+                        sold: c.sold,
+                    }
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Command line: `serve` (default), `migrate`, `loadtest` and `admin` tasks, all in
+//! one binary so operators deploy exactly one artifact.
+use crate::accounts::NewAccount;
+use crate::config::Config;
+use crate::store::SqlStore;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "boxoffice",
+    version,
+    about = "Ticketing for high-demand on-sales"
+)]
+struct Cli {
+    /// Configuration file (default: ./boxoffice.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run a flash sale against a running server and verify nothing was oversold.
+    Loadtest(crate::loadtest::Args),
+    /// Operator tasks on the database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account with any role.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "BOXOFFICE_NEW_USER_PASSWORD")]
+        password: String,
+        #[arg(long, default_value = "admin")]
+        role: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await.map(|()| ExitCode::SUCCESS),
+            Command::Migrate => migrate(&config).await.map(|()| ExitCode::SUCCESS),
+            Command::Loadtest(args) => crate::loadtest::run(args).await,
+            Command::Admin(AdminCommand::CreateUser {
+                email,
+                password,
+                role,
+                name,
+            }) => create_user(
+                config,
+                NewAccount {
+                    email,
+                    password,
+                    display_name: name,
+                    role: Some(role),
+                },
+            )
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "failed");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing::info!(
+        bind = %config.bind,
+        database = %crate::telemetry::redact_url(&config.database_url),
+        config = ?config,
+        "starting boxoffice"
+    );
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    crate::launch(config, listener, shutdown_signal()).await
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = SqlStore::connect(&config.database_url, 1).await?;
+    store.migrate().await?;
+    store.close().await;
+    println!(
+        "migrations applied to {}",
+        crate::telemetry::redact_url(&config.database_url)
+    );
+    Ok(())
+}
+
+async fn create_user(config: Config, account: NewAccount) -> anyhow::Result<()> {
+    let app =
+        crate::app::App::build(config, std::sync::Arc::new(crate::clock::SystemClock)).await?;
+    let created = app.state.accounts.create(account, true).await;
+    app.stop().await;
+    let user = created.map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))?;
+    println!(
+        "created {} {} ({})",
+        user.role.as_str(),
+        user.email,
+        user.id
+    );
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; draining");
+}

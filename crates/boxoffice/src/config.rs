@@ -1,0 +1,109 @@
+//! Typed, layered configuration: defaults < `boxoffice.toml` (or `--config`) <
+//! `BOXOFFICE_*` environment variables. Secrets are wrapped so logs never show them.
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address `serve` listens on.
+    pub bind: SocketAddr,
+    /// `sqlite://path` (embedded) or `postgres://…` (scaled out).
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// HMAC key for access tokens; generated and kept in the database when unset.
+    pub jwt_secret: Option<SecretString>,
+    /// Seed demo accounts and events into an empty database.
+    pub demo_data: bool,
+    /// `pretty` or `json` logs.
+    pub log_format: String,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Most booking writes committed in one transaction.
+    pub writer_batch_max: usize,
+    /// How often the expiry job looks for holds past their deadline.
+    pub expiry_interval_ms: u64,
+    /// Requests running longer are answered 503.
+    pub request_timeout_secs: u64,
+    /// Idempotency keys are kept this long.
+    pub idempotency_ttl_secs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://data/boxoffice.db".into(),
+            database_max_connections: 16,
+            jwt_secret: None,
+            demo_data: true,
+            log_format: "pretty".into(),
+            body_limit_bytes: 64 * 1024,
+            writer_batch_max: 1024,
+            expiry_interval_ms: 200,
+            request_timeout_secs: 30,
+            idempotency_ttl_secs: 24 * 3600,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layers; `file` defaults to `boxoffice.toml` when it exists.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        match file {
+            Some(f) => figment = figment.merge(Toml::file_exact(f)),
+            None => figment = figment.merge(Toml::file("boxoffice.toml")),
+        }
+        let config: Config = figment.merge(Env::prefixed("BOXOFFICE_")).extract()?;
+        Ok(config)
+    }
+
+    /// A configuration for tests: the given database, port 0, no demo data.
+    pub fn for_tests(database_url: &str) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            database_max_connections: 4,
+            demo_data: false,
+            expiry_interval_ms: 50,
+            ..Self::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn environment_overrides_file_and_secret_is_redacted() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "boxoffice.toml",
+                "bind = \"127.0.0.1:9000\"\ndemo_data = false\njwt_secret = \"from-file\"",
+            )?;
+            jail.set_env("BOXOFFICE_BIND", "127.0.0.1:9100");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.bind.port(), 9100);
+            assert!(!c.demo_data);
+            assert_eq!(c.jwt_secret.as_ref().unwrap().expose_secret(), "from-file");
+            assert!(!format!("{c:?}").contains("from-file"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("boxoffice.toml", "bnid = \"127.0.0.1:9000\"")?;
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+}

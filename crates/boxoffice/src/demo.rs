@@ -1,0 +1,133 @@
+//! Demo data for a first start: three accounts (their random passwords are printed
+//! once, then only their hashes exist) and a few events with shows on sale, so
+//! `cargo run --release` is immediately explorable.
+use crate::accounts::{NewAccount, Principal};
+use crate::app::AppState;
+use crate::catalog::{EventInput, ShowInput, ZoneInput};
+use crate::timefmt::rfc3339;
+use base64::Engine;
+use rand::RngCore;
+
+fn random_password() -> String {
+    let mut bytes = [0u8; 15];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn zone(name: &str, price_minor: i64, capacity: i64) -> ZoneInput {
+    ZoneInput {
+        name: name.into(),
+        price_minor,
+        currency: "EUR".into(),
+        capacity,
+    }
+}
+
+/// Seeds demo data when the database has no accounts yet.
+pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
+    if state.store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let mut principals = Vec::new();
+    for (role, email, name) in [
+        ("admin", "admin@boxoffice.local", "Ada Admin"),
+        ("organizer", "organizer@boxoffice.local", "Olga Organizer"),
+        ("buyer", "buyer@boxoffice.local", "Bruno Buyer"),
+    ] {
+        let password = random_password();
+        let account = NewAccount {
+            email: email.into(),
+            password: password.clone(),
+            display_name: name.into(),
+            role: Some(role.into()),
+        };
+        let user = state
+            .accounts
+            .create(account, true)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!("demo account  role={role:<9}  email={email:<26}  password={password}");
+        principals.push(Principal {
+            user: user.id,
+            role: user.role,
+        });
+    }
+    let organizer = principals[1];
+    let now = state.clock.now();
+    let day = 24 * 3600;
+    let events = [
+        (
+            EventInput {
+                title: "Aurora Live — World Tour".into(),
+                description: "Synth-pop under the northern lights.".into(),
+                category: "concert".into(),
+                city: "Lisbon".into(),
+            },
+            vec![
+                (
+                    "Altice Arena",
+                    30,
+                    0,
+                    vec![zone("Floor", 8_900, 2_000), zone("Balcony", 6_500, 800)],
+                ),
+                (
+                    "Altice Arena",
+                    31,
+                    0,
+                    vec![zone("Floor", 8_900, 2_000), zone("Balcony", 6_500, 800)],
+                ),
+            ],
+        ),
+        (
+            EventInput {
+                title: "City Derby".into(),
+                description: "The season's decisive match.".into(),
+                category: "sports".into(),
+                city: "Madrid".into(),
+            },
+            vec![(
+                "Estadio Central",
+                14,
+                0,
+                vec![
+                    zone("North Stand", 4_500, 5_000),
+                    zone("VIP Box", 25_000, 200),
+                ],
+            )],
+        ),
+        (
+            EventInput {
+                title: "Stand-up Night".into(),
+                description: "Five comedians, one microphone.".into(),
+                category: "comedy".into(),
+                city: "Paris".into(),
+            },
+            vec![("Le Petit Théâtre", 20, 2, vec![zone("Hall", 2_500, 300)])],
+        ),
+    ];
+    for (event, shows) in events {
+        let created = state
+            .catalog
+            .create_event(organizer, event)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for (venue, in_days, opens_in_days, zones) in shows {
+            let show = ShowInput {
+                venue: venue.into(),
+                starts_at: rfc3339(now.plus_secs(in_days * day)),
+                sale_opens_at: Some(rfc3339(now.plus_secs(opens_in_days * day))),
+                sale_closes_at: None,
+                hold_ttl_secs: None,
+                per_user_limit: None,
+                zones,
+            };
+            state
+                .catalog
+                .create_show(organizer, created.id, show)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    tracing::info!("demo data created");
+    Ok(())
+}

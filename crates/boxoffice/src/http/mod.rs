@@ -1,0 +1,156 @@
+//! The HTTP edge: routes of every capability, the OpenAPI document and its docs page,
+//! and the middleware every request passes (request id, tracing, security headers,
+//! body limit, idempotency, problem responses for every error).
+pub mod extract;
+mod health;
+pub mod idempotency;
+pub mod paging;
+pub mod problem;
+
+use crate::app::AppState;
+use crate::error::Error;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use problem::PROBLEM_JSON;
+use std::any::Any;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "boxoffice", description = "Ticketing for high-demand on-sales: browse, hold, confirm. Every error is application/problem+json; every write accepts an Idempotency-Key."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Registration, login, tokens, profile"),
+        (name = "catalog", description = "Events, shows and zones"),
+        (name = "booking", description = "Holds and bookings: the on-sale hot path"),
+        (name = "admin", description = "Operator tools"),
+        (name = "health", description = "Liveness and readiness")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every route with its OpenAPI description.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::accounts::http::routes())
+        .merge(crate::catalog::http::routes())
+        .merge(crate::booking::http::routes())
+        .merge(health::routes())
+        .split_for_parts()
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api();
+    let body_limit = state.config.body_limit_bytes;
+    api.merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, openapi))
+        .fallback(|| async { Error::NotFound("route") })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn(problem_responses))
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(security_header("x-content-type-options", "nosniff"))
+                .layer(security_header("x-frame-options", "DENY"))
+                .layer(security_header("referrer-policy", "no-referrer"))
+                .layer(security_header(
+                    "content-security-policy",
+                    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+                )),
+        )
+}
+
+fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(
+        HeaderName::from_static(name),
+        HeaderValue::from_static(value),
+    )
+}
+
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
+}
+
+/// Gives every error response a problem body carrying the request id, including
+/// errors produced by layers outside the handlers.
+async fn problem_responses(req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    let (mut parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 256 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut doc: serde_json::Value = if is_problem {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::json!({}))
+    } else {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let text = String::from_utf8_lossy(&bytes).trim().to_string();
+        serde_json::json!({
+            "type": format!("/problems/http-{}", status.as_u16()),
+            "title": reason,
+            "status": status.as_u16(),
+            "detail": if text.is_empty() { reason.to_string() } else { text },
+        })
+    };
+    if let (Some(id), Some(obj)) = (request_id, doc.as_object_mut()) {
+        obj.insert("request_id".into(), serde_json::Value::String(id));
+    }
+    let body = serde_json::to_vec(&doc).unwrap_or_default();
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}

@@ -1,0 +1,226 @@
+//! Error policy of the HTTP API: every error is an RFC 9457 `application/problem+json`
+//! document with a stable `type` (`/problems/<slug>`), a `title`, the `status`, a human
+//! `detail` and, for invalid input, the wrong fields. Internal causes are logged with
+//! the request id and never returned.
+use crate::error::{ConflictKind, Error};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use boxoffice_domain::FieldError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Stable identifier of the problem kind, e.g. `/problems/sold-out`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Invalid fields, by JSON path.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<FieldErrorDoc>)]
+    pub errors: Vec<FieldError>,
+}
+
+/// A field that failed validation.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct FieldErrorDoc {
+    field: String,
+    message: String,
+}
+
+impl Error {
+    /// HTTP status, problem slug and title of this error.
+    pub fn classify(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Error::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid input",
+            ),
+            Error::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-request",
+                "Malformed request",
+            ),
+            Error::Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+            ),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Error::Conflict { kind, .. } => {
+                (StatusCode::CONFLICT, kind.slug(), conflict_title(*kind))
+            }
+            Error::IdempotencyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+            ),
+            Error::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            Error::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Error::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            Error::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            Error::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let (status, slug, title) = self.classify();
+        let detail = match self {
+            Error::Internal(_) => "an unexpected error occurred; it has been logged".to_string(),
+            Error::Validation(errors) => errors
+                .iter()
+                .map(|e| format!("{} {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        };
+        Problem {
+            kind: format!("/problems/{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail,
+            errors: match self {
+                Error::Validation(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+fn conflict_title(kind: ConflictKind) -> &'static str {
+    match kind {
+        ConflictKind::SoldOut => "Sold out",
+        ConflictKind::LimitReached => "Per-buyer limit reached",
+        ConflictKind::SaleNotOpen => "Sale not open yet",
+        ConflictKind::SaleClosed => "Sale closed",
+        ConflictKind::HoldExpired => "Hold expired",
+        ConflictKind::InvalidState => "Not possible in the current state",
+        ConflictKind::Duplicate => "Already exists",
+        ConflictKind::InUse => "Still in use",
+        ConflictKind::RequestInFlight => "Request still in progress",
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        if let Error::Internal(e) = &self {
+            tracing::error!(error = ?e, "request failed");
+        }
+        let problem = self.to_problem();
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut res = (status, body).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if matches!(self, Error::Unauthorized(_)) {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_mapping_is_stable() {
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (
+                Error::field("quantity", "must be at least 1"),
+                422,
+                "/problems/validation",
+            ),
+            (
+                Error::BadRequest("x".into()),
+                400,
+                "/problems/malformed-request",
+            ),
+            (Error::Unauthorized("x"), 401, "/problems/unauthorized"),
+            (Error::Forbidden("x"), 403, "/problems/forbidden"),
+            (Error::NotFound("show"), 404, "/problems/not-found"),
+            (
+                Error::conflict(ConflictKind::SoldOut, "x"),
+                409,
+                "/problems/sold-out",
+            ),
+            (
+                Error::conflict(ConflictKind::LimitReached, "x"),
+                409,
+                "/problems/limit-reached",
+            ),
+            (
+                Error::conflict(ConflictKind::SaleNotOpen, "x"),
+                409,
+                "/problems/sale-not-open",
+            ),
+            (
+                Error::IdempotencyMismatch,
+                422,
+                "/problems/idempotency-key-reused",
+            ),
+            (
+                Error::PayloadTooLarge("x".into()),
+                413,
+                "/problems/payload-too-large",
+            ),
+            (
+                Error::UnsupportedMediaType("x".into()),
+                415,
+                "/problems/unsupported-media-type",
+            ),
+            (Error::Unavailable("x".into()), 503, "/problems/unavailable"),
+            (Error::MethodNotAllowed, 405, "/problems/method-not-allowed"),
+            (
+                Error::Internal(anyhow::anyhow!("db password is hunter2")),
+                500,
+                "/problems/internal",
+            ),
+        ];
+        for (err, status, kind) in cases {
+            let p = err.to_problem();
+            assert_eq!((p.status, p.kind.as_str()), (status, kind));
+            assert!(!p.detail.contains("hunter2"), "internal causes never leak");
+        }
+    }
+
+    #[test]
+    fn responses_are_problem_json_with_field_errors() {
+        let res = Error::field("quantity", "must be at least 1").into_response();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let p = Error::field("quantity", "must be at least 1").to_problem();
+        assert_eq!(p.errors[0].field, "quantity");
+        let res = Error::Unauthorized("x").into_response();
+        assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+}

@@ -1,0 +1,252 @@
+//! The in-process engine of the embedded mode: one mutex per show guards that show's
+//! `ShowStock` and its deadline index, so the critical section of a reserve is a few
+//! hash lookups and additions — no IO, no await.
+use super::{Hold, Inventory, ShowCounts};
+use crate::store::{BookingRecord, ShowBundle};
+use anyhow::bail;
+use async_trait::async_trait;
+use boxoffice_domain::stock::{Selection, ShowStock, StockError, ZoneStock};
+use boxoffice_domain::{BookingId, ShowId, Timestamp, UserId, ZoneId};
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+#[derive(Default)]
+struct ShowEntry {
+    stock: ShowStock,
+    deadlines: BTreeMap<(Timestamp, BookingId), Hold>,
+}
+
+#[derive(Default)]
+pub struct LocalInventory {
+    shows: RwLock<HashMap<ShowId, Arc<Mutex<ShowEntry>>>>,
+}
+
+impl LocalInventory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn entry(&self, show: ShowId) -> Option<Arc<Mutex<ShowEntry>>> {
+        self.shows.read().get(&show).cloned()
+    }
+
+    fn entry_or_create(&self, show: ShowId) -> Arc<Mutex<ShowEntry>> {
+        if let Some(e) = self.entry(show) {
+            return e;
+        }
+        self.shows.write().entry(show).or_default().clone()
+    }
+
+    fn with_show<T>(
+        &self,
+        show: ShowId,
+        f: impl FnOnce(&mut ShowEntry) -> Result<T, StockError>,
+    ) -> Result<T, StockError> {
+        let entry = self.entry(show).ok_or(StockError::UnknownZone)?;
+        let mut guard = entry.lock();
+        f(&mut guard)
+    }
+}
+
+#[async_trait]
+impl Inventory for LocalInventory {
+    async fn set_capacity(
+        &self,
+        show: ShowId,
+        zone: ZoneId,
+        capacity: u32,
+    ) -> Result<(), StockError> {
+        self.entry_or_create(show)
+            .lock()
+            .stock
+            .set_capacity(zone, capacity)
+    }
+
+    async fn remove_zone(&self, show: ShowId, zone: ZoneId) -> Result<(), StockError> {
+        self.with_show(show, |e| e.stock.remove_zone(zone))
+    }
+
+    async fn remove_show(&self, show: ShowId) -> Result<(), StockError> {
+        let mut shows = self.shows.write();
+        if let Some(entry) = shows.get(&show) {
+            let committed: u32 = entry
+                .lock()
+                .stock
+                .zones()
+                .map(|(_, c)| c.held + c.sold)
+                .sum();
+            if committed > 0 {
+                return Err(StockError::InUse { committed });
+            }
+        }
+        shows.remove(&show);
+        Ok(())
+    }
+
+    async fn reserve(
+        &self,
+        hold: &Hold,
+        selection: &Selection,
+        limit: u32,
+    ) -> Result<(), StockError> {
+        self.with_show(hold.show, |e| {
+            e.stock.reserve(hold.zone, hold.buyer, selection, limit)?;
+            e.deadlines
+                .insert((hold.expires_at, hold.booking), hold.clone());
+            Ok(())
+        })
+    }
+
+    async fn release(&self, hold: &Hold) -> Result<(), StockError> {
+        self.with_show(hold.show, |e| {
+            e.stock.release(hold.zone, hold.buyer, hold.quantity)?;
+            e.deadlines.remove(&(hold.expires_at, hold.booking));
+            Ok(())
+        })
+    }
+
+    async fn confirm(&self, hold: &Hold) -> Result<(), StockError> {
+        self.with_show(hold.show, |e| {
+            e.stock.confirm(hold.zone, hold.quantity)?;
+            e.deadlines.remove(&(hold.expires_at, hold.booking));
+            Ok(())
+        })
+    }
+
+    async fn forget(&self, hold: &Hold) {
+        if let Some(entry) = self.entry(hold.show) {
+            entry
+                .lock()
+                .deadlines
+                .remove(&(hold.expires_at, hold.booking));
+        }
+    }
+
+    async fn due(&self, now: Timestamp, max: usize) -> Vec<Hold> {
+        let entries: Vec<_> = self.shows.read().values().cloned().collect();
+        let mut out = Vec::new();
+        for entry in entries {
+            let guard = entry.lock();
+            out.extend(
+                guard
+                    .deadlines
+                    .values()
+                    .take_while(|h| h.expires_at <= now)
+                    .take(max)
+                    .cloned(),
+            );
+        }
+        out.sort_by_key(|h| (h.expires_at, h.booking));
+        out.truncate(max);
+        out
+    }
+
+    async fn counts(&self, show: ShowId) -> Option<ShowCounts> {
+        let entry = self.entry(show)?;
+        let guard = entry.lock();
+        let mut zones: Vec<_> = guard.stock.zones().collect();
+        zones.sort_by_key(|(id, _)| *id);
+        Some(ShowCounts {
+            zones,
+            max_per_buyer: guard.stock.max_owned(),
+        })
+    }
+
+    async fn restore(&self, shows: &[ShowBundle], live: &[BookingRecord]) -> anyhow::Result<()> {
+        let mut tallies: HashMap<ZoneId, (u32, u32)> = HashMap::new();
+        let mut buyers: HashMap<(ShowId, UserId), u32> = HashMap::new();
+        for b in live {
+            let t = tallies.entry(b.zone_id).or_default();
+            if b.status.is_pending() {
+                t.0 += b.quantity;
+            } else {
+                t.1 += b.quantity;
+            }
+            *buyers.entry((b.show_id, b.user_id)).or_default() += b.quantity;
+        }
+        let mut rebuilt: HashMap<ShowId, ShowEntry> = HashMap::new();
+        for bundle in shows {
+            let entry = rebuilt.entry(bundle.show.id).or_default();
+            for z in &bundle.zones {
+                let (held, sold) = tallies.get(&z.id).copied().unwrap_or_default();
+                match ZoneStock::restore(z.details.capacity, held, sold) {
+                    Ok(stock) => entry.stock.restore_zone(z.id, stock),
+                    Err(e) => bail!("zone {} cannot be restored: {e}", z.id),
+                }
+            }
+        }
+        for ((show, buyer), owned) in buyers {
+            if let Some(entry) = rebuilt.get_mut(&show) {
+                entry.stock.restore_buyer(buyer, owned);
+            }
+        }
+        for b in live.iter().filter(|b| b.status.is_pending()) {
+            if let Some(entry) = rebuilt.get_mut(&b.show_id) {
+                entry.deadlines.insert((b.expires_at, b.id), Hold::from(b));
+            }
+        }
+        *self.shows.write() = rebuilt
+            .into_iter()
+            .map(|(k, v)| (k, Arc::new(Mutex::new(v))))
+            .collect();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(show: ShowId, zone: ZoneId, buyer: UserId, quantity: u32, expires_at: i64) -> Hold {
+        Hold {
+            booking: BookingId::new(),
+            show,
+            zone,
+            buyer,
+            quantity,
+            expires_at: Timestamp::from_millis(expires_at),
+        }
+    }
+
+    #[tokio::test]
+    async fn deadlines_follow_holds() {
+        let inv = LocalInventory::new();
+        let (show, zone, buyer) = (ShowId::new(), ZoneId::new(), UserId::new());
+        inv.set_capacity(show, zone, 10).await.unwrap();
+        let early = hold(show, zone, buyer, 2, 1_000);
+        let late = hold(show, zone, buyer, 3, 5_000);
+        inv.reserve(&early, &Selection::Quantity(2), 6)
+            .await
+            .unwrap();
+        inv.reserve(&late, &Selection::Quantity(3), 6)
+            .await
+            .unwrap();
+        assert_eq!(
+            inv.due(Timestamp::from_millis(2_000), 10).await,
+            vec![early.clone()]
+        );
+        inv.release(&early).await.unwrap();
+        assert!(inv.due(Timestamp::from_millis(2_000), 10).await.is_empty());
+        inv.confirm(&late).await.unwrap();
+        assert!(inv.due(Timestamp::from_millis(9_000), 10).await.is_empty());
+        let c = inv.counts(show).await.unwrap();
+        assert_eq!(c.zones[0].1.sold, 3);
+        assert_eq!(c.zones[0].1.available(), 7);
+        assert_eq!(c.max_per_buyer, 3);
+        assert!(matches!(
+            inv.remove_show(show).await,
+            Err(StockError::InUse { committed: 3 })
+        ));
+    }
+
+    #[tokio::test]
+    async fn unknown_show_is_refused() {
+        let inv = LocalInventory::new();
+        let h = hold(ShowId::new(), ZoneId::new(), UserId::new(), 1, 0);
+        assert_eq!(
+            inv.reserve(&h, &Selection::Quantity(1), 1).await,
+            Err(StockError::UnknownZone)
+        );
+    }
+}

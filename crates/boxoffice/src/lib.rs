@@ -1,0 +1,38 @@
+//! boxoffice: a ticketing platform for high-demand on-sales, as one binary.
+//!
+//! The library exposes [`launch`] (and [`app::App`] for finer control) so the binary
+//! stays thin and tests run the real application on port 0.
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod app;
+pub mod booking;
+pub mod catalog;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod inventory;
+pub mod loadtest;
+pub mod store;
+pub mod telemetry;
+pub mod timefmt;
+
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Builds the platform from `config` and serves on `listener` until `shutdown`.
+pub async fn launch(
+    config: config::Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = app::App::build(config, Arc::new(clock::SystemClock)).await?;
+    if app.state.config.demo_data {
+        demo::seed_if_empty(&app.state).await?;
+    }
+    app.serve(listener, shutdown).await
+}

@@ -1,0 +1,296 @@
+//! Storage ports: what services need from the system of record, in neutral terms.
+//! One SQL adapter serves SQLite and PostgreSQL; a Redis- or test-backed store only
+//! has to implement these traits.
+mod sql;
+
+pub use sql::{Backend, SqlStore};
+
+use async_trait::async_trait;
+use boxoffice_domain::account::{Email, Role};
+use boxoffice_domain::booking::{BookingAction, BookingStatus};
+use boxoffice_domain::catalog::{EventDetails, ShowDetails, ZoneDetails};
+use boxoffice_domain::{BookingId, EventId, Money, ShowId, Timestamp, UserId, ZoneId};
+use serde::Serialize;
+use std::sync::Arc;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated; the payload names the constraint.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("storage failure: {0}")]
+    Other(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the platform keeps, behind one handle.
+pub trait Store:
+    AccountStore + CatalogStore + BookingStore + IdempotencyStore + SettingsStore
+{
+}
+impl<T: AccountStore + CatalogStore + BookingStore + IdempotencyStore + SettingsStore> Store for T {}
+
+pub type DynStore = Arc<dyn Store>;
+
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub email: Email,
+    pub password_hash: String,
+    pub display_name: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct RefreshRecord {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub family_id: String,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn insert_users(&self, users: &[UserRecord]) -> StoreResult<()>;
+    async fn user(&self, id: UserId) -> StoreResult<UserRecord>;
+    async fn user_by_email(&self, email: &Email) -> StoreResult<UserRecord>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<()>;
+    async fn insert_refresh(&self, token: &RefreshRecord) -> StoreResult<()>;
+    async fn refresh(&self, token_hash: &str) -> StoreResult<RefreshRecord>;
+    /// Marks a refresh token as spent; `false` if it was already spent or revoked.
+    async fn spend_refresh(&self, token_hash: &str, at: Timestamp) -> StoreResult<bool>;
+    async fn revoke_refresh_family(&self, family_id: &str, at: Timestamp) -> StoreResult<()>;
+}
+
+#[derive(Clone, Debug)]
+pub struct EventRecord {
+    pub id: EventId,
+    pub organizer_id: UserId,
+    pub details: EventDetails,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct ShowRecord {
+    pub id: ShowId,
+    pub event_id: EventId,
+    pub details: ShowDetails,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct ZoneRecord {
+    pub id: ZoneId,
+    pub show_id: ShowId,
+    pub details: ZoneDetails,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Filters of the public event listing.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub text: Option<String>,
+    pub category: Option<String>,
+    pub city: Option<String>,
+    /// Only events with a show starting at or after this instant.
+    pub from: Option<Timestamp>,
+    /// Only events with a show starting before this instant.
+    pub to: Option<Timestamp>,
+    pub organizer: Option<UserId>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Page {
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page.saturating_sub(1)) * i64::from(self.per_page)
+    }
+}
+
+/// A show with its zones and its event's owner, as the catalog cache keeps it.
+#[derive(Clone, Debug)]
+pub struct ShowBundle {
+    pub show: ShowRecord,
+    pub organizer_id: UserId,
+    pub zones: Vec<ZoneRecord>,
+}
+
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
+    async fn insert_event(&self, event: &EventRecord) -> StoreResult<()>;
+    async fn update_event(&self, event: &EventRecord) -> StoreResult<()>;
+    async fn delete_event(&self, id: EventId) -> StoreResult<()>;
+    async fn event(&self, id: EventId) -> StoreResult<EventRecord>;
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<EventRecord>, i64)>;
+    async fn insert_show(&self, show: &ShowRecord) -> StoreResult<()>;
+    async fn update_show(&self, show: &ShowRecord) -> StoreResult<()>;
+    async fn delete_show(&self, id: ShowId) -> StoreResult<()>;
+    async fn shows_of_event(&self, event: EventId) -> StoreResult<Vec<ShowRecord>>;
+    async fn insert_zone(&self, zone: &ZoneRecord) -> StoreResult<()>;
+    async fn update_zone(&self, zone: &ZoneRecord) -> StoreResult<()>;
+    async fn delete_zone(&self, id: ZoneId) -> StoreResult<()>;
+    /// One show with its zones and owner.
+    async fn show_bundle(&self, id: ShowId) -> StoreResult<ShowBundle>;
+    /// Every show with its zones: the catalog cache and inventory are built from it.
+    async fn all_show_bundles(&self) -> StoreResult<Vec<ShowBundle>>;
+    /// Whether any booking (in any state) references the show.
+    async fn show_has_bookings(&self, id: ShowId) -> StoreResult<bool>;
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BookingRecord {
+    pub id: BookingId,
+    pub user_id: UserId,
+    pub show_id: ShowId,
+    pub zone_id: ZoneId,
+    pub quantity: u32,
+    pub unit_price: Money,
+    pub status: BookingStatus,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One write of the group-commit writer. A batch of these commits in one transaction.
+#[derive(Clone, Debug)]
+pub enum BookingWrite {
+    /// A new hold and its `booking.reserved` event.
+    Hold(BookingRecord),
+    /// Moves a booking from any source state of `action` to its target, if its
+    /// deadline satisfies `deadline` at `at`; writes the action's event when it applies.
+    Transition {
+        id: BookingId,
+        action: BookingAction,
+        at: Timestamp,
+        deadline: Deadline,
+    },
+}
+
+/// How a transition relates to the hold's deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deadline {
+    /// Only before the deadline (confirming: a late hold belongs to expiry).
+    NotPassed,
+    /// Only at or after the deadline (expiring).
+    Passed,
+    /// Either way (cancelling).
+    Any,
+}
+
+#[derive(Clone, Debug)]
+pub enum WriteOutcome {
+    Held,
+    /// The transition applied; the booking as it is now.
+    Applied(BookingRecord),
+    /// No booking in a source state (already moved on, or expired).
+    Skipped,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct BookingQuery {
+    pub user: Option<UserId>,
+    pub statuses: Vec<BookingStatus>,
+}
+
+/// An event as recorded in the outbox.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutboxEvent {
+    pub seq: i64,
+    pub id: String,
+    pub event_type: String,
+    pub aggregate_id: String,
+    pub payload: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait BookingStore: Send + Sync {
+    /// Applies all writes in one transaction; outcomes are in the same order.
+    async fn apply(&self, writes: &[BookingWrite]) -> StoreResult<Vec<WriteOutcome>>;
+    async fn booking(&self, id: BookingId) -> StoreResult<BookingRecord>;
+    async fn list_bookings(
+        &self,
+        query: &BookingQuery,
+        page: Page,
+    ) -> StoreResult<(Vec<BookingRecord>, i64)>;
+    /// Every booking that holds or owns tickets: the inventory is rebuilt from these.
+    async fn live_bookings(&self) -> StoreResult<Vec<BookingRecord>>;
+    async fn outbox_after(&self, seq: i64, limit: u32) -> StoreResult<Vec<OutboxEvent>>;
+    /// Tickets held and sold per zone of a show, and the most any buyer has, by the
+    /// record (for reconciliation against the live counters).
+    async fn show_tallies(&self, show: ShowId) -> StoreResult<ShowTallies>;
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShowTallies {
+    /// `(zone, held, sold)`.
+    pub zones: Vec<(ZoneId, u32, u32)>,
+    pub max_per_buyer: u32,
+}
+
+/// What a claim on an idempotency key found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is new and now reserved for this request.
+    Claimed,
+    /// The first request with this key is still running.
+    InFlight { fingerprint: String },
+    /// The first request finished; replay its response.
+    Done {
+        fingerprint: String,
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    async fn claim_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<IdempotencyClaim>;
+    async fn complete_key(
+        &self,
+        scope: &str,
+        key: &str,
+        status: u16,
+        content_type: &str,
+        body: &str,
+    ) -> StoreResult<()>;
+    async fn abandon_key(&self, scope: &str, key: &str) -> StoreResult<()>;
+    async fn purge_keys(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Stores `value` unless the key exists; returns the value now stored.
+    async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
+    async fn ping(&self) -> StoreResult<()>;
+}

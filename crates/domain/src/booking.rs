@@ -1,0 +1,171 @@
+//! The booking life cycle. A hold either becomes a sale or returns its tickets to the
+//! pool; this module is the single place that says which moves are legal.
+use serde::{Deserialize, Serialize};
+
+/// Tickets one reserve request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quantity(u32);
+
+impl Quantity {
+    /// 1 up to the show's per-buyer limit.
+    pub fn parse(raw: i64, per_user_limit: u32) -> Result<Self, String> {
+        if raw < 1 {
+            return Err("must be at least 1".into());
+        }
+        if raw > i64::from(per_user_limit) {
+            return Err(format!(
+                "must be at most {per_user_limit}, the per-buyer limit of this show"
+            ));
+        }
+        Ok(Self(
+            u32::try_from(raw).map_err(|_| "is too large".to_string())?,
+        ))
+    }
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    /// Tickets are taken from sale until `expires_at`.
+    Held,
+    /// Payment started; the hold is kept until the provider answers. Used by payments.
+    PaymentPending,
+    /// Sold.
+    Confirmed,
+    /// Released by the buyer.
+    Cancelled,
+    /// Released because nobody confirmed in time.
+    Expired,
+}
+
+/// What can happen to a booking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BookingAction {
+    StartPayment,
+    Confirm,
+    Cancel,
+    Expire,
+}
+
+impl BookingStatus {
+    pub const ALL: [BookingStatus; 5] = [
+        BookingStatus::Held,
+        BookingStatus::PaymentPending,
+        BookingStatus::Confirmed,
+        BookingStatus::Cancelled,
+        BookingStatus::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookingStatus::Held => "held",
+            BookingStatus::PaymentPending => "payment_pending",
+            BookingStatus::Confirmed => "confirmed",
+            BookingStatus::Cancelled => "cancelled",
+            BookingStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Whether the booking's tickets are out of the pool (held or sold).
+    pub fn takes_stock(self) -> bool {
+        matches!(
+            self,
+            BookingStatus::Held | BookingStatus::PaymentPending | BookingStatus::Confirmed
+        )
+    }
+
+    /// Whether tickets are held but not yet sold.
+    pub fn is_pending(self) -> bool {
+        matches!(self, BookingStatus::Held | BookingStatus::PaymentPending)
+    }
+
+    /// The state `action` leads to from `self`, if legal.
+    pub fn apply(self, action: BookingAction) -> Option<BookingStatus> {
+        use BookingAction as A;
+        use BookingStatus as S;
+        match (self, action) {
+            (S::Held, A::StartPayment) => Some(S::PaymentPending),
+            (S::Held | S::PaymentPending, A::Confirm) => Some(S::Confirmed),
+            (S::Held | S::PaymentPending, A::Cancel) => Some(S::Cancelled),
+            (S::Held | S::PaymentPending, A::Expire) => Some(S::Expired),
+            _ => None,
+        }
+    }
+}
+
+impl BookingAction {
+    /// Name of the domain event written to the outbox when the action succeeds.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            BookingAction::StartPayment => "booking.payment_started",
+            BookingAction::Confirm => "booking.confirmed",
+            BookingAction::Cancel => "booking.cancelled",
+            BookingAction::Expire => "booking.expired",
+        }
+    }
+
+    /// States the action may start from.
+    pub fn sources(self) -> Vec<BookingStatus> {
+        BookingStatus::ALL
+            .into_iter()
+            .filter(|s| s.apply(self).is_some())
+            .collect()
+    }
+}
+
+/// Outbox event type of a new hold.
+pub const EVENT_RESERVED: &str = "booking.reserved";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantity_is_bounded_by_the_show_limit() {
+        assert!(Quantity::parse(0, 4).is_err());
+        assert!(Quantity::parse(-3, 4).is_err());
+        assert!(Quantity::parse(5, 4).is_err());
+        assert_eq!(Quantity::parse(4, 4).unwrap().get(), 4);
+    }
+
+    #[test]
+    fn final_states_are_final() {
+        for s in [
+            BookingStatus::Confirmed,
+            BookingStatus::Cancelled,
+            BookingStatus::Expired,
+        ] {
+            for a in [
+                BookingAction::StartPayment,
+                BookingAction::Confirm,
+                BookingAction::Cancel,
+                BookingAction::Expire,
+            ] {
+                assert_eq!(s.apply(a), None, "{s:?} --{a:?}");
+            }
+        }
+        assert_eq!(
+            BookingStatus::Held.apply(BookingAction::Confirm),
+            Some(BookingStatus::Confirmed)
+        );
+        assert_eq!(
+            BookingAction::Expire.sources(),
+            vec![BookingStatus::Held, BookingStatus::PaymentPending]
+        );
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in BookingStatus::ALL {
+            assert_eq!(BookingStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(BookingStatus::parse("sold"), None);
+    }
+}

@@ -1,0 +1,18 @@
+//! Pure domain of boxoffice: typed ids, money, time, validation and the rules of
+//! bookings and inventory stock. No IO, no async, no framework types — every
+//! adapter and service depends on this crate, never the other way round.
+#![forbid(unsafe_code)]
+
+pub mod account;
+pub mod booking;
+pub mod catalog;
+pub mod ids;
+pub mod money;
+pub mod stock;
+pub mod time;
+pub mod validate;
+
+pub use ids::{BookingId, EventId, ShowId, UserId, ZoneId};
+pub use money::{Currency, Money};
+pub use time::Timestamp;
+pub use validate::{FieldError, Violations};
