@@ -8,7 +8,7 @@ use crate::catalog::{CatalogService, ShowCache};
 use crate::clock::DynClock;
 use crate::config::Config;
 use crate::inventory::{DynInventory, LocalInventory};
-use crate::store::{DynStore, SqlStore};
+use crate::store::{Backend, DynStore, SqlStore};
 use secrecy::ExposeSecret;
 use std::future::Future;
 use std::sync::Arc;
@@ -30,8 +30,10 @@ pub struct AppState {
 pub struct App {
     pub state: AppState,
     sql: SqlStore,
+    /// Holds the database-wide inventory lock (PostgreSQL) while the app runs.
+    ownership: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
     expiry: (CancellationToken, JoinHandle<()>),
-    writer: (CancellationToken, JoinHandle<()>),
+    writer: (CancellationToken, Vec<JoinHandle<()>>),
 }
 
 impl App {
@@ -40,6 +42,7 @@ impl App {
     pub async fn build(config: Config, clock: DynClock) -> anyhow::Result<Self> {
         let sql = SqlStore::connect(&config.database_url, config.database_max_connections).await?;
         sql.migrate().await?;
+        let ownership = sql.claim_inventory_ownership().await?;
         let store: DynStore = Arc::new(sql.clone());
         let secret = match &config.jwt_secret {
             Some(s) => s.expose_secret().to_owned(),
@@ -63,8 +66,17 @@ impl App {
         let cache = Arc::new(ShowCache::new(bundles));
 
         let writer_stop = CancellationToken::new();
-        let (writer, writer_task) =
-            Writer::spawn(store.clone(), config.writer_batch_max, writer_stop.clone());
+        let writer_tasks = match (config.writer_tasks, sql.backend()) {
+            (0, Backend::Sqlite) => 1,
+            (0, Backend::Postgres) => 4,
+            (n, _) => n,
+        };
+        let (writer, writer_task) = Writer::spawn(
+            store.clone(),
+            writer_tasks,
+            config.writer_batch_max,
+            writer_stop.clone(),
+        );
         let accounts = Arc::new(AccountService::new(store.clone(), issuer, clock.clone()).await?);
         let catalog = Arc::new(CatalogService::new(
             store.clone(),
@@ -96,6 +108,7 @@ impl App {
         Ok(Self {
             state,
             sql,
+            ownership,
             expiry: (expiry_stop, expiry_task),
             writer: (writer_stop, writer_task),
         })
@@ -121,7 +134,11 @@ impl App {
         self.expiry.0.cancel();
         let _ = self.expiry.1.await;
         self.writer.0.cancel();
-        let _ = self.writer.1.await;
+        for task in self.writer.1 {
+            let _ = task.await;
+        }
+        // Closing waits for every connection, including the one holding the lock.
+        drop(self.ownership);
         self.sql.close().await;
         tracing::info!("stopped");
     }

@@ -122,10 +122,20 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn create_user(config: Config, account: NewAccount) -> anyhow::Result<()> {
-    let app =
-        crate::app::App::build(config, std::sync::Arc::new(crate::clock::SystemClock)).await?;
-    let created = app.state.accounts.create(account, true).await;
-    app.stop().await;
+    // Works beside a running server: no inventory, no background tasks.
+    let sql = SqlStore::connect(&config.database_url, 2).await?;
+    sql.migrate().await?;
+    let store: crate::store::DynStore = std::sync::Arc::new(sql.clone());
+    // This issuer never signs anything: creating an account issues no tokens.
+    let issuer = std::sync::Arc::new(crate::accounts::TokenIssuer::new(
+        crate::accounts::tokens::new_signing_secret().as_bytes(),
+    ));
+    let clock = std::sync::Arc::new(crate::clock::SystemClock);
+    let accounts = crate::accounts::AccountService::new(store, issuer, clock)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let created = accounts.create(account, true).await;
+    sql.close().await;
     let user = created.map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))?;
     println!(
         "created {} {} ({})",

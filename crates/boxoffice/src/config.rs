@@ -25,6 +25,8 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Most booking writes committed in one transaction.
     pub writer_batch_max: usize,
+    /// Group-commit writer tasks; 0 picks 1 for SQLite and 4 for PostgreSQL.
+    pub writer_tasks: usize,
     /// How often the expiry job looks for holds past their deadline.
     pub expiry_interval_ms: u64,
     /// Requests running longer are answered 503.
@@ -44,6 +46,7 @@ impl Default for Config {
             log_format: "pretty".into(),
             body_limit_bytes: 64 * 1024,
             writer_batch_max: 1024,
+            writer_tasks: 0,
             expiry_interval_ms: 200,
             request_timeout_secs: 30,
             idempotency_ttl_secs: 24 * 3600,

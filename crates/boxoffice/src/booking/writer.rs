@@ -1,8 +1,12 @@
-//! The single writer of booking changes. Requests queue their writes here; the task
-//! commits everything that arrived while the previous transaction ran as one
-//! transaction, so thousands of holds per second cost a few hundred commits.
+//! The group-commit writer of booking changes. Requests queue their writes here; a
+//! writer task commits everything that arrived while its previous transaction ran as
+//! one transaction, so thousands of holds per second cost a few hundred commits.
+//! SQLite gets one task (one writer at a time anyway); PostgreSQL gets several, so
+//! one batch's commit flush overlaps the next batch's inserts.
 use crate::error::{Error, Result};
 use crate::store::{BookingWrite, DynStore, WriteOutcome};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -14,22 +18,38 @@ struct Job {
 
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
+    lanes: Arc<[mpsc::Sender<Job>]>,
+    next: Arc<AtomicUsize>,
 }
 
 const QUEUE_DEPTH: usize = 65_536;
 
 impl Writer {
-    /// Starts the writer task. On `stop` it refuses new writes, commits what is
-    /// queued and ends.
+    /// Starts `tasks` writer tasks. On `stop` they refuse new writes, commit what is
+    /// queued and end.
     pub fn spawn(
         store: DynStore,
+        tasks: usize,
         batch_max: usize,
         stop: CancellationToken,
-    ) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run(store, rx, batch_max.max(1), stop));
-        (Self { tx }, task)
+    ) -> (Self, Vec<JoinHandle<()>>) {
+        let mut lanes = Vec::new();
+        let mut handles = Vec::new();
+        for _ in 0..tasks.max(1) {
+            let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+            handles.push(tokio::spawn(run(
+                store.clone(),
+                rx,
+                batch_max.max(1),
+                stop.clone(),
+            )));
+            lanes.push(tx);
+        }
+        let writer = Self {
+            lanes: lanes.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+        };
+        (writer, handles)
     }
 
     /// Queues one write and waits until its transaction committed.
@@ -60,7 +80,8 @@ impl Writer {
         write: BookingWrite,
     ) -> Result<oneshot::Receiver<Result<WriteOutcome>>> {
         let (reply, rx) = oneshot::channel();
-        self.tx
+        let lane = self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+        self.lanes[lane]
             .send(Job { write, reply })
             .await
             .map_err(|_| stopped())?;

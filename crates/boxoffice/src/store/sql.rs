@@ -105,6 +105,30 @@ impl SqlStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Makes this process the only one serving live inventory from this database.
+    /// The in-process engine keeps counters in memory, so a second node on the same
+    /// PostgreSQL database would sell the same tickets twice; it is refused at start-up
+    /// instead. The returned connection holds a session advisory lock until the pool
+    /// closes (or the process dies). SQLite is single-process by construction.
+    pub async fn claim_inventory_ownership(
+        &self,
+    ) -> anyhow::Result<Option<sqlx::pool::PoolConnection<sqlx::Any>>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query("SELECT pg_try_advisory_lock(7262081) AS owned")
+            .fetch_one(&mut *conn)
+            .await?;
+        if !row.try_get::<bool, _>("owned")? {
+            anyhow::bail!(
+                "another boxoffice node already serves live inventory from this database; \
+                 the in-process inventory engine allows one node per database"
+            );
+        }
+        Ok(Some(conn))
+    }
 }
 
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {

@@ -1,0 +1,217 @@
+//! Command-line options of `boxoffice loadtest` and the settings derived from them,
+//! checked up front so a bad combination fails before any account is created.
+use anyhow::{bail, Context};
+use clap::Args as ClapArgs;
+use std::time::Duration;
+
+/// Connections used in closed-loop mode unless `--clients` says otherwise.
+pub const CLOSED_LOOP_CLIENTS: usize = 64;
+/// Connections used in open-loop mode unless `--clients` says otherwise: enough that a
+/// slow answer does not delay the requests scheduled after it.
+pub const OPEN_LOOP_CLIENTS: usize = 256;
+
+#[derive(ClapArgs, Debug, Clone)]
+pub struct Args {
+    /// Base URL of the running server (plain HTTP).
+    #[arg(long, env = "BOXOFFICE_LOADTEST_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Email of an admin account on that server.
+    #[arg(long, env = "BOXOFFICE_LOADTEST_ADMIN_EMAIL")]
+    pub admin_email: String,
+    /// Password of that admin account.
+    #[arg(long, env = "BOXOFFICE_LOADTEST_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: String,
+    /// Tickets in the one zone of the show on sale.
+    #[arg(long, default_value_t = 1000)]
+    pub capacity: u32,
+    /// Buyer accounts to provision; requests go to them round robin.
+    #[arg(long, default_value_t = 1000)]
+    pub buyers: u32,
+    /// Most tickets one buyer may hold or own (the server allows 1 to 100).
+    #[arg(long, default_value_t = 6)]
+    pub per_user_limit: u32,
+    /// Tickets per reserve request.
+    #[arg(long, default_value_t = 1)]
+    pub quantity: u32,
+    /// Concurrent keep-alive connections [default: 64, or 256 with --rate].
+    #[arg(long)]
+    pub clients: Option<usize>,
+    /// Open loop: schedule requests at this many per second (latency counts from the
+    /// scheduled instant). Without it: closed loop, each connection sends as fast as
+    /// it gets answers.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Stop after this many reserve requests.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Confirm every successful hold.
+    #[arg(long)]
+    pub confirm: bool,
+    /// Stop once the server answers sold out and no tickets remain [default: true in
+    /// closed loop, false with --rate].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub stop_when_sold_out: Option<bool>,
+    /// Print a summary JSON object as the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mode {
+    Closed,
+    Open { rate: f64 },
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Closed => "closed",
+            Mode::Open { .. } => "open",
+        }
+    }
+
+    pub fn rate(self) -> Option<f64> {
+        match self {
+            Mode::Closed => None,
+            Mode::Open { rate } => Some(rate),
+        }
+    }
+}
+
+/// What to run, validated.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub url: String,
+    pub capacity: u32,
+    pub buyers: u32,
+    pub per_user_limit: u32,
+    pub quantity: u32,
+    pub clients: usize,
+    pub mode: Mode,
+    pub duration: Duration,
+    pub requests: Option<u64>,
+    pub confirm: bool,
+    pub stop_when_sold_out: bool,
+}
+
+impl Settings {
+    pub fn from_args(a: &Args) -> anyhow::Result<Self> {
+        if !(1..=100).contains(&a.per_user_limit) {
+            bail!("--per-user-limit must be 1 to 100");
+        }
+        if a.quantity < 1 || a.quantity > a.per_user_limit {
+            bail!("--quantity must be 1 to --per-user-limit");
+        }
+        if a.capacity < 1 {
+            bail!("--capacity must be at least 1");
+        }
+        if a.buyers < 1 {
+            bail!("--buyers must be at least 1");
+        }
+        if a.clients == Some(0) {
+            bail!("--clients must be at least 1");
+        }
+        if a.requests == Some(0) {
+            bail!("--requests must be at least 1");
+        }
+        if !(a.duration.is_finite() && a.duration > 0.0) {
+            bail!("--duration must be a positive number of seconds");
+        }
+        let duration = Duration::try_from_secs_f64(a.duration).context("--duration")?;
+        let mode = match a.rate {
+            None => Mode::Closed,
+            Some(r) if r.is_finite() && r > 0.0 => Mode::Open { rate: r },
+            Some(_) => bail!("--rate must be a positive number of requests per second"),
+        };
+        let default_clients = match mode {
+            Mode::Closed => CLOSED_LOOP_CLIENTS,
+            Mode::Open { .. } => OPEN_LOOP_CLIENTS,
+        };
+        Ok(Self {
+            url: a.url.trim_end_matches('/').to_string(),
+            capacity: a.capacity,
+            buyers: a.buyers,
+            per_user_limit: a.per_user_limit,
+            quantity: a.quantity,
+            clients: a.clients.unwrap_or(default_clients),
+            mode,
+            duration,
+            requests: a.requests,
+            confirm: a.confirm,
+            stop_when_sold_out: a
+                .stop_when_sold_out
+                .unwrap_or(matches!(mode, Mode::Closed)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn settings(extra: &[&str]) -> anyhow::Result<Settings> {
+        let mut argv = vec![
+            "lt",
+            "--admin-email",
+            "a@b.example",
+            "--admin-password",
+            "x",
+        ];
+        argv.extend_from_slice(extra);
+        Settings::from_args(&Cli::try_parse_from(argv)?.args)
+    }
+
+    #[test]
+    fn defaults_depend_on_the_mode() {
+        let closed = settings(&[]).unwrap();
+        assert_eq!(closed.mode, Mode::Closed);
+        assert_eq!(closed.clients, CLOSED_LOOP_CLIENTS);
+        assert!(closed.stop_when_sold_out);
+        assert_eq!(closed.duration, Duration::from_secs(10));
+        let open = settings(&["--rate", "500"]).unwrap();
+        assert_eq!(open.mode, Mode::Open { rate: 500.0 });
+        assert_eq!(open.clients, OPEN_LOOP_CLIENTS);
+        assert!(!open.stop_when_sold_out);
+        let explicit = settings(&["--rate", "500", "--clients", "8"]).unwrap();
+        assert_eq!(explicit.clients, 8);
+    }
+
+    #[test]
+    fn stop_when_sold_out_takes_an_optional_value() {
+        assert!(
+            settings(&["--rate", "5", "--stop-when-sold-out"])
+                .unwrap()
+                .stop_when_sold_out
+        );
+        assert!(
+            !settings(&["--stop-when-sold-out=false"])
+                .unwrap()
+                .stop_when_sold_out
+        );
+    }
+
+    #[test]
+    fn bad_combinations_are_refused() {
+        assert!(settings(&["--per-user-limit", "0"]).is_err());
+        assert!(settings(&["--per-user-limit", "101"]).is_err());
+        assert!(settings(&["--quantity", "7"]).is_err());
+        assert!(settings(&["--quantity", "0"]).is_err());
+        assert!(settings(&["--rate", "0"]).is_err());
+        assert!(settings(&["--duration", "-1"]).is_err());
+        assert!(settings(&["--clients", "0"]).is_err());
+        assert!(settings(&["--quantity", "6"]).is_ok());
+    }
+}
