@@ -17,8 +17,18 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// What handlers reach: cloned per request, so it is one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub config: Arc<Config>,
     pub store: DynStore,
     pub clock: DynClock,
@@ -97,14 +107,14 @@ impl App {
             Duration::from_millis(config.expiry_interval_ms.max(10)),
             expiry_stop.clone(),
         );
-        let state = AppState {
+        let state = AppState(Arc::new(Services {
             config: Arc::new(config),
             store,
             clock,
             accounts,
             catalog,
             booking,
-        };
+        }));
         Ok(Self {
             state,
             sql,

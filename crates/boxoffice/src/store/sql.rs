@@ -180,30 +180,44 @@ enum Arg {
     NullInt,
 }
 
-/// Builds a statement with numbered parameters, identical for both backends.
+/// Builds a statement once for both backends: PostgreSQL gets numbered `$n`
+/// parameters, SQLite anonymous `?` ones (SQLite resolves named parameters by a
+/// linear scan, which made binding a 700-value batch insert quadratic).
 #[derive(Default)]
 struct Sql {
-    text: String,
+    numbered: String,
+    positional: String,
     args: Vec<Arg>,
 }
 
 impl Sql {
     fn new(text: &str) -> Self {
         Self {
-            text: text.to_owned(),
+            numbered: text.to_owned(),
+            positional: text.to_owned(),
             args: Vec::new(),
         }
     }
     fn push(&mut self, s: &str) -> &mut Self {
-        self.text.push_str(s);
+        self.numbered.push_str(s);
+        self.positional.push_str(s);
+        self
+    }
+    /// Appends another statement fragment; only before any argument was added here,
+    /// so its numbering stays valid.
+    fn append(&mut self, other: Sql) -> &mut Self {
+        debug_assert!(self.args.is_empty());
+        self.numbered.push_str(&other.numbered);
+        self.positional.push_str(&other.positional);
+        self.args.extend(other.args);
         self
     }
     /// Adds an argument and appends its placeholder.
     fn arg(&mut self, a: Arg) -> &mut Self {
         self.args.push(a);
-        let n = self.args.len();
-        self.text.push('$');
-        self.text.push_str(&n.to_string());
+        self.numbered.push('$');
+        self.numbered.push_str(&self.args.len().to_string());
+        self.positional.push('?');
         self
     }
     fn text(&mut self, s: impl ToString) -> &mut Self {
@@ -223,8 +237,15 @@ impl Sql {
         }
         self.push(")")
     }
-    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
-        let mut q = sqlx::query(&self.text);
+    fn query(
+        &self,
+        backend: Backend,
+    ) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+        let text = match backend {
+            Backend::Sqlite => &self.positional,
+            Backend::Postgres => &self.numbered,
+        };
+        let mut q = sqlx::query(text);
         for a in &self.args {
             q = match a {
                 Arg::Text(s) => q.bind(s.as_str()),
@@ -418,20 +439,24 @@ fn outbox_args(event_type: &str, b: &BookingRecord, at: Timestamp) -> StoreResul
 /// `INSERT INTO table (columns) VALUES (…), (…)` for each chunk of rows.
 async fn insert_rows(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     head: &str,
     rows: impl IntoIterator<Item = Vec<Arg>>,
 ) -> StoreResult<()> {
-    let rows: Vec<Vec<Arg>> = rows.into_iter().collect();
-    for chunk in rows.chunks(INSERT_CHUNK) {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
         let mut sql = Sql::new(head);
         sql.push(" VALUES ");
-        for (n, r) in chunk.iter().enumerate() {
+        for (n, r) in rows.by_ref().take(INSERT_CHUNK).enumerate() {
             if n > 0 {
                 sql.push(", ");
             }
-            sql.tuple(r.clone());
+            sql.tuple(r);
         }
-        sql.query().execute(&mut *conn).await.map_err(db_err)?;
+        sql.query(backend)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
     }
     Ok(())
 }
@@ -445,8 +470,9 @@ impl AccountStore for SqlStore {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         insert_rows(
             &mut tx,
+            self.backend,
             &format!("INSERT INTO users ({USER_COLUMNS})"),
-            users.iter().map(user_args),
+            users.iter().map(user_args).collect::<Vec<_>>(),
         )
         .await?;
         tx.commit().await.map_err(db_err)
@@ -455,13 +481,23 @@ impl AccountStore for SqlStore {
     async fn user(&self, id: UserId) -> StoreResult<UserRecord> {
         let mut sql = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = "));
         sql.text(id);
-        user_from(&sql.query().fetch_one(&self.pool).await.map_err(db_err)?)
+        user_from(
+            &sql.query(self.backend)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?,
+        )
     }
 
     async fn user_by_email(&self, email: &Email) -> StoreResult<UserRecord> {
         let mut sql = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = "));
         sql.text(email.as_str());
-        user_from(&sql.query().fetch_one(&self.pool).await.map_err(db_err)?)
+        user_from(
+            &sql.query(self.backend)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?,
+        )
     }
 
     async fn count_users(&self) -> StoreResult<i64> {
@@ -486,7 +522,7 @@ impl AccountStore for SqlStore {
             .push(" WHERE id = ")
             .text(u.id);
         one_affected(
-            sql.query()
+            sql.query(self.backend)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?
@@ -505,7 +541,7 @@ impl AccountStore for SqlStore {
             r.used_at.map(ts).unwrap_or(Arg::NullInt),
             r.revoked_at.map(ts).unwrap_or(Arg::NullInt),
         ]);
-        sql.query()
+        sql.query(self.backend)
             .execute(&self.pool)
             .await
             .map_err(db_err)
@@ -515,7 +551,12 @@ impl AccountStore for SqlStore {
     async fn refresh(&self, token_hash: &str) -> StoreResult<RefreshRecord> {
         let mut sql = Sql::new("SELECT token_hash, user_id, family_id, expires_at, created_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ");
         sql.text(token_hash);
-        refresh_from(&sql.query().fetch_one(&self.pool).await.map_err(db_err)?)
+        refresh_from(
+            &sql.query(self.backend)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?,
+        )
     }
 
     async fn spend_refresh(&self, token_hash: &str, at: Timestamp) -> StoreResult<bool> {
@@ -525,7 +566,7 @@ impl AccountStore for SqlStore {
             .text(token_hash);
         sql.push(" AND used_at IS NULL AND revoked_at IS NULL");
         Ok(sql
-            .query()
+            .query(self.backend)
             .execute(&self.pool)
             .await
             .map_err(db_err)?
@@ -539,7 +580,7 @@ impl AccountStore for SqlStore {
             .push(" WHERE family_id = ")
             .text(family_id)
             .push(" AND revoked_at IS NULL");
-        sql.query()
+        sql.query(self.backend)
             .execute(&self.pool)
             .await
             .map_err(db_err)
@@ -614,7 +655,7 @@ fn update_by_id(table: &str, columns: &str, mut values: Vec<Arg>) -> Sql {
 impl SqlStore {
     async fn exec_one(&self, sql: Sql) -> StoreResult<()> {
         one_affected(
-            sql.query()
+            sql.query(self.backend)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?
@@ -625,7 +666,7 @@ impl SqlStore {
     async fn insert_one(&self, table: &str, columns: &str, values: Vec<Arg>) -> StoreResult<()> {
         let mut sql = Sql::new(&format!("INSERT INTO {table} ({columns}) VALUES "));
         sql.tuple(values);
-        sql.query()
+        sql.query(self.backend)
             .execute(&self.pool)
             .await
             .map_err(db_err)
@@ -647,7 +688,10 @@ impl SqlStore {
             sql.tuple(chunk.iter().map(t).collect());
             sql.push(" ORDER BY created_at, id");
             out.extend(rows(
-                &sql.query().fetch_all(&self.pool).await.map_err(db_err)?,
+                &sql.query(self.backend)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?,
                 zone_from,
             )?);
         }
@@ -655,13 +699,16 @@ impl SqlStore {
     }
 
     async fn bundles(&self, where_clause: Sql) -> StoreResult<Vec<ShowBundle>> {
-        let mut sql = Sql::new(&format!(
+        let mut sql = Sql::new(
             "SELECT s.id, s.event_id, s.venue, s.starts_at, s.sale_opens_at, s.sale_closes_at, s.hold_ttl_secs, \
-             s.per_user_limit, s.created_at, s.updated_at, e.organizer_id FROM shows s JOIN events e ON e.id = s.event_id{}",
-            where_clause.text
-        ));
-        sql.args = where_clause.args;
-        let found = sql.query().fetch_all(&self.pool).await.map_err(db_err)?;
+             s.per_user_limit, s.created_at, s.updated_at, e.organizer_id FROM shows s JOIN events e ON e.id = s.event_id",
+        );
+        sql.append(where_clause);
+        let found = sql
+            .query(self.backend)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         let mut bundles = Vec::with_capacity(found.len());
         for row in &found {
             bundles.push(ShowBundle {
@@ -746,7 +793,12 @@ impl CatalogStore for SqlStore {
     async fn event(&self, id: EventId) -> StoreResult<EventRecord> {
         let mut sql = Sql::new(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = "));
         sql.text(id);
-        event_from(&sql.query().fetch_one(&self.pool).await.map_err(db_err)?)
+        event_from(
+            &sql.query(self.backend)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?,
+        )
     }
 
     async fn list_events(
@@ -760,21 +812,25 @@ impl CatalogStore for SqlStore {
             .collect::<Vec<_>>()
             .join(", ");
         let mut count = Sql::new("SELECT COUNT(*) AS n FROM events e");
-        let w = event_where(filter);
-        count.push(&w.text);
-        count.args = w.args.clone();
+        count.append(event_where(filter));
         let total = get_i64(
-            &count.query().fetch_one(&self.pool).await.map_err(db_err)?,
+            &count
+                .query(self.backend)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?,
             "n",
         )?;
         let mut sql = Sql::new(&format!("SELECT {cols} FROM events e"));
-        sql.push(&w.text);
-        sql.args = w.args;
+        sql.append(event_where(filter));
         sql.push(" ORDER BY e.created_at DESC, e.id DESC LIMIT ")
             .int(i64::from(page.per_page));
         sql.push(" OFFSET ").int(page.offset());
         let found = rows(
-            &sql.query().fetch_all(&self.pool).await.map_err(db_err)?,
+            &sql.query(self.backend)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?,
             event_from,
         )?;
         Ok((found, total))
@@ -799,7 +855,10 @@ impl CatalogStore for SqlStore {
         ));
         sql.text(event).push(" ORDER BY starts_at, id");
         rows(
-            &sql.query().fetch_all(&self.pool).await.map_err(db_err)?,
+            &sql.query(self.backend)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?,
             show_from,
         )
     }
@@ -832,7 +891,10 @@ impl CatalogStore for SqlStore {
             Sql::new("SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM bookings WHERE show_id = ");
         sql.text(id).push(" LIMIT 1) b");
         Ok(get_i64(
-            &sql.query().fetch_one(&self.pool).await.map_err(db_err)?,
+            &sql.query(self.backend)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?,
             "n",
         )? > 0)
     }
@@ -861,15 +923,16 @@ impl BookingStore for SqlStore {
         if !holds.is_empty() {
             insert_rows(
                 &mut tx,
+                self.backend,
                 &format!("INSERT INTO bookings ({BOOKING_COLUMNS})"),
-                holds.iter().map(|b| booking_args(b)),
+                holds.iter().map(|b| booking_args(b)).collect::<Vec<_>>(),
             )
             .await?;
             let events = holds
                 .iter()
                 .map(|b| outbox_args(boxoffice_domain::booking::EVENT_RESERVED, b, b.created_at))
                 .collect::<StoreResult<Vec<_>>>()?;
-            insert_rows(&mut tx, OUTBOX_INSERT, events).await?;
+            insert_rows(&mut tx, self.backend, OUTBOX_INSERT, events).await?;
         }
         let mut outcomes = Vec::with_capacity(writes.len());
         for w in writes {
@@ -902,11 +965,17 @@ impl BookingStore for SqlStore {
                 Deadline::Any => &mut sql,
             };
             sql.push(&format!(" RETURNING {BOOKING_COLUMNS}"));
-            match sql.query().fetch_optional(&mut *tx).await.map_err(db_err)? {
+            match sql
+                .query(self.backend)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+            {
                 Some(row) => {
                     let booking = booking_from(&row)?;
                     insert_rows(
                         &mut tx,
+                        self.backend,
                         OUTBOX_INSERT,
                         [outbox_args(action.event_type(), &booking, *at)?],
                     )
@@ -925,7 +994,12 @@ impl BookingStore for SqlStore {
             "SELECT {BOOKING_COLUMNS} FROM bookings WHERE id = "
         ));
         sql.text(id);
-        booking_from(&sql.query().fetch_one(&self.pool).await.map_err(db_err)?)
+        booking_from(
+            &sql.query(self.backend)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?,
+        )
     }
 
     async fn list_bookings(
@@ -933,29 +1007,37 @@ impl BookingStore for SqlStore {
         q: &BookingQuery,
         page: Page,
     ) -> StoreResult<(Vec<BookingRecord>, i64)> {
-        let mut w = String::from(" WHERE 1 = 1");
-        let mut args = Vec::new();
-        if let Some(u) = q.user {
-            args.push(t(u));
-            w.push_str(" AND user_id = $1");
-        }
-        if !q.statuses.is_empty() {
-            w.push_str(&format!(" AND status IN ({})", status_list(&q.statuses)));
-        }
-        let count = Sql {
-            text: format!("SELECT COUNT(*) AS n FROM bookings{w}"),
-            args: args.clone(),
+        let filter = || {
+            let mut w = Sql::new(" WHERE 1 = 1");
+            if let Some(u) = q.user {
+                w.push(" AND user_id = ").text(u);
+            }
+            if !q.statuses.is_empty() {
+                w.push(&format!(" AND status IN ({})", status_list(&q.statuses)));
+            }
+            w
         };
+        let mut count = Sql::new("SELECT COUNT(*) AS n FROM bookings");
+        count.append(filter());
         let total = get_i64(
-            &count.query().fetch_one(&self.pool).await.map_err(db_err)?,
+            &count
+                .query(self.backend)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?,
             "n",
         )?;
-        let mut sql = Sql { text: format!("SELECT {BOOKING_COLUMNS} FROM bookings{w} ORDER BY created_at DESC, id DESC LIMIT "), args };
-        sql.int(i64::from(page.per_page))
+        let mut sql = Sql::new(&format!("SELECT {BOOKING_COLUMNS} FROM bookings"));
+        sql.append(filter())
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .int(i64::from(page.per_page))
             .push(" OFFSET ")
             .int(page.offset());
         let found = rows(
-            &sql.query().fetch_all(&self.pool).await.map_err(db_err)?,
+            &sql.query(self.backend)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?,
             booking_from,
         )?;
         Ok((found, total))
@@ -992,7 +1074,12 @@ impl BookingStore for SqlStore {
         ));
         sql.text(show).push(" GROUP BY zone_id ORDER BY zone_id");
         let mut tallies = ShowTallies::default();
-        for row in sql.query().fetch_all(&self.pool).await.map_err(db_err)? {
+        for row in sql
+            .query(self.backend)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+        {
             tallies.zones.push((
                 get_id(&row, "zone_id")?,
                 get_u32(&row, "held")?,
@@ -1005,7 +1092,10 @@ impl BookingStore for SqlStore {
         ));
         max.text(show).push(" GROUP BY user_id) per_buyer");
         tallies.max_per_buyer = get_u32(
-            &max.query().fetch_one(&self.pool).await.map_err(db_err)?,
+            &max.query(self.backend)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?,
             "m",
         )?;
         Ok(tallies)
@@ -1016,7 +1106,11 @@ impl BookingStore for SqlStore {
         sql.int(seq)
             .push(" ORDER BY seq LIMIT ")
             .int(i64::from(limit));
-        let found = sql.query().fetch_all(&self.pool).await.map_err(db_err)?;
+        let found = sql
+            .query(self.backend)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         found
             .iter()
             .map(|row| {
@@ -1051,7 +1145,11 @@ impl IdempotencyStore for SqlStore {
             .text(key)
             .push(" AND expires_at <= ")
             .int(now.millis());
-        stale.query().execute(&self.pool).await.map_err(db_err)?;
+        stale
+            .query(self.backend)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         let mut claim = Sql::new("INSERT INTO idempotency_keys (scope, key, fingerprint, status, content_type, body, created_at, expires_at) VALUES ");
         claim.tuple(vec![
             t(scope),
@@ -1065,7 +1163,7 @@ impl IdempotencyStore for SqlStore {
         ]);
         claim.push(" ON CONFLICT (scope, key) DO NOTHING");
         if claim
-            .query()
+            .query(self.backend)
             .execute(&self.pool)
             .await
             .map_err(db_err)?
@@ -1078,7 +1176,11 @@ impl IdempotencyStore for SqlStore {
             "SELECT fingerprint, status, content_type, body FROM idempotency_keys WHERE scope = ",
         );
         sql.text(scope).push(" AND key = ").text(key);
-        let row = sql.query().fetch_one(&self.pool).await.map_err(db_err)?;
+        let row = sql
+            .query(self.backend)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
         let fingerprint = get_str(&row, "fingerprint")?;
         match row.try_get::<Option<i64>, _>("status").map_err(bad_row)? {
             None => Ok(IdempotencyClaim::InFlight { fingerprint }),
@@ -1124,7 +1226,7 @@ impl IdempotencyStore for SqlStore {
             .push(" AND key = ")
             .text(key)
             .push(" AND status IS NULL");
-        sql.query()
+        sql.query(self.backend)
             .execute(&self.pool)
             .await
             .map_err(db_err)
@@ -1135,7 +1237,7 @@ impl IdempotencyStore for SqlStore {
         let mut sql = Sql::new("DELETE FROM idempotency_keys WHERE expires_at <= ");
         sql.int(now.millis());
         Ok(sql
-            .query()
+            .query(self.backend)
             .execute(&self.pool)
             .await
             .map_err(db_err)?
@@ -1149,7 +1251,7 @@ impl SettingsStore for SqlStore {
         let mut sql = Sql::new("SELECT value FROM settings WHERE key = ");
         sql.text(key);
         match sql
-            .query()
+            .query(self.backend)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
@@ -1163,7 +1265,10 @@ impl SettingsStore for SqlStore {
         let mut sql = Sql::new("INSERT INTO settings (key, value) VALUES ");
         sql.tuple(vec![t(key), t(value)])
             .push(" ON CONFLICT (key) DO NOTHING");
-        sql.query().execute(&self.pool).await.map_err(db_err)?;
+        sql.query(self.backend)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         self.setting(key).await?.ok_or(StoreError::NotFound)
     }
 
