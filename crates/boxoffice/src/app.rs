@@ -42,7 +42,8 @@ pub struct App {
     sql: SqlStore,
     /// Holds the database-wide inventory lock (PostgreSQL) while the app runs.
     ownership: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
-    expiry: (CancellationToken, JoinHandle<()>),
+    /// The expiry job and the idempotency purger.
+    expiry: (CancellationToken, Vec<JoinHandle<()>>),
     writer: (CancellationToken, Vec<JoinHandle<()>>),
 }
 
@@ -102,6 +103,12 @@ impl App {
             clock.clone(),
         ));
         let expiry_stop = CancellationToken::new();
+        let purger = crate::http::idempotency::spawn_purger(
+            store.clone(),
+            clock.clone(),
+            Duration::from_secs(600),
+            expiry_stop.clone(),
+        );
         let expiry_task = spawn_expiry(
             booking.clone(),
             Duration::from_millis(config.expiry_interval_ms.max(10)),
@@ -119,7 +126,7 @@ impl App {
             state,
             sql,
             ownership,
-            expiry: (expiry_stop, expiry_task),
+            expiry: (expiry_stop, vec![expiry_task, purger]),
             writer: (writer_stop, writer_task),
         })
     }
@@ -142,7 +149,9 @@ impl App {
     /// Stops the background tasks; the writer commits what is queued first.
     pub async fn stop(self) {
         self.expiry.0.cancel();
-        let _ = self.expiry.1.await;
+        for task in self.expiry.1 {
+            let _ = task.await;
+        }
         self.writer.0.cancel();
         for task in self.writer.1 {
             let _ = task.await;

@@ -65,11 +65,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
                 } else {
                     Some(path)
                 };
-                // serde reports an unknown field at its parent; name the field itself.
+                // Name an unknown field itself: the path may already end with it
+                // (serde_path_to_error records the key) or stop at its parent.
                 let unknown = message
                     .strip_prefix("unknown field `")
                     .and_then(|r| r.split('`').next());
                 let field = match (parent, unknown) {
+                    (Some(p), Some(u)) if p == u || p.ends_with(&format!(".{u}")) => p,
                     (Some(p), Some(u)) => format!("{p}.{u}"),
                     (None, Some(u)) => u.to_string(),
                     (Some(p), None) => p,

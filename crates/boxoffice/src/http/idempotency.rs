@@ -150,3 +150,26 @@ async fn handle(
         .insert(REPLAYED, HeaderValue::from_static("false"));
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
+
+/// Forgets stored responses past their retention, every `every`.
+pub fn spawn_purger(
+    store: crate::store::DynStore,
+    clock: crate::clock::DynClock,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stop.cancelled() => break,
+            }
+            match store.purge_keys(clock.now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
+                Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+            }
+        }
+    })
+}

@@ -17,10 +17,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use problem::PROBLEM_JSON;
 use std::any::Any;
+use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -74,6 +76,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api();
     let body_limit = state.config.body_limit_bytes;
+    let request_timeout = state.config.request_timeout_secs.max(1);
     api.merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, openapi))
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
@@ -90,6 +93,10 @@ pub fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(middleware::from_fn(problem_responses))
                 .layer(CatchPanicLayer::custom(panic_response))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    Duration::from_secs(request_timeout),
+                ))
                 .layer(security_header("x-content-type-options", "nosniff"))
                 .layer(security_header("x-frame-options", "DENY"))
                 .layer(security_header("referrer-policy", "no-referrer"))
