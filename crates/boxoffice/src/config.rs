@@ -35,6 +35,22 @@ pub struct Config {
     pub idempotency_ttl_secs: i64,
 }
 
+/// Every configuration key, as read from `BOXOFFICE_<KEY>` variables.
+const KEYS: &[&str] = &[
+    "bind",
+    "database_url",
+    "database_max_connections",
+    "jwt_secret",
+    "demo_data",
+    "log_format",
+    "body_limit_bytes",
+    "writer_batch_max",
+    "writer_tasks",
+    "expiry_interval_ms",
+    "request_timeout_secs",
+    "idempotency_ttl_secs",
+];
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -62,7 +78,10 @@ impl Config {
             Some(f) => figment = figment.merge(Toml::file_exact(f)),
             None => figment = figment.merge(Toml::file("boxoffice.toml")),
         }
-        let config: Config = figment.merge(Env::prefixed("BOXOFFICE_")).extract()?;
+        // Only configuration keys: other `BOXOFFICE_*` variables belong to commands
+        // (`loadtest`, `admin`) or the test harness.
+        let env = Env::prefixed("BOXOFFICE_").only(KEYS);
+        let config: Config = figment.merge(env).extract()?;
         Ok(config)
     }
 
@@ -80,6 +99,8 @@ impl Config {
 }
 
 #[cfg(test)]
+// `figment::Jail::expect_with` fixes the closure's error type to `figment::Error`.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
@@ -92,6 +113,7 @@ mod tests {
                 "bind = \"127.0.0.1:9000\"\ndemo_data = false\njwt_secret = \"from-file\"",
             )?;
             jail.set_env("BOXOFFICE_BIND", "127.0.0.1:9100");
+            jail.set_env("BOXOFFICE_LOADTEST_ADMIN_EMAIL", "not-a-config-key");
             let c = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(c.bind.port(), 9100);
             assert!(!c.demo_data);

@@ -49,6 +49,9 @@ const SHOW_COLUMNS: &str = "id, event_id, venue, starts_at, sale_opens_at, sale_
 const ZONE_COLUMNS: &str =
     "id, show_id, name, price_minor, currency, capacity, created_at, updated_at";
 
+/// Attempts (250 ms apart) to take the inventory lock before giving up.
+const OWNERSHIP_RETRIES: u32 = 20;
+
 /// Rows per multi-row INSERT; keeps SQLite well under its bound-parameter limit.
 const INSERT_CHUNK: usize = 256;
 
@@ -118,16 +121,23 @@ impl SqlStore {
             return Ok(None);
         }
         let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query("SELECT pg_try_advisory_lock(7262081) AS owned")
-            .fetch_one(&mut *conn)
-            .await?;
-        if !row.try_get::<bool, _>("owned")? {
-            anyhow::bail!(
-                "another boxoffice node already serves live inventory from this database; \
-                 the in-process inventory engine allows one node per database"
-            );
+        // A node killed a moment ago may still hold the lock until PostgreSQL notices
+        // its connection is gone: retry briefly before refusing to start.
+        for attempt in 0..=OWNERSHIP_RETRIES {
+            let row = sqlx::query("SELECT pg_try_advisory_lock(7262081) AS owned")
+                .fetch_one(&mut *conn)
+                .await?;
+            if row.try_get::<bool, _>("owned")? {
+                return Ok(Some(conn));
+            }
+            if attempt < OWNERSHIP_RETRIES {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
         }
-        Ok(Some(conn))
+        anyhow::bail!(
+            "another boxoffice node already serves live inventory from this database; \
+             the in-process inventory engine allows one node per database"
+        );
     }
 }
 

@@ -1,0 +1,15 @@
+//! Integration tests: the real application on port 0 over an isolated SQLite or
+//! PostgreSQL database, driven through HTTP (and, for the store suite, the store
+//! ports directly).
+mod support;
+
+mod accounts;
+mod bad_input;
+mod booking;
+mod catalog;
+mod concurrency;
+mod crash;
+mod expiry;
+mod idempotency;
+mod openapi;
+mod store_suite;

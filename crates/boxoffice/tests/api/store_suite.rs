@@ -1,0 +1,648 @@
+//! The store ports, called directly on the SQL adapter: the very same test bodies run
+//! against SQLite and PostgreSQL.
+use crate::on_both_backends;
+use crate::support::{Backend, TestDb};
+use boxoffice::store::{
+    AccountStore, BookingQuery, BookingRecord, BookingStore, BookingWrite, CatalogStore, Deadline,
+    EventFilter, EventRecord, IdempotencyClaim, IdempotencyStore, Page, RefreshRecord,
+    SettingsStore, ShowRecord, SqlStore, StoreError, UserRecord, WriteOutcome, ZoneRecord,
+};
+use boxoffice_domain::account::{Email, Role};
+use boxoffice_domain::booking::{BookingAction, BookingStatus};
+use boxoffice_domain::catalog::{EventDetails, ShowDetails, ZoneDetails};
+use boxoffice_domain::{BookingId, EventId, ShowId, Timestamp, UserId, ZoneId};
+
+const T0: i64 = 1_900_000_000_000;
+const HOUR: i64 = 3_600_000;
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(T0 + ms)
+}
+
+async fn store(backend: Backend) -> (SqlStore, TestDb) {
+    let db = TestDb::create(backend).await;
+    let store = SqlStore::connect(&db.url, 4).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    // Migrating twice is a no-op.
+    store.migrate().await.expect("migrate again");
+    (store, db)
+}
+
+fn user(email: &str, role: Role) -> UserRecord {
+    UserRecord {
+        id: UserId::new(),
+        email: Email::parse(email).unwrap(),
+        password_hash: "$argon2id$not-a-real-hash".into(),
+        display_name: format!("User {email}"),
+        role,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+fn event(organizer: UserId, title: &str, category: &str, city: &str, n: i64) -> EventRecord {
+    EventRecord {
+        id: EventId::new(),
+        organizer_id: organizer,
+        details: EventDetails::parse(title, "", category, city).unwrap(),
+        created_at: at(n),
+        updated_at: at(n),
+    }
+}
+
+fn show(event: EventId, starts: Timestamp) -> ShowRecord {
+    ShowRecord {
+        id: ShowId::new(),
+        event_id: event,
+        details: ShowDetails {
+            venue: "Arena".into(),
+            starts_at: starts,
+            sale_opens_at: at(0),
+            sale_closes_at: starts,
+            hold_ttl_secs: 600,
+            per_user_limit: 6,
+        },
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+fn zone(show: ShowId, name: &str, capacity: i64) -> ZoneRecord {
+    ZoneRecord {
+        id: ZoneId::new(),
+        show_id: show,
+        details: ZoneDetails::parse(name, 2_500, "EUR", capacity).unwrap(),
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+fn booking(user: UserId, zone: &ZoneRecord, quantity: u32, expires: Timestamp) -> BookingRecord {
+    BookingRecord {
+        id: BookingId::new(),
+        user_id: user,
+        show_id: zone.show_id,
+        zone_id: zone.id,
+        quantity,
+        unit_price: zone.details.price,
+        status: BookingStatus::Held,
+        expires_at: expires,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+async fn users_and_refresh_tokens(backend: Backend) {
+    let (s, _db) = store(backend).await;
+    let ana = user("ana@example.com", Role::Buyer);
+    let olga = user("olga@example.com", Role::Organizer);
+    s.insert_users(&[ana.clone(), olga.clone()]).await.unwrap();
+    assert_eq!(s.count_users().await.unwrap(), 2);
+    let found = s.user_by_email(&ana.email).await.unwrap();
+    assert_eq!((found.id, found.role), (ana.id, Role::Buyer));
+    assert_eq!(s.user(olga.id).await.unwrap().email, olga.email);
+    assert!(matches!(
+        s.user(UserId::new()).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // A duplicate email conflicts, and a batch containing one inserts nothing.
+    let dup = user("ana@example.com", Role::Organizer);
+    assert!(matches!(
+        s.insert_users(std::slice::from_ref(&dup)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let newcomer = user("new@example.com", Role::Buyer);
+    assert!(matches!(
+        s.insert_users(&[newcomer.clone(), dup]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.count_users().await.unwrap(), 2);
+
+    // Updating to a taken email conflicts too.
+    let mut renamed = olga.clone();
+    renamed.email = ana.email.clone();
+    assert!(matches!(
+        s.update_user(&renamed).await,
+        Err(StoreError::Conflict(_))
+    ));
+    renamed.email = Email::parse("olga@new.example.com").unwrap();
+    renamed.display_name = "Olga N.".into();
+    s.update_user(&renamed).await.unwrap();
+    assert_eq!(s.user(olga.id).await.unwrap().display_name, "Olga N.");
+
+    let token = |hash: &str, family: &str| RefreshRecord {
+        token_hash: hash.into(),
+        user_id: ana.id,
+        family_id: family.into(),
+        expires_at: at(HOUR),
+        created_at: at(0),
+        used_at: None,
+        revoked_at: None,
+    };
+    s.insert_refresh(&token("h1", "fam-a")).await.unwrap();
+    s.insert_refresh(&token("h2", "fam-a")).await.unwrap();
+    s.insert_refresh(&token("h3", "fam-b")).await.unwrap();
+    assert!(s.spend_refresh("h1", at(10)).await.unwrap());
+    assert!(
+        !s.spend_refresh("h1", at(20)).await.unwrap(),
+        "spent once only"
+    );
+    assert_eq!(s.refresh("h1").await.unwrap().used_at, Some(at(10)));
+    s.revoke_refresh_family("fam-a", at(30)).await.unwrap();
+    let h2 = s.refresh("h2").await.unwrap();
+    assert_eq!(h2.revoked_at, Some(at(30)));
+    assert!(!s.spend_refresh("h2", at(40)).await.unwrap(), "revoked");
+    assert_eq!(s.refresh("h3").await.unwrap().revoked_at, None);
+    assert!(s.spend_refresh("h3", at(40)).await.unwrap());
+    assert!(matches!(s.refresh("nope").await, Err(StoreError::NotFound)));
+
+    // Settings keep their first value.
+    assert_eq!(s.setting("k").await.unwrap(), None);
+    assert_eq!(s.init_setting("k", "first").await.unwrap(), "first");
+    assert_eq!(s.init_setting("k", "second").await.unwrap(), "first");
+    s.ping().await.unwrap();
+    s.close().await;
+}
+
+async fn events_filters_pagination_and_bundles(backend: Backend) {
+    let (s, _db) = store(backend).await;
+    let org = user("olga@example.com", Role::Organizer);
+    let other = user("otto@example.com", Role::Organizer);
+    s.insert_users(&[org.clone(), other.clone()]).await.unwrap();
+    let events = [
+        event(org.id, "Aurora Live", "concert", "Lisbon", 1),
+        event(org.id, "City Derby", "sports", "Madrid", 2),
+        event(org.id, "Jazz_Trio", "concert", "Paris", 3),
+        event(other.id, "Stand-up Night", "comedy", "Paris", 4),
+        event(other.id, "Rock Fest", "festival", "LISBON", 5),
+    ];
+    for e in &events {
+        s.insert_event(e).await.unwrap();
+    }
+    let starts = [10, 40, 20, 60];
+    let mut shows = Vec::new();
+    for (e, days) in events.iter().zip(starts) {
+        let sh = show(e.id, at(days * 24 * HOUR));
+        s.insert_show(&sh).await.unwrap();
+        shows.push(sh);
+    }
+
+    let list = |filter: EventFilter, page: u32, per_page: u32| {
+        let s = s.clone();
+        async move {
+            let (found, total) = s
+                .list_events(&filter, Page { page, per_page })
+                .await
+                .unwrap();
+            (
+                found
+                    .into_iter()
+                    .map(|e| e.details.title)
+                    .collect::<Vec<_>>(),
+                total,
+            )
+        }
+    };
+    let (all, total) = list(EventFilter::default(), 1, 10).await;
+    assert_eq!(total, 5);
+    assert_eq!(
+        all,
+        [
+            "Rock Fest",
+            "Stand-up Night",
+            "Jazz_Trio",
+            "City Derby",
+            "Aurora Live"
+        ],
+        "newest first"
+    );
+    assert_eq!(
+        list(EventFilter::default(), 2, 2).await,
+        (vec!["Jazz_Trio".to_string(), "City Derby".into()], 5)
+    );
+    assert_eq!(
+        list(EventFilter::default(), 3, 2).await,
+        (vec!["Aurora Live".to_string()], 5)
+    );
+    assert_eq!(list(EventFilter::default(), 4, 2).await, (vec![], 5));
+
+    let cases: Vec<(EventFilter, Vec<&str>)> = vec![
+        (
+            EventFilter {
+                text: Some("jazz".into()),
+                ..Default::default()
+            },
+            vec!["Jazz_Trio"],
+        ),
+        (
+            // `_` is literal, not "any character".
+            EventFilter {
+                text: Some("z_t".into()),
+                ..Default::default()
+            },
+            vec!["Jazz_Trio"],
+        ),
+        (
+            EventFilter {
+                text: Some("_".into()),
+                ..Default::default()
+            },
+            vec!["Jazz_Trio"],
+        ),
+        (
+            EventFilter {
+                category: Some("concert".into()),
+                ..Default::default()
+            },
+            vec!["Jazz_Trio", "Aurora Live"],
+        ),
+        (
+            EventFilter {
+                city: Some("lisbon".into()),
+                ..Default::default()
+            },
+            vec!["Rock Fest", "Aurora Live"],
+        ),
+        (
+            EventFilter {
+                organizer: Some(other.id),
+                ..Default::default()
+            },
+            vec!["Rock Fest", "Stand-up Night"],
+        ),
+        (
+            EventFilter {
+                from: Some(at(15 * 24 * HOUR)),
+                to: Some(at(50 * 24 * HOUR)),
+                ..Default::default()
+            },
+            vec!["Jazz_Trio", "City Derby"],
+        ),
+        (
+            EventFilter {
+                from: Some(at(20 * 24 * HOUR)),
+                ..Default::default()
+            },
+            vec!["Stand-up Night", "Jazz_Trio", "City Derby"],
+        ),
+        (
+            EventFilter {
+                category: Some("concert".into()),
+                city: Some("Paris".into()),
+                from: Some(at(0)),
+                ..Default::default()
+            },
+            vec!["Jazz_Trio"],
+        ),
+    ];
+    for (filter, expected) in cases {
+        let (found, total) = list(filter.clone(), 1, 10).await;
+        assert_eq!(found, expected, "{filter:?}");
+        assert_eq!(total, expected.len() as i64, "{filter:?}");
+    }
+
+    // Events update and delete; a missing one is NotFound.
+    let mut renamed = events[0].clone();
+    renamed.details.title = "Aurora Live II".into();
+    s.update_event(&renamed).await.unwrap();
+    assert_eq!(
+        s.event(renamed.id).await.unwrap().details.title,
+        "Aurora Live II"
+    );
+    assert!(matches!(
+        s.update_event(&event(org.id, "Ghost", "other", "Nowhere", 9))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Bundles: a show with its zones and its event's owner.
+    let floor = zone(shows[0].id, "Floor", 100);
+    let balcony = zone(shows[0].id, "Balcony", 40);
+    s.insert_zone(&floor).await.unwrap();
+    s.insert_zone(&balcony).await.unwrap();
+    s.insert_zone(&zone(shows[3].id, "Hall", 10)).await.unwrap();
+    assert!(matches!(
+        s.insert_zone(&zone(shows[0].id, "Floor", 5)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let bundle = s.show_bundle(shows[0].id).await.unwrap();
+    assert_eq!(bundle.organizer_id, org.id);
+    assert_eq!(bundle.show.details, shows[0].details);
+    let mut names: Vec<_> = bundle
+        .zones
+        .iter()
+        .map(|z| z.details.name.clone())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Balcony", "Floor"]);
+    let all = s.all_show_bundles().await.unwrap();
+    assert_eq!(all.len(), 4);
+    let zones: usize = all.iter().map(|b| b.zones.len()).sum();
+    assert_eq!(zones, 3);
+    assert_eq!(
+        all.iter()
+            .find(|b| b.show.id == shows[3].id)
+            .unwrap()
+            .organizer_id,
+        other.id
+    );
+    assert_eq!(s.shows_of_event(events[0].id).await.unwrap().len(), 1);
+
+    let mut bigger = floor.clone();
+    bigger.details.capacity = 150;
+    s.update_zone(&bigger).await.unwrap();
+    let bundle = s.show_bundle(shows[0].id).await.unwrap();
+    assert_eq!(bundle.zone(floor.id).unwrap().details.capacity, 150);
+    s.delete_zone(balcony.id).await.unwrap();
+    assert_eq!(s.show_bundle(shows[0].id).await.unwrap().zones.len(), 1);
+    assert!(!s.show_has_bookings(shows[0].id).await.unwrap());
+
+    // Deleting an event takes its shows and zones along.
+    s.delete_event(events[3].id).await.unwrap();
+    assert!(matches!(
+        s.event(events[3].id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.show_bundle(shows[3].id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.all_show_bundles().await.unwrap().len(), 3);
+    assert!(matches!(
+        s.delete_show(ShowId::new()).await,
+        Err(StoreError::NotFound)
+    ));
+    s.close().await;
+}
+
+async fn booking_batches_transitions_and_outbox(backend: Backend) {
+    let (s, _db) = store(backend).await;
+    let org = user("olga@example.com", Role::Organizer);
+    let ana = user("ana@example.com", Role::Buyer);
+    let bruno = user("bruno@example.com", Role::Buyer);
+    s.insert_users(&[org.clone(), ana.clone(), bruno.clone()])
+        .await
+        .unwrap();
+    let e = event(org.id, "Night", "concert", "Lyon", 0);
+    s.insert_event(&e).await.unwrap();
+    let sh = show(e.id, at(30 * 24 * HOUR));
+    s.insert_show(&sh).await.unwrap();
+    let floor = zone(sh.id, "Floor", 100);
+    let balcony = zone(sh.id, "Balcony", 50);
+    s.insert_zone(&floor).await.unwrap();
+    s.insert_zone(&balcony).await.unwrap();
+
+    let deadline = at(10 * 60 * 1000);
+    let a = booking(ana.id, &floor, 2, deadline);
+    let b = booking(ana.id, &floor, 3, deadline);
+    let c = booking(bruno.id, &balcony, 4, deadline);
+    let d = booking(bruno.id, &floor, 1, deadline);
+    let outcomes = s
+        .apply(&[
+            BookingWrite::Hold(a.clone()),
+            BookingWrite::Hold(b.clone()),
+            BookingWrite::Hold(c.clone()),
+            BookingWrite::Hold(d.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 4);
+    assert!(outcomes.iter().all(|o| matches!(o, WriteOutcome::Held)));
+    let outbox = s.outbox_after(0, 100).await.unwrap();
+    assert_eq!(outbox.len(), 4);
+    assert!(outbox.iter().all(|o| o.event_type == "booking.reserved"));
+    let ids: Vec<String> = outbox.iter().map(|o| o.aggregate_id.clone()).collect();
+    assert_eq!(
+        ids,
+        [a.id, b.id, c.id, d.id].map(|i| i.to_string()).to_vec()
+    );
+    assert_eq!(outbox[0].payload["quantity"], 2);
+    assert!(s.show_has_bookings(sh.id).await.unwrap());
+    assert_eq!(s.booking(a.id).await.unwrap().status, BookingStatus::Held);
+
+    let before = at(60_000);
+    let after = deadline.plus_millis(1);
+    let transition = |id, action, at, deadline| BookingWrite::Transition {
+        id,
+        action,
+        at,
+        deadline,
+    };
+    let outcomes = s
+        .apply(&[
+            // Before its deadline: confirms.
+            transition(a.id, BookingAction::Confirm, before, Deadline::NotPassed),
+            // Late: a confirm is skipped, and expiry applies.
+            transition(b.id, BookingAction::Confirm, after, Deadline::NotPassed),
+            transition(b.id, BookingAction::Expire, after, Deadline::Passed),
+            // Expiry before the deadline does nothing; cancelling always works.
+            transition(c.id, BookingAction::Expire, before, Deadline::Passed),
+            transition(c.id, BookingAction::Cancel, before, Deadline::Any),
+            // Final states stay final.
+            transition(a.id, BookingAction::Cancel, before, Deadline::Any),
+            transition(
+                BookingId::new(),
+                BookingAction::Cancel,
+                before,
+                Deadline::Any,
+            ),
+        ])
+        .await
+        .unwrap();
+    let applied = |o: &WriteOutcome| match o {
+        WriteOutcome::Applied(b) => Some((b.id, b.status, b.updated_at)),
+        _ => None,
+    };
+    assert_eq!(
+        applied(&outcomes[0]),
+        Some((a.id, BookingStatus::Confirmed, before))
+    );
+    assert!(matches!(outcomes[1], WriteOutcome::Skipped));
+    assert_eq!(
+        applied(&outcomes[2]),
+        Some((b.id, BookingStatus::Expired, after))
+    );
+    assert!(matches!(outcomes[3], WriteOutcome::Skipped));
+    assert_eq!(
+        applied(&outcomes[4]),
+        Some((c.id, BookingStatus::Cancelled, before))
+    );
+    assert!(matches!(outcomes[5], WriteOutcome::Skipped));
+    assert!(matches!(outcomes[6], WriteOutcome::Skipped));
+
+    let outbox = s.outbox_after(4, 100).await.unwrap();
+    let events: Vec<(String, String)> = outbox
+        .iter()
+        .map(|o| (o.event_type.clone(), o.aggregate_id.clone()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("booking.confirmed", a.id),
+            ("booking.expired", b.id),
+            ("booking.cancelled", c.id),
+        ]
+        .map(|(t, id)| (t.to_string(), id.to_string()))
+        .to_vec(),
+        "one event per applied transition, none for skipped ones"
+    );
+    assert!(outbox[0].seq > 4);
+    assert_eq!(s.outbox_after(0, 2).await.unwrap().len(), 2);
+
+    // Live bookings and tallies follow the record.
+    let mut live: Vec<_> = s
+        .live_bookings()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.id, b.status))
+        .collect();
+    live.sort_by_key(|(id, _)| *id);
+    let mut expected = vec![
+        (a.id, BookingStatus::Confirmed),
+        (d.id, BookingStatus::Held),
+    ];
+    expected.sort_by_key(|(id, _)| *id);
+    assert_eq!(live, expected);
+    let tallies = s.show_tallies(sh.id).await.unwrap();
+    let floor_tally = tallies.zones.iter().find(|z| z.0 == floor.id).unwrap();
+    assert_eq!((floor_tally.1, floor_tally.2), (1, 2));
+    let balcony_tally = tallies.zones.iter().find(|z| z.0 == balcony.id);
+    assert!(balcony_tally.is_none_or(|z| (z.1, z.2) == (0, 0)));
+    assert_eq!(tallies.max_per_buyer, 2);
+
+    // A failing write rolls back the whole batch, outbox included.
+    let ok = booking(bruno.id, &floor, 1, deadline);
+    let orphan = booking(bruno.id, &zone(sh.id, "Ghost", 5), 1, deadline);
+    assert!(s
+        .apply(&[
+            BookingWrite::Hold(ok.clone()),
+            BookingWrite::Hold(orphan),
+            transition(d.id, BookingAction::Confirm, before, Deadline::NotPassed),
+        ])
+        .await
+        .is_err());
+    assert!(matches!(s.booking(ok.id).await, Err(StoreError::NotFound)));
+    assert_eq!(s.booking(d.id).await.unwrap().status, BookingStatus::Held);
+    assert_eq!(s.outbox_after(0, 100).await.unwrap().len(), 7);
+
+    // Listings per user and status, newest first, paged.
+    let (mine, total) = s
+        .list_bookings(
+            &BookingQuery {
+                user: Some(ana.id),
+                statuses: vec![],
+            },
+            Page {
+                page: 1,
+                per_page: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((mine.len(), total), (1, 2));
+    let (held, total) = s
+        .list_bookings(
+            &BookingQuery {
+                user: None,
+                statuses: vec![BookingStatus::Held, BookingStatus::Cancelled],
+            },
+            Page {
+                page: 1,
+                per_page: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 2);
+    let mut held: Vec<_> = held.into_iter().map(|b| b.id).collect();
+    held.sort();
+    let mut expected = vec![c.id, d.id];
+    expected.sort();
+    assert_eq!(held, expected);
+    s.close().await;
+}
+
+async fn idempotency_keys(backend: Backend) {
+    let (s, _db) = store(backend).await;
+    let now = at(0);
+    let expires = at(HOUR);
+    assert_eq!(
+        s.claim_key("u1", "k1", "fp-a", now, expires).await.unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    assert_eq!(
+        s.claim_key("u1", "k1", "fp-b", now, expires).await.unwrap(),
+        IdempotencyClaim::InFlight {
+            fingerprint: "fp-a".into()
+        }
+    );
+    // Another caller's key of the same name is independent.
+    assert_eq!(
+        s.claim_key("u2", "k1", "fp-c", now, expires).await.unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    s.complete_key("u1", "k1", 201, "application/json", r#"{"id":1}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.claim_key("u1", "k1", "fp-a", now, expires).await.unwrap(),
+        IdempotencyClaim::Done {
+            fingerprint: "fp-a".into(),
+            status: 201,
+            content_type: "application/json".into(),
+            body: r#"{"id":1}"#.into(),
+        }
+    );
+    // Abandoning releases only unfinished keys.
+    s.abandon_key("u1", "k1").await.unwrap();
+    assert!(matches!(
+        s.claim_key("u1", "k1", "fp-a", now, expires).await.unwrap(),
+        IdempotencyClaim::Done { .. }
+    ));
+    s.abandon_key("u2", "k1").await.unwrap();
+    assert_eq!(
+        s.claim_key("u2", "k1", "fp-d", now, expires).await.unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    assert!(matches!(
+        s.complete_key("u9", "missing", 200, "text/plain", "").await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Purging removes expired keys only; an expired key is claimable afresh.
+    s.claim_key("u3", "k9", "fp-e", now, at(10 * HOUR))
+        .await
+        .unwrap();
+    assert_eq!(s.purge_keys(at(HOUR - 1)).await.unwrap(), 0);
+    assert_eq!(s.purge_keys(at(HOUR)).await.unwrap(), 2);
+    assert!(matches!(
+        s.claim_key("u3", "k9", "fp-x", at(HOUR), at(2 * HOUR))
+            .await
+            .unwrap(),
+        IdempotencyClaim::InFlight { .. }
+    ));
+    assert_eq!(
+        s.claim_key("u1", "k1", "fp-z", at(HOUR), at(2 * HOUR))
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    s.claim_key("u4", "k4", "fp-f", now, at(1)).await.unwrap();
+    assert_eq!(
+        s.claim_key("u4", "k4", "fp-g", at(2), at(HOUR))
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed,
+        "a stale key is forgotten on claim"
+    );
+    s.close().await;
+}
+
+on_both_backends!(
+    users_and_refresh_tokens,
+    events_filters_pagination_and_bundles,
+    booking_batches_transitions_and_outbox,
+    idempotency_keys
+);

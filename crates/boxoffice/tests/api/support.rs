@@ -1,0 +1,627 @@
+//! Shared harness: isolated databases (a SQLite file in a temporary folder or a fresh
+//! PostgreSQL database), the real application on port 0 with a manual clock, and
+//! small HTTP helpers that keep the tests about behaviour rather than plumbing.
+#![allow(dead_code)]
+
+use boxoffice::accounts::NewAccount;
+use boxoffice::app::{App, AppState};
+use boxoffice::clock::{Clock, ManualClock};
+use boxoffice::config::Config;
+use boxoffice::store::OutboxEvent;
+use boxoffice_domain::account::Role;
+use boxoffice_domain::UserId;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Runs `async fn $name(backend: Backend)` once per backend, as the tests
+/// `$name::sqlite` and `$name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::support::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The admin URL of the PostgreSQL server the tests create databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("BOXOFFICE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{db}?{q}"),
+        None => format!("{root}/{db}"),
+    }
+}
+
+async fn admin_pool() -> sqlx::PgPool {
+    let url = postgres_admin_url();
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required by this test: {e}"))
+}
+
+/// An isolated database; dropped (best effort) with the value.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary folder");
+                let url = format!("sqlite://{}/bo.db", dir.path().display());
+                Self {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("bo_t_{}", uuid::Uuid::new_v4().simple());
+                let pool = admin_pool().await;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&pool)
+                    .await
+                    .expect("create the test database");
+                pool.close().await;
+                Self {
+                    url: with_database(&postgres_admin_url(), &name),
+                    backend,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// The folder of a SQLite database (for files next to it).
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(|d| d.path())
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Runs on its own thread and runtime: this may be inside a test's runtime.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(&postgres_admin_url())
+                    .await
+                {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&pool)
+                        .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A response with its body read: JSON when it parses, else `Value::Null`.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        &self.body
+    }
+
+    /// Asserts an RFC 9457 problem with this status and `type`.
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16, kind: &str) -> &Value {
+        self.expect(status);
+        assert_problem_shape(self);
+        assert_eq!(self.body["type"], kind, "problem type; body: {}", self.text);
+        &self.body
+    }
+
+    /// The fields named by a validation problem.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Asserts a 422 naming `field`.
+    #[track_caller]
+    pub fn expect_field_error(&self, field: &str) {
+        self.expect_problem(422, "/problems/validation");
+        assert!(
+            self.error_fields().iter().any(|f| f == field),
+            "expected a field error on {field}; body: {}",
+            self.text
+        );
+    }
+}
+
+/// Every error is `application/problem+json` with the standard members and the
+/// request id.
+#[track_caller]
+pub fn assert_problem_shape(r: &Resp) {
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/problem+json"),
+        "content type of a {} response; body: {}",
+        r.status,
+        r.text
+    );
+    for member in ["type", "title", "detail", "request_id"] {
+        assert!(
+            r.body[member].as_str().is_some_and(|s| !s.is_empty()),
+            "problem member {member} missing; body: {}",
+            r.text
+        );
+    }
+    assert_eq!(r.body["status"], r.status.as_u16(), "body: {}", r.text);
+    assert_eq!(
+        r.body["request_id"].as_str(),
+        r.header("x-request-id"),
+        "the problem names the request id of the response"
+    );
+}
+
+/// A signed-in account.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub role: Role,
+    pub token: String,
+}
+
+/// Ids of a show set up for a test.
+#[derive(Clone, Debug)]
+pub struct ShowFixture {
+    pub organizer: User,
+    pub event_id: String,
+    pub show_id: String,
+    pub zone_id: String,
+}
+
+/// Knobs of [`TestApp::show_with`].
+#[derive(Clone, Debug)]
+pub struct ShowSpec {
+    pub capacity: i64,
+    pub hold_ttl_secs: Option<i64>,
+    pub per_user_limit: Option<i64>,
+    /// Seconds from now; `None` opens the sale now.
+    pub opens_in_secs: Option<i64>,
+}
+
+impl Default for ShowSpec {
+    fn default() -> Self {
+        Self {
+            capacity: 100,
+            hold_ttl_secs: None,
+            per_user_limit: None,
+            opens_in_secs: None,
+        }
+    }
+}
+
+/// The application served on an ephemeral port.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let db = TestDb::create(backend).await;
+        let clock = Arc::new(ManualClock::default());
+        let app = App::build(Config::for_tests(&db.url), clock.clone())
+            .await
+            .expect("the application builds");
+        let state = app.state.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            client: client(),
+            state,
+            clock,
+            db,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and waits until it has flushed and closed.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        read(req.send().await.expect("the request is answered")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
+        self.send(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
+        self.send(Method::PUT, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(Method::DELETE, path, token, None).await
+    }
+
+    /// Creates an account directly (any role) and signs it in.
+    pub async fn user(&self, role: Role) -> User {
+        let email = format!(
+            "{}-{}@example.com",
+            role.as_str(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let record = self
+            .state
+            .accounts
+            .create(
+                NewAccount {
+                    email: email.clone(),
+                    password: PASSWORD.into(),
+                    display_name: format!("Test {}", role.as_str()),
+                    role: Some(role.as_str().into()),
+                },
+                true,
+            )
+            .await
+            .expect("account created");
+        let mut user = User {
+            id: record.id,
+            email,
+            role,
+            token: String::new(),
+        };
+        user.token = self.token_for(&user);
+        user
+    }
+
+    pub async fn buyer(&self) -> User {
+        self.user(Role::Buyer).await
+    }
+
+    pub async fn organizer(&self) -> User {
+        self.user(Role::Organizer).await
+    }
+
+    pub async fn admin(&self) -> User {
+        self.user(Role::Admin).await
+    }
+
+    /// A fresh access token for `user` at the current (manual) time.
+    pub fn token_for(&self, user: &User) -> String {
+        self.state
+            .accounts
+            .issuer()
+            .issue(user.id, user.role, self.clock.now())
+            .expect("token issued")
+            .0
+    }
+
+    /// `count` buyers provisioned through the admin API: `(id, access token)`.
+    pub async fn bulk_buyers(&self, admin: &User, count: u32) -> Vec<(String, String)> {
+        let r = self
+            .post(
+                "/api/v1/admin/users/bulk",
+                Some(&admin.token),
+                &json!({"count": count, "prefix": "load", "password": PASSWORD}),
+            )
+            .await;
+        r.expect(201);
+        let buyers: Vec<(String, String)> = r.body["buyers"]
+            .as_array()
+            .expect("buyers")
+            .iter()
+            .map(|b| {
+                (
+                    b["id"].as_str().expect("id").to_owned(),
+                    b["access_token"].as_str().expect("token").to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(buyers.len(), count as usize);
+        buyers
+    }
+
+    pub async fn create_event(&self, token: &str, body: &Value) -> Value {
+        let r = self.post("/api/v1/events", Some(token), body).await;
+        r.expect(201).clone()
+    }
+
+    pub async fn create_show(&self, token: &str, event_id: &str, body: &Value) -> Value {
+        let r = self
+            .post(
+                &format!("/api/v1/events/{event_id}/shows"),
+                Some(token),
+                body,
+            )
+            .await;
+        r.expect(201).clone()
+    }
+
+    /// An organizer, an event and a show on sale with one zone ("Floor", 25.00 EUR).
+    pub async fn show_with(&self, spec: ShowSpec) -> ShowFixture {
+        let organizer = self.organizer().await;
+        let event = self
+            .create_event(
+                &organizer.token,
+                &json!({"title": "Night Test", "category": "concert", "city": "Lyon"}),
+            )
+            .await;
+        let event_id = event["id"].as_str().expect("event id").to_owned();
+        let now = self.clock.now();
+        let mut show = json!({
+            "venue": "Hall One",
+            "starts_at": rfc3339(now.plus_secs(30 * 24 * 3600)),
+            "zones": [{"name": "Floor", "price_minor": 2500, "currency": "EUR", "capacity": spec.capacity}],
+        });
+        if let Some(ttl) = spec.hold_ttl_secs {
+            show["hold_ttl_secs"] = json!(ttl);
+        }
+        if let Some(limit) = spec.per_user_limit {
+            show["per_user_limit"] = json!(limit);
+        }
+        if let Some(secs) = spec.opens_in_secs {
+            show["sale_opens_at"] = json!(rfc3339(now.plus_secs(secs)));
+        }
+        let show = self.create_show(&organizer.token, &event_id, &show).await;
+        ShowFixture {
+            organizer,
+            event_id,
+            show_id: show["id"].as_str().expect("show id").to_owned(),
+            zone_id: show["zones"][0]["id"].as_str().expect("zone id").to_owned(),
+        }
+    }
+
+    pub async fn reserve(&self, token: &str, show: &ShowFixture, quantity: i64) -> Resp {
+        self.post(
+            "/api/v1/bookings/reserve",
+            Some(token),
+            &json!({"show_id": show.show_id, "zone_id": show.zone_id, "quantity": quantity}),
+        )
+        .await
+    }
+
+    /// Reserves and returns the booking id, asserting 201.
+    pub async fn hold(&self, token: &str, show: &ShowFixture, quantity: i64) -> String {
+        let r = self.reserve(token, show, quantity).await;
+        r.expect(201);
+        r.body["id"].as_str().expect("booking id").to_owned()
+    }
+
+    pub async fn confirm(&self, token: &str, booking: &str) -> Resp {
+        self.post(
+            &format!("/api/v1/bookings/{booking}/confirm"),
+            Some(token),
+            &json!({}),
+        )
+        .await
+    }
+
+    pub async fn cancel(&self, token: &str, booking: &str) -> Resp {
+        self.post(
+            &format!("/api/v1/bookings/{booking}/cancel"),
+            Some(token),
+            &json!({}),
+        )
+        .await
+    }
+
+    /// The first zone of a show as the public sees it.
+    pub async fn zone_view(&self, show: &ShowFixture) -> Value {
+        let r = self
+            .get(&format!("/api/v1/shows/{}", show.show_id), None)
+            .await;
+        r.expect(200)["zones"][0].clone()
+    }
+
+    /// The sales report of a show, read by its organizer.
+    pub async fn sales(&self, show: &ShowFixture) -> Value {
+        let token = self.token_for(&show.organizer);
+        let r = self
+            .get(
+                &format!("/api/v1/shows/{}/sales", show.show_id),
+                Some(&token),
+            )
+            .await;
+        r.expect(200).clone()
+    }
+
+    pub async fn outbox(&self) -> Vec<OutboxEvent> {
+        self.state
+            .store
+            .outbox_after(0, 100_000)
+            .await
+            .expect("outbox readable")
+    }
+
+    /// Event types recorded for one aggregate, oldest first.
+    pub async fn events_of(&self, aggregate: &str) -> Vec<String> {
+        self.outbox()
+            .await
+            .into_iter()
+            .filter(|e| e.aggregate_id == aggregate)
+            .map(|e| e.event_type)
+            .collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+pub async fn read(res: reqwest::Response) -> Resp {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("the body is readable");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        text,
+        body,
+    }
+}
+
+pub fn rfc3339(ts: boxoffice_domain::Timestamp) -> String {
+    boxoffice::timefmt::rfc3339(ts)
+}
+
+/// Polls `check` every 25 ms until it yields `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// `(held, sold, available)` of the first zone of a sales report.
+pub fn zone_totals(sales: &Value) -> (u64, u64, u64) {
+    let z = &sales["zones"][0];
+    (
+        z["held"].as_u64().expect("held"),
+        z["sold"].as_u64().expect("sold"),
+        z["available"].as_u64().expect("available"),
+    )
+}
