@@ -251,49 +251,46 @@ impl BookingService {
     /// Completes a hold. Payments insert their step before this later; confirming an
     /// already confirmed booking returns it unchanged.
     pub async fn confirm(&self, who: Principal, id: BookingId) -> Result<BookingView> {
-        let booking = self.owned(who, id).await?;
-        if booking.status == BookingStatus::Confirmed {
-            return Ok((&booking).into());
-        }
-        let now = self.clock.now();
-        match self
-            .transition(id, BookingAction::Confirm, Deadline::NotPassed, now)
-            .await?
-        {
-            Some(done) => {
-                self.inventory.confirm(&Hold::from(&done)).await?;
-                Ok((&done).into())
-            }
-            None => {
-                let current = self.store.booking(id).await.or_not_found("booking")?;
-                if current.status == BookingStatus::Confirmed {
-                    return Ok((&current).into());
-                }
-                Err(Self::refusal(&current, BookingAction::Confirm, now))
-            }
-        }
+        self.settle(who, id, BookingAction::Confirm, Deadline::NotPassed)
+            .await
     }
 
     /// Releases a hold before its deadline.
     pub async fn cancel(&self, who: Principal, id: BookingId) -> Result<BookingView> {
+        self.settle(who, id, BookingAction::Cancel, Deadline::Any)
+            .await
+    }
+
+    /// Confirms or cancels a hold through the writer; idempotent once done. The
+    /// counters move only if the store applied the change.
+    async fn settle(
+        &self,
+        who: Principal,
+        id: BookingId,
+        action: BookingAction,
+        deadline: Deadline,
+    ) -> Result<BookingView> {
+        let target = BookingStatus::Held
+            .apply(action)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("{action:?} does not settle a hold")))?;
         let booking = self.owned(who, id).await?;
-        if booking.status == BookingStatus::Cancelled {
+        if booking.status == target {
             return Ok((&booking).into());
         }
         let now = self.clock.now();
-        match self
-            .transition(id, BookingAction::Cancel, Deadline::Any, now)
-            .await?
-        {
-            Some(done) => {
-                self.inventory.release(&Hold::from(&done)).await?;
-                Ok((&done).into())
+        let Some(done) = self.transition(id, action, deadline, now).await? else {
+            let current = self.store.booking(id).await.or_not_found("booking")?;
+            if current.status == target {
+                return Ok((&current).into());
             }
-            None => {
-                let current = self.store.booking(id).await.or_not_found("booking")?;
-                Err(Self::refusal(&current, BookingAction::Cancel, now))
-            }
+            return Err(Self::refusal(&current, action, now));
+        };
+        let hold = Hold::from(&done);
+        match action {
+            BookingAction::Confirm => self.inventory.confirm(&hold).await?,
+            _ => self.inventory.release(&hold).await?,
         }
+        Ok((&done).into())
     }
 
     pub async fn get(&self, who: Principal, id: BookingId) -> Result<BookingView> {
@@ -330,12 +327,7 @@ impl BookingService {
             .zones
             .iter()
             .map(|z| {
-                let c = live
-                    .zones
-                    .iter()
-                    .find(|(id, _)| *id == z.id)
-                    .map(|(_, c)| *c)
-                    .unwrap_or_default();
+                let c = live.zone(z.id).unwrap_or_default();
                 let (_, recorded_held, recorded_sold) = recorded
                     .zones
                     .iter()

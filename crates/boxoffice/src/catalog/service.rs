@@ -526,16 +526,11 @@ impl CatalogService {
                 .zones
                 .iter()
                 .map(|z| {
-                    let c = counts
-                        .zones
-                        .iter()
-                        .find(|(id, _)| *id == z.id)
-                        .map(|(_, c)| *c)
-                        .unwrap_or(ZoneCounts {
-                            capacity: z.details.capacity,
-                            held: 0,
-                            sold: 0,
-                        });
+                    let c = counts.zone(z.id).unwrap_or(ZoneCounts {
+                        capacity: z.details.capacity,
+                        held: 0,
+                        sold: 0,
+                    });
                     ZoneView {
                         id: z.id,
                         show_id: z.show_id,

@@ -43,6 +43,16 @@ pub struct ShowCounts {
     pub max_per_buyer: u32,
 }
 
+impl ShowCounts {
+    /// Counters of `zone`, if the inventory tracks it.
+    pub fn zone(&self, zone: ZoneId) -> Option<ZoneCounts> {
+        self.zones
+            .iter()
+            .find(|(id, _)| *id == zone)
+            .map(|(_, c)| *c)
+    }
+}
+
 #[async_trait]
 pub trait Inventory: Send + Sync {
     /// Adds a zone or changes its capacity; never below what is held or sold.
