@@ -13,13 +13,21 @@ pub const OPEN_LOOP_CLIENTS: usize = 256;
 #[derive(ClapArgs, Debug, Clone)]
 pub struct Args {
     /// Base URL of the running server (plain HTTP).
-    #[arg(long, env = "BOXOFFICE_LOADTEST_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "BOXOFFICE_LOADTEST_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub url: String,
     /// Email of an admin account on that server.
     #[arg(long, env = "BOXOFFICE_LOADTEST_ADMIN_EMAIL")]
     pub admin_email: String,
     /// Password of that admin account.
-    #[arg(long, env = "BOXOFFICE_LOADTEST_ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "BOXOFFICE_LOADTEST_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
     pub admin_password: String,
     /// Tickets in the one zone of the show on sale.
     #[arg(long, default_value_t = 1000)]
@@ -144,9 +152,7 @@ impl Settings {
             duration,
             requests: a.requests,
             confirm: a.confirm,
-            stop_when_sold_out: a
-                .stop_when_sold_out
-                .unwrap_or(matches!(mode, Mode::Closed)),
+            stop_when_sold_out: a.stop_when_sold_out.unwrap_or(matches!(mode, Mode::Closed)),
         })
     }
 }

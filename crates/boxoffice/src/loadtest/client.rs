@@ -1,6 +1,5 @@
-//! One keep-alive HTTP/1.1 connection driven with hyper's low-level client: no pool,
-//! no redirects, no per-request allocation beyond the request itself, so the load
-//! generator measures the server rather than itself.
+//! One keep-alive HTTP/1.1 connection on hyper's low-level client (no pool, no
+//! redirects), so the load generator spends its CPU on the server's answers, not itself.
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -23,10 +22,14 @@ pub struct Target {
 impl Target {
     /// Resolves a plain-HTTP base URL.
     pub async fn resolve(url: &str) -> anyhow::Result<Self> {
-        let uri: Uri = url.parse().with_context(|| format!("invalid --url {url}"))?;
+        let uri: Uri = url
+            .parse()
+            .with_context(|| format!("invalid --url {url}"))?;
         match uri.scheme_str() {
             Some("http") => {}
-            Some(other) => bail!("--url: only http:// is supported by the load generator, not {other}://"),
+            Some(other) => {
+                bail!("--url: only http:// is supported by the load generator, not {other}://")
+            }
             None => bail!("--url must start with http://"),
         }
         let authority = uri
@@ -67,6 +70,8 @@ pub struct Conn {
     pub connects: u64,
 }
 
+/// Answered by every boxoffice server without auth or database work.
+const WARM_PATH: &str = "/health/live";
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 impl Conn {
@@ -109,9 +114,22 @@ impl Conn {
                 s.ready().await.context("the new connection is not ready")?;
             }
         }
-        self.sender
-            .as_mut()
-            .ok_or_else(|| anyhow!("no connection"))
+        self.sender.as_mut().ok_or_else(|| anyhow!("no connection"))
+    }
+
+    /// Opens the connection and has one request answered on it (`GET /health/live`),
+    /// so the measured requests find a connection the server has accepted and serves.
+    pub async fn warm(&mut self) -> anyhow::Result<()> {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(WARM_PATH)
+            .header(HOST, self.target.host.clone())
+            .body(Full::new(Bytes::new()))?;
+        let answer = self.send(req).await.map_err(|f| f.error)?;
+        if !answer.status.is_success() {
+            bail!("GET {WARM_PATH} answered {}", answer.status);
+        }
+        Ok(())
     }
 
     /// Sends one POST and reads the answer. On any error the connection is dropped,
@@ -134,6 +152,10 @@ impl Conn {
             kind: "transport",
             error: e.into(),
         })?;
+        self.send(req).await
+    }
+
+    async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<Answer, Failure> {
         let timeout = self.timeout;
         let result = tokio::time::timeout(timeout, async {
             let sender = self.ready().await.map_err(|error| Failure {

@@ -1,10 +1,121 @@
-//! `boxoffice loadtest`: placeholder replaced below.
-use clap::Args as ClapArgs;
+//! `boxoffice loadtest`: a flash sale against a running server, then a check through
+//! the public API that nothing was oversold and every acknowledged hold was kept.
+mod api;
+mod args;
+mod client;
+mod report;
+mod run;
+mod stats;
+mod verify;
+
+pub use args::Args;
+
+use anyhow::Context;
+use args::Settings;
+use hyper::http::HeaderValue;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Instant;
 
-#[derive(ClapArgs, Debug)]
-pub struct Args {}
+fn progress_bar(quiet: bool, len: u64) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:20}] {msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
 
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Ok(ExitCode::SUCCESS)
+/// Tells the operator what happens during setup (stderr, so stdout stays the report).
+fn note(quiet: bool, message: &str) {
+    if !quiet {
+        eprintln!("{message}");
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let s = Settings::from_args(&args)?;
+    let target = client::Target::resolve(&s.url).await?;
+    let api = api::Api::login(&s.url, &args.admin_email, &args.admin_password).await?;
+    let show = api.create_show(s.capacity, s.per_user_limit).await?;
+    note(
+        args.quiet,
+        &format!(
+            "show {} created: {} tickets, limit {} per buyer",
+            show.id, s.capacity, s.per_user_limit
+        ),
+    );
+    let started = Instant::now();
+    let tokens = api
+        .provision(s.buyers, |done| {
+            note(
+                args.quiet,
+                &format!("provisioned {done} of {} buyers", s.buyers),
+            )
+        })
+        .await?;
+    note(
+        args.quiet,
+        &format!(
+            "buyers ready in {:.1} s; opening {} connections",
+            started.elapsed().as_secs_f64(),
+            s.clients
+        ),
+    );
+    let tokens = tokens
+        .iter()
+        .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
+        .collect::<Result<Vec<_>, _>>()
+        .context("the server issued a token that is not a valid header value")?;
+    let body = serde_json::to_vec(&serde_json::json!({
+        "show_id": show.id,
+        "zone_id": show.zone_id,
+        "quantity": s.quantity,
+    }))?;
+    let conns = run::connect_all(&target, s.clients).await?;
+    let load = run::Load {
+        settings: s.clone(),
+        body: body.into(),
+        tokens,
+    };
+    let bar = progress_bar(args.quiet, s.duration.as_millis() as u64);
+    let outcome = run::run(load, conns, &bar, &api, &show).await;
+    bar.finish_and_clear();
+    let outcome = outcome?;
+
+    let seen = verify::Observed {
+        capacity: s.capacity,
+        per_user_limit: s.per_user_limit,
+        quantity: s.quantity,
+        holds: outcome.stats.holds(),
+        confirmed: s.confirm.then_some(outcome.stats.confirmed),
+        max_holds_per_buyer: outcome.per_buyer.iter().copied().max().unwrap_or(0),
+        false_limit_reached: outcome
+            .per_buyer
+            .iter()
+            .zip(&outcome.limited)
+            .filter(|(n, limited)| **limited && (**n + 1) * s.quantity <= s.per_user_limit)
+            .count() as u64,
+        sold_out_seen: outcome.sold_out_seen,
+        unanswered: outcome.stats.errors.values().sum(),
+    };
+    let checks = verify::verify(&api, &show, &seen)
+        .await
+        .context("verifying the sale")?;
+    let summary = report::Summary::of(&outcome);
+    println!("{}", report::text(&s, &outcome, &summary, &checks));
+    if args.json {
+        println!(
+            "{}",
+            report::json(&s, &outcome, &summary, &checks, &show.id)
+        );
+    }
+    Ok(if checks.iter().all(|c| c.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -1,11 +1,12 @@
-//! Measurements: each connection task records into its own histograms and counters
-//! (no locks on the hot path) and the totals are merged once the load stops.
+//! Measurements: connection tasks record into a few shared shards of histograms and
+//! counters (short locks, bounded memory), merged into totals once the load stops.
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Highest latency a histogram holds, in µs; slower answers are clamped to it.
-const MAX_LATENCY_US: u64 = 3_600_000_000;
+/// Highest latency a histogram holds, in µs (past the request timeout); slower answers
+/// are clamped to it. With three significant digits a histogram takes about 140 KB.
+const MAX_LATENCY_US: u64 = 60_000_000;
 
 pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds are valid")
@@ -18,6 +19,8 @@ pub struct Stats {
     pub all: Histogram<u64>,
     /// Latency of the reserves answered `201`, in µs.
     pub created: Histogram<u64>,
+    /// Open loop: how late each request started after it was due, in µs.
+    pub lag: Histogram<u64>,
     /// Answered reserves by HTTP status.
     pub status: BTreeMap<u16, u64>,
     /// Non-2xx reserves by problem `type`.
@@ -28,6 +31,8 @@ pub struct Stats {
     pub confirmed: u64,
     /// Confirm requests that failed, by status or error kind.
     pub confirm_failures: BTreeMap<String, u64>,
+    /// The first reason a reserve got no answer, to show what went wrong.
+    pub first_error: Option<String>,
     /// Connections opened.
     pub connects: u64,
 }
@@ -37,11 +42,13 @@ impl Default for Stats {
         Self {
             all: histogram(),
             created: histogram(),
+            lag: histogram(),
             status: BTreeMap::new(),
             problems: BTreeMap::new(),
             errors: BTreeMap::new(),
             confirmed: 0,
             confirm_failures: BTreeMap::new(),
+            first_error: None,
             connects: 0,
         }
     }
@@ -61,6 +68,10 @@ impl Stats {
         *self.status.entry(status).or_default() += 1;
     }
 
+    pub fn started_late(&mut self, by: Duration) {
+        self.lag.saturating_record(micros(by));
+    }
+
     pub fn problem(&mut self, kind: &str) {
         match self.problems.get_mut(kind) {
             Some(n) => *n += 1,
@@ -70,14 +81,18 @@ impl Stats {
         }
     }
 
-    pub fn error(&mut self, kind: &'static str) {
+    pub fn error(&mut self, kind: &'static str, error: &anyhow::Error) {
         *self.errors.entry(kind).or_default() += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(format!("{kind}: {error:#}"));
+        }
     }
 
     pub fn merge(&mut self, other: &Stats) {
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.all.add(&other.all);
         let _ = self.created.add(&other.created);
+        let _ = self.lag.add(&other.lag);
         for (k, v) in &other.status {
             *self.status.entry(*k).or_default() += v;
         }
@@ -92,6 +107,9 @@ impl Stats {
             *self.confirm_failures.entry(k.clone()).or_default() += v;
         }
         self.connects += other.connects;
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&other.first_error);
+        }
     }
 
     /// Reserves sent, answered or not.
@@ -129,13 +147,22 @@ impl Latency {
         }
     }
 
-    /// `p50 1.23 ms  p95 …` with two decimals.
+    /// `p50 1.23 ms  p95 …` with two decimals, rounded like [`round2`].
     pub fn line(&self) -> String {
         format!(
             "p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms  (n={})",
-            self.p50, self.p95, self.p99, self.max, self.count
+            round2(self.p50),
+            round2(self.p95),
+            round2(self.p99),
+            round2(self.max),
+            self.count
         )
     }
+}
+
+/// Rounds to two decimals, half away from zero, so text and JSON agree.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 /// CPU time of this process (user + system) from `/proc/self/stat`.
@@ -215,7 +242,7 @@ mod tests {
         let line = Latency {
             count: 3,
             p50: 1.0,
-            p95: 2.346,
+            p95: 2.345,
             p99: 3.0,
             max: 10.0,
         }
@@ -230,16 +257,19 @@ mod tests {
     fn merging_adds_everything() {
         let mut a = Stats::default();
         a.answered(201, Duration::from_millis(1));
-        a.error("timeout");
+        a.error("timeout", &anyhow::anyhow!("slow"));
         let mut b = Stats::default();
         b.answered(409, Duration::from_millis(2));
         b.problem("/problems/sold-out");
         b.confirmed = 2;
+        b.started_late(Duration::from_millis(3));
         a.merge(&b);
         assert_eq!(a.requests(), 3);
         assert_eq!(a.holds(), 1);
         assert_eq!(a.all.len(), 2);
+        assert_eq!(a.lag.len(), 1);
         assert_eq!(a.problems["/problems/sold-out"], 1);
         assert_eq!(a.confirmed, 2);
+        assert_eq!(a.first_error.as_deref(), Some("timeout: slow"));
     }
 }
