@@ -106,8 +106,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config = ?config,
         "starting boxoffice"
     );
-    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    let listener = listen(config.bind)?;
     crate::launch(config, listener, shutdown_signal()).await
+}
+
+/// Binds with a deep accept queue: an on-sale opens thousands of connections in the
+/// same second, and a dropped handshake costs the client a one-second retry.
+fn listen(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(8192)?)
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
