@@ -83,7 +83,8 @@ CREATE INDEX bookings_show_status ON bookings (show_id, status);
 
 CREATE TABLE outbox (
     seq          BIGSERIAL PRIMARY KEY,
-    id           TEXT NOT NULL UNIQUE,
+    -- Unique by construction (UUIDv7); consumers deduplicate on it.
+    id           TEXT NOT NULL,
     event_type   TEXT NOT NULL,
     aggregate_id TEXT NOT NULL,
     payload      TEXT NOT NULL,

@@ -77,13 +77,14 @@ CREATE TABLE bookings (
     expires_at       BIGINT NOT NULL,
     created_at       BIGINT NOT NULL,
     updated_at       BIGINT NOT NULL
-);
+) WITHOUT ROWID; -- clustered on the time-ordered id: one b-tree less per hold
 CREATE INDEX bookings_user ON bookings (user_id, created_at);
 CREATE INDEX bookings_show_status ON bookings (show_id, status);
 
 CREATE TABLE outbox (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    id           TEXT NOT NULL UNIQUE,
+    -- Unique by construction (UUIDv7); consumers deduplicate on it.
+    id           TEXT NOT NULL,
     event_type   TEXT NOT NULL,
     aggregate_id TEXT NOT NULL,
     payload      TEXT NOT NULL,

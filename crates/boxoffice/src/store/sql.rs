@@ -67,6 +67,9 @@ impl SqlStore {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // A ping per checkout is a round trip per group commit; broken
+            // connections surface as errors on use and are replaced then.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -75,6 +78,13 @@ impl SqlStore {
                             "PRAGMA synchronous = NORMAL",
                             "PRAGMA foreign_keys = ON",
                             "PRAGMA busy_timeout = 10000",
+                            // Hot index pages stay in memory during a sale instead of
+                            // being re-read through the kernel on every batch.
+                            "PRAGMA cache_size = -65536",
+                            // Checkpoint (copy WAL into the database, with an fsync)
+                            // every 64 MiB instead of every 4 MiB: hot pages rewritten
+                            // by many batches are copied once.
+                            "PRAGMA wal_autocheckpoint = 16384",
                         ] {
                             conn.execute(pragma).await?;
                         }
