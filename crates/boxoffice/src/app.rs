@@ -109,6 +109,7 @@ impl App {
             Duration::from_secs(600),
             expiry_stop.clone(),
         );
+        let checkpointer = spawn_checkpointer(sql.clone(), expiry_stop.clone());
         let expiry_task = spawn_expiry(
             booking.clone(),
             Duration::from_millis(config.expiry_interval_ms.max(10)),
@@ -126,7 +127,7 @@ impl App {
             state,
             sql,
             ownership,
-            expiry: (expiry_stop, vec![expiry_task, purger]),
+            expiry: (expiry_stop, vec![expiry_task, purger, checkpointer]),
             writer: (writer_stop, writer_task),
         })
     }
@@ -161,4 +162,23 @@ impl App {
         self.sql.close().await;
         tracing::info!("stopped");
     }
+}
+
+/// Keeps the SQLite WAL short by checkpointing every 250 ms off the commit path.
+fn spawn_checkpointer(sql: SqlStore, stop: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if sql.backend() != Backend::Sqlite {
+            return;
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stop.cancelled() => break,
+            }
+            if let Err(e) = sql.checkpoint().await {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+    })
 }
