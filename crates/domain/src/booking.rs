@@ -42,7 +42,7 @@ pub enum BookingStatus {
 }
 
 /// What can happen to a booking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BookingAction {
     StartPayment,
     Confirm,

@@ -226,7 +226,9 @@ pub struct OutboxEvent {
 
 #[async_trait]
 pub trait BookingStore: Send + Sync {
-    /// Applies all writes in one transaction; outcomes are in the same order.
+    /// Applies all writes in one transaction; outcomes are in the same order. Holds
+    /// go first, then transitions grouped by kind: transitions racing on one booking
+    /// resolve in some serial order, and exactly one of them is reported applied.
     async fn apply(&self, writes: &[BookingWrite]) -> StoreResult<Vec<WriteOutcome>>;
     async fn booking(&self, id: BookingId) -> StoreResult<BookingRecord>;
     async fn list_bookings(

@@ -8,6 +8,7 @@ use boxoffice_domain::catalog::{EventDetails, ShowDetails, ZoneDetails};
 use boxoffice_domain::Currency;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -967,57 +968,73 @@ impl BookingStore for SqlStore {
                 .collect::<StoreResult<Vec<_>>>()?;
             insert_rows(&mut tx, self.backend, OUTBOX_INSERT, events).await?;
         }
-        let mut outcomes = Vec::with_capacity(writes.len());
+        // Transitions sharing action, deadline rule and instant are applied by one
+        // set-based UPDATE, and their events by one multi-row insert.
+        let mut groups: Vec<((BookingAction, Deadline, Timestamp), Vec<BookingId>)> = Vec::new();
         for w in writes {
-            let BookingWrite::Transition {
+            if let BookingWrite::Transition {
                 id,
                 action,
                 at,
                 deadline,
             } = w
-            else {
-                outcomes.push(WriteOutcome::Held);
-                continue;
-            };
-            let Some(target) = action.sources().first().and_then(|s| s.apply(*action)) else {
-                outcomes.push(WriteOutcome::Skipped);
-                continue;
-            };
-            let mut sql = Sql::new("UPDATE bookings SET status = ");
-            sql.text(target.as_str())
-                .push(", updated_at = ")
-                .int(at.millis());
-            sql.push(" WHERE id = ").text(id);
-            sql.push(&format!(
-                " AND status IN ({})",
-                status_list(&action.sources())
-            ));
-            match deadline {
-                Deadline::NotPassed => sql.push(" AND expires_at > ").int(at.millis()),
-                Deadline::Passed => sql.push(" AND expires_at <= ").int(at.millis()),
-                Deadline::Any => &mut sql,
-            };
-            sql.push(&format!(" RETURNING {BOOKING_COLUMNS}"));
-            match sql
-                .query(self.backend)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?
             {
-                Some(row) => {
-                    let booking = booking_from(&row)?;
-                    insert_rows(
-                        &mut tx,
-                        self.backend,
-                        OUTBOX_INSERT,
-                        [outbox_args(action.event_type(), &booking, *at)?],
-                    )
-                    .await?;
-                    outcomes.push(WriteOutcome::Applied(booking));
+                let key = (*action, *deadline, *at);
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, ids)) => ids.push(*id),
+                    None => groups.push((key, vec![*id])),
                 }
-                None => outcomes.push(WriteOutcome::Skipped),
             }
         }
+        let mut applied: HashMap<(BookingId, BookingAction), BookingRecord> = HashMap::new();
+        for ((action, deadline, at), ids) in &groups {
+            let Some(target) = action.sources().first().and_then(|s| s.apply(*action)) else {
+                continue;
+            };
+            let mut events = Vec::new();
+            for chunk in ids.chunks(INSERT_CHUNK) {
+                let mut sql = Sql::new("UPDATE bookings SET status = ");
+                sql.text(target.as_str())
+                    .push(", updated_at = ")
+                    .int(at.millis());
+                sql.push(" WHERE id IN ")
+                    .tuple(chunk.iter().map(t).collect());
+                sql.push(&format!(
+                    " AND status IN ({})",
+                    status_list(&action.sources())
+                ));
+                match deadline {
+                    Deadline::NotPassed => sql.push(" AND expires_at > ").int(at.millis()),
+                    Deadline::Passed => sql.push(" AND expires_at <= ").int(at.millis()),
+                    Deadline::Any => &mut sql,
+                };
+                sql.push(&format!(" RETURNING {BOOKING_COLUMNS}"));
+                for row in sql
+                    .query(self.backend)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                {
+                    let booking = booking_from(&row)?;
+                    events.push(outbox_args(action.event_type(), &booking, *at)?);
+                    applied.insert((booking.id, *action), booking);
+                }
+            }
+            insert_rows(&mut tx, self.backend, OUTBOX_INSERT, events).await?;
+        }
+        // Each applied change is reported once, to the first write that asked for it.
+        let outcomes = writes
+            .iter()
+            .map(|w| match w {
+                BookingWrite::Hold(_) => WriteOutcome::Held,
+                BookingWrite::Transition { id, action, .. } => {
+                    match applied.remove(&(*id, *action)) {
+                        Some(booking) => WriteOutcome::Applied(booking),
+                        None => WriteOutcome::Skipped,
+                    }
+                }
+            })
+            .collect();
         tx.commit().await.map_err(db_err)?;
         Ok(outcomes)
     }

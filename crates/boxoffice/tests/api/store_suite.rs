@@ -561,6 +561,29 @@ async fn booking_batches_transitions_and_outbox(backend: Backend) {
     let mut expected = vec![c.id, d.id];
     expected.sort();
     assert_eq!(held, expected);
+
+    // The same change asked twice in one batch applies once: only the first write
+    // is told it applied, so the caller moves the counters once.
+    let twice = s
+        .apply(&[
+            transition(d.id, BookingAction::Confirm, before, Deadline::NotPassed),
+            transition(d.id, BookingAction::Confirm, before, Deadline::NotPassed),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        applied(&twice[0]),
+        Some((d.id, BookingStatus::Confirmed, before))
+    );
+    assert!(matches!(twice[1], WriteOutcome::Skipped));
+    let confirmed_events = s
+        .outbox_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "booking.confirmed" && e.aggregate_id == d.id.to_string())
+        .count();
+    assert_eq!(confirmed_events, 1);
     s.close().await;
 }
 
