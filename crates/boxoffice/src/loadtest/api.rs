@@ -48,25 +48,8 @@ pub struct Buyer {
     pub access_token: String,
 }
 
-/// The parts of `GET /shows/{id}/sales` the checks use.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Sales {
-    pub per_user_limit: u32,
-    pub max_per_buyer: u32,
-    pub recorded_max_per_buyer: u32,
-    pub zones: Vec<ZoneSales>,
-    pub consistent: bool,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct ZoneSales {
-    pub capacity: u32,
-    pub available: u32,
-    pub held: u32,
-    pub sold: u32,
-    pub recorded_held: u32,
-    pub recorded_sold: u32,
-}
+/// `GET /shows/{id}/sales`, as the server defines it.
+pub use crate::booking::SalesReport as Sales;
 
 /// The show created for the run.
 #[derive(Clone, Debug)]

@@ -158,15 +158,18 @@ pub async fn verify(api: &Api, show: &Show, seen: &Observed) -> anyhow::Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loadtest::api::ZoneSales;
+    use crate::booking::ZoneSales;
 
     fn sales(available: u32, held: u32, sold: u32) -> Sales {
         Sales {
+            show_id: boxoffice_domain::ShowId::new(),
             per_user_limit: 2,
             max_per_buyer: 2,
             recorded_max_per_buyer: 2,
             consistent: true,
             zones: vec![ZoneSales {
+                zone_id: boxoffice_domain::ZoneId::new(),
+                name: "GA".into(),
                 capacity: available + held + sold,
                 available,
                 held,
