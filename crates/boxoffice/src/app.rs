@@ -66,12 +66,13 @@ impl App {
         let issuer = Arc::new(TokenIssuer::new(secret.as_bytes()));
 
         let bundles = store.all_show_bundles().await?;
-        let live = store.live_bookings().await?;
+        let snapshot = store.inventory_snapshot().await?;
         let inventory: DynInventory = Arc::new(LocalInventory::new());
-        inventory.restore(&bundles, &live).await?;
+        inventory.restore(&bundles, &snapshot).await?;
         tracing::info!(
             shows = bundles.len(),
-            live_bookings = live.len(),
+            pending_holds = snapshot.pending.len(),
+            buyers = snapshot.buyers.len(),
             "inventory rebuilt from the store"
         );
         let cache = Arc::new(ShowCache::new(bundles));

@@ -2,11 +2,11 @@
 //! `ShowStock` and its deadline index, so the critical section of a reserve is a few
 //! hash lookups and additions — no IO, no await.
 use super::{Hold, Inventory, ShowCounts};
-use crate::store::{BookingRecord, ShowBundle};
+use crate::store::{InventorySnapshot, ShowBundle};
 use anyhow::bail;
 use async_trait::async_trait;
 use boxoffice_domain::stock::{Selection, ShowStock, StockError, ZoneStock};
-use boxoffice_domain::{BookingId, ShowId, Timestamp, UserId, ZoneId};
+use boxoffice_domain::{BookingId, ShowId, Timestamp, ZoneId};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -153,18 +153,16 @@ impl Inventory for LocalInventory {
         })
     }
 
-    async fn restore(&self, shows: &[ShowBundle], live: &[BookingRecord]) -> anyhow::Result<()> {
-        let mut tallies: HashMap<ZoneId, (u32, u32)> = HashMap::new();
-        let mut buyers: HashMap<(ShowId, UserId), u32> = HashMap::new();
-        for b in live {
-            let t = tallies.entry(b.zone_id).or_default();
-            if b.status.is_pending() {
-                t.0 += b.quantity;
-            } else {
-                t.1 += b.quantity;
-            }
-            *buyers.entry((b.show_id, b.user_id)).or_default() += b.quantity;
-        }
+    async fn restore(
+        &self,
+        shows: &[ShowBundle],
+        snapshot: &InventorySnapshot,
+    ) -> anyhow::Result<()> {
+        let tallies: HashMap<ZoneId, (u32, u32)> = snapshot
+            .zones
+            .iter()
+            .map(|(z, h, s)| (*z, (*h, *s)))
+            .collect();
         let mut rebuilt: HashMap<ShowId, ShowEntry> = HashMap::new();
         for bundle in shows {
             let entry = rebuilt.entry(bundle.show.id).or_default();
@@ -176,12 +174,12 @@ impl Inventory for LocalInventory {
                 }
             }
         }
-        for ((show, buyer), owned) in buyers {
-            if let Some(entry) = rebuilt.get_mut(&show) {
-                entry.stock.restore_buyer(buyer, owned);
+        for (show, buyer, owned) in &snapshot.buyers {
+            if let Some(entry) = rebuilt.get_mut(show) {
+                entry.stock.restore_buyer(*buyer, *owned);
             }
         }
-        for b in live.iter().filter(|b| b.status.is_pending()) {
+        for b in &snapshot.pending {
             if let Some(entry) = rebuilt.get_mut(&b.show_id) {
                 entry.deadlines.insert((b.expires_at, b.id), Hold::from(b));
             }
@@ -197,6 +195,7 @@ impl Inventory for LocalInventory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boxoffice_domain::UserId;
 
     fn hold(show: ShowId, zone: ZoneId, buyer: UserId, quantity: u32, expires_at: i64) -> Hold {
         Hold {

@@ -5,7 +5,7 @@ mod local;
 
 pub use local::LocalInventory;
 
-use crate::store::{BookingRecord, ShowBundle};
+use crate::store::{BookingRecord, InventorySnapshot, ShowBundle};
 use async_trait::async_trait;
 use boxoffice_domain::stock::{Selection, StockError, ZoneCounts};
 use boxoffice_domain::{BookingId, ShowId, Timestamp, UserId, ZoneId};
@@ -84,7 +84,11 @@ pub trait Inventory: Send + Sync {
     async fn due(&self, now: Timestamp, max: usize) -> Vec<Hold>;
     async fn counts(&self, show: ShowId) -> Option<ShowCounts>;
     /// Replaces all state with what the store holds.
-    async fn restore(&self, shows: &[ShowBundle], live: &[BookingRecord]) -> anyhow::Result<()>;
+    async fn restore(
+        &self,
+        shows: &[ShowBundle],
+        snapshot: &InventorySnapshot,
+    ) -> anyhow::Result<()>;
 }
 
 pub type DynInventory = Arc<dyn Inventory>;

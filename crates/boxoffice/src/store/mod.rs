@@ -236,12 +236,25 @@ pub trait BookingStore: Send + Sync {
         query: &BookingQuery,
         page: Page,
     ) -> StoreResult<(Vec<BookingRecord>, i64)>;
-    /// Every booking that holds or owns tickets: the inventory is rebuilt from these.
+    /// Every booking that holds or owns tickets.
     async fn live_bookings(&self) -> StoreResult<Vec<BookingRecord>>;
+    /// What the inventory is rebuilt from at start-up, aggregated in the database:
+    /// sold tickets are counted, not loaded one by one.
+    async fn inventory_snapshot(&self) -> StoreResult<InventorySnapshot>;
     async fn outbox_after(&self, seq: i64, limit: u32) -> StoreResult<Vec<OutboxEvent>>;
     /// Tickets held and sold per zone of a show, and the most any buyer has, by the
     /// record (for reconciliation against the live counters).
     async fn show_tallies(&self, show: ShowId) -> StoreResult<ShowTallies>;
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct InventorySnapshot {
+    /// `(zone, held, sold)` for every zone with live bookings.
+    pub zones: Vec<(ZoneId, u32, u32)>,
+    /// `(show, buyer, tickets held or owned)`.
+    pub buyers: Vec<(ShowId, UserId, u32)>,
+    /// Holds not yet confirmed, with their deadlines.
+    pub pending: Vec<BookingRecord>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

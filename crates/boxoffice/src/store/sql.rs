@@ -1111,6 +1111,57 @@ impl BookingStore for SqlStore {
         )
     }
 
+    async fn inventory_snapshot(&self) -> StoreResult<InventorySnapshot> {
+        let pending = status_list(&[BookingStatus::Held, BookingStatus::PaymentPending]);
+        let live = status_list(
+            &BookingStatus::ALL
+                .into_iter()
+                .filter(|s| s.takes_stock())
+                .collect::<Vec<_>>(),
+        );
+        let mut snapshot = InventorySnapshot::default();
+        let zones = format!(
+            "SELECT zone_id, CAST(SUM(CASE WHEN status IN ({pending}) THEN quantity ELSE 0 END) AS BIGINT) AS held, \
+             CAST(SUM(CASE WHEN status = 'confirmed' THEN quantity ELSE 0 END) AS BIGINT) AS sold \
+             FROM bookings WHERE status IN ({live}) GROUP BY zone_id"
+        );
+        for row in sqlx::query(&zones)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+        {
+            snapshot.zones.push((
+                get_id(&row, "zone_id")?,
+                get_u32(&row, "held")?,
+                get_u32(&row, "sold")?,
+            ));
+        }
+        let buyers = format!(
+            "SELECT show_id, user_id, CAST(SUM(quantity) AS BIGINT) AS n FROM bookings \
+             WHERE status IN ({live}) GROUP BY show_id, user_id"
+        );
+        for row in sqlx::query(&buyers)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+        {
+            snapshot.buyers.push((
+                get_id(&row, "show_id")?,
+                get_id(&row, "user_id")?,
+                get_u32(&row, "n")?,
+            ));
+        }
+        let held = format!("SELECT {BOOKING_COLUMNS} FROM bookings WHERE status IN ({pending})");
+        snapshot.pending = rows(
+            &sqlx::query(&held)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?,
+            booking_from,
+        )?;
+        Ok(snapshot)
+    }
+
     async fn show_tallies(&self, show: ShowId) -> StoreResult<ShowTallies> {
         let pending = status_list(&[BookingStatus::Held, BookingStatus::PaymentPending]);
         let live: Vec<BookingStatus> = BookingStatus::ALL

@@ -511,6 +511,21 @@ async fn booking_batches_transitions_and_outbox(backend: Backend) {
     let balcony_tally = tallies.zones.iter().find(|z| z.0 == balcony.id);
     assert!(balcony_tally.is_none_or(|z| (z.1, z.2) == (0, 0)));
     assert_eq!(tallies.max_per_buyer, 2);
+    // The start-up snapshot agrees with the tallies, counting sold tickets in SQL.
+    let snapshot = s.inventory_snapshot().await.unwrap();
+    let floor_snapshot = snapshot.zones.iter().find(|z| z.0 == floor.id).unwrap();
+    assert_eq!((floor_snapshot.1, floor_snapshot.2), (1, 2));
+    assert_eq!(snapshot.buyers.iter().map(|b| b.2).max(), Some(2));
+    assert!(snapshot
+        .pending
+        .iter()
+        .all(|b| b.status == BookingStatus::Held));
+    assert_eq!(
+        snapshot.pending.len(),
+        live.iter()
+            .filter(|(_, st)| *st == BookingStatus::Held)
+            .count()
+    );
 
     // A failing write rolls back the whole batch, outbox included.
     let ok = booking(bruno.id, &floor, 1, deadline);
