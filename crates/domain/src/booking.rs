@@ -86,6 +86,16 @@ impl BookingStatus {
         matches!(self, BookingStatus::Held | BookingStatus::PaymentPending)
     }
 
+    /// Statuses of holds not yet sold.
+    pub fn pending() -> Vec<Self> {
+        Self::ALL.into_iter().filter(|s| s.is_pending()).collect()
+    }
+
+    /// Statuses that hold or own tickets.
+    pub fn live() -> Vec<Self> {
+        Self::ALL.into_iter().filter(|s| s.takes_stock()).collect()
+    }
+
     /// The state `action` leads to from `self`, if legal.
     pub fn apply(self, action: BookingAction) -> Option<BookingStatus> {
         use BookingAction as A;
@@ -109,6 +119,11 @@ impl BookingAction {
             BookingAction::Cancel => "booking.cancelled",
             BookingAction::Expire => "booking.expired",
         }
+    }
+
+    /// The state the action leads to (the same from every source state).
+    pub fn target(self) -> Option<BookingStatus> {
+        self.sources().first().and_then(|s| s.apply(self))
     }
 
     /// States the action may start from.

@@ -120,14 +120,7 @@ async fn pending(
     Query(q): Query<PageQuery>,
 ) -> Result<axum::Json<Paged<BookingView>>> {
     let page = paging::page(q.page, q.per_page)?;
-    let (items, total) = s
-        .booking
-        .list(
-            who,
-            vec![BookingStatus::Held, BookingStatus::PaymentPending],
-            page,
-        )
-        .await?;
+    let (items, total) = s.booking.list(who, BookingStatus::pending(), page).await?;
     Ok(axum::Json(Paged::new(items, page, total)))
 }
 

@@ -270,8 +270,8 @@ impl BookingService {
         action: BookingAction,
         deadline: Deadline,
     ) -> Result<BookingView> {
-        let target = BookingStatus::Held
-            .apply(action)
+        let target = action
+            .target()
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("{action:?} does not settle a hold")))?;
         let booking = self.owned(who, id).await?;
         if booking.status == target {

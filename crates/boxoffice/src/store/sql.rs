@@ -732,6 +732,35 @@ impl SqlStore {
         Ok(out)
     }
 
+    /// `(zone, held, sold)` over live bookings matching `filter` (an `AND …`
+    /// fragment), zones in id order.
+    async fn zone_tallies(&self, filter: Sql) -> StoreResult<Vec<(ZoneId, u32, u32)>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT zone_id, CAST(SUM(CASE WHEN status IN ({}) THEN quantity ELSE 0 END) AS BIGINT) AS held, \
+             CAST(SUM(CASE WHEN status = 'confirmed' THEN quantity ELSE 0 END) AS BIGINT) AS sold \
+             FROM bookings WHERE status IN ({})",
+            status_list(&BookingStatus::pending()),
+            status_list(&BookingStatus::live()),
+        ));
+        sql.append(filter)
+            .push(" GROUP BY zone_id ORDER BY zone_id");
+        let found = sql
+            .query(self.backend)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        found
+            .iter()
+            .map(|row| {
+                Ok((
+                    get_id(row, "zone_id")?,
+                    get_u32(row, "held")?,
+                    get_u32(row, "sold")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn bundles(&self, where_clause: Sql) -> StoreResult<Vec<ShowBundle>> {
         let mut sql = Sql::new(
             "SELECT s.id, s.event_id, s.venue, s.starts_at, s.sale_opens_at, s.sale_closes_at, s.hold_ttl_secs, \
@@ -988,7 +1017,7 @@ impl BookingStore for SqlStore {
         }
         let mut applied: HashMap<(BookingId, BookingAction), BookingRecord> = HashMap::new();
         for ((action, deadline, at), ids) in &groups {
-            let Some(target) = action.sources().first().and_then(|s| s.apply(*action)) else {
+            let Some(target) = action.target() else {
                 continue;
             };
             let mut events = Vec::new();
@@ -1094,13 +1123,9 @@ impl BookingStore for SqlStore {
     }
 
     async fn live_bookings(&self) -> StoreResult<Vec<BookingRecord>> {
-        let live: Vec<BookingStatus> = BookingStatus::ALL
-            .into_iter()
-            .filter(|s| s.takes_stock())
-            .collect();
         let sql = format!(
             "SELECT {BOOKING_COLUMNS} FROM bookings WHERE status IN ({})",
-            status_list(&live)
+            status_list(&BookingStatus::live())
         );
         rows(
             &sqlx::query(&sql)
@@ -1112,30 +1137,12 @@ impl BookingStore for SqlStore {
     }
 
     async fn inventory_snapshot(&self) -> StoreResult<InventorySnapshot> {
-        let pending = status_list(&[BookingStatus::Held, BookingStatus::PaymentPending]);
-        let live = status_list(
-            &BookingStatus::ALL
-                .into_iter()
-                .filter(|s| s.takes_stock())
-                .collect::<Vec<_>>(),
-        );
-        let mut snapshot = InventorySnapshot::default();
-        let zones = format!(
-            "SELECT zone_id, CAST(SUM(CASE WHEN status IN ({pending}) THEN quantity ELSE 0 END) AS BIGINT) AS held, \
-             CAST(SUM(CASE WHEN status = 'confirmed' THEN quantity ELSE 0 END) AS BIGINT) AS sold \
-             FROM bookings WHERE status IN ({live}) GROUP BY zone_id"
-        );
-        for row in sqlx::query(&zones)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-        {
-            snapshot.zones.push((
-                get_id(&row, "zone_id")?,
-                get_u32(&row, "held")?,
-                get_u32(&row, "sold")?,
-            ));
-        }
+        let pending = status_list(&BookingStatus::pending());
+        let live = status_list(&BookingStatus::live());
+        let mut snapshot = InventorySnapshot {
+            zones: self.zone_tallies(Sql::new("")).await?,
+            ..InventorySnapshot::default()
+        };
         let buyers = format!(
             "SELECT show_id, user_id, CAST(SUM(quantity) AS BIGINT) AS n FROM bookings \
              WHERE status IN ({live}) GROUP BY show_id, user_id"
@@ -1163,33 +1170,15 @@ impl BookingStore for SqlStore {
     }
 
     async fn show_tallies(&self, show: ShowId) -> StoreResult<ShowTallies> {
-        let pending = status_list(&[BookingStatus::Held, BookingStatus::PaymentPending]);
-        let live: Vec<BookingStatus> = BookingStatus::ALL
-            .into_iter()
-            .filter(|s| s.takes_stock())
-            .collect();
-        let mut sql = Sql::new(&format!(
-            "SELECT zone_id, CAST(COALESCE(SUM(CASE WHEN status IN ({pending}) THEN quantity ELSE 0 END), 0) AS BIGINT) AS held, \
-             CAST(COALESCE(SUM(CASE WHEN status = 'confirmed' THEN quantity ELSE 0 END), 0) AS BIGINT) AS sold \
-             FROM bookings WHERE show_id = "
-        ));
-        sql.text(show).push(" GROUP BY zone_id ORDER BY zone_id");
-        let mut tallies = ShowTallies::default();
-        for row in sql
-            .query(self.backend)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-        {
-            tallies.zones.push((
-                get_id(&row, "zone_id")?,
-                get_u32(&row, "held")?,
-                get_u32(&row, "sold")?,
-            ));
-        }
+        let mut only_show = Sql::new(" AND show_id = ");
+        only_show.text(show);
+        let mut tallies = ShowTallies {
+            zones: self.zone_tallies(only_show).await?,
+            ..ShowTallies::default()
+        };
         let mut max = Sql::new(&format!(
             "SELECT CAST(COALESCE(MAX(n), 0) AS BIGINT) AS m FROM (SELECT SUM(quantity) AS n FROM bookings WHERE status IN ({}) AND show_id = ",
-            status_list(&live)
+            status_list(&BookingStatus::live())
         ));
         max.text(show).push(" GROUP BY user_id) per_buyer");
         tallies.max_per_buyer = get_u32(
