@@ -34,6 +34,11 @@ impl Principal {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
+
+    /// Whether the caller may act on something `owner` owns: the owner or an admin.
+    pub fn acts_for(&self, owner: UserId) -> bool {
+        self.is_admin() || self.user == owner
+    }
 }
 
 pub struct TokenIssuer {
@@ -143,6 +148,22 @@ mod tests {
         let (mine, _) = ours.issue(UserId::new(), Role::Buyer, now).unwrap();
         let tampered = format!("{}x", mine);
         assert!(ours.verify(&tampered, now).is_err());
+    }
+
+    #[test]
+    fn owners_and_admins_act_for_an_owner() {
+        let owner = UserId::new();
+        let buyer = |user| Principal {
+            user,
+            role: Role::Buyer,
+        };
+        assert!(buyer(owner).acts_for(owner));
+        assert!(!buyer(UserId::new()).acts_for(owner));
+        assert!(Principal {
+            user: UserId::new(),
+            role: Role::Admin
+        }
+        .acts_for(owner));
     }
 
     #[test]

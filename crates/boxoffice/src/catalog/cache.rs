@@ -1,7 +1,7 @@
 //! In-memory copy of every show with its zones and owner. Reads are a hash lookup
 //! under a read lock; writers replace whole entries, so readers never see half an update.
 use crate::store::{ShowBundle, ZoneRecord};
-use boxoffice_domain::{ShowId, UserId, ZoneId};
+use boxoffice_domain::{ShowId, ZoneId};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,10 +11,6 @@ pub type ShowMeta = ShowBundle;
 impl ShowBundle {
     pub fn zone(&self, id: ZoneId) -> Option<&ZoneRecord> {
         self.zones.iter().find(|z| z.id == id)
-    }
-
-    pub fn owned_by(&self, user: UserId) -> bool {
-        self.organizer_id == user
     }
 }
 

@@ -171,7 +171,7 @@ impl CatalogService {
     }
 
     fn authorize_owner(who: Principal, organizer: UserId) -> Result<()> {
-        if who.is_admin() || who.user == organizer {
+        if who.acts_for(organizer) {
             Ok(())
         } else {
             Err(Error::Forbidden("this event belongs to another organizer"))
