@@ -117,19 +117,20 @@ async fn run(
         if n == 0 {
             break;
         }
-        let writes: Vec<BookingWrite> = jobs.iter().map(|j| j.write.clone()).collect();
+        let (writes, replies): (Vec<BookingWrite>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
         let result = store.apply(&writes).await;
         tracing::trace!(batch = n, "booking batch committed");
         match result {
             Ok(outcomes) => {
-                for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, batch = n, "booking batch failed");
-                for job in jobs.drain(..) {
-                    let _ = job.reply.send(Err(Error::Unavailable(
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Unavailable(
                         "the booking could not be recorded; retry".into(),
                     )));
                 }

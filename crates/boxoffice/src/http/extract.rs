@@ -123,6 +123,10 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        // Already verified by a layer in front (idempotency scopes keys per caller).
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(Auth(*p));
+        }
         let token = bearer(parts).ok_or(Error::Unauthorized(
             "send Authorization: Bearer <access token>",
         ))?;

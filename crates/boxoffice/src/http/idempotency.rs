@@ -54,17 +54,18 @@ async fn handle(
             .into_response()
         })?
         .to_owned();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let limit = state.config.body_limit_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         Error::PayloadTooLarge("the request body exceeds the size limit".into()).into_response()
     })?;
     // Scope: the authenticated caller, else anonymous. An invalid token is left for
-    // the handler to reject.
-    let scope = bearer(&parts)
-        .and_then(|t| state.accounts.authenticate(t).ok())
-        .map(|p| p.user.to_string())
-        .unwrap_or_else(|| "anonymous".into());
+    // the handler to reject; a valid one is handed on so it is verified once.
+    let caller = bearer(&parts).and_then(|t| state.accounts.authenticate(t).ok());
+    let scope = caller.map_or_else(|| "anonymous".into(), |p| p.user.to_string());
+    if let Some(p) = caller {
+        parts.extensions.insert(p);
+    }
     let fingerprint = digest(&format!(
         "{}\n{}\n{}",
         parts.method,

@@ -90,30 +90,12 @@ pub fn text(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check]) -> Strin
     if let Some(lag) = &sum.lag {
         let _ = writeln!(t, "start lag:   {} (included above)", lag.line());
     }
-    let statuses: Vec<String> = o
-        .stats
-        .status
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}"))
-        .collect();
-    let _ = writeln!(t, "status:     {}", statuses.join(", "));
+    let _ = writeln!(t, "status:     {}", counts(&o.stats.status));
     if !o.stats.problems.is_empty() {
-        let problems: Vec<String> = o
-            .stats
-            .problems
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
-        let _ = writeln!(t, "problems:   {}", problems.join(", "));
+        let _ = writeln!(t, "problems:   {}", counts(&o.stats.problems));
     }
     if !o.stats.errors.is_empty() {
-        let errors: Vec<String> = o
-            .stats
-            .errors
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
-        let _ = writeln!(t, "no answer:  {}", errors.join(", "));
+        let _ = writeln!(t, "no answer:  {}", counts(&o.stats.errors));
         if let Some(first) = &o.stats.first_error {
             let _ = writeln!(t, "            first: {first}");
         }
@@ -208,6 +190,14 @@ pub fn json(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check], show_id:
         "checks": checks.iter().map(|c| json!({"name": c.name, "passed": c.passed, "detail": c.detail})).collect::<Vec<_>>(),
         "checks_passed": checks.iter().all(|c| c.passed),
     })
+}
+
+/// `key: count, key: count` in key order.
+fn counts<K: std::fmt::Display>(map: &std::collections::BTreeMap<K, u64>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
