@@ -7,6 +7,7 @@ use crate::booking::{spawn_expiry, BookingService, Writer};
 use crate::catalog::{CatalogService, ShowCache};
 use crate::clock::DynClock;
 use crate::config::Config;
+use crate::state::{AppState, Services};
 use crate::inventory::{DynInventory, LocalInventory};
 use crate::store::{Backend, DynStore, SqlStore};
 use secrecy::ExposeSecret;
@@ -16,26 +17,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// What handlers reach: cloned per request, so it is one `Arc`.
-#[derive(Clone)]
-pub struct AppState(Arc<Services>);
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
-
-pub struct Services {
-    pub config: Arc<Config>,
-    pub store: DynStore,
-    pub clock: DynClock,
-    pub accounts: Arc<AccountService>,
-    pub catalog: Arc<CatalogService>,
-    pub booking: Arc<BookingService>,
-}
 
 pub struct App {
     pub state: AppState,

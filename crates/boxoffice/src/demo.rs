@@ -2,7 +2,7 @@
 //! once, then only their hashes exist) and a few events with shows on sale, so
 //! `cargo run --release` is immediately explorable.
 use crate::accounts::{NewAccount, Principal};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::catalog::{EventInput, ShowInput, ZoneInput};
 use crate::timefmt::rfc3339;
 use base64::Engine;

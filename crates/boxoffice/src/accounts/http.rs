@@ -1,7 +1,7 @@
 //! Account endpoints under `/api/v1/auth`.
 use super::{AuthTokens, ProvisionedBuyer, UserView};
 use super::{NewAccount, ProfileChange};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::Result;
 use crate::http::extract::{Auth, Json};
 use crate::http::problem::Problem;

@@ -1,6 +1,6 @@
 //! Booking endpoints: reserve (the hot path), confirm, cancel and the buyer's lists.
 use super::{BookingView, ReserveRequest, SalesReport};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::{Error, Result};
 use crate::http::extract::{Auth, Json, Path, Query};
 use crate::http::paging::{self, Paged};

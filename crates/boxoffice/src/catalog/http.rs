@@ -1,6 +1,6 @@
 //! Catalog endpoints: public browsing and organizer management.
 use super::{EventInput, EventView, ShowInput, ShowView, ZoneInput, ZoneView};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::{Error, Result};
 use crate::http::extract::{Auth, Json, Path, Query};
 use crate::http::paging::{self, Paged};

@@ -2,7 +2,7 @@
 //! wrong: the JSON body (content type, size, syntax, field types, unknown fields), path
 //! and query parameters, and the bearer token.
 use crate::accounts::Principal;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::Error;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};

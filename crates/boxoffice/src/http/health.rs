@@ -1,6 +1,6 @@
 //! Liveness (the process answers) and readiness (the store answers too), for load
 //! balancers and orchestrators.
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::{Error, Result};
 use crate::http::problem::Problem;
 use axum::extract::State;

@@ -4,7 +4,7 @@
 //! Keys are scoped to the caller. Endpoints that mint credentials are exempt: their
 //! responses carry live tokens that must never sit in the database in clear.
 use crate::accounts::tokens::digest;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::{ConflictKind, Error};
 use crate::http::extract::bearer;
 use crate::store::IdempotencyClaim;

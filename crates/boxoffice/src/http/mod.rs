@@ -7,7 +7,7 @@ pub mod idempotency;
 pub mod paging;
 pub mod problem;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::Error;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};

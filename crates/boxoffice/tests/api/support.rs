@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use boxoffice::accounts::NewAccount;
-use boxoffice::app::{App, AppState};
+use boxoffice::app::App;
+use boxoffice::state::AppState;
 use boxoffice::clock::{Clock, ManualClock};
 use boxoffice::config::Config;
 use boxoffice::store::OutboxEvent;

@@ -1,0 +1,29 @@
+//! What every request handler reaches: the configuration and the services. Kept apart
+//! from the wiring in `app` so handlers depend on this, never on how it is built.
+use crate::accounts::AccountService;
+use crate::booking::BookingService;
+use crate::catalog::CatalogService;
+use crate::clock::DynClock;
+use crate::config::Config;
+use crate::store::DynStore;
+use std::sync::Arc;
+
+/// What handlers reach: cloned per request, so it is one `Arc`.
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
+    pub config: Arc<Config>,
+    pub store: DynStore,
+    pub clock: DynClock,
+    pub accounts: Arc<AccountService>,
+    pub catalog: Arc<CatalogService>,
+    pub booking: Arc<BookingService>,
+}
