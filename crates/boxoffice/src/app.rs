@@ -32,7 +32,12 @@ impl App {
     /// Connects, migrates, rebuilds live state from the store and starts the
     /// background tasks.
     pub async fn build(config: Config, clock: DynClock) -> anyhow::Result<Self> {
-        let sql = SqlStore::connect(&config.database_url, config.database_max_connections).await?;
+        let sql = SqlStore::connect(
+            config.database_url.expose(),
+            config.database_max_connections,
+            config.durability,
+        )
+        .await?;
         sql.migrate().await?;
         let ownership = sql.claim_inventory_ownership().await?;
         let store: DynStore = Arc::new(sql.clone());

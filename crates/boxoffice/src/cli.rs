@@ -102,7 +102,7 @@ pub fn main() -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         bind = %config.bind,
-        database = %crate::telemetry::redact_url(&config.database_url),
+        database = %config.database_url,
         config = ?config,
         "starting boxoffice"
     );
@@ -125,19 +125,19 @@ fn listen(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener>
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = SqlStore::connect(&config.database_url, 1).await?;
+    let store = SqlStore::connect(config.database_url.expose(), 1, config.durability).await?;
     store.migrate().await?;
     store.close().await;
     println!(
         "migrations applied to {}",
-        crate::telemetry::redact_url(&config.database_url)
+        config.database_url
     );
     Ok(())
 }
 
 async fn create_user(config: Config, account: NewAccount) -> anyhow::Result<()> {
     // Works beside a running server: no inventory, no background tasks.
-    let sql = SqlStore::connect(&config.database_url, 2).await?;
+    let sql = SqlStore::connect(config.database_url.expose(), 2, config.durability).await?;
     sql.migrate().await?;
     let store: crate::store::DynStore = std::sync::Arc::new(sql.clone());
     // This issuer never signs anything: creating an account issues no tokens.

@@ -4,8 +4,57 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use secrecy::SecretString;
 use serde::Deserialize;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
+
+pub use crate::store::Durability;
+
+/// A service URL that may carry a password (`postgres://user:secret@host/db`). It
+/// prints with the password masked, so logging a `Config` never leaks it; the
+/// clear text is reached only through [`SecretUrl::expose`].
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its password, for the driver that connects.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            Ok(_) => self.0.clone(),
+            // Not a URL we can take apart: hide whatever precedes the host.
+            Err(_) => match self.0.rsplit_once('@') {
+                Some((_, host)) => format!("***@{host}"),
+                None => self.0.clone(),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -13,8 +62,11 @@ pub struct Config {
     /// Address `serve` listens on.
     pub bind: SocketAddr,
     /// `sqlite://path` (embedded) or `postgres://…` (scaled out).
-    pub database_url: String,
+    pub database_url: SecretUrl,
     pub database_max_connections: u32,
+    /// `full` (default): an acknowledged write survives a power cut. `normal`: it
+    /// survives a crash of boxoffice, not of the machine.
+    pub durability: Durability,
     /// HMAC key for access tokens; generated and kept in the database when unset.
     pub jwt_secret: Option<SecretString>,
     /// Seed demo accounts and events into an empty database.
@@ -40,6 +92,7 @@ const KEYS: &[&str] = &[
     "bind",
     "database_url",
     "database_max_connections",
+    "durability",
     "jwt_secret",
     "demo_data",
     "log_format",
@@ -55,8 +108,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url: "sqlite://data/boxoffice.db".into(),
+            database_url: SecretUrl::new("sqlite://data/boxoffice.db"),
             database_max_connections: 16,
+            durability: Durability::Full,
             jwt_secret: None,
             demo_data: true,
             log_format: "pretty".into(),
@@ -89,7 +143,7 @@ impl Config {
     pub fn for_tests(database_url: &str) -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: database_url.into(),
+            database_url: SecretUrl::new(database_url),
             database_max_connections: 4,
             demo_data: false,
             expiry_interval_ms: 50,
@@ -119,6 +173,27 @@ mod tests {
             assert!(!c.demo_data);
             assert_eq!(c.jwt_secret.as_ref().unwrap().expose_secret(), "from-file");
             assert!(!format!("{c:?}").contains("from-file"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn database_passwords_never_print() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "BOXOFFICE_DATABASE_URL",
+                "postgres://bo:pa%40ss-w0rd@db.internal:5432/boxoffice",
+            );
+            jail.set_env("BOXOFFICE_DURABILITY", "normal");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.durability, Durability::Normal);
+            for printed in [format!("{c:?}"), c.database_url.to_string()] {
+                assert!(!printed.contains("pa%40ss-w0rd"), "{printed}");
+                assert!(printed.contains("postgres://bo:***@db.internal:5432/boxoffice"));
+            }
+            assert!(c.database_url.expose().contains("pa%40ss-w0rd"));
+            assert_eq!(SecretUrl::new("sqlite://data/b.db").redacted(), "sqlite://data/b.db");
+            assert_eq!(SecretUrl::new("not a url:x@y").redacted(), "***@y");
             Ok(())
         });
     }

@@ -27,6 +27,17 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How far an acknowledged write is guaranteed to survive (the `durability` setting).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Flushed to disk before the answer: survives a power cut.
+    #[default]
+    Full,
+    /// Written to the OS before the answer: survives a crash of the process.
+    Normal,
+}
+
 /// Everything the platform keeps, behind one handle.
 pub trait Store:
     AccountStore + CatalogStore + BookingStore + IdempotencyStore + SettingsStore

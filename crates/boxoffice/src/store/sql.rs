@@ -58,7 +58,11 @@ const INSERT_CHUNK: usize = 256;
 
 impl SqlStore {
     /// Connects to `url` (creating the SQLite file and its folder when missing).
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        durability: Durability,
+    ) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         let url = match backend {
@@ -73,10 +77,25 @@ impl SqlStore {
             .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
+                    if backend == Backend::Postgres {
+                        // `normal`: a commit returns before its WAL reaches the disk
+                        // (PostgreSQL's crash may lose the last few; ours loses none).
+                        if durability == Durability::Normal {
+                            conn.execute("SET synchronous_commit = off").await?;
+                        }
+                    }
                     if backend == Backend::Sqlite {
+                        conn.execute(match durability {
+                            // Every commit fsyncs the WAL: an acknowledged hold
+                            // survives a power cut. Paid once per group commit.
+                            Durability::Full => "PRAGMA synchronous = FULL",
+                            // The WAL is fsynced at checkpoints only: survives a
+                            // process crash, may lose the last commits on power loss.
+                            Durability::Normal => "PRAGMA synchronous = NORMAL",
+                        })
+                        .await?;
                         for pragma in [
                             "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
                             "PRAGMA foreign_keys = ON",
                             "PRAGMA busy_timeout = 10000",
                             // Hot index pages stay in memory during a sale instead of

@@ -21,7 +21,7 @@ fn at(ms: i64) -> Timestamp {
 
 async fn store(backend: Backend) -> (SqlStore, TestDb) {
     let db = TestDb::create(backend).await;
-    let store = SqlStore::connect(&db.url, 4).await.expect("connect");
+    let store = SqlStore::connect(&db.url, 4, Default::default()).await.expect("connect");
     store.migrate().await.expect("migrate");
     // Migrating twice is a no-op.
     store.migrate().await.expect("migrate again");
