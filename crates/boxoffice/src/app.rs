@@ -3,29 +3,29 @@
 //! stop expiry, flush the booking writer, close the database).
 use crate::accounts::tokens::new_signing_secret;
 use crate::accounts::{AccountService, TokenIssuer};
-use crate::booking::{spawn_expiry, BookingService, Writer};
+use crate::booking::{expire_due, BookingService, Writer};
 use crate::catalog::{CatalogService, ShowCache};
 use crate::clock::DynClock;
 use crate::config::Config;
-use crate::state::{AppState, Services};
 use crate::inventory::{DynInventory, LocalInventory};
+use crate::state::{AppState, Services};
 use crate::store::{Backend, DynStore, SqlStore};
+use crate::tasks::{Health, TaskGroup};
 use secrecy::ExposeSecret;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 pub struct App {
     pub state: AppState,
     sql: SqlStore,
     /// Holds the database-wide inventory lock (PostgreSQL) while the app runs.
     ownership: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
-    /// The expiry job and the idempotency purger.
-    expiry: (CancellationToken, Vec<JoinHandle<()>>),
-    writer: (CancellationToken, Vec<JoinHandle<()>>),
+    /// Expiry, idempotency purger and WAL checkpoints: stopped first.
+    jobs: TaskGroup,
+    /// The group-commit writer: stopped last, after committing what is queued.
+    writer: TaskGroup,
 }
 
 impl App {
@@ -63,7 +63,8 @@ impl App {
         );
         let cache = Arc::new(ShowCache::new(bundles));
 
-        let writer_stop = CancellationToken::new();
+        let health = Health::default();
+        let mut writer_group = TaskGroup::new(&health);
         let writer_tasks = match (config.writer_tasks, sql.backend()) {
             (0, Backend::Sqlite) => 1,
             (0, Backend::Postgres) => 4,
@@ -73,8 +74,11 @@ impl App {
             store.clone(),
             writer_tasks,
             config.writer_batch_max,
-            writer_stop.clone(),
+            writer_group.token(),
         );
+        for task in writer_task {
+            writer_group.watch("booking-writer", task);
+        }
         let accounts = Arc::new(AccountService::new(store.clone(), issuer, clock.clone()).await?);
         let catalog = Arc::new(CatalogService::new(
             store.clone(),
@@ -89,19 +93,30 @@ impl App {
             writer,
             clock.clone(),
         ));
-        let expiry_stop = CancellationToken::new();
-        let purger = crate::http::idempotency::spawn_purger(
-            store.clone(),
-            clock.clone(),
-            Duration::from_secs(600),
-            expiry_stop.clone(),
-        );
-        let checkpointer = spawn_checkpointer(sql.clone(), expiry_stop.clone());
-        let expiry_task = spawn_expiry(
-            booking.clone(),
-            Duration::from_millis(config.expiry_interval_ms.max(10)),
-            expiry_stop.clone(),
-        );
+        let mut jobs = TaskGroup::new(&health);
+        let expiry_every = Duration::from_millis(config.expiry_interval_ms.max(10));
+        let expiring = booking.clone();
+        jobs.every("hold-expiry", expiry_every, move || {
+            let booking = expiring.clone();
+            async move { expire_due(&booking).await }
+        });
+        let (purge_store, purge_clock) = (store.clone(), clock.clone());
+        jobs.every("idempotency-purger", Duration::from_secs(600), move || {
+            let (store, clock) = (purge_store.clone(), purge_clock.clone());
+            async move { crate::http::idempotency::purge_expired(&store, &clock).await }
+        });
+        if sql.backend() == Backend::Sqlite {
+            // Keeps the WAL short off the commit path.
+            let wal = sql.clone();
+            jobs.every("wal-checkpoint", Duration::from_millis(250), move || {
+                let wal = wal.clone();
+                async move {
+                    if let Err(e) = wal.checkpoint().await {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            });
+        }
         let state = AppState(Arc::new(Services {
             config: Arc::new(config),
             store,
@@ -109,63 +124,61 @@ impl App {
             accounts,
             catalog,
             booking,
+            health,
         }));
         Ok(Self {
             state,
             sql,
             ownership,
-            expiry: (expiry_stop, vec![expiry_task, purger, checkpointer]),
-            writer: (writer_stop, writer_task),
+            jobs,
+            writer: writer_group,
         })
     }
 
-    /// Serves until `shutdown` resolves, then drains and stops everything.
+    /// Starts an extra background task under the same supervision as the built-in
+    /// ones (stopped with the expiry job).
+    pub fn spawn_task(
+        &mut self,
+        name: &'static str,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) {
+        self.jobs.spawn(name, task);
+    }
+
+    /// Serves until `shutdown` resolves or a background task fails, then drains and
+    /// stops everything; a failed task makes the result an error.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = crate::http::router(self.state.clone());
+        let health = self.state.health.clone();
         tracing::info!(addr = %listener.local_addr()?, "listening");
         let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    () = shutdown => {}
+                    () = health.failed() => tracing::error!("stopping: a background task failed"),
+                }
+            })
             .await;
+        let failure = self.state.health.failure();
         self.stop().await;
-        served.map_err(Into::into)
+        served?;
+        match failure {
+            Some(reason) => Err(anyhow::anyhow!(reason)),
+            None => Ok(()),
+        }
     }
 
     /// Stops the background tasks; the writer commits what is queued first.
     pub async fn stop(self) {
-        self.expiry.0.cancel();
-        for task in self.expiry.1 {
-            let _ = task.await;
-        }
-        self.writer.0.cancel();
-        for task in self.writer.1 {
-            let _ = task.await;
-        }
+        self.jobs.stop().await;
+        self.writer.stop().await;
         // Closing waits for every connection, including the one holding the lock.
         drop(self.ownership);
         self.sql.close().await;
         tracing::info!("stopped");
     }
-}
-
-/// Keeps the SQLite WAL short by checkpointing every 250 ms off the commit path.
-fn spawn_checkpointer(sql: SqlStore, stop: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        if sql.backend() != Backend::Sqlite {
-            return;
-        }
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = stop.cancelled() => break,
-            }
-            if let Err(e) = sql.checkpoint().await {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
-            }
-        }
-    })
 }

@@ -27,7 +27,8 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Run a flash sale against a running server and verify nothing was oversold.
+    /// Run a flash sale and verify nothing was oversold: against `--url`, or against
+    /// a server of its own on a temporary database when no URL is given.
     Loadtest(crate::loadtest::Args),
     /// Operator tasks on the database.
     #[command(subcommand)]
@@ -58,7 +59,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&config.log_format);
+    // The load generator's own server logs warnings only: its report is the output.
+    let quiet_logs = matches!(cli.command, Some(Command::Loadtest(_)));
+    crate::telemetry::init(&config.log_format, if quiet_logs { "warn" } else { "info" });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -70,7 +73,7 @@ pub fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await.map(|()| ExitCode::SUCCESS),
             Command::Migrate => migrate(&config).await.map(|()| ExitCode::SUCCESS),
-            Command::Loadtest(args) => crate::loadtest::run(args).await,
+            Command::Loadtest(args) => crate::loadtest::run(args, config).await,
             Command::Admin(AdminCommand::CreateUser {
                 email,
                 password,
@@ -112,7 +115,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Binds with a deep accept queue: an on-sale opens thousands of connections in the
 /// same second, and a dropped handshake costs the client a one-second retry.
-fn listen(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+pub(crate) fn listen(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -128,10 +131,7 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     let store = SqlStore::connect(config.database_url.expose(), 1, config.durability).await?;
     store.migrate().await?;
     store.close().await;
-    println!(
-        "migrations applied to {}",
-        config.database_url
-    );
+    println!("migrations applied to {}", config.database_url);
     Ok(())
 }
 

@@ -192,7 +192,10 @@ mod tests {
                 assert!(printed.contains("postgres://bo:***@db.internal:5432/boxoffice"));
             }
             assert!(c.database_url.expose().contains("pa%40ss-w0rd"));
-            assert_eq!(SecretUrl::new("sqlite://data/b.db").redacted(), "sqlite://data/b.db");
+            assert_eq!(
+                SecretUrl::new("sqlite://data/b.db").redacted(),
+                "sqlite://data/b.db"
+            );
             assert_eq!(SecretUrl::new("not a url:x@y").redacted(), "***@y");
             Ok(())
         });

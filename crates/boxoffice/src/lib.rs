@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod loadtest;
 pub mod state;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod timefmt;
 

@@ -6,6 +6,7 @@ use crate::catalog::CatalogService;
 use crate::clock::DynClock;
 use crate::config::Config;
 use crate::store::DynStore;
+use crate::tasks::Health;
 use std::sync::Arc;
 
 /// What handlers reach: cloned per request, so it is one `Arc`.
@@ -26,4 +27,6 @@ pub struct Services {
     pub accounts: Arc<AccountService>,
     pub catalog: Arc<CatalogService>,
     pub booking: Arc<BookingService>,
+    /// Whether every background task is alive (readiness).
+    pub health: Health,
 }

@@ -1,9 +1,10 @@
 //! Logging setup: human-readable or JSON lines, filtered by `RUST_LOG`.
 use tracing_subscriber::EnvFilter;
 
-pub fn init(format: &str) {
+/// `level` applies unless `RUST_LOG` says otherwise.
+pub fn init(format: &str, level: &str) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},sqlx=warn,tower_http=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);

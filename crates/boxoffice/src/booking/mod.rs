@@ -7,6 +7,6 @@ pub mod http;
 mod service;
 mod writer;
 
-pub use expiry::spawn_expiry;
+pub use expiry::expire_due;
 pub use service::{BookingService, BookingView, ReserveRequest, SalesReport, ZoneSales};
 pub use writer::Writer;

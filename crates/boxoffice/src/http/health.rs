@@ -1,8 +1,7 @@
 //! Liveness (the process answers) and readiness (the store answers too), for load
 //! balancers and orchestrators.
-use crate::state::AppState;
 use crate::error::{Error, Result};
-use crate::http::problem::Problem;
+use crate::state::AppState;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -10,6 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
+    #[schema(schema_with = crate::http::contract::health_status)]
     pub status: &'static str,
 }
 
@@ -20,15 +20,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health/live", operation_id = "liveness", tag = "health", responses((status = 200, body = Health)))]
 async fn live() -> axum::Json<Health> {
     axum::Json(Health { status: "ok" })
 }
 
-/// The process can serve traffic: its store answers.
-#[utoipa::path(get, path = "/health/ready", tag = "health",
-    responses((status = 200, body = Health), (status = 503, body = Problem, content_type = "application/problem+json")))]
+/// The process can serve traffic: its background tasks run and its store answers.
+#[utoipa::path(get, path = "/health/ready", operation_id = "readiness", tag = "health",
+    responses((status = 200, body = Health)))]
 async fn ready(State(s): State<AppState>) -> Result<axum::Json<Health>> {
+    if let Some(reason) = s.health.failure() {
+        return Err(Error::Unavailable(reason));
+    }
     s.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
         Error::Unavailable("the database does not answer".into())

@@ -1,12 +1,14 @@
 //! `Idempotency-Key` on writes: the first response to a key is stored (24 h by
 //! default) and replayed for retries with the same request; the same key with a
 //! different request is refused with 422, and a retry racing the first is told 409.
-//! Keys are scoped to the caller. Endpoints that mint credentials are exempt: their
-//! responses carry live tokens that must never sit in the database in clear.
+//! Keys are scoped to the caller and the route (method and path); requests without a
+//! valid token are left to the handler's 401. Endpoints that mint credentials are
+//! exempt: their responses carry live tokens that must never sit in the database in
+//! clear.
 use crate::accounts::tokens::digest;
-use crate::state::AppState;
 use crate::error::{ConflictKind, Error};
 use crate::http::extract::bearer;
+use crate::state::AppState;
 use crate::store::IdempotencyClaim;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -17,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 pub const HEADER: &str = "idempotency-key";
 const REPLAYED: &str = "idempotent-replayed";
 const MAX_STORED_BODY: usize = 1024 * 1024;
-const EXEMPT_PREFIXES: &[&str] = &["/api/v1/auth/", "/api/v1/admin/users/"];
+pub const EXEMPT_PREFIXES: &[&str] = &["/api/v1/auth/", "/api/v1/admin/users/"];
 
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let is_write = matches!(
@@ -42,6 +44,15 @@ async fn handle(
     req: Request,
     next: Next,
 ) -> Result<Response, Response> {
+    // Scope: the authenticated caller and the route. Without a valid token there is
+    // nothing to scope by: the handler answers 401, and nothing is stored. A valid
+    // token is handed on so it is verified once.
+    let (mut parts, body) = req.into_parts();
+    let Some(caller) = bearer(&parts).and_then(|t| state.accounts.authenticate(t).ok()) else {
+        return Ok(next.run(Request::from_parts(parts, body)).await);
+    };
+    parts.extensions.insert(caller);
+    let scope = format!("{} {} {}", caller.user, parts.method, parts.uri.path());
     let key = key
         .to_str()
         .ok()
@@ -54,18 +65,10 @@ async fn handle(
             .into_response()
         })?
         .to_owned();
-    let (mut parts, body) = req.into_parts();
     let limit = state.config.body_limit_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         Error::PayloadTooLarge("the request body exceeds the size limit".into()).into_response()
     })?;
-    // Scope: the authenticated caller, else anonymous. An invalid token is left for
-    // the handler to reject; a valid one is handed on so it is verified once.
-    let caller = bearer(&parts).and_then(|t| state.accounts.authenticate(t).ok());
-    let scope = caller.map_or_else(|| "anonymous".into(), |p| p.user.to_string());
-    if let Some(p) = caller {
-        parts.extensions.insert(p);
-    }
     let fingerprint = digest(&format!(
         "{}\n{}\n{}",
         parts.method,
@@ -152,25 +155,11 @@ async fn handle(
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
-/// Forgets stored responses past their retention, every `every`.
-pub fn spawn_purger(
-    store: crate::store::DynStore,
-    clock: crate::clock::DynClock,
-    every: std::time::Duration,
-    stop: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = stop.cancelled() => break,
-            }
-            match store.purge_keys(clock.now()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
-                Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
-            }
-        }
-    })
+/// Forgets stored responses past their retention (run periodically).
+pub async fn purge_expired(store: &crate::store::DynStore, clock: &crate::clock::DynClock) {
+    match store.purge_keys(clock.now()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
+        Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+    }
 }

@@ -12,23 +12,20 @@ pub const OPEN_LOOP_CLIENTS: usize = 256;
 
 #[derive(ClapArgs, Debug, Clone)]
 pub struct Args {
-    /// Base URL of the running server (plain HTTP).
-    #[arg(
-        long,
-        env = "BOXOFFICE_LOADTEST_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub url: String,
-    /// Email of an admin account on that server.
+    /// Base URL of a running server (plain HTTP). Without it, the load test starts a
+    /// server of its own on a temporary database and removes it afterwards.
+    #[arg(long, env = "BOXOFFICE_LOADTEST_URL", requires_all = ["admin_email", "admin_password"])]
+    pub url: Option<String>,
+    /// Email of an admin account on that server (with --url).
     #[arg(long, env = "BOXOFFICE_LOADTEST_ADMIN_EMAIL")]
-    pub admin_email: String,
-    /// Password of that admin account.
+    pub admin_email: Option<String>,
+    /// Password of that admin account (with --url).
     #[arg(
         long,
         env = "BOXOFFICE_LOADTEST_ADMIN_PASSWORD",
         hide_env_values = true
     )]
-    pub admin_password: String,
+    pub admin_password: Option<String>,
     /// Tickets in the one zone of the show on sale.
     #[arg(long, default_value_t = 1000)]
     pub capacity: u32,
@@ -95,6 +92,7 @@ impl Mode {
 /// What to run, validated.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// The server's base URL; `None` until the embedded server is up.
     pub url: String,
     pub capacity: u32,
     pub buyers: u32,
@@ -142,7 +140,12 @@ impl Settings {
             Mode::Open { .. } => OPEN_LOOP_CLIENTS,
         };
         Ok(Self {
-            url: a.url.trim_end_matches('/').to_string(),
+            url: a
+                .url
+                .as_deref()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_string(),
             capacity: a.capacity,
             buyers: a.buyers,
             per_user_limit: a.per_user_limit,
@@ -171,6 +174,8 @@ mod tests {
     fn settings(extra: &[&str]) -> anyhow::Result<Settings> {
         let mut argv = vec![
             "lt",
+            "--url",
+            "http://127.0.0.1:8080/",
             "--admin-email",
             "a@b.example",
             "--admin-password",
@@ -193,6 +198,21 @@ mod tests {
         assert!(!open.stop_when_sold_out);
         let explicit = settings(&["--rate", "500", "--clients", "8"]).unwrap();
         assert_eq!(explicit.clients, 8);
+        assert_eq!(closed.url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_url_needs_an_admin_and_no_url_needs_nothing() {
+        assert!(Cli::try_parse_from(["lt"]).unwrap().args.url.is_none());
+        assert!(Cli::try_parse_from(["lt", "--url", "http://127.0.0.1:1"]).is_err());
+        assert!(Cli::try_parse_from([
+            "lt",
+            "--url",
+            "http://127.0.0.1:1",
+            "--admin-email",
+            "a@b.example"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! `boxoffice loadtest`: a flash sale against a running server, then a check through
-//! the public API that nothing was oversold and every acknowledged hold was kept.
+//! `boxoffice loadtest`: a flash sale against a running server (or one of its own),
+//! then a check through the public API that nothing was oversold and every
+//! acknowledged hold was kept.
 mod api;
 mod args;
 mod client;
+mod embedded;
 mod report;
 mod run;
 mod stats;
@@ -36,10 +38,45 @@ fn note(quiet: bool, message: &str) {
     }
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let s = Settings::from_args(&args)?;
+pub async fn run(args: Args, config: crate::config::Config) -> anyhow::Result<ExitCode> {
+    let mut s = Settings::from_args(&args)?;
+    let embedded = match args.url {
+        Some(_) => None,
+        None => {
+            note(
+                args.quiet,
+                &format!(
+                    "starting a server on a temporary SQLite database (durability {:?}); \
+                     pass --url to test a running one",
+                    config.durability
+                ),
+            );
+            let server = embedded::Embedded::start(config).await?;
+            s.url = server.url.clone();
+            Some(server)
+        }
+    };
+    let admin = match (&embedded, &args.admin_email, &args.admin_password) {
+        (Some(server), _, _) => (server.admin_email.clone(), server.admin_password.clone()),
+        (None, Some(email), Some(password)) => (email.clone(), password.clone()),
+        (None, _, _) => anyhow::bail!("--url needs --admin-email and --admin-password"),
+    };
+    let result = sale(&args, &s, &admin.0, &admin.1).await;
+    if let Some(server) = embedded {
+        server.stop().await?;
+    }
+    result
+}
+
+/// Creates the show and the buyers, runs the load, verifies and reports.
+async fn sale(
+    args: &Args,
+    s: &Settings,
+    admin_email: &str,
+    admin_password: &str,
+) -> anyhow::Result<ExitCode> {
     let target = client::Target::resolve(&s.url).await?;
-    let api = api::Api::login(&s.url, &args.admin_email, &args.admin_password).await?;
+    let api = api::Api::login(&s.url, admin_email, admin_password).await?;
     let show = api.create_show(s.capacity, s.per_user_limit).await?;
     note(
         args.quiet,

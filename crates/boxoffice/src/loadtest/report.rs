@@ -109,8 +109,9 @@ pub fn text(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check]) -> Strin
             .collect();
         let _ = writeln!(
             t,
-            "confirmed:  {}{}",
+            "confirmed:  {} ({:.0} complete purchases/s){}",
             o.stats.confirmed,
+            o.stats.confirmed as f64 / sum.duration_s.max(1e-9),
             if failures.is_empty() {
                 String::new()
             } else {
@@ -185,6 +186,7 @@ pub fn json(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check], show_id:
         "errors": o.stats.errors,
         "first_error": o.stats.first_error,
         "confirmed": s.confirm.then_some(o.stats.confirmed),
+        "confirmed_per_s": s.confirm.then(|| r2(o.stats.confirmed as f64 / sum.duration_s.max(1e-9))),
         "stopped_by": o.stopped_by,
         "client_cpu_pct": sum.client_cpu_pct.map(r2),
         "checks": checks.iter().map(|c| json!({"name": c.name, "passed": c.passed, "detail": c.detail})).collect::<Vec<_>>(),

@@ -3,7 +3,7 @@
 //! counters are rebuilt from the record, and the rest of the stock sells to exactly
 //! the capacity.
 use crate::on_both_backends;
-use crate::support::{client, read, zone_totals, Backend, Resp, TestDb, PASSWORD};
+use crate::support::{client, free_port, read, zone_totals, Backend, Resp, TestDb, PASSWORD};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -97,14 +97,6 @@ impl Setup {
 
 /// A port that is free now, outside the kernel's ephemeral range so that neither
 /// outgoing connections nor other tests' port-0 listeners take it meanwhile.
-fn free_port() -> u16 {
-    loop {
-        let port = 20_000 + rand::random::<u16>() % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 struct Server {
     child: Child,
@@ -343,7 +335,7 @@ async fn acknowledged_holds_survive_kill_9(backend: Backend) {
     assert_eq!(held + sold + available, CAPACITY);
 
     // The record agrees: the held bookings in the store are exactly the live counters.
-    let store = boxoffice::store::SqlStore::connect(&db.url, 2)
+    let store = boxoffice::store::SqlStore::connect(&db.url, 2, Default::default())
         .await
         .unwrap();
     let live = boxoffice::store::BookingStore::live_bookings(&store)

@@ -5,9 +5,9 @@
 
 use boxoffice::accounts::NewAccount;
 use boxoffice::app::App;
-use boxoffice::state::AppState;
 use boxoffice::clock::{Clock, ManualClock};
 use boxoffice::config::Config;
+use boxoffice::state::AppState;
 use boxoffice::store::OutboxEvent;
 use boxoffice_domain::account::Role;
 use boxoffice_domain::UserId;
@@ -47,6 +47,16 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    loop {
+        let port = 20_000 + rand::random::<u16>() % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The admin URL of the PostgreSQL server the tests create databases on.

@@ -1,0 +1,200 @@
+//! What an operator relies on: secrets in the configuration never reach the output of
+//! the binary, a failed background task fails readiness and stops the server with an
+//! error, and `boxoffice loadtest` runs a whole checked sale with no server to start.
+use crate::support::{free_port, Backend, TestDb};
+use axum::body::Body;
+use boxoffice::app::App;
+use boxoffice::config::Config;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::process::Command;
+use tower::ServiceExt;
+
+const PASSWORD_IN_URL: &str = "Zq7-never-print-this-9xK";
+
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BOXOFFICE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("BOXOFFICE_DEMO_DATA", "false")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// `postgres://user@host/db` with a password inserted after the user.
+fn with_password(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (auth, host) = rest.split_once('@').unwrap();
+    let user = auth.split(':').next().unwrap();
+    format!("{scheme}://{user}:{PASSWORD_IN_URL}@{host}")
+}
+
+fn output_of(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn a_database_password_never_appears_in_the_output() {
+    let db = TestDb::create(Backend::Postgres).await;
+    let url = with_password(&db.url);
+    let dir = tempfile::tempdir().unwrap();
+
+    // A server that starts, serves and stops (the password is ignored by trust auth
+    // on the test server, but it is in the configuration all along).
+    let port = free_port();
+    let child = binary()
+        .current_dir(dir.path())
+        .env("BOXOFFICE_DATABASE_URL", &url)
+        .env("BOXOFFICE_BIND", format!("127.0.0.1:{port}"))
+        .arg("serve")
+        .spawn()
+        .expect("the server starts");
+    let ready_url = format!("http://127.0.0.1:{port}/health/ready");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..120 {
+        if let Ok(r) = client.get(&ready_url).send().await {
+            if r.status().is_success() {
+                ready = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let pid = child.id().expect("running").to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status().await;
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the server stops on SIGTERM")
+        .unwrap();
+    let text = output_of(&out);
+    assert!(ready, "the server never became ready:\n{text}");
+    assert!(text.contains("starting boxoffice"), "{text}");
+    assert!(
+        text.contains(":***@"),
+        "the redacted URL is logged:\n{text}"
+    );
+    assert!(!text.contains(PASSWORD_IN_URL), "password printed:\n{text}");
+
+    // `migrate` prints the URL it migrated.
+    let out = binary()
+        .current_dir(dir.path())
+        .env("BOXOFFICE_DATABASE_URL", &url)
+        .arg("migrate")
+        .output()
+        .await
+        .unwrap();
+    let text = output_of(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains(PASSWORD_IN_URL), "password printed:\n{text}");
+
+    // A database that cannot be reached: the error names the host, not the password.
+    let unreachable = format!(
+        "postgres://boxoffice:{PASSWORD_IN_URL}@127.0.0.1:{}/nowhere",
+        free_port()
+    );
+    let out = binary()
+        .current_dir(dir.path())
+        .env("BOXOFFICE_DATABASE_URL", &unreachable)
+        .env("BOXOFFICE_BIND", format!("127.0.0.1:{}", free_port()))
+        .arg("serve")
+        .output()
+        .await
+        .unwrap();
+    let text = output_of(&out);
+    assert!(!out.status.success(), "it cannot serve without a database");
+    assert!(text.contains("starting boxoffice"), "{text}");
+    assert!(!text.contains(PASSWORD_IN_URL), "password printed:\n{text}");
+}
+
+#[tokio::test]
+async fn a_failed_background_task_fails_readiness_and_stops_the_server() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let mut app = App::build(
+        Config::for_tests(&db.url),
+        Arc::new(boxoffice::clock::SystemClock),
+    )
+    .await
+    .unwrap();
+    let state = app.state.clone();
+    let router = boxoffice::http::router(state.clone());
+    let ready = |router: axum::Router| async move {
+        let req = axum::http::Request::get("/health/ready")
+            .body(Body::empty())
+            .unwrap();
+        router.oneshot(req).await.unwrap()
+    };
+    assert_eq!(ready(router.clone()).await.status(), 200);
+
+    let (fail, failed) = tokio::sync::oneshot::channel::<()>();
+    app.spawn_task("injected-fault", async move {
+        let _ = failed.await;
+        panic!("injected fault in a background task");
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = tokio::spawn(app.serve(listener, std::future::pending()));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!server.is_finished(), "healthy tasks keep it serving");
+
+    fail.send(()).unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops by itself")
+        .unwrap();
+    let err = result.expect_err("a failed task makes serve fail");
+    assert!(err.to_string().contains("injected-fault"), "{err}");
+
+    let res = ready(router).await;
+    assert_eq!(res.status(), 503);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("injected-fault panicked"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn loadtest_without_a_url_runs_a_checked_sale_on_its_own_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = binary()
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .args(["loadtest", "--capacity", "200", "--buyers", "300"])
+        .args([
+            "--per-user-limit",
+            "2",
+            "--duration",
+            "5",
+            "--json",
+            "--quiet",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let text = output_of(&out);
+    assert!(out.status.success(), "{text}");
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap())
+            .expect("a JSON summary line");
+    assert_eq!(summary["checks_passed"], true, "{summary}");
+    assert_eq!(summary["holds"], 200, "sold out exactly: {summary}");
+    // The server's database lived in a temporary folder, not the working one.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
