@@ -1,6 +1,6 @@
 //! The one error type of the service layer. Services speak in these neutral terms;
 //! `http::problem` turns each into an RFC 9457 problem response with a stable `type`.
-use crate::store::StoreError;
+use crate::store::{Conflict, StoreError};
 use boxoffice_domain::stock::StockError;
 use boxoffice_domain::FieldError;
 
@@ -16,6 +16,8 @@ pub enum ConflictKind {
     Duplicate,
     InUse,
     RequestInFlight,
+    /// A write broke a rule of the stored data that has no more specific meaning.
+    DataConflict,
 }
 
 impl ConflictKind {
@@ -30,6 +32,7 @@ impl ConflictKind {
             ConflictKind::Duplicate => "duplicate",
             ConflictKind::InUse => "in-use",
             ConflictKind::RequestInFlight => "request-in-flight",
+            ConflictKind::DataConflict => "data-conflict",
         }
     }
 }
@@ -83,14 +86,33 @@ impl From<Vec<FieldError>> for Error {
     }
 }
 
+/// Store conflicts in a client's terms: the field or resource concerned, never the
+/// schema's table or constraint names.
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Error::NotFound("resource"),
-            StoreError::Conflict(c) => Error::conflict(
-                ConflictKind::Duplicate,
-                format!("conflicts with existing data ({c})"),
-            ),
+            StoreError::Conflict(c) => match c {
+                Conflict::EmailTaken => Error::field("email", "is already registered"),
+                Conflict::ZoneNameTaken => {
+                    Error::field("name", "a zone with this name already exists in the show")
+                }
+                Conflict::Duplicate { what } => Error::conflict(
+                    ConflictKind::Duplicate,
+                    format!("this {what} already exists"),
+                ),
+                Conflict::Referenced { what } => Error::conflict(
+                    ConflictKind::InUse,
+                    format!(
+                        "this {what} is still referenced by other records; it cannot be deleted"
+                    ),
+                ),
+                Conflict::UnknownReference { what } => Error::NotFound(what),
+                Conflict::Unknown => Error::conflict(
+                    ConflictKind::DataConflict,
+                    "the request conflicts with existing data",
+                ),
+            },
             StoreError::Other(e) => Error::Internal(e),
         }
     }
@@ -122,5 +144,54 @@ impl<T> OrNotFound<T> for std::result::Result<T, StoreError> {
             StoreError::NotFound => Error::NotFound(what),
             other => other.into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem_of(c: Conflict) -> crate::http::problem::Problem {
+        Error::from(StoreError::Conflict(c)).to_problem()
+    }
+
+    #[test]
+    fn store_conflicts_become_problems_a_client_understands() {
+        let email = problem_of(Conflict::EmailTaken);
+        assert_eq!(
+            (email.status, email.kind.as_str()),
+            (422, "/problems/validation")
+        );
+        assert_eq!(email.errors[0].field, "email");
+        assert_eq!(email.errors[0].message, "is already registered");
+
+        let zone = problem_of(Conflict::ZoneNameTaken);
+        assert_eq!((zone.status, zone.errors[0].field.as_str()), (422, "name"));
+
+        let dup = problem_of(Conflict::Duplicate { what: "booking" });
+        assert_eq!(
+            (dup.status, dup.kind.as_str()),
+            (409, "/problems/duplicate")
+        );
+        assert_eq!(dup.detail, "this booking already exists");
+
+        let used = problem_of(Conflict::Referenced { what: "zone" });
+        assert_eq!((used.status, used.kind.as_str()), (409, "/problems/in-use"));
+        assert!(used.detail.starts_with("this zone is still referenced"));
+
+        let dangling = problem_of(Conflict::UnknownReference { what: "event" });
+        assert_eq!(
+            (dangling.status, dangling.kind.as_str()),
+            (404, "/problems/not-found")
+        );
+        assert_eq!(dangling.detail, "event not found");
+
+        let unknown = problem_of(Conflict::Unknown);
+        assert_eq!(
+            (unknown.status, unknown.kind.as_str()),
+            (409, "/problems/data-conflict")
+        );
+        assert_eq!(unknown.title, "Conflicts with existing data");
+        assert_eq!(unknown.detail, "the request conflicts with existing data");
     }
 }

@@ -3,7 +3,7 @@
 use super::password;
 use super::tokens::{self, Principal, TokenIssuer, REFRESH_TTL_SECS};
 use crate::clock::DynClock;
-use crate::error::{ConflictKind, Error, OrNotFound, Result};
+use crate::error::{Error, OrNotFound, Result};
 use crate::store::{DynStore, RefreshRecord, StoreError, UserRecord};
 use boxoffice_domain::account::{check_password, parse_display_name, Email, Role};
 use boxoffice_domain::{Timestamp, UserId, Violations};
@@ -344,10 +344,7 @@ impl AccountService {
                 })
             })
             .collect::<Result<_>>()?;
-        self.store.insert_users(&users).await.map_err(|e| match e {
-            StoreError::Conflict(c) => Error::conflict(ConflictKind::Duplicate, c),
-            other => other.into(),
-        })?;
+        self.store.insert_users(&users).await?;
         users
             .iter()
             .map(|u| {

@@ -125,6 +125,7 @@ fn conflict_title(kind: ConflictKind) -> &'static str {
         ConflictKind::Duplicate => "Already exists",
         ConflictKind::InUse => "Still in use",
         ConflictKind::RequestInFlight => "Request still in progress",
+        ConflictKind::DataConflict => "Conflicts with existing data",
     }
 }
 

@@ -18,14 +18,36 @@ use thiserror::Error;
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    /// A uniqueness rule was violated; the payload names the constraint.
+    /// A write broke a rule of the schema; what that means, not which rule.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     #[error("storage failure: {0}")]
     Other(#[from] anyhow::Error),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a write conflicted with, in neutral terms. Which constraint it was is logged
+/// where the violation is read and never carried further: schema names stay inside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum Conflict {
+    #[error("an account with this email exists")]
+    EmailTaken,
+    #[error("a zone with this name exists in the show")]
+    ZoneNameTaken,
+    /// A record with the same id or key exists.
+    #[error("this {what} already exists")]
+    Duplicate { what: &'static str },
+    /// The record to delete is still referenced by others (a zone with bookings).
+    #[error("this {what} is still referenced")]
+    Referenced { what: &'static str },
+    /// The record written refers to a `what` that does not exist.
+    #[error("the {what} referred to does not exist")]
+    UnknownReference { what: &'static str },
+    /// A rule the store has no meaning for.
+    #[error("conflicts with existing data")]
+    Unknown,
+}
 
 /// How far an acknowledged write is guaranteed to survive (the `durability` setting).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]

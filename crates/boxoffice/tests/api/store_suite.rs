@@ -3,8 +3,8 @@
 use crate::on_both_backends;
 use crate::support::{Backend, TestDb};
 use boxoffice::store::{
-    AccountStore, BookingQuery, BookingRecord, BookingStore, BookingWrite, CatalogStore, Deadline,
-    EventFilter, EventRecord, IdempotencyClaim, IdempotencyStore, Page, RefreshRecord,
+    AccountStore, BookingQuery, BookingRecord, BookingStore, BookingWrite, CatalogStore, Conflict,
+    Deadline, EventFilter, EventRecord, IdempotencyClaim, IdempotencyStore, Page, RefreshRecord,
     SettingsStore, ShowRecord, SqlStore, StoreError, UserRecord, WriteOutcome, ZoneRecord,
 };
 use boxoffice_domain::account::{Email, Role};
@@ -21,7 +21,9 @@ fn at(ms: i64) -> Timestamp {
 
 async fn store(backend: Backend) -> (SqlStore, TestDb) {
     let db = TestDb::create(backend).await;
-    let store = SqlStore::connect(&db.url, 4, Default::default()).await.expect("connect");
+    let store = SqlStore::connect(&db.url, 4, Default::default())
+        .await
+        .expect("connect");
     store.migrate().await.expect("migrate");
     // Migrating twice is a no-op.
     store.migrate().await.expect("migrate again");
@@ -110,12 +112,12 @@ async fn users_and_refresh_tokens(backend: Backend) {
     let dup = user("ana@example.com", Role::Organizer);
     assert!(matches!(
         s.insert_users(std::slice::from_ref(&dup)).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Conflict(Conflict::EmailTaken))
     ));
     let newcomer = user("new@example.com", Role::Buyer);
     assert!(matches!(
         s.insert_users(&[newcomer.clone(), dup]).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Conflict(Conflict::EmailTaken))
     ));
     assert_eq!(s.count_users().await.unwrap(), 2);
 
@@ -124,7 +126,7 @@ async fn users_and_refresh_tokens(backend: Backend) {
     renamed.email = ana.email.clone();
     assert!(matches!(
         s.update_user(&renamed).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Conflict(Conflict::EmailTaken))
     ));
     renamed.email = Email::parse("olga@new.example.com").unwrap();
     renamed.display_name = "Olga N.".into();
@@ -324,7 +326,7 @@ async fn events_filters_pagination_and_bundles(backend: Backend) {
     s.insert_zone(&zone(shows[3].id, "Hall", 10)).await.unwrap();
     assert!(matches!(
         s.insert_zone(&zone(shows[0].id, "Floor", 5)).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Conflict(Conflict::ZoneNameTaken))
     ));
     let bundle = s.show_bundle(shows[0].id).await.unwrap();
     assert_eq!(bundle.organizer_id, org.id);
@@ -678,7 +680,136 @@ async fn idempotency_keys(backend: Backend) {
     s.close().await;
 }
 
+/// Every kind of constraint violation the store knows, provoked for real: each reads
+/// as the same neutral conflict on both backends, and none names the schema.
+async fn constraint_violations_are_typed(backend: Backend) {
+    let (s, _db) = store(backend).await;
+    let conflict = |r: Result<(), StoreError>| match r {
+        Err(StoreError::Conflict(c)) => {
+            let shown = StoreError::Conflict(c).to_string();
+            for word in [
+                "users",
+                "zones",
+                "bookings",
+                "_key",
+                "pkey",
+                "fkey",
+                "constraint",
+            ] {
+                assert!(!shown.contains(word), "{shown} names the schema");
+            }
+            c
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    let org = user("olga@example.com", Role::Organizer);
+    let ana = user("ana@example.com", Role::Buyer);
+    s.insert_users(&[org.clone(), ana.clone()]).await.unwrap();
+
+    // Unique keys.
+    let mut twin = user("twin@example.com", Role::Buyer);
+    twin.id = ana.id;
+    assert_eq!(
+        conflict(s.insert_users(&[twin]).await),
+        Conflict::Duplicate { what: "user" }
+    );
+    assert_eq!(
+        conflict(
+            s.insert_users(&[user("ana@example.com", Role::Buyer)])
+                .await
+        ),
+        Conflict::EmailTaken
+    );
+    let e = event(org.id, "Night", "concert", "Lyon", 0);
+    s.insert_event(&e).await.unwrap();
+    let sh = show(e.id, at(30 * 24 * HOUR));
+    s.insert_show(&sh).await.unwrap();
+    let floor = zone(sh.id, "Floor", 100);
+    let mut balcony = zone(sh.id, "Balcony", 50);
+    s.insert_zone(&floor).await.unwrap();
+    s.insert_zone(&balcony).await.unwrap();
+    balcony.details.name = "Floor".into();
+    assert_eq!(
+        conflict(s.update_zone(&balcony).await),
+        Conflict::ZoneNameTaken
+    );
+    let held = booking(ana.id, &floor, 2, at(HOUR));
+    s.apply(&[BookingWrite::Hold(held.clone())]).await.unwrap();
+    assert_eq!(
+        conflict(s.apply(&[BookingWrite::Hold(held.clone())]).await.map(drop)),
+        Conflict::Duplicate { what: "booking" }
+    );
+
+    // References to nothing name what is missing.
+    assert_eq!(
+        conflict(
+            s.insert_event(&event(UserId::new(), "Ghost", "other", "Nowhere", 1))
+                .await
+        ),
+        Conflict::UnknownReference { what: "user" }
+    );
+    assert_eq!(
+        conflict(s.insert_show(&show(EventId::new(), at(HOUR))).await),
+        Conflict::UnknownReference { what: "event" }
+    );
+    assert_eq!(
+        conflict(s.insert_zone(&zone(ShowId::new(), "Pit", 5)).await),
+        Conflict::UnknownReference { what: "show" }
+    );
+    let orphan = booking(ana.id, &zone(sh.id, "Ghost", 5), 1, at(HOUR));
+    let missing = conflict(s.apply(&[BookingWrite::Hold(orphan)]).await.map(drop));
+    // Bookings have three foreign keys; only PostgreSQL says which one broke.
+    let expected = match backend {
+        Backend::Postgres => "zone",
+        Backend::Sqlite => "referenced record",
+    };
+    assert_eq!(missing, Conflict::UnknownReference { what: expected });
+    let mut stray = RefreshRecord {
+        token_hash: "h1".into(),
+        user_id: UserId::new(),
+        family_id: "fam".into(),
+        expires_at: at(HOUR),
+        created_at: at(0),
+        used_at: None,
+        revoked_at: None,
+    };
+    assert_eq!(
+        conflict(s.insert_refresh(&stray).await),
+        Conflict::UnknownReference { what: "user" }
+    );
+    stray.user_id = ana.id;
+    s.insert_refresh(&stray).await.unwrap();
+    assert_eq!(
+        conflict(s.insert_refresh(&stray).await),
+        Conflict::Duplicate {
+            what: "refresh token"
+        }
+    );
+
+    // Records still referenced cannot be deleted, and stay.
+    assert_eq!(
+        conflict(s.delete_zone(floor.id).await),
+        Conflict::Referenced { what: "zone" }
+    );
+    assert_eq!(
+        conflict(s.delete_show(sh.id).await),
+        Conflict::Referenced { what: "show" }
+    );
+    assert_eq!(
+        conflict(s.delete_event(e.id).await),
+        Conflict::Referenced { what: "event" }
+    );
+    let bundle = s.show_bundle(sh.id).await.unwrap();
+    assert_eq!(bundle.zones.len(), 2);
+    assert_eq!(
+        s.booking(held.id).await.unwrap().status,
+        BookingStatus::Held
+    );
+    s.close().await;
+}
+
 on_both_backends!(
+    constraint_violations_are_typed,
     users_and_refresh_tokens,
     events_filters_pagination_and_bundles,
     booking_batches_transitions_and_outbox,

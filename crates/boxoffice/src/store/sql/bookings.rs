@@ -1,0 +1,295 @@
+//! Bookings in SQL: the group-commit batch with its outbox events, the tallies and
+//! start-up snapshot the inventory is checked against and rebuilt from, the outbox.
+use super::statement::{
+    db_err, get_i64, get_id, get_money, get_parsed, get_str, get_ts, get_u32, i, insert_rows, t,
+    ts, Arg, Sql, CHUNK,
+};
+use super::SqlStore;
+use crate::store::{
+    BookingQuery, BookingRecord, BookingStore, BookingWrite, Deadline, InventorySnapshot,
+    OutboxEvent, Page, ShowTallies, StoreError, StoreResult, WriteOutcome,
+};
+use async_trait::async_trait;
+use boxoffice_domain::booking::{BookingAction, BookingStatus};
+use boxoffice_domain::{BookingId, ShowId, Timestamp, ZoneId};
+use sqlx::any::AnyRow;
+use std::collections::HashMap;
+
+const BOOKING_COLUMNS: &str =
+    "id, user_id, show_id, zone_id, quantity, unit_price_minor, currency, status, expires_at, created_at, updated_at";
+const OUTBOX_COLUMNS: &str = "id, event_type, aggregate_id, payload, created_at";
+
+fn booking_from(row: &AnyRow) -> StoreResult<BookingRecord> {
+    Ok(BookingRecord {
+        id: get_id(row, "id")?,
+        user_id: get_id(row, "user_id")?,
+        show_id: get_id(row, "show_id")?,
+        zone_id: get_id(row, "zone_id")?,
+        quantity: get_u32(row, "quantity")?,
+        unit_price: get_money(row, "unit_price_minor")?,
+        status: get_parsed(row, "status", |s| {
+            BookingStatus::parse(s).ok_or_else(|| format!("status {s}"))
+        })?,
+        expires_at: get_ts(row, "expires_at")?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+    })
+}
+
+fn outbox_from(row: &AnyRow) -> StoreResult<OutboxEvent> {
+    Ok(OutboxEvent {
+        seq: get_i64(row, "seq")?,
+        id: get_str(row, "id")?,
+        event_type: get_str(row, "event_type")?,
+        aggregate_id: get_str(row, "aggregate_id")?,
+        payload: get_parsed(row, "payload", |s| serde_json::from_str(s))?,
+        created_at: get_ts(row, "created_at")?,
+    })
+}
+
+fn booking_args(b: &BookingRecord) -> Vec<Arg> {
+    vec![
+        t(b.id),
+        t(b.user_id),
+        t(b.show_id),
+        t(b.zone_id),
+        i(b.quantity),
+        i(b.unit_price.amount_minor),
+        t(b.unit_price.currency),
+        t(b.status.as_str()),
+        ts(b.expires_at),
+        ts(b.created_at),
+        ts(b.updated_at),
+    ]
+}
+
+fn outbox_args(event_type: &str, b: &BookingRecord, at: Timestamp) -> StoreResult<Vec<Arg>> {
+    let payload = serde_json::to_string(b).map_err(|e| StoreError::Other(e.into()))?;
+    Ok(vec![
+        t(uuid::Uuid::now_v7()),
+        t(event_type),
+        t(b.id),
+        Arg::Text(payload),
+        ts(at),
+    ])
+}
+
+fn status_list(statuses: &[BookingStatus]) -> String {
+    // Closed set of our own constants: safe to inline.
+    statuses
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl SqlStore {
+    /// `(zone, held, sold)` over live bookings matching `filter` (an `AND …`
+    /// fragment), zones in id order.
+    async fn zone_tallies(&self, filter: Sql) -> StoreResult<Vec<(ZoneId, u32, u32)>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT zone_id, CAST(SUM(CASE WHEN status IN ({}) THEN quantity ELSE 0 END) AS BIGINT) AS held, \
+             CAST(SUM(CASE WHEN status = 'confirmed' THEN quantity ELSE 0 END) AS BIGINT) AS sold \
+             FROM bookings WHERE status IN ({})",
+            status_list(&BookingStatus::pending()),
+            status_list(&BookingStatus::live()),
+        ));
+        sql.append(filter)
+            .push(" GROUP BY zone_id ORDER BY zone_id");
+        self.all(&sql, |row| {
+            Ok((
+                get_id(row, "zone_id")?,
+                get_u32(row, "held")?,
+                get_u32(row, "sold")?,
+            ))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl BookingStore for SqlStore {
+    async fn apply(&self, writes: &[BookingWrite]) -> StoreResult<Vec<WriteOutcome>> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let holds: Vec<&BookingRecord> = writes
+            .iter()
+            .filter_map(|w| match w {
+                BookingWrite::Hold(b) => Some(b),
+                BookingWrite::Transition { .. } => None,
+            })
+            .collect();
+        if !holds.is_empty() {
+            insert_rows(
+                &mut tx,
+                self.backend,
+                "bookings",
+                BOOKING_COLUMNS,
+                holds.iter().map(|b| booking_args(b)).collect::<Vec<_>>(),
+            )
+            .await?;
+            let events = holds
+                .iter()
+                .map(|b| outbox_args(boxoffice_domain::booking::EVENT_RESERVED, b, b.created_at))
+                .collect::<StoreResult<Vec<_>>>()?;
+            insert_rows(&mut tx, self.backend, "outbox", OUTBOX_COLUMNS, events).await?;
+        }
+        // Transitions sharing action, deadline rule and instant are applied by one
+        // set-based UPDATE, and their events by one multi-row insert.
+        let mut groups: Vec<((BookingAction, Deadline, Timestamp), Vec<BookingId>)> = Vec::new();
+        for w in writes {
+            if let BookingWrite::Transition {
+                id,
+                action,
+                at,
+                deadline,
+            } = w
+            {
+                let key = (*action, *deadline, *at);
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, ids)) => ids.push(*id),
+                    None => groups.push((key, vec![*id])),
+                }
+            }
+        }
+        let mut applied: HashMap<(BookingId, BookingAction), BookingRecord> = HashMap::new();
+        for ((action, deadline, at), ids) in &groups {
+            let Some(target) = action.target() else {
+                continue;
+            };
+            let mut events = Vec::new();
+            for chunk in ids.chunks(CHUNK) {
+                let mut sql = Sql::update("bookings");
+                sql.push("status = ")
+                    .text(target.as_str())
+                    .push(", updated_at = ")
+                    .int(at.millis());
+                sql.push(" WHERE id IN ")
+                    .tuple(chunk.iter().map(t).collect());
+                sql.push(&format!(
+                    " AND status IN ({})",
+                    status_list(&action.sources())
+                ));
+                match deadline {
+                    Deadline::NotPassed => sql.push(" AND expires_at > ").int(at.millis()),
+                    Deadline::Passed => sql.push(" AND expires_at <= ").int(at.millis()),
+                    Deadline::Any => &mut sql,
+                };
+                sql.push(&format!(" RETURNING {BOOKING_COLUMNS}"));
+                for row in sql.fetch_all(self.backend, &mut *tx).await? {
+                    let booking = booking_from(&row)?;
+                    events.push(outbox_args(action.event_type(), &booking, *at)?);
+                    applied.insert((booking.id, *action), booking);
+                }
+            }
+            insert_rows(&mut tx, self.backend, "outbox", OUTBOX_COLUMNS, events).await?;
+        }
+        // Each applied change is reported once, to the first write that asked for it.
+        let outcomes = writes
+            .iter()
+            .map(|w| match w {
+                BookingWrite::Hold(_) => WriteOutcome::Held,
+                BookingWrite::Transition { id, action, .. } => {
+                    match applied.remove(&(*id, *action)) {
+                        Some(booking) => WriteOutcome::Applied(booking),
+                        None => WriteOutcome::Skipped,
+                    }
+                }
+            })
+            .collect();
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcomes)
+    }
+
+    async fn booking(&self, id: BookingId) -> StoreResult<BookingRecord> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {BOOKING_COLUMNS} FROM bookings WHERE id = "
+        ));
+        sql.text(id);
+        self.one(&sql, booking_from).await
+    }
+
+    async fn list_bookings(
+        &self,
+        q: &BookingQuery,
+        page: Page,
+    ) -> StoreResult<(Vec<BookingRecord>, i64)> {
+        let filter = || {
+            let mut w = Sql::new(" WHERE 1 = 1");
+            if let Some(u) = q.user {
+                w.push(" AND user_id = ").text(u);
+            }
+            if !q.statuses.is_empty() {
+                w.push(&format!(" AND status IN ({})", status_list(&q.statuses)));
+            }
+            w
+        };
+        let mut count = Sql::new("SELECT COUNT(*) AS n FROM bookings");
+        count.append(filter());
+        let total = self.count(&count).await?;
+        let mut sql = Sql::new(&format!("SELECT {BOOKING_COLUMNS} FROM bookings"));
+        sql.append(filter())
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .int(i64::from(page.per_page))
+            .push(" OFFSET ")
+            .int(page.offset());
+        Ok((self.all(&sql, booking_from).await?, total))
+    }
+
+    async fn live_bookings(&self) -> StoreResult<Vec<BookingRecord>> {
+        let sql = Sql::new(&format!(
+            "SELECT {BOOKING_COLUMNS} FROM bookings WHERE status IN ({})",
+            status_list(&BookingStatus::live())
+        ));
+        self.all(&sql, booking_from).await
+    }
+
+    async fn inventory_snapshot(&self) -> StoreResult<InventorySnapshot> {
+        let pending = status_list(&BookingStatus::pending());
+        let live = status_list(&BookingStatus::live());
+        let buyers = Sql::new(&format!(
+            "SELECT show_id, user_id, CAST(SUM(quantity) AS BIGINT) AS n FROM bookings \
+             WHERE status IN ({live}) GROUP BY show_id, user_id"
+        ));
+        let held = Sql::new(&format!(
+            "SELECT {BOOKING_COLUMNS} FROM bookings WHERE status IN ({pending})"
+        ));
+        Ok(InventorySnapshot {
+            zones: self.zone_tallies(Sql::new("")).await?,
+            buyers: self
+                .all(&buyers, |row| {
+                    Ok((
+                        get_id(row, "show_id")?,
+                        get_id(row, "user_id")?,
+                        get_u32(row, "n")?,
+                    ))
+                })
+                .await?,
+            pending: self.all(&held, booking_from).await?,
+        })
+    }
+
+    async fn show_tallies(&self, show: ShowId) -> StoreResult<ShowTallies> {
+        let mut only_show = Sql::new(" AND show_id = ");
+        only_show.text(show);
+        let zones = self.zone_tallies(only_show).await?;
+        let mut max = Sql::new(&format!(
+            "SELECT CAST(COALESCE(MAX(n), 0) AS BIGINT) AS m FROM (SELECT SUM(quantity) AS n FROM bookings WHERE status IN ({}) AND show_id = ",
+            status_list(&BookingStatus::live())
+        ));
+        max.text(show).push(" GROUP BY user_id) per_buyer");
+        Ok(ShowTallies {
+            zones,
+            max_per_buyer: get_u32(&self.fetch_one(&max).await?, "m")?,
+        })
+    }
+
+    async fn outbox_after(&self, seq: i64, limit: u32) -> StoreResult<Vec<OutboxEvent>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT seq, {OUTBOX_COLUMNS} FROM outbox WHERE seq > "
+        ));
+        sql.int(seq)
+            .push(" ORDER BY seq LIMIT ")
+            .int(i64::from(limit));
+        self.all(&sql, outbox_from).await
+    }
+}

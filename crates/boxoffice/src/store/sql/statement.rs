@@ -1,0 +1,313 @@
+//! Statements built once for both backends, run on the pool or a transaction, and
+//! rows read back into typed values: the plumbing every aggregate's store shares.
+use super::constraints::{self, Op};
+use super::{Backend, SqlStore};
+use crate::store::{StoreError, StoreResult};
+use anyhow::anyhow;
+use boxoffice_domain::{Currency, Money, Timestamp};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, Executor, Row};
+use std::str::FromStr;
+
+/// Rows per multi-row statement; keeps SQLite well under its bound-parameter limit.
+pub(super) const CHUNK: usize = 256;
+
+/// A driver error in store terms, for statements without a table of their own
+/// (transactions, reads): see `Sql::err` for writes.
+pub(super) fn db_err(e: sqlx::Error) -> StoreError {
+    constraints::store_error(e, Op::Other)
+}
+
+pub(super) fn bad_row(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(anyhow!("malformed row: {e}"))
+}
+
+/// A value bound to a `$n` parameter.
+#[derive(Clone, Debug)]
+pub(super) enum Arg {
+    Text(String),
+    Int(i64),
+    NullInt,
+}
+
+pub(super) fn t(s: impl ToString) -> Arg {
+    Arg::Text(s.to_string())
+}
+pub(super) fn i(v: impl Into<i64>) -> Arg {
+    Arg::Int(v.into())
+}
+pub(super) fn ts(v: Timestamp) -> Arg {
+    Arg::Int(v.millis())
+}
+pub(super) fn opt_ts(v: Option<Timestamp>) -> Arg {
+    v.map(ts).unwrap_or(Arg::NullInt)
+}
+
+/// Builds a statement once for both backends: PostgreSQL gets numbered `$n`
+/// parameters, SQLite anonymous `?` ones (SQLite resolves named parameters by a
+/// linear scan, which made binding a 700-value batch insert quadratic).
+pub(super) struct Sql {
+    numbered: String,
+    positional: String,
+    args: Vec<Arg>,
+    /// What the statement does to which table, to read constraint violations.
+    op: Op,
+}
+
+impl Sql {
+    pub(super) fn new(text: &str) -> Self {
+        Self {
+            numbered: text.to_owned(),
+            positional: text.to_owned(),
+            args: Vec::new(),
+            op: Op::Other,
+        }
+    }
+    /// `INSERT INTO table (columns) VALUES ` (the rows follow).
+    pub(super) fn insert(table: &'static str, columns: &str) -> Self {
+        Self {
+            op: Op::Write(table),
+            ..Self::new(&format!("INSERT INTO {table} ({columns}) VALUES "))
+        }
+    }
+    /// `UPDATE table SET ` (the assignments follow).
+    pub(super) fn update(table: &'static str) -> Self {
+        Self {
+            op: Op::Write(table),
+            ..Self::new(&format!("UPDATE {table} SET "))
+        }
+    }
+    /// `DELETE FROM table WHERE ` (the condition follows).
+    pub(super) fn delete(table: &'static str) -> Self {
+        Self {
+            op: Op::Delete(table),
+            ..Self::new(&format!("DELETE FROM {table} WHERE "))
+        }
+    }
+    pub(super) fn push(&mut self, s: &str) -> &mut Self {
+        self.numbered.push_str(s);
+        self.positional.push_str(s);
+        self
+    }
+    /// Appends another statement fragment; only before any argument was added here,
+    /// so its numbering stays valid.
+    pub(super) fn append(&mut self, other: Sql) -> &mut Self {
+        debug_assert!(self.args.is_empty());
+        self.numbered.push_str(&other.numbered);
+        self.positional.push_str(&other.positional);
+        self.args.extend(other.args);
+        self
+    }
+    /// Adds an argument and appends its placeholder.
+    pub(super) fn arg(&mut self, a: Arg) -> &mut Self {
+        self.args.push(a);
+        self.numbered.push('$');
+        self.numbered.push_str(&self.args.len().to_string());
+        self.positional.push('?');
+        self
+    }
+    pub(super) fn text(&mut self, s: impl ToString) -> &mut Self {
+        self.arg(Arg::Text(s.to_string()))
+    }
+    pub(super) fn int(&mut self, i: i64) -> &mut Self {
+        self.arg(Arg::Int(i))
+    }
+    /// Appends `(a, b, …)` with one placeholder per value.
+    pub(super) fn tuple(&mut self, values: Vec<Arg>) -> &mut Self {
+        self.push("(");
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.arg(v);
+        }
+        self.push(")")
+    }
+    fn query(&self, backend: Backend) -> sqlx::query::Query<'_, Any, AnyArguments<'_>> {
+        let text = match backend {
+            Backend::Sqlite => &self.positional,
+            Backend::Postgres => &self.numbered,
+        };
+        let mut q = sqlx::query(text);
+        for a in &self.args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.as_str()),
+                Arg::Int(i) => q.bind(*i),
+                Arg::NullInt => q.bind(None::<i64>),
+            };
+        }
+        q
+    }
+    /// A driver error of this statement in store terms.
+    fn err(&self, e: sqlx::Error) -> StoreError {
+        constraints::store_error(e, self.op)
+    }
+    /// Runs on `ex` (a transaction); the rows affected.
+    pub(super) async fn execute<'c>(
+        &self,
+        backend: Backend,
+        ex: impl Executor<'c, Database = Any>,
+    ) -> StoreResult<u64> {
+        match self.query(backend).execute(ex).await {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+    /// Runs on `ex` (a transaction); the rows returned.
+    pub(super) async fn fetch_all<'c>(
+        &self,
+        backend: Backend,
+        ex: impl Executor<'c, Database = Any>,
+    ) -> StoreResult<Vec<AnyRow>> {
+        self.query(backend)
+            .fetch_all(ex)
+            .await
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Runs statements on the pool.
+impl SqlStore {
+    pub(super) async fn execute(&self, sql: &Sql) -> StoreResult<u64> {
+        sql.execute(self.backend, &self.pool).await
+    }
+    /// Runs a statement that must touch a row; `NotFound` when it touched none.
+    pub(super) async fn exec_one(&self, sql: &Sql) -> StoreResult<()> {
+        match self.execute(sql).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+    pub(super) async fn fetch_one(&self, sql: &Sql) -> StoreResult<AnyRow> {
+        sql.query(self.backend)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| sql.err(e))
+    }
+    pub(super) async fn fetch_optional(&self, sql: &Sql) -> StoreResult<Option<AnyRow>> {
+        sql.query(self.backend)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| sql.err(e))
+    }
+    pub(super) async fn fetch_all(&self, sql: &Sql) -> StoreResult<Vec<AnyRow>> {
+        sql.fetch_all(self.backend, &self.pool).await
+    }
+    /// The one row of `sql`, decoded; `NotFound` when there is none.
+    pub(super) async fn one<T>(&self, sql: &Sql, decode: Decoder<T>) -> StoreResult<T> {
+        decode(&self.fetch_one(sql).await?)
+    }
+    /// Every row of `sql`, decoded.
+    pub(super) async fn all<T>(&self, sql: &Sql, decode: Decoder<T>) -> StoreResult<Vec<T>> {
+        self.fetch_all(sql).await?.iter().map(decode).collect()
+    }
+    /// The `n` column of a `SELECT COUNT(*) AS n …`.
+    pub(super) async fn count(&self, sql: &Sql) -> StoreResult<i64> {
+        get_i64(&self.fetch_one(sql).await?, "n")
+    }
+    pub(super) async fn insert_one(
+        &self,
+        table: &'static str,
+        columns: &str,
+        values: Vec<Arg>,
+    ) -> StoreResult<()> {
+        let mut sql = Sql::insert(table, columns);
+        sql.tuple(values);
+        self.execute(&sql).await.map(drop)
+    }
+    pub(super) async fn delete_by_id(&self, table: &'static str, id: String) -> StoreResult<()> {
+        let mut sql = Sql::delete(table);
+        sql.push("id = ").text(id);
+        self.exec_one(&sql).await
+    }
+}
+
+/// `INSERT INTO table (columns) VALUES (…), (…)` for each chunk of rows.
+pub(super) async fn insert_rows(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    table: &'static str,
+    columns: &str,
+    rows: impl IntoIterator<Item = Vec<Arg>>,
+) -> StoreResult<()> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut sql = Sql::insert(table, columns);
+        for (n, r) in rows.by_ref().take(CHUNK).enumerate() {
+            if n > 0 {
+                sql.push(", ");
+            }
+            sql.tuple(r);
+        }
+        sql.execute(backend, &mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// `UPDATE table SET c1 = $, c2 = $ … WHERE id = $` from a row's column list and
+/// values (the first column is the id; `created_at` is never rewritten).
+pub(super) fn update_by_id(table: &'static str, columns: &str, mut values: Vec<Arg>) -> Sql {
+    let cols: Vec<&str> = columns.split(", ").collect();
+    let id = values.remove(0);
+    let mut sql = Sql::update(table);
+    let mut first = true;
+    for (col, v) in cols.into_iter().skip(1).zip(values) {
+        if col == "created_at" {
+            continue;
+        }
+        if !first {
+            sql.push(", ");
+        }
+        first = false;
+        sql.push(col).push(" = ").arg(v);
+    }
+    sql.push(" WHERE id = ").arg(id);
+    sql
+}
+
+/// Reads one row into a record.
+pub(super) type Decoder<T> = fn(&AnyRow) -> StoreResult<T>;
+
+pub(super) fn get_str(row: &AnyRow, col: &str) -> StoreResult<String> {
+    row.try_get::<String, _>(col).map_err(bad_row)
+}
+pub(super) fn get_opt_str(row: &AnyRow, col: &str) -> StoreResult<Option<String>> {
+    row.try_get::<Option<String>, _>(col).map_err(bad_row)
+}
+pub(super) fn get_i64(row: &AnyRow, col: &str) -> StoreResult<i64> {
+    row.try_get::<i64, _>(col).map_err(bad_row)
+}
+pub(super) fn get_opt_i64(row: &AnyRow, col: &str) -> StoreResult<Option<i64>> {
+    row.try_get::<Option<i64>, _>(col).map_err(bad_row)
+}
+pub(super) fn get_ts(row: &AnyRow, col: &str) -> StoreResult<Timestamp> {
+    get_i64(row, col).map(Timestamp::from_millis)
+}
+pub(super) fn get_opt_ts(row: &AnyRow, col: &str) -> StoreResult<Option<Timestamp>> {
+    get_opt_i64(row, col).map(|v| v.map(Timestamp::from_millis))
+}
+pub(super) fn get_u32(row: &AnyRow, col: &str) -> StoreResult<u32> {
+    u32::try_from(get_i64(row, col)?).map_err(bad_row)
+}
+/// A text column parsed by its type's `FromStr` (ids).
+pub(super) fn get_id<T: FromStr>(row: &AnyRow, col: &str) -> StoreResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    get_str(row, col)?.parse().map_err(bad_row)
+}
+/// A text column parsed by a domain constructor (`Email::parse`, `Role::parse` …).
+pub(super) fn get_parsed<T, E: std::fmt::Display>(
+    row: &AnyRow,
+    col: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> StoreResult<T> {
+    parse(&get_str(row, col)?).map_err(bad_row)
+}
+/// An amount in minor units from `amount_col` and the row's `currency` column.
+pub(super) fn get_money(row: &AnyRow, amount_col: &str) -> StoreResult<Money> {
+    Ok(Money {
+        amount_minor: get_i64(row, amount_col)?,
+        currency: get_parsed(row, "currency", Currency::parse)?,
+    })
+}
