@@ -23,6 +23,8 @@ pub struct Writer {
 }
 
 const QUEUE_DEPTH: usize = 65_536;
+/// A commit this slow stalls every request waiting on it: worth a warning.
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Writer {
     /// Starts `tasks` writer tasks. On `stop` they refuse new writes, commit what is
@@ -119,8 +121,14 @@ async fn run(
         }
         let (writes, replies): (Vec<BookingWrite>, Vec<_>) =
             jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
+        let started = std::time::Instant::now();
         let result = store.apply(&writes).await;
-        tracing::trace!(batch = n, "booking batch committed");
+        let took = started.elapsed();
+        if took >= SLOW_COMMIT {
+            tracing::warn!(batch = n, ms = took.as_millis() as u64, "slow group commit");
+        } else {
+            tracing::debug!(batch = n, us = took.as_micros() as u64, "group commit");
+        }
         match result {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {

@@ -143,11 +143,11 @@ async fn sale(
         .await
         .context("verifying the sale")?;
     let summary = report::Summary::of(&outcome);
-    println!("{}", report::text(&s, &outcome, &summary, &checks));
+    println!("{}", report::text(s, &outcome, &summary, &checks));
     if args.json {
         println!(
             "{}",
-            report::json(&s, &outcome, &summary, &checks, &show.id)
+            report::json(s, &outcome, &summary, &checks, &show.id)
         );
     }
     Ok(if checks.iter().all(|c| c.passed) {

@@ -95,9 +95,6 @@ impl Setup {
     }
 }
 
-/// A port that is free now, outside the kernel's ephemeral range so that neither
-/// outgoing connections nor other tests' port-0 listeners take it meanwhile.
-
 struct Server {
     child: Child,
     base: String,

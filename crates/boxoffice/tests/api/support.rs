@@ -49,7 +49,8 @@ pub enum Backend {
     Postgres,
 }
 
-/// A port nobody listens on right now.
+/// A port that is free now, outside the kernel's ephemeral range so that neither
+/// outgoing connections nor other tests' port-0 listeners take it meanwhile.
 pub fn free_port() -> u16 {
     loop {
         let port = 20_000 + rand::random::<u16>() % 12_000;
