@@ -2,8 +2,8 @@
 //! once, then only their hashes exist) and a few events with shows on sale, so
 //! `cargo run --release` is immediately explorable.
 use crate::accounts::{NewAccount, Principal};
-use crate::state::AppState;
 use crate::catalog::{EventInput, ShowInput, ZoneInput};
+use crate::state::AppState;
 use crate::timefmt::rfc3339;
 use base64::Engine;
 use rand::RngCore;
@@ -60,7 +60,7 @@ pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
             EventInput {
                 title: "Aurora Live — World Tour".into(),
                 description: "Synth-pop under the northern lights.".into(),
-                category: "concert".into(),
+                category: boxoffice_domain::catalog::Category::Concert,
                 city: "Lisbon".into(),
             },
             vec![
@@ -82,7 +82,7 @@ pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
             EventInput {
                 title: "City Derby".into(),
                 description: "The season's decisive match.".into(),
-                category: "sports".into(),
+                category: boxoffice_domain::catalog::Category::Sports,
                 city: "Madrid".into(),
             },
             vec![(
@@ -99,7 +99,7 @@ pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
             EventInput {
                 title: "Stand-up Night".into(),
                 description: "Five comedians, one microphone.".into(),
-                category: "comedy".into(),
+                category: boxoffice_domain::catalog::Category::Comedy,
                 city: "Paris".into(),
             },
             vec![("Le Petit Théâtre", 20, 2, vec![zone("Hall", 2_500, 300)])],

@@ -11,7 +11,7 @@ pub fn rfc3339(ts: Timestamp) -> String {
 }
 
 pub fn parse_rfc3339(raw: &str) -> Result<Timestamp, String> {
-    let t = OffsetDateTime::parse(raw.trim(), &Rfc3339)
+    let t = OffsetDateTime::parse(raw, &Rfc3339)
         .map_err(|_| "must be an RFC 3339 date-time such as 2027-06-01T20:00:00Z".to_string())?;
     let ms = t.unix_timestamp_nanos() / 1_000_000;
     i64::try_from(ms)
@@ -28,5 +28,7 @@ mod tests {
         let ts = parse_rfc3339("2027-06-01T20:00:00+02:00").unwrap();
         assert_eq!(rfc3339(ts), "2027-06-01T18:00:00Z");
         assert!(parse_rfc3339("next friday").is_err());
+        // Exactly RFC 3339, as the schema's `format: date-time` says: no padding.
+        assert!(parse_rfc3339(" 2027-06-01T20:00:00Z").is_err());
     }
 }

@@ -7,17 +7,18 @@ use std::fmt;
 #[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
 
+/// What `Currency::parse` accepts, as the API schema states it.
+pub const CURRENCY_PATTERN: &str = "^[A-Z]{3}$";
+
 impl Currency {
-    /// Three ASCII letters, upper-cased (`eur` → `EUR`).
+    /// Exactly three capital ASCII letters, as ISO 4217 writes them (`EUR`).
     pub fn parse(code: &str) -> Result<Self, String> {
-        let bytes = code.trim().as_bytes();
-        if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_alphabetic) {
-            return Err("must be a three-letter ISO 4217 code such as EUR".into());
+        let bytes = code.as_bytes();
+        if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_uppercase) {
+            return Err("must be a three-letter ISO 4217 code in capitals, such as EUR".into());
         }
         let mut out = [0u8; 3];
-        for (o, b) in out.iter_mut().zip(bytes) {
-            *o = b.to_ascii_uppercase();
-        }
+        out.copy_from_slice(bytes);
         Ok(Self(out))
     }
 
@@ -85,10 +86,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn currency_is_normalised_and_validated() {
-        assert_eq!(Currency::parse("eur").unwrap().as_str(), "EUR");
-        assert!(Currency::parse("EURO").is_err());
-        assert!(Currency::parse("E1R").is_err());
+    fn currency_is_validated() {
+        assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
+        for bad in ["eur", "Eur", " EUR", "EURO", "E1R", "ÉUR", ""] {
+            assert!(Currency::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn currency_and_its_pattern_agree(s in crate::validate::agreement::tricky_text(4)) {
+            let schema = crate::validate::agreement::schema_accepts(CURRENCY_PATTERN, 0, usize::MAX, &s);
+            proptest::prop_assert_eq!(schema, Currency::parse(&s).is_ok(), "{:?}", s);
+        }
+
+        #[test]
+        fn three_capitals_always_pass(s in "[A-Z]{3}") {
+            proptest::prop_assert!(Currency::parse(&s).is_ok());
+        }
     }
 
     #[test]

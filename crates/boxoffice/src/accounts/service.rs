@@ -16,11 +16,13 @@ use utoipa::ToSchema;
 pub struct UserView {
     #[schema(value_type = String, format = Uuid)]
     pub id: UserId,
+    #[schema(example = "ana@example.com")]
     pub email: String,
+    #[schema(example = "Ana Buyer")]
     pub display_name: String,
-    /// `buyer`, `organizer` or `admin`.
+    #[schema(schema_with = crate::http::contract::role)]
     pub role: String,
-    /// RFC 3339.
+    #[schema(schema_with = crate::http::contract::date_time)]
     pub created_at: String,
 }
 
@@ -39,12 +41,15 @@ impl From<&UserRecord> for UserView {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct AuthTokens {
     pub user: UserView,
+    #[schema(example = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMTg5In0.c2lnbmF0dXJl")]
     pub access_token: String,
-    /// Always `Bearer`.
+    #[schema(schema_with = crate::http::contract::token_type)]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
+    #[schema(example = 900)]
     pub expires_in: i64,
     /// Opaque; exchange at `/auth/refresh` for a new pair. Single use.
+    #[schema(example = "q3JxY2VudGx5LXJvdGF0ZWQtdG9rZW4")]
     pub refresh_token: String,
 }
 
@@ -52,7 +57,9 @@ pub struct AuthTokens {
 pub struct ProvisionedBuyer {
     #[schema(value_type = String, format = Uuid)]
     pub id: UserId,
+    #[schema(example = "flash-sale-0-1a2b3c4d@buyers.invalid")]
     pub email: String,
+    #[schema(example = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMTg5In0.c2lnbmF0dXJl")]
     pub access_token: String,
 }
 
@@ -307,20 +314,16 @@ impl AccountService {
         let mut v = Violations::new();
         v.check(
             "count",
-            boxoffice_domain::validate::in_range(count, 1, 10_000),
+            boxoffice_domain::validate::in_range(
+                count,
+                1,
+                boxoffice_domain::account::MAX_BULK_ACCOUNTS,
+            ),
         );
         v.check("password", check_password(&password_text));
         let prefix = v.check(
             "prefix",
-            boxoffice_domain::validate::bounded_text(prefix, 1, 40).and_then(|p| {
-                if p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-                {
-                    Ok(p)
-                } else {
-                    Err("may contain letters, digits, '-' and '.'".into())
-                }
-            }),
+            boxoffice_domain::account::check_bulk_prefix(prefix),
         );
         v.finish(|| ())?;
         let prefix = prefix.expect("checked");

@@ -1,10 +1,9 @@
 //! Booking endpoints: reserve (the hot path), confirm, cancel and the buyer's lists.
 use super::{BookingView, ReserveRequest, SalesReport};
-use crate::state::AppState;
 use crate::error::{Error, Result};
 use crate::http::extract::{Auth, Json, Path, Query};
 use crate::http::paging::{self, Paged};
-use crate::http::problem::Problem;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use boxoffice_domain::booking::BookingStatus;
@@ -15,17 +14,24 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct BookingListQuery {
-    /// Comma-separated statuses to include, e.g. `held,confirmed`.
+    /// Statuses to include, comma-separated: `held,confirmed`. Default: all.
+    #[param(schema_with = crate::http::contract::booking_status_list)]
     pub status: Option<String>,
+    #[param(schema_with = crate::http::contract::page)]
     pub page: Option<u32>,
+    #[param(schema_with = crate::http::contract::per_page)]
     pub per_page: Option<u32>,
 }
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    #[param(schema_with = crate::http::contract::page)]
     pub page: Option<u32>,
+    #[param(schema_with = crate::http::contract::per_page)]
     pub per_page: Option<u32>,
 }
 
@@ -42,11 +48,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Hold tickets. The answer comes once the hold is durable; it expires after the
 /// show's hold time unless confirmed.
-#[utoipa::path(post, path = "/api/v1/bookings/reserve", tag = "booking", security(("bearer" = [])), request_body = ReserveRequest,
-    responses((status = 201, body = BookingView),
-        (status = 404, description = "unknown show or zone", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "sold out, limit reached, sale not open or closed", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/bookings/reserve", operation_id = "reserveTickets", tag = "booking", security(("bearer" = [])), request_body = ReserveRequest,
+    responses((status = 201, body = BookingView)))]
 async fn reserve(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -59,8 +62,8 @@ async fn reserve(
 }
 
 /// Complete a hold before it expires.
-#[utoipa::path(post, path = "/api/v1/bookings/{id}/confirm", tag = "booking", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = BookingView), (status = 409, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/confirm", operation_id = "confirmBooking", tag = "booking", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = BookingView)))]
 async fn confirm(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -70,8 +73,8 @@ async fn confirm(
 }
 
 /// Release a hold; its tickets return to sale at once.
-#[utoipa::path(post, path = "/api/v1/bookings/{id}/cancel", tag = "booking", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = BookingView), (status = 409, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/cancel", operation_id = "cancelBooking", tag = "booking", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = BookingView)))]
 async fn cancel(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -84,14 +87,17 @@ fn parse_statuses(raw: Option<String>) -> Result<Vec<BookingStatus>> {
     let Some(raw) = raw else {
         return Ok(Vec::new());
     };
+    // Exactly the schema: one or more names, separated by single commas.
     raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
         .map(|s| {
             BookingStatus::parse(s).ok_or_else(|| {
+                let names: Vec<&str> = BookingStatus::ALL.iter().map(|s| s.as_str()).collect();
                 Error::field(
                     "status",
-                    "must list held, payment_pending, confirmed, cancelled or expired",
+                    format!(
+                        "must list one or more of {}, separated by commas",
+                        names.join(", ")
+                    ),
                 )
             })
         })
@@ -99,8 +105,8 @@ fn parse_statuses(raw: Option<String>) -> Result<Vec<BookingStatus>> {
 }
 
 /// My bookings, newest first.
-#[utoipa::path(get, path = "/api/v1/bookings", tag = "booking", security(("bearer" = [])), params(BookingListQuery),
-    responses((status = 200, body = Paged<BookingView>), (status = 401, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/bookings", operation_id = "listBookings", tag = "booking", security(("bearer" = [])), params(BookingListQuery),
+    responses((status = 200, body = Paged<BookingView>)))]
 async fn list(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -112,8 +118,8 @@ async fn list(
 }
 
 /// My holds awaiting confirmation.
-#[utoipa::path(get, path = "/api/v1/bookings/pending", tag = "booking", security(("bearer" = [])), params(PageQuery),
-    responses((status = 200, body = Paged<BookingView>), (status = 401, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/bookings/pending", operation_id = "listPendingBookings", tag = "booking", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Paged<BookingView>)))]
 async fn pending(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -125,9 +131,8 @@ async fn pending(
 }
 
 /// One booking (its owner or an admin).
-#[utoipa::path(get, path = "/api/v1/bookings/{id}", tag = "booking", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = BookingView), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/bookings/{id}", operation_id = "getBooking", tag = "booking", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = BookingView)))]
 async fn get_booking(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -137,8 +142,8 @@ async fn get_booking(
 }
 
 /// Live and recorded sales of a show, with an invariant check (its organizer or an admin).
-#[utoipa::path(get, path = "/api/v1/shows/{id}/sales", tag = "booking", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = SalesReport), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/shows/{id}/sales", operation_id = "getSales", tag = "booking", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = SalesReport)))]
 async fn sales(
     State(s): State<AppState>,
     Auth(who): Auth,

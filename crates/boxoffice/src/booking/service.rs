@@ -21,14 +21,16 @@ use utoipa::ToSchema;
 
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"show_id": "01890a5d-ac96-774b-bcce-b302099a8057", "zone_id": "01890a5d-ac96-774b-bcce-b302099a8058", "quantity": 2}))]
 pub struct ReserveRequest {
-    #[serde(alias = "show")]
     #[schema(value_type = String, format = Uuid)]
     pub show_id: ShowId,
-    #[serde(alias = "zone")]
     #[schema(value_type = String, format = Uuid)]
     pub zone_id: ZoneId,
-    /// Tickets to hold: 1 up to the show's per-buyer limit.
+    /// Tickets to hold: 1 up to the show's per-buyer limit (above it: 422 on
+    /// `quantity`); with what the buyer already holds, at most that limit (409).
+    #[serde(deserialize_with = "crate::http::extract::integer::i64")]
+    #[schema(schema_with = crate::http::contract::quantity)]
     pub quantity: i64,
 }
 
@@ -42,15 +44,22 @@ pub struct BookingView {
     pub show_id: ShowId,
     #[schema(value_type = String, format = Uuid)]
     pub zone_id: ZoneId,
+    #[schema(example = 2)]
     pub quantity: u32,
+    #[schema(example = 4500)]
     pub unit_price_minor: i64,
+    #[schema(example = 9000)]
     pub total_minor: i64,
+    #[schema(schema_with = crate::http::contract::currency)]
     pub currency: String,
-    /// `held`, `payment_pending`, `confirmed`, `cancelled` or `expired`.
+    #[schema(schema_with = crate::http::contract::booking_status)]
     pub status: String,
-    /// When an unconfirmed hold returns to sale (RFC 3339).
+    /// When an unconfirmed hold returns to sale.
+    #[schema(schema_with = crate::http::contract::date_time)]
     pub expires_at: String,
+    #[schema(schema_with = crate::http::contract::date_time)]
     pub created_at: String,
+    #[schema(schema_with = crate::http::contract::date_time)]
     pub updated_at: String,
 }
 

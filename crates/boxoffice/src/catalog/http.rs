@@ -1,15 +1,15 @@
 //! Catalog endpoints: public browsing and organizer management.
+use super::service::ShowChange;
 use super::{EventInput, EventView, ShowInput, ShowView, ZoneInput, ZoneView};
-use crate::state::AppState;
 use crate::error::{Error, Result};
 use crate::http::extract::{Auth, Json, Path, Query};
 use crate::http::paging::{self, Paged};
-use crate::http::problem::Problem;
+use crate::state::AppState;
 use crate::store::EventFilter;
 use crate::timefmt::parse_rfc3339;
 use axum::extract::State;
 use axum::http::StatusCode;
-use boxoffice_domain::catalog::parse_category;
+use boxoffice_domain::catalog::{parse_category, EVENT_CITY, SEARCH_TEXT};
 use boxoffice_domain::{EventId, ShowId, Violations, ZoneId};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -17,16 +17,24 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// Words in the title or description.
+    #[param(schema_with = crate::http::contract::search_text)]
     pub q: Option<String>,
+    #[param(schema_with = crate::http::contract::category)]
     pub category: Option<String>,
+    #[param(schema_with = crate::http::contract::city_filter)]
     pub city: Option<String>,
-    /// Events with a show starting at or after this instant (RFC 3339).
+    /// Events with a show starting at or after this instant.
+    #[param(schema_with = crate::http::contract::date_time)]
     pub from: Option<String>,
-    /// Events with a show starting before this instant (RFC 3339).
+    /// Events with a show starting before this instant; must be after `from` (422).
+    #[param(schema_with = crate::http::contract::date_time)]
     pub to: Option<String>,
+    #[param(schema_with = crate::http::contract::page)]
     pub page: Option<u32>,
+    #[param(schema_with = crate::http::contract::per_page)]
     pub per_page: Option<u32>,
 }
 
@@ -42,13 +50,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 fn filter(q: EventQuery) -> Result<EventFilter> {
     let mut v = Violations::new();
-    let text = q.q.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
-    if text.as_ref().is_some_and(|t| t.chars().count() > 100) {
-        v.push("q", "must be at most 100 characters");
-    }
+    let text = q.q.and_then(|t| v.check("q", SEARCH_TEXT.parse(&t)));
     let category = q
         .category
-        .and_then(|c| v.check("category", parse_category(&c)));
+        .and_then(|c| v.check("category", parse_category(&c)))
+        .map(|c| c.as_str().to_owned());
     let from = q.from.and_then(|f| v.check("from", parse_rfc3339(&f)));
     let to = q.to.and_then(|t| v.check("to", parse_rfc3339(&t)));
     if let (Some(f), Some(t)) = (from, to) {
@@ -56,10 +62,7 @@ fn filter(q: EventQuery) -> Result<EventFilter> {
             v.push("to", "must be after from");
         }
     }
-    let city = q
-        .city
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty());
+    let city = q.city.and_then(|c| v.check("city", EVENT_CITY.parse(&c)));
     v.finish(|| EventFilter {
         text,
         category,
@@ -72,8 +75,8 @@ fn filter(q: EventQuery) -> Result<EventFilter> {
 }
 
 /// Browse events (public).
-#[utoipa::path(get, path = "/api/v1/events", tag = "catalog", params(EventQuery),
-    responses((status = 200, body = Paged<EventView>), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/events", operation_id = "listEvents", tag = "catalog", params(EventQuery),
+    responses((status = 200, body = Paged<EventView>)))]
 async fn list_events(
     State(s): State<AppState>,
     Query(q): Query<EventQuery>,
@@ -84,9 +87,8 @@ async fn list_events(
 }
 
 /// Publish an event (organizers and admins).
-#[utoipa::path(post, path = "/api/v1/events", tag = "catalog", security(("bearer" = [])), request_body = EventInput,
-    responses((status = 201, body = EventView), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/events", operation_id = "createEvent", tag = "catalog", security(("bearer" = [])), request_body = EventInput,
+    responses((status = 201, body = EventView)))]
 async fn create_event(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -99,8 +101,8 @@ async fn create_event(
 }
 
 /// One event (public).
-#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "catalog", params(("id" = Uuid, Path)),
-    responses((status = 200, body = EventView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/events/{id}", operation_id = "getEvent", tag = "catalog", params(("id" = Uuid, Path)),
+    responses((status = 200, body = EventView)))]
 async fn get_event(
     State(s): State<AppState>,
     Path(id): Path<EventId>,
@@ -109,9 +111,8 @@ async fn get_event(
 }
 
 /// Replace an event's details (its organizer or an admin).
-#[utoipa::path(put, path = "/api/v1/events/{id}", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = EventInput,
-    responses((status = 200, body = EventView), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(put, path = "/api/v1/events/{id}", operation_id = "updateEvent", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = EventInput,
+    responses((status = 200, body = EventView)))]
 async fn update_event(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -122,9 +123,8 @@ async fn update_event(
 }
 
 /// Delete an event with its shows and zones; refused once anything was booked.
-#[utoipa::path(delete, path = "/api/v1/events/{id}", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(delete, path = "/api/v1/events/{id}", operation_id = "deleteEvent", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204)))]
 async fn delete_event(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -135,8 +135,8 @@ async fn delete_event(
 }
 
 /// Shows of an event with live availability (public).
-#[utoipa::path(get, path = "/api/v1/events/{id}/shows", tag = "catalog", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Vec<ShowView>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/events/{id}/shows", operation_id = "listShows", tag = "catalog", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<ShowView>)))]
 async fn list_shows(
     State(s): State<AppState>,
     Path(id): Path<EventId>,
@@ -145,9 +145,8 @@ async fn list_shows(
 }
 
 /// Add a show (a date at a venue), optionally with its zones.
-#[utoipa::path(post, path = "/api/v1/events/{id}/shows", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = ShowInput,
-    responses((status = 201, body = ShowView), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/events/{id}/shows", operation_id = "createShow", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = ShowInput,
+    responses((status = 201, body = ShowView)))]
 async fn create_show(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -161,8 +160,8 @@ async fn create_show(
 }
 
 /// One show with live availability per zone (public).
-#[utoipa::path(get, path = "/api/v1/shows/{id}", tag = "catalog", params(("id" = Uuid, Path)),
-    responses((status = 200, body = ShowView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/shows/{id}", operation_id = "getShow", tag = "catalog", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ShowView)))]
 async fn get_show(
     State(s): State<AppState>,
     Path(id): Path<ShowId>,
@@ -171,21 +170,22 @@ async fn get_show(
 }
 
 /// Change a show's date, venue, sale window, hold time or per-buyer limit.
-#[utoipa::path(put, path = "/api/v1/shows/{id}", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = ShowInput,
-    responses((status = 200, body = ShowView), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(put, path = "/api/v1/shows/{id}", operation_id = "updateShow", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = ShowChange,
+    responses((status = 200, body = ShowView)))]
 async fn update_show(
     State(s): State<AppState>,
     Auth(who): Auth,
     Path(id): Path<ShowId>,
-    Json(input): Json<ShowInput>,
+    Json(input): Json<ShowChange>,
 ) -> Result<axum::Json<ShowView>> {
-    Ok(axum::Json(s.catalog.update_show(who, id, input).await?))
+    Ok(axum::Json(
+        s.catalog.update_show(who, id, input.into()).await?,
+    ))
 }
 
 /// Delete a show nobody booked.
-#[utoipa::path(delete, path = "/api/v1/shows/{id}", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 409, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(delete, path = "/api/v1/shows/{id}", operation_id = "deleteShow", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204)))]
 async fn delete_show(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -196,8 +196,8 @@ async fn delete_show(
 }
 
 /// Zones of a show with live availability (public).
-#[utoipa::path(get, path = "/api/v1/shows/{id}/zones", tag = "catalog", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Vec<ZoneView>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/shows/{id}/zones", operation_id = "listZones", tag = "catalog", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<ZoneView>)))]
 async fn list_zones(
     State(s): State<AppState>,
     Path(id): Path<ShowId>,
@@ -206,8 +206,8 @@ async fn list_zones(
 }
 
 /// Add a zone to a show.
-#[utoipa::path(post, path = "/api/v1/shows/{id}/zones", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = ZoneInput,
-    responses((status = 201, body = ZoneView), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/shows/{id}/zones", operation_id = "createZone", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = ZoneInput,
+    responses((status = 201, body = ZoneView)))]
 async fn create_zone(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -221,9 +221,9 @@ async fn create_zone(
 }
 
 /// Change a zone's name, price or capacity (never below what is held or sold).
-#[utoipa::path(put, path = "/api/v1/shows/{id}/zones/{zone_id}", tag = "catalog", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/shows/{id}/zones/{zone_id}", operation_id = "updateZone", tag = "catalog", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("zone_id" = Uuid, Path)), request_body = ZoneInput,
-    responses((status = 200, body = ZoneView), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ZoneView)))]
 async fn update_zone(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -236,9 +236,9 @@ async fn update_zone(
 }
 
 /// Delete a zone nobody booked.
-#[utoipa::path(delete, path = "/api/v1/shows/{id}/zones/{zone_id}", tag = "catalog", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/shows/{id}/zones/{zone_id}", operation_id = "deleteZone", tag = "catalog", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("zone_id" = Uuid, Path)),
-    responses((status = 204), (status = 409, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204)))]
 async fn delete_zone(
     State(s): State<AppState>,
     Auth(who): Auth,

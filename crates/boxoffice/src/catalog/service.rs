@@ -5,24 +5,32 @@ use super::cache::{ShowCache, ShowMeta};
 use crate::accounts::Principal;
 use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
+use crate::http::contract;
 use crate::inventory::DynInventory;
 use crate::store::{DynStore, EventFilter, EventRecord, Page, ShowRecord, StoreError, ZoneRecord};
 use crate::timefmt::{parse_rfc3339, rfc3339};
-use boxoffice_domain::catalog::{self, EventDetails, SaleState, ShowDetails, ZoneDetails};
+use boxoffice_domain::catalog::{
+    self, Category, EventDetails, SaleState, ShowDetails, ZoneDetails,
+};
 use boxoffice_domain::stock::ZoneCounts;
 use boxoffice_domain::{EventId, FieldError, ShowId, Timestamp, UserId, Violations, ZoneId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
 
+/// An event as an organizer describes it.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "Jazz Night", "description": "Three sets, one encore.", "category": "concert", "city": "Lyon"}))]
 pub struct EventInput {
+    #[schema(schema_with = contract::event_title)]
     pub title: String,
     #[serde(default)]
+    #[schema(schema_with = contract::event_description)]
     pub description: String,
-    /// One of concert, festival, theatre, comedy, sports, conference, family, other.
-    pub category: String,
+    #[schema(schema_with = contract::category)]
+    pub category: Category,
+    #[schema(schema_with = contract::event_city)]
     pub city: String,
 }
 
@@ -32,11 +40,17 @@ pub struct EventView {
     pub id: EventId,
     #[schema(value_type = String, format = Uuid)]
     pub organizer_id: UserId,
+    #[schema(example = "Jazz Night")]
     pub title: String,
+    #[schema(example = "Three sets, one encore.")]
     pub description: String,
+    #[schema(schema_with = contract::category)]
     pub category: String,
+    #[schema(example = "Lyon")]
     pub city: String,
+    #[schema(schema_with = contract::date_time)]
     pub created_at: String,
+    #[schema(schema_with = contract::date_time)]
     pub updated_at: String,
 }
 
@@ -55,34 +69,94 @@ impl From<&EventRecord> for EventView {
     }
 }
 
+/// A priced area of a show.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Floor", "price_minor": 4500, "currency": "EUR", "capacity": 800}))]
 pub struct ZoneInput {
+    #[schema(schema_with = contract::zone_name)]
     pub name: String,
     /// Price of one ticket in minor units (cents).
+    #[serde(deserialize_with = "crate::http::extract::integer::i64")]
+    #[schema(schema_with = contract::price_minor)]
     pub price_minor: i64,
-    /// ISO 4217 code, e.g. EUR.
+    /// ISO 4217 code in capitals, e.g. EUR.
+    #[schema(schema_with = contract::currency)]
     pub currency: String,
+    /// Never below the tickets already held or sold (422 on `capacity`).
+    #[serde(deserialize_with = "crate::http::extract::integer::i64")]
+    #[schema(schema_with = contract::capacity)]
     pub capacity: i64,
 }
 
+/// A new show, optionally with its zones.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"venue": "Salle 3", "starts_at": "2027-03-01T20:00:00Z", "hold_ttl_secs": 600, "per_user_limit": 4,
+    "zones": [{"name": "Floor", "price_minor": 4500, "currency": "EUR", "capacity": 800}]}))]
 pub struct ShowInput {
+    #[schema(schema_with = contract::show_venue)]
     pub venue: String,
-    /// RFC 3339.
+    #[schema(schema_with = contract::date_time)]
     pub starts_at: String,
-    /// RFC 3339; default: now.
+    /// Default (absent or `null`): now. `sale_closes_at` must come after it (422).
+    #[serde(default)]
+    #[schema(schema_with = contract::date_time_or_default)]
     pub sale_opens_at: Option<String>,
-    /// RFC 3339; default: when the show starts.
+    /// Default: when the show starts. At most one day after `starts_at` (422).
+    #[serde(default)]
+    #[schema(schema_with = contract::date_time_or_default)]
     pub sale_closes_at: Option<String>,
-    /// How long a hold lasts before its tickets return to sale (30–3600, default 600).
+    /// How long a hold lasts before its tickets return to sale (default 600).
+    #[serde(default, deserialize_with = "crate::http::extract::integer::opt_i64")]
+    #[schema(schema_with = contract::hold_ttl_secs)]
     pub hold_ttl_secs: Option<i64>,
-    /// Most tickets one buyer may hold or own for this show (1–100, default 6).
+    /// Most tickets one buyer may hold or own for this show (default 6).
+    #[serde(default, deserialize_with = "crate::http::extract::integer::opt_i64")]
+    #[schema(schema_with = contract::per_user_limit)]
     pub per_user_limit: Option<i64>,
-    /// Zones to create with the show (only on create).
+    /// Zones to create with the show; zone names are unique in a show (422 on `name`).
     #[serde(default)]
     pub zones: Vec<ZoneInput>,
+}
+
+/// New details of a show; its zones are managed under `/shows/{id}/zones`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"venue": "Salle 3", "starts_at": "2027-03-01T20:00:00Z", "hold_ttl_secs": 600, "per_user_limit": 4}))]
+pub struct ShowChange {
+    #[schema(schema_with = contract::show_venue)]
+    pub venue: String,
+    #[schema(schema_with = contract::date_time)]
+    pub starts_at: String,
+    /// Default (absent or `null`): now. `sale_closes_at` must come after it (422).
+    #[serde(default)]
+    #[schema(schema_with = contract::date_time_or_default)]
+    pub sale_opens_at: Option<String>,
+    /// Default: when the show starts. At most one day after `starts_at` (422).
+    #[serde(default)]
+    #[schema(schema_with = contract::date_time_or_default)]
+    pub sale_closes_at: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::extract::integer::opt_i64")]
+    #[schema(schema_with = contract::hold_ttl_secs)]
+    pub hold_ttl_secs: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::extract::integer::opt_i64")]
+    #[schema(schema_with = contract::per_user_limit)]
+    pub per_user_limit: Option<i64>,
+}
+
+impl From<ShowChange> for ShowInput {
+    fn from(c: ShowChange) -> Self {
+        Self {
+            venue: c.venue,
+            starts_at: c.starts_at,
+            sale_opens_at: c.sale_opens_at,
+            sale_closes_at: c.sale_closes_at,
+            hold_ttl_secs: c.hold_ttl_secs,
+            per_user_limit: c.per_user_limit,
+            zones: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -91,15 +165,22 @@ pub struct ZoneView {
     pub id: ZoneId,
     #[schema(value_type = String, format = Uuid)]
     pub show_id: ShowId,
+    #[schema(example = "Floor")]
     pub name: String,
+    #[schema(example = 4500)]
     pub price_minor: i64,
+    #[schema(schema_with = contract::currency)]
     pub currency: String,
+    #[schema(example = 800)]
     pub capacity: u32,
     /// Live: tickets still for sale.
+    #[schema(example = 798)]
     pub available: u32,
     /// Live: tickets in unexpired holds.
+    #[schema(example = 2)]
     pub held: u32,
     /// Live: tickets sold.
+    #[schema(example = 0)]
     pub sold: u32,
 }
 
@@ -109,13 +190,19 @@ pub struct ShowView {
     pub id: ShowId,
     #[schema(value_type = String, format = Uuid)]
     pub event_id: EventId,
+    #[schema(example = "Salle 3")]
     pub venue: String,
+    #[schema(schema_with = contract::date_time)]
     pub starts_at: String,
+    #[schema(schema_with = contract::date_time)]
     pub sale_opens_at: String,
+    #[schema(schema_with = contract::date_time)]
     pub sale_closes_at: String,
-    /// `not_yet_open`, `open` or `closed`.
-    pub sale_state: &'static str,
+    #[schema(schema_with = contract::sale_state)]
+    pub sale_state: SaleState,
+    #[schema(example = 600)]
     pub hold_ttl_secs: i64,
+    #[schema(example = 4)]
     pub per_user_limit: u32,
     pub zones: Vec<ZoneView>,
 }
@@ -125,14 +212,6 @@ pub struct CatalogService {
     cache: Arc<ShowCache>,
     inventory: DynInventory,
     clock: DynClock,
-}
-
-fn sale_state_name(s: SaleState) -> &'static str {
-    match s {
-        SaleState::NotYetOpen => "not_yet_open",
-        SaleState::Open => "open",
-        SaleState::Closed => "closed",
-    }
 }
 
 fn parse_opt_time(v: &mut Violations, field: &str, raw: &Option<String>) -> Option<Timestamp> {
@@ -201,7 +280,7 @@ impl CatalogService {
         let details = EventDetails::parse(
             &input.title,
             &input.description,
-            &input.category,
+            input.category.as_str(),
             &input.city,
         )?;
         let now = self.clock.now();
@@ -226,7 +305,7 @@ impl CatalogService {
         event.details = EventDetails::parse(
             &input.title,
             &input.description,
-            &input.category,
+            input.category.as_str(),
             &input.city,
         )?;
         event.updated_at = self.clock.now();
@@ -371,6 +450,17 @@ impl CatalogService {
         }
         let mut show = meta.show.clone();
         show.details = self.parse_show(&input)?;
+        let holds = self
+            .inventory
+            .counts(id)
+            .await
+            .map_or(0, |c| c.max_per_buyer);
+        if show.details.per_user_limit < holds {
+            return Err(Error::field(
+                "per_user_limit",
+                format!("must be at least {holds}, the most tickets a buyer already holds"),
+            ));
+        }
         show.updated_at = self.clock.now();
         self.store.update_show(&show).await.or_not_found("show")?;
         let meta = self.refresh(id).await?;
@@ -519,7 +609,7 @@ impl CatalogService {
             starts_at: rfc3339(d.starts_at),
             sale_opens_at: rfc3339(d.sale_opens_at),
             sale_closes_at: rfc3339(d.sale_closes_at),
-            sale_state: sale_state_name(d.sale_state(self.clock.now())),
+            sale_state: d.sale_state(self.clock.now()),
             hold_ttl_secs: d.hold_ttl_secs,
             per_user_limit: d.per_user_limit,
             zones: meta

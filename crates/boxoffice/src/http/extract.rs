@@ -2,8 +2,8 @@
 //! wrong: the JSON body (content type, size, syntax, field types, unknown fields), path
 //! and query parameters, and the bearer token.
 use crate::accounts::Principal;
-use crate::state::AppState;
 use crate::error::Error;
+use crate::state::AppState;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, StatusCode};
@@ -46,8 +46,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 }
 
 /// Deserializes `bytes`, mapping syntax errors to 400 and shape errors to 422 with
-/// the field path.
+/// the field path. Every request body is a JSON object: serde would also fill a
+/// struct from an array by position, which no schema allows.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(Error::field("body", "must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -85,6 +92,50 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     de.end()
         .map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// A JSON number that is an integer, written either way JSON Schema allows (`3` or
+/// `3.0`); anything else is refused as serde would refuse it.
+pub mod integer {
+    use serde::de::{Deserializer, Error, Unexpected};
+    use serde::Deserialize;
+
+    fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        match serde_json::Number::deserialize(d)? {
+            n if n.is_i64() => n.as_i64().ok_or_else(|| D::Error::custom("out of range")),
+            n if n.is_u64() => Err(D::Error::invalid_value(
+                Unexpected::Unsigned(n.as_u64().unwrap_or(u64::MAX)),
+                &"an integer that fits 64 bits",
+            )),
+            n => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    #[allow(clippy::cast_possible_truncation)]
+                    Ok(f as i64)
+                } else {
+                    Err(D::Error::invalid_type(Unexpected::Float(f), &"an integer"))
+                }
+            }
+        }
+    }
+
+    /// For `i64` fields.
+    pub fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        whole(d)
+    }
+
+    /// For `u32` fields.
+    pub fn u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        let n = whole(d)?;
+        u32::try_from(n).map_err(|_| D::Error::invalid_value(Unexpected::Signed(n), &"a u32"))
+    }
+
+    /// For optional `i64` fields (`null` means absent).
+    pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?
+            .map(|n| whole(n).map_err(D::Error::custom))
+            .transpose()
+    }
 }
 
 /// Path parameters; a malformed id is a 400 naming the parameter.
@@ -183,6 +234,10 @@ mod tests {
             "x"
         );
         assert_eq!(field_of(parse_json::<Body>(br#"[1]"#).unwrap_err()), "body");
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"[2, {"id":"a"}]"#).unwrap_err()),
+            "body"
+        );
         assert!(matches!(
             parse_json::<Body>(br#"{"quantity":2,"#),
             Err(Error::BadRequest(_))
@@ -192,5 +247,37 @@ mod tests {
             Err(Error::BadRequest(_))
         ));
         assert!(parse_json::<Body>(br#"{"quantity":2,"zone":{"id":"a"}}"#).is_ok());
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Counts {
+        #[serde(deserialize_with = "integer::i64")]
+        n: i64,
+        #[serde(default, deserialize_with = "integer::opt_i64")]
+        m: Option<i64>,
+        #[serde(default, deserialize_with = "integer::u32")]
+        u: u32,
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        let c: Counts = parse_json(br#"{"n": 3.0, "m": -2, "u": 7.0}"#).unwrap();
+        assert_eq!((c.n, c.m, c.u), (3, Some(-2), 7));
+        let c: Counts = parse_json(br#"{"n": 3, "m": null}"#).unwrap();
+        assert_eq!((c.n, c.m), (3, None));
+        for bad in [
+            &br#"{"n": 3.5}"#[..],
+            br#"{"n": "3"}"#,
+            br#"{"n": 1e300}"#,
+            br#"{"n": 18446744073709551615}"#,
+            br#"{"n": 1, "u": -1}"#,
+            br#"{"n": 1, "m": 0.25}"#,
+        ] {
+            assert!(
+                matches!(parse_json::<Counts>(bad), Err(Error::Validation(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

@@ -1,14 +1,15 @@
 //! The HTTP edge: routes of every capability, the OpenAPI document and its docs page,
 //! and the middleware every request passes (request id, tracing, security headers,
 //! body limit, idempotency, problem responses for every error).
+pub mod contract;
 pub mod extract;
 mod health;
 pub mod idempotency;
 pub mod paging;
 pub mod problem;
 
-use crate::state::AppState;
 use crate::error::Error;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, HeaderValue};
@@ -34,7 +35,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "boxoffice", description = "Ticketing for high-demand on-sales: browse, hold, confirm. Every error is application/problem+json; every write accepts an Idempotency-Key."),
+    info(title = "boxoffice", description = "Ticketing for high-demand on-sales: browse, hold, confirm. Every error is application/problem+json with a stable `type` (see the Problem schema) and lists every status an operation can answer. Writes accept an Idempotency-Key header; every request may carry an X-Request-Id, which every answer echoes."),
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Registration, login, tokens, profile"),
@@ -65,12 +66,14 @@ impl Modify for BearerAuth {
 
 /// Every route with its OpenAPI description.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::accounts::http::routes())
         .merge(crate::catalog::http::routes())
         .merge(crate::booking::http::routes())
         .merge(health::routes())
-        .split_for_parts()
+        .split_for_parts();
+    contract::complete(&mut doc);
+    (router, doc)
 }
 
 pub fn router(state: AppState) -> Router {

@@ -6,12 +6,17 @@ use utoipa::ToSchema;
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
 pub const MAX_PER_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1_000_000;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Paged<T> {
     pub items: Vec<T>,
+    #[schema(schema_with = crate::http::contract::page)]
     pub page: u32,
+    #[schema(schema_with = crate::http::contract::per_page)]
     pub per_page: u32,
+    /// Items matching, over all pages.
+    #[schema(minimum = 0)]
     pub total: i64,
 }
 
@@ -30,8 +35,11 @@ impl<T> Paged<T> {
 pub fn page(page: Option<u32>, per_page: Option<u32>) -> Result<Page> {
     let page = page.unwrap_or(1);
     let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
-    if page == 0 || page > 1_000_000 {
-        return Err(Error::field("page", "must be between 1 and 1000000"));
+    if page == 0 || page > MAX_PAGE {
+        return Err(Error::field(
+            "page",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
     }
     if per_page == 0 || per_page > MAX_PER_PAGE {
         return Err(Error::field(

@@ -7,11 +7,17 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use boxoffice_domain::FieldError;
 use serde::Serialize;
-use utoipa::ToSchema;
+use serde_json::json;
+use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, Type};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-#[derive(Debug, Serialize, ToSchema)]
+/// Problem types of a 503: the store or the writer is unavailable (also while the
+/// server shuts down), and a request that ran past the timeout, which the timeout
+/// layer answers with a bare 503 that `problem_responses` names after its status.
+pub const UNAVAILABLE_TYPES: &[&str] = &["/problems/unavailable", "/problems/http-503"];
+
+#[derive(Debug, Serialize)]
 pub struct Problem {
     /// Stable identifier of the problem kind, e.g. `/problems/sold-out`.
     #[serde(rename = "type")]
@@ -21,16 +27,149 @@ pub struct Problem {
     pub detail: String,
     /// Invalid fields, by JSON path.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<FieldErrorDoc>)]
     pub errors: Vec<FieldError>,
 }
 
-/// A field that failed validation.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct FieldErrorDoc {
-    field: String,
-    message: String,
+/// Every conflict kind, in declaration order. The match is exhaustive, so a new kind
+/// does not compile until it is listed here and gets its problem type documented.
+fn next_conflict(kind: Option<ConflictKind>) -> Option<ConflictKind> {
+    use ConflictKind as C;
+    match kind {
+        None => Some(C::SoldOut),
+        Some(C::SoldOut) => Some(C::LimitReached),
+        Some(C::LimitReached) => Some(C::SaleNotOpen),
+        Some(C::SaleNotOpen) => Some(C::SaleClosed),
+        Some(C::SaleClosed) => Some(C::HoldExpired),
+        Some(C::HoldExpired) => Some(C::InvalidState),
+        Some(C::InvalidState) => Some(C::Duplicate),
+        Some(C::Duplicate) => Some(C::InUse),
+        Some(C::InUse) => Some(C::RequestInFlight),
+        Some(C::RequestInFlight) => Some(C::DataConflict),
+        Some(C::DataConflict) => None,
+    }
+}
+
+/// Every conflict kind.
+pub fn conflict_kinds() -> Vec<ConflictKind> {
+    std::iter::successors(next_conflict(None), |k| next_conflict(Some(*k))).collect()
+}
+
+impl Error {
+    /// One error of each kind the API answers with. The match in `sample_of` is
+    /// exhaustive, so a new variant has to be added here to compile.
+    pub fn samples() -> Vec<Error> {
+        fn sample_of(e: &Error) {
+            match e {
+                Error::Validation(_)
+                | Error::BadRequest(_)
+                | Error::Unauthorized(_)
+                | Error::Forbidden(_)
+                | Error::NotFound(_)
+                | Error::Conflict { .. }
+                | Error::IdempotencyMismatch
+                | Error::PayloadTooLarge(_)
+                | Error::UnsupportedMediaType(_)
+                | Error::Unavailable(_)
+                | Error::MethodNotAllowed
+                | Error::Internal(_) => {}
+            }
+        }
+        let mut out = vec![
+            Error::Validation(Vec::new()),
+            Error::BadRequest(String::new()),
+            Error::Unauthorized(""),
+            Error::Forbidden(""),
+            Error::NotFound(""),
+            Error::IdempotencyMismatch,
+            Error::PayloadTooLarge(String::new()),
+            Error::UnsupportedMediaType(String::new()),
+            Error::Unavailable(String::new()),
+            Error::MethodNotAllowed,
+            Error::Internal(anyhow::anyhow!("sample")),
+        ];
+        out.extend(
+            conflict_kinds()
+                .into_iter()
+                .map(|k| Error::conflict(k, String::new())),
+        );
+        out.iter().for_each(sample_of);
+        out
+    }
+}
+
+/// Every problem type the API can answer with, sorted.
+pub fn all_types() -> Vec<String> {
+    let mut types: Vec<String> = Error::samples()
+        .iter()
+        .map(|e| e.to_problem().kind)
+        .chain(UNAVAILABLE_TYPES.iter().map(|t| t.to_string()))
+        .collect();
+    types.sort();
+    types.dedup();
+    types
+}
+
+/// The title that goes with a problem type.
+pub fn title_of(kind: &str) -> Option<&'static str> {
+    if kind == "/problems/http-503" {
+        return Some("Service Unavailable");
+    }
+    Error::samples()
+        .iter()
+        .map(Error::classify)
+        .find(|(_, slug, _)| kind.strip_prefix("/problems/") == Some(*slug))
+        .map(|(_, _, title)| title)
+}
+
+/// The `Problem` schema of the OpenAPI document, its `type` a closed set.
+pub fn problem_schema() -> Object {
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    let field_error = ObjectBuilder::new()
+        .property("field", string().description(Some("JSON path of the field, e.g. `zones[1].capacity`, or the parameter or header name.")))
+        .property("message", string())
+        .required("field")
+        .required("message");
+    ObjectBuilder::new()
+        .description(Some(
+            "RFC 9457 problem document; every error answer is one.",
+        ))
+        .property(
+            "type",
+            string()
+                .enum_values(Some(all_types()))
+                .description(Some("Stable identifier of the problem kind.")),
+        )
+        .property("title", string())
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(400))
+                .maximum(Some(599)),
+        )
+        .property("detail", string())
+        .property(
+            "errors",
+            ArrayBuilder::new()
+                .items(field_error)
+                .description(Some("Invalid fields, by JSON path (422 only).")),
+        )
+        .property(
+            "request_id",
+            string().description(Some("The request's X-Request-Id, when it is printable.")),
+        )
+        .required("type")
+        .required("title")
+        .required("status")
+        .required("detail")
+        .examples([json!({
+            "type": "/problems/sold-out",
+            "title": "Sold out",
+            "status": 409,
+            "detail": "only 1 tickets left",
+            "request_id": "0190d0f4-7f0c-7aa6-8f2e-5c2d3b1a9e77"
+        })])
+        .build()
 }
 
 impl Error {
@@ -212,6 +351,27 @@ mod tests {
             assert_eq!((p.status, p.kind.as_str()), (status, kind));
             assert!(!p.detail.contains("hunter2"), "internal causes never leak");
         }
+    }
+
+    #[test]
+    fn every_problem_type_has_a_title() {
+        let types = all_types();
+        assert!(types.contains(&"/problems/sold-out".to_string()));
+        assert!(types.contains(&"/problems/request-in-flight".to_string()));
+        for t in &types {
+            assert!(title_of(t).is_some(), "{t}");
+        }
+        assert_eq!(
+            conflict_kinds().len(),
+            types
+                .iter()
+                .filter(|t| {
+                    Error::samples()
+                        .iter()
+                        .any(|e| matches!(e, Error::Conflict { .. }) && &e.to_problem().kind == *t)
+                })
+                .count()
+        );
     }
 
     #[test]

@@ -262,6 +262,64 @@ async fn bad_requests_get_problems_and_take_nothing() {
             )
         }
         .token(Token::None),
+        Case::reserve(
+            "quantity above the schema maximum",
+            with(json!(101)),
+            422,
+            VALIDATION,
+        )
+        .field("quantity"),
+        Case::reserve(
+            "a struct written as an array",
+            json!([s, z, 1]).to_string(),
+            422,
+            VALIDATION,
+        )
+        .field("body"),
+        Case::reserve("quantity as null", with(json!(null)), 422, VALIDATION).field("quantity"),
+        Case::reserve("quantity 1.5e0", with(json!(1.5e0)), 422, VALIDATION).field("quantity"),
+        Case::get(
+            "a status the enum does not list",
+            "/api/v1/bookings?status=Held".into(),
+            422,
+            VALIDATION,
+        )
+        .field("status"),
+        Case::get(
+            "an empty status in the list",
+            "/api/v1/bookings?status=held,,confirmed".into(),
+            422,
+            VALIDATION,
+        )
+        .field("status"),
+        Case::get(
+            "a category in the wrong case",
+            "/api/v1/events?category=Concert".into(),
+            422,
+            VALIDATION,
+        )
+        .field("category"),
+        Case::get(
+            "a date that is not RFC 3339",
+            "/api/v1/events?from=2027-01-01".into(),
+            422,
+            VALIDATION,
+        )
+        .field("from"),
+        Case::get(
+            "search text over 100 characters",
+            format!("/api/v1/events?q={}", "a".repeat(101)),
+            422,
+            VALIDATION,
+        )
+        .field("q"),
+        Case::get(
+            "per_page above the maximum",
+            "/api/v1/bookings/pending?per_page=101".into(),
+            422,
+            VALIDATION,
+        )
+        .field("per_page"),
         Case::get(
             "bad paging",
             "/api/v1/bookings?page=-1".into(),
@@ -326,4 +384,81 @@ async fn bad_requests_get_problems_and_take_nothing() {
             .body["status"],
         "held"
     );
+}
+
+/// What the schema forbids in the catalog is refused with a 422 naming the field, and
+/// what it allows is accepted: the boundaries of the document are the server's.
+#[tokio::test]
+async fn the_catalog_refuses_exactly_what_the_schema_forbids() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let org = app.organizer().await;
+    let event = |title: Value, category: &str| json!({"title": title, "category": category, "city": "Lyon"});
+    use serde_json::Value;
+    for (body, field) in [
+        (event(json!("   "), "concert"), "title"),
+        (event(json!("\u{2003}\t"), "concert"), "title"),
+        (event(json!("Jazz\nNight"), "concert"), "title"),
+        (event(json!("x".repeat(201)), "concert"), "title"),
+        (event(json!(" Jazz "), "Concert"), "category"),
+        (event(json!(" Jazz "), "opera"), "category"),
+    ] {
+        app.post("/api/v1/events", Some(&org.token), &body)
+            .await
+            .expect_field_error(field);
+    }
+    // Surrounding white space is allowed by the pattern and dropped.
+    let created = app
+        .post(
+            "/api/v1/events",
+            Some(&org.token),
+            &event(json!(" Jazz "), "concert"),
+        )
+        .await;
+    assert_eq!(created.expect(201)["title"], "Jazz");
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let shows = format!("/api/v1/events/{id}/shows");
+    let show = |patch: Value| {
+        let mut b = json!({"venue": "Hall", "starts_at": "2031-05-01T20:00:00Z",
+            "zones": [{"name": "Floor", "price_minor": 100, "currency": "EUR", "capacity": 10}]});
+        for (k, v) in patch.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    for (patch, field) in [
+        (json!({"starts_at": "2031-05-01"}), "starts_at"),
+        (json!({"starts_at": " 2031-05-01T20:00:00Z"}), "starts_at"),
+        (json!({"hold_ttl_secs": 29}), "hold_ttl_secs"),
+        (json!({"hold_ttl_secs": 3601}), "hold_ttl_secs"),
+        (json!({"per_user_limit": 0}), "per_user_limit"),
+        (json!({"per_user_limit": 101}), "per_user_limit"),
+        (json!({"per_user_limit": 2.5}), "per_user_limit"),
+        (
+            json!({"zones": [{"name": "Floor", "price_minor": 100, "currency": "eur", "capacity": 10}]}),
+            "zones[0].currency",
+        ),
+        (
+            json!({"zones": [{"name": "Floor", "price_minor": -1, "currency": "EUR", "capacity": 10}]}),
+            "zones[0].price_minor",
+        ),
+        (
+            json!({"zones": [{"name": "Floor", "price_minor": 1, "currency": "EUR", "capacity": 10_000_001}]}),
+            "zones[0].capacity",
+        ),
+    ] {
+        app.post(&shows, Some(&org.token), &show(patch.clone()))
+            .await
+            .expect_field_error(field);
+    }
+    // The schema's integers include 3.0; the bounds themselves are accepted.
+    let ok = app
+        .post(&shows, Some(&org.token), &show(json!({"hold_ttl_secs": 30, "per_user_limit": 100.0,
+            "zones": [{"name": "Floor", "price_minor": 100000000, "currency": "EUR", "capacity": 10.0}]})))
+        .await;
+    let ok = ok.expect(201);
+    assert_eq!(
+        (ok["hold_ttl_secs"].as_i64(), ok["per_user_limit"].as_i64()),
+        (Some(30), Some(100))
+    );
+    assert_eq!(ok["zones"][0]["capacity"], 10);
 }

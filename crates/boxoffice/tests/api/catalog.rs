@@ -11,7 +11,7 @@ fn show_body(app: &TestApp, in_days: i64) -> Value {
     json!({
         "venue": "Arena",
         "starts_at": rfc3339(app.clock.now().plus_secs(in_days * DAY)),
-        "zones": [{"name": "Floor", "price_minor": 4500, "currency": "eur", "capacity": 50}],
+        "zones": [{"name": "Floor", "price_minor": 4500, "currency": "EUR", "capacity": 50}],
     })
 }
 
@@ -24,7 +24,7 @@ async fn organizer_manages_events_shows_and_zones() {
     let event = app
         .create_event(
             &org.token,
-            &json!({"title": " Jazz Night ", "description": "Late set", "category": "Concert", "city": "Lyon"}),
+            &json!({"title": " Jazz Night ", "description": "Late set", "category": "concert", "city": "Lyon"}),
         )
         .await;
     let event_id = event["id"].as_str().unwrap().to_owned();

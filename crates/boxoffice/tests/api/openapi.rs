@@ -194,3 +194,309 @@ async fn readiness_fails_when_the_database_is_gone() {
     r.expect_problem(503, "/problems/unavailable");
     app.get("/health/live", None).await.expect(200);
 }
+
+fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    let s = &doc["components"]["schemas"][name];
+    assert!(s.is_object(), "no schema {name}");
+    s
+}
+
+fn prop<'a>(doc: &'a Value, name: &str, field: &str) -> &'a Value {
+    let p = &schema(doc, name)["properties"][field];
+    assert!(p.is_object(), "no property {name}.{field}");
+    p
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The problem types a response documents (allOf [Problem, {type: enum}]).
+fn response_types(op: &Value, status: &str) -> Vec<String> {
+    let schema = &op["responses"][status]["content"]["application/problem+json"]["schema"];
+    strings(&schema["allOf"][1]["properties"]["type"]["enum"])
+}
+
+#[tokio::test]
+async fn every_operation_states_its_statuses_problem_types_and_examples() {
+    use boxoffice::http::problem;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let doc = app
+        .get("/api/v1/openapi.json", None)
+        .await
+        .expect(200)
+        .clone();
+
+    // The problem type enum is exactly what the code can produce.
+    let declared: BTreeSet<String> =
+        strings(&schema(&doc, "Problem")["properties"]["type"]["enum"])
+            .into_iter()
+            .collect();
+    let produced: BTreeSet<String> = problem::all_types().into_iter().collect();
+    assert_eq!(declared, produced);
+    for kind in problem::conflict_kinds() {
+        assert!(
+            declared.contains(&format!("/problems/{}", kind.slug())),
+            "{kind:?}"
+        );
+    }
+
+    let mut ids = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let Some(op) = item.get(*method) else {
+                continue;
+            };
+            let name = format!("{} {path}", method.to_uppercase());
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: operationId"));
+            assert!(
+                id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{name}: operationId {id} is not camelCase"
+            );
+            assert!(ids.insert(id.to_owned()), "{id} is used twice");
+            assert!(!strings(&op["tags"]).is_empty(), "{name}: a tag");
+
+            let statuses: BTreeSet<&str> = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let has = |place: &str| params.iter().any(|p| p["in"] == place);
+            let has_body = op.get("requestBody").is_some();
+            let mut expected = vec!["500", "503"];
+            if has_body {
+                expected.extend(["400", "413", "415", "422"]);
+            }
+            if has("path") {
+                expected.extend(["400", "404"]);
+            }
+            if op.get("security").is_some() {
+                expected.push("401");
+            }
+            if has("query") {
+                expected.push("422");
+            }
+            for s in expected {
+                assert!(statuses.contains(s), "{name} does not document {s}");
+            }
+            assert!(!statuses.contains("429"), "{name}: no rate limiting yet");
+            assert!(!statuses.contains("default"), "{name}: statuses are listed");
+            for s in statuses
+                .iter()
+                .filter(|s| s.starts_with('4') || s.starts_with('5'))
+            {
+                let types = response_types(op, s);
+                assert!(!types.is_empty(), "{name} {s}: problem types");
+                for t in &types {
+                    assert!(declared.contains(t), "{name} {s}: unknown type {t}");
+                }
+            }
+            assert_eq!(response_types(op, "503"), problem::UNAVAILABLE_TYPES);
+
+            // Writes: Idempotency-Key with its two refusals (credential endpoints
+            // are exempt); every request may carry X-Request-Id.
+            let header = |n: &str| params.iter().any(|p| p["in"] == "header" && p["name"] == n);
+            assert!(header("X-Request-Id"), "{name}: X-Request-Id");
+            let exempt =
+                path.starts_with("/api/v1/auth/") || path.starts_with("/api/v1/admin/users/");
+            if *method != "get" && !exempt {
+                assert!(header("Idempotency-Key"), "{name}: Idempotency-Key");
+                assert!(response_types(op, "409").contains(&"/problems/request-in-flight".into()));
+                assert!(
+                    response_types(op, "422").contains(&"/problems/idempotency-key-reused".into())
+                );
+            } else {
+                assert!(!header("Idempotency-Key"), "{name}: not idempotent");
+            }
+
+            // Examples: the request body and the success answer.
+            if has_body {
+                let ex = &op["requestBody"]["content"]["application/json"]["example"];
+                assert!(ex.is_object(), "{name}: request example");
+            }
+            let (ok, res) = op["responses"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(s, _)| s.starts_with('2'))
+                .unwrap_or_else(|| panic!("{name}: a success status"));
+            if ok != "204" {
+                assert!(
+                    !res["content"]["application/json"]["example"].is_null(),
+                    "{name}: response example"
+                );
+            }
+        }
+    }
+    assert_eq!(ids.len(), KNOWN.len(), "one operationId per route");
+}
+
+#[tokio::test]
+async fn closed_sets_formats_and_bounds_come_from_the_domain() {
+    use boxoffice_domain::account::{PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS};
+    use boxoffice_domain::booking::BookingStatus;
+    use boxoffice_domain::catalog::*;
+    use boxoffice_domain::money::{CURRENCY_PATTERN, MAX_PRICE_MINOR};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let doc = app
+        .get("/api/v1/openapi.json", None)
+        .await
+        .expect(200)
+        .clone();
+
+    assert_eq!(
+        strings(&prop(&doc, "EventInput", "category")["enum"]),
+        CATEGORIES
+    );
+    assert_eq!(
+        strings(&prop(&doc, "EventView", "category")["enum"]),
+        CATEGORIES
+    );
+    assert_eq!(
+        strings(&prop(&doc, "ShowView", "sale_state")["enum"]),
+        ["not_yet_open", "open", "closed"]
+    );
+    let statuses: Vec<&str> = BookingStatus::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(
+        strings(&prop(&doc, "BookingView", "status")["enum"]),
+        statuses
+    );
+    assert_eq!(
+        strings(&prop(&doc, "UserView", "role")["enum"]),
+        ["buyer", "organizer", "admin"]
+    );
+    let signup: Vec<Value> = prop(&doc, "RegisterRequest", "role")["enum"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(signup, [json!("buyer"), json!("organizer"), Value::Null]);
+
+    for (s, f) in [
+        ("ShowInput", "starts_at"),
+        ("ShowInput", "sale_opens_at"),
+        ("ShowInput", "sale_closes_at"),
+        ("ShowView", "starts_at"),
+        ("ShowView", "sale_opens_at"),
+        ("ShowView", "sale_closes_at"),
+        ("EventView", "created_at"),
+        ("EventView", "updated_at"),
+        ("BookingView", "expires_at"),
+        ("BookingView", "created_at"),
+        ("UserView", "created_at"),
+    ] {
+        assert_eq!(prop(&doc, s, f)["format"], "date-time", "{s}.{f}");
+    }
+    for (s, f) in [
+        ("ReserveRequest", "show_id"),
+        ("ReserveRequest", "zone_id"),
+        ("BookingView", "id"),
+        ("ShowView", "id"),
+        ("EventView", "organizer_id"),
+        ("UserView", "id"),
+    ] {
+        assert_eq!(prop(&doc, s, f)["format"], "uuid", "{s}.{f}");
+    }
+    // Null only where the server sends or accepts it.
+    assert_eq!(prop(&doc, "ShowView", "starts_at")["type"], "string");
+    assert_eq!(
+        prop(&doc, "ShowInput", "sale_opens_at")["type"],
+        json!(["string", "null"])
+    );
+
+    let bounds = |s: &str, f: &str| {
+        let p = prop(&doc, s, f);
+        (p["minimum"].as_f64(), p["maximum"].as_f64())
+    };
+    let limit = f64::from(MAX_PER_USER_LIMIT);
+    assert_eq!(
+        bounds("ReserveRequest", "quantity"),
+        (Some(1.0), Some(limit))
+    );
+    assert_eq!(
+        bounds("ShowInput", "per_user_limit"),
+        (Some(1.0), Some(limit))
+    );
+    assert_eq!(
+        bounds("ShowInput", "hold_ttl_secs"),
+        (
+            Some(MIN_HOLD_TTL_SECS as f64),
+            Some(MAX_HOLD_TTL_SECS as f64)
+        )
+    );
+    assert_eq!(
+        bounds("ZoneInput", "capacity"),
+        (Some(1.0), Some(f64::from(MAX_ZONE_CAPACITY)))
+    );
+    assert_eq!(
+        bounds("ZoneInput", "price_minor"),
+        (Some(0.0), Some(MAX_PRICE_MINOR as f64))
+    );
+    assert_eq!(
+        bounds("BulkBuyersRequest", "count"),
+        (Some(1.0), Some(10_000.0))
+    );
+    assert_eq!(
+        prop(&doc, "ZoneInput", "currency")["pattern"],
+        CURRENCY_PATTERN
+    );
+    let lengths = |s: &str, f: &str| {
+        let p = prop(&doc, s, f);
+        (
+            p["minLength"].as_u64(),
+            p["maxLength"].as_u64(),
+            p["pattern"].is_string(),
+        )
+    };
+    assert_eq!(lengths("EventInput", "title"), (Some(1), Some(200), true));
+    assert_eq!(
+        lengths("EventInput", "description"),
+        (Some(0), Some(5_000), true)
+    );
+    assert_eq!(lengths("EventInput", "city"), (Some(1), Some(100), true));
+    assert_eq!(lengths("ShowInput", "venue"), (Some(1), Some(200), true));
+    assert_eq!(
+        lengths("RegisterRequest", "display_name"),
+        (Some(1), Some(80), true)
+    );
+    assert_eq!(
+        lengths("RegisterRequest", "password"),
+        (
+            Some(PASSWORD_MIN_CHARS as u64),
+            Some(PASSWORD_MAX_CHARS as u64),
+            true
+        )
+    );
+    assert_eq!(prop(&doc, "RegisterRequest", "email")["maxLength"], 254);
+
+    let query = |path: &str, name: &str| -> Value {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name && p["in"] == "query")
+            .unwrap_or_else(|| panic!("{path} ?{name}"))["schema"]
+            .clone()
+    };
+    let events = "/api/v1/events";
+    assert_eq!(
+        (
+            query(events, "page")["minimum"].as_f64(),
+            query(events, "page")["maximum"].as_f64()
+        ),
+        (Some(1.0), Some(1_000_000.0))
+    );
+    assert_eq!(query(events, "per_page")["maximum"].as_f64(), Some(100.0));
+    assert_eq!(query(events, "q")["maxLength"], 100);
+    assert_eq!(query(events, "from")["format"], "date-time");
+    assert_eq!(strings(&query(events, "category")["enum"]), CATEGORIES);
+    assert!(query("/api/v1/bookings", "status")["pattern"].is_string());
+}
