@@ -11,10 +11,12 @@ pub mod problem;
 use crate::error::Error;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::BoxError;
 use axum::Router;
 use problem::PROBLEM_JSON;
 use std::any::Any;
@@ -23,7 +25,6 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -89,17 +90,16 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                }))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(middleware::from_fn(problem_responses))
                 .layer(CatchPanicLayer::custom(panic_response))
-                .layer(TimeoutLayer::with_status_code(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    Duration::from_secs(request_timeout),
-                ))
+                .layer(HandleErrorLayer::new(move |_: BoxError| async move {
+                    Error::Unavailable(format!(
+                        "the request took longer than {request_timeout} s; retry it"
+                    ))
+                }))
+                .timeout(Duration::from_secs(request_timeout))
                 .layer(security_header("x-content-type-options", "nosniff"))
                 .layer(security_header("x-frame-options", "DENY"))
                 .layer(security_header("referrer-policy", "no-referrer"))
@@ -108,6 +108,21 @@ pub fn router(state: AppState) -> Router {
                     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
                 )),
         )
+}
+
+/// The span of one request, named by its route template (`/api/v1/shows/{id}`), never
+/// its raw path: ids would make every request a new value for log and trace indexes.
+fn request_span(req: &Request) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id)
 }
 
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -13,9 +13,8 @@ use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, Type};
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Problem types of a 503: the store or the writer is unavailable (also while the
-/// server shuts down), and a request that ran past the timeout, which the timeout
-/// layer answers with a bare 503 that `problem_responses` names after its status.
-pub const UNAVAILABLE_TYPES: &[&str] = &["/problems/unavailable", "/problems/http-503"];
+/// server shuts down, a background task failed, or a request ran past the timeout).
+pub const UNAVAILABLE_TYPES: &[&str] = &["/problems/unavailable"];
 
 #[derive(Debug, Serialize)]
 pub struct Problem {
@@ -111,9 +110,6 @@ pub fn all_types() -> Vec<String> {
 
 /// The title that goes with a problem type.
 pub fn title_of(kind: &str) -> Option<&'static str> {
-    if kind == "/problems/http-503" {
-        return Some("Service Unavailable");
-    }
     Error::samples()
         .iter()
         .map(Error::classify)

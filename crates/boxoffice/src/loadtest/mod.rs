@@ -145,10 +145,7 @@ async fn sale(
     let summary = report::Summary::of(&outcome);
     println!("{}", report::text(s, &outcome, &summary, &checks));
     if args.json {
-        println!(
-            "{}",
-            report::json(s, &outcome, &summary, &checks, &show.id)
-        );
+        println!("{}", report::json(s, &outcome, &summary, &checks, &show.id));
     }
     Ok(if checks.iter().all(|c| c.passed) {
         ExitCode::SUCCESS
