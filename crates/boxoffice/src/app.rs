@@ -75,7 +75,7 @@ impl App {
             writer_tasks,
             config.writer_batch_max,
             writer_group.token(),
-        );
+        )?;
         for task in writer_task {
             writer_group.watch("booking-writer", task);
         }

@@ -29,29 +29,47 @@ const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 impl Writer {
     /// Starts `tasks` writer tasks. On `stop` they refuse new writes, commit what is
     /// queued and end.
+    ///
+    /// The tasks run on a runtime of their own, on their own thread: a commit is a few
+    /// round trips to the database driver, and on the shared runtime each answer
+    /// waited in the run queue behind every HTTP request in flight, which stretched
+    /// each commit (and so every hold's latency) by the length of that queue.
     pub fn spawn(
         store: DynStore,
         tasks: usize,
         batch_max: usize,
         stop: CancellationToken,
-    ) -> (Self, Vec<JoinHandle<()>>) {
+    ) -> std::io::Result<(Self, Vec<JoinHandle<()>>)> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (alive, mut all_done) = mpsc::channel::<()>(1);
         let mut lanes = Vec::new();
         let mut handles = Vec::new();
         for _ in 0..tasks.max(1) {
             let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-            handles.push(tokio::spawn(run(
-                store.clone(),
-                rx,
-                batch_max.max(1),
-                stop.clone(),
-            )));
+            let lane = run(store.clone(), rx, batch_max.max(1), stop.clone());
+            let alive = alive.clone();
+            handles.push(runtime.spawn(async move {
+                lane.await;
+                drop(alive);
+            }));
             lanes.push(tx);
         }
+        drop(alive);
+        // Drives the lanes until every one has ended (each holds an `alive` sender).
+        std::thread::Builder::new()
+            .name("booking-writer".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let _ = all_done.recv().await;
+                });
+            })?;
         let writer = Self {
             lanes: lanes.into(),
             next: Arc::new(AtomicUsize::new(0)),
         };
-        (writer, handles)
+        Ok((writer, handles))
     }
 
     /// Queues one write and waits until its transaction committed.

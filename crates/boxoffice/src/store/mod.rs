@@ -217,6 +217,9 @@ pub enum BookingWrite {
         action: BookingAction,
         at: Timestamp,
         deadline: Deadline,
+        /// Applies only to a booking of this account (`None`: any, for admins and
+        /// the expiry job), so the owner check costs no read of its own.
+        owner: Option<UserId>,
     },
 }
 

@@ -198,3 +198,48 @@ async fn loadtest_without_a_url_runs_a_checked_sale_on_its_own_server() {
     // The server's database lived in a temporary folder, not the working one.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// Collects what a subscriber writes, for assertions on log lines.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn request_logs_name_the_route_template_not_the_raw_path() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let app = App::build(
+        Config::for_tests(&db.url),
+        Arc::new(boxoffice::clock::SystemClock),
+    )
+    .await
+    .unwrap();
+    let router = boxoffice::http::router(app.state.clone());
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("debug")
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    // A current-thread runtime: the request runs on this thread, under this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let id = uuid::Uuid::new_v4();
+    let req = axum::http::Request::get(format!("/api/v1/shows/{id}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(router.oneshot(req).await.unwrap().status(), 404);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("route=/api/v1/shows/{id}"), "{logs}");
+    assert!(!logs.contains(&id.to_string()), "raw id logged:\n{logs}");
+    drop(_guard);
+    app.stop().await;
+}

@@ -430,6 +430,7 @@ async fn booking_batches_transitions_and_outbox(backend: Backend) {
         action,
         at,
         deadline,
+        owner: None,
     };
     let outcomes = s
         .apply(&[
@@ -449,6 +450,14 @@ async fn booking_batches_transitions_and_outbox(backend: Backend) {
                 before,
                 Deadline::Any,
             ),
+            // Only its owner's transition applies: Bruno's hold is not Ana's to confirm.
+            BookingWrite::Transition {
+                id: d.id,
+                action: BookingAction::Confirm,
+                at: before,
+                deadline: Deadline::NotPassed,
+                owner: Some(ana.id),
+            },
         ])
         .await
         .unwrap();
@@ -472,6 +481,7 @@ async fn booking_batches_transitions_and_outbox(backend: Backend) {
     );
     assert!(matches!(outcomes[5], WriteOutcome::Skipped));
     assert!(matches!(outcomes[6], WriteOutcome::Skipped));
+    assert!(matches!(outcomes[7], WriteOutcome::Skipped));
 
     let outbox = s.outbox_after(4, 100).await.unwrap();
     let events: Vec<(String, String)> = outbox

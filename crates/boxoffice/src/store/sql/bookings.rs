@@ -1,8 +1,8 @@
 //! Bookings in SQL: the group-commit batch with its outbox events, the tallies and
 //! start-up snapshot the inventory is checked against and rebuilt from, the outbox.
 use super::statement::{
-    db_err, get_i64, get_id, get_money, get_parsed, get_str, get_ts, get_u32, i, insert_rows, t,
-    ts, Arg, Sql, CHUNK,
+    bad_row, get_i64, get_id, get_money, get_parsed, get_str, get_ts, get_u32, i,
+    insert_statements, t, ts, Arg, Sql, CHUNK,
 };
 use super::SqlStore;
 use crate::store::{
@@ -11,7 +11,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
-use boxoffice_domain::{BookingId, ShowId, Timestamp, ZoneId};
+use boxoffice_domain::{BookingId, ShowId, Timestamp, UserId, ZoneId};
 use sqlx::any::AnyRow;
 use std::collections::HashMap;
 
@@ -110,7 +110,8 @@ impl SqlStore {
 #[async_trait]
 impl BookingStore for SqlStore {
     async fn apply(&self, writes: &[BookingWrite]) -> StoreResult<Vec<WriteOutcome>> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // First round trip: the holds with their events, and the transitions.
+        let mut first = Vec::new();
         let holds: Vec<&BookingRecord> = writes
             .iter()
             .filter_map(|w| match w {
@@ -119,44 +120,41 @@ impl BookingStore for SqlStore {
             })
             .collect();
         if !holds.is_empty() {
-            insert_rows(
-                &mut tx,
-                self.backend,
+            first.extend(insert_statements(
                 "bookings",
                 BOOKING_COLUMNS,
-                holds.iter().map(|b| booking_args(b)).collect::<Vec<_>>(),
-            )
-            .await?;
+                holds.iter().map(|b| booking_args(b)).collect(),
+            ));
             let events = holds
                 .iter()
                 .map(|b| outbox_args(boxoffice_domain::booking::EVENT_RESERVED, b, b.created_at))
                 .collect::<StoreResult<Vec<_>>>()?;
-            insert_rows(&mut tx, self.backend, "outbox", OUTBOX_COLUMNS, events).await?;
+            first.extend(insert_statements("outbox", OUTBOX_COLUMNS, events));
         }
         // Transitions sharing action, deadline rule and instant are applied by one
-        // set-based UPDATE, and their events by one multi-row insert.
-        let mut groups: Vec<((BookingAction, Deadline, Timestamp), Vec<BookingId>)> = Vec::new();
+        // set-based UPDATE; each returns its rows tagged with its group.
+        type Group = (BookingAction, Deadline, Timestamp, Option<UserId>);
+        let mut groups: Vec<(Group, Vec<BookingId>)> = Vec::new();
         for w in writes {
             if let BookingWrite::Transition {
                 id,
                 action,
                 at,
                 deadline,
+                owner,
             } = w
             {
-                let key = (*action, *deadline, *at);
+                let key = (*action, *deadline, *at, *owner);
                 match groups.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, ids)) => ids.push(*id),
                     None => groups.push((key, vec![*id])),
                 }
             }
         }
-        let mut applied: HashMap<(BookingId, BookingAction), BookingRecord> = HashMap::new();
-        for ((action, deadline, at), ids) in &groups {
+        for (group, ((action, deadline, at, owner), ids)) in groups.iter().enumerate() {
             let Some(target) = action.target() else {
                 continue;
             };
-            let mut events = Vec::new();
             for chunk in ids.chunks(CHUNK) {
                 let mut sql = Sql::update("bookings");
                 sql.push("status = ")
@@ -174,15 +172,35 @@ impl BookingStore for SqlStore {
                     Deadline::Passed => sql.push(" AND expires_at <= ").int(at.millis()),
                     Deadline::Any => &mut sql,
                 };
-                sql.push(&format!(" RETURNING {BOOKING_COLUMNS}"));
-                for row in sql.fetch_all(self.backend, &mut *tx).await? {
-                    let booking = booking_from(&row)?;
-                    events.push(outbox_args(action.event_type(), &booking, *at)?);
-                    applied.insert((booking.id, *action), booking);
+                if let Some(owner) = owner {
+                    sql.push(" AND user_id = ").text(owner);
                 }
+                sql.push(&format!(
+                    " RETURNING {BOOKING_COLUMNS}, {group} AS batch_group"
+                ));
+                first.push(sql);
             }
-            insert_rows(&mut tx, self.backend, "outbox", OUTBOX_COLUMNS, events).await?;
         }
+        let mut batch = self.batch().await?;
+        if groups.is_empty() {
+            batch.finish(first).await?;
+            return Ok(vec![WriteOutcome::Held; writes.len()]);
+        }
+        let rows = batch.run(first).await?;
+        // Second round trip (only with transitions): their events, then COMMIT.
+        let mut applied: HashMap<(BookingId, BookingAction), BookingRecord> = HashMap::new();
+        let mut events = Vec::new();
+        for row in &rows {
+            let group = usize::try_from(get_i64(row, "batch_group")?).map_err(bad_row)?;
+            let ((action, _, at, _), _) =
+                groups.get(group).ok_or_else(|| bad_row("batch group"))?;
+            let booking = booking_from(row)?;
+            events.push(outbox_args(action.event_type(), &booking, *at)?);
+            applied.insert((booking.id, *action), booking);
+        }
+        batch
+            .finish(insert_statements("outbox", OUTBOX_COLUMNS, events))
+            .await?;
         // Each applied change is reported once, to the first write that asked for it.
         let outcomes = writes
             .iter()
@@ -196,7 +214,6 @@ impl BookingStore for SqlStore {
                 }
             })
             .collect();
-        tx.commit().await.map_err(db_err)?;
         Ok(outcomes)
     }
 

@@ -98,6 +98,23 @@ impl Sql {
         self.args.extend(other.args);
         self
     }
+    /// Statements joined into one multi-statement text (`a; b; c`), their arguments
+    /// in order; the first one's table names the constraint errors.
+    pub(super) fn script(statements: Vec<Sql>) -> Self {
+        let mut parts = statements.into_iter();
+        let mut script = parts.next().unwrap_or_else(|| Sql::new(""));
+        for next in parts {
+            script.push("; ");
+            let offset = script.args.len();
+            script.numbered.push_str(&renumber(&next.numbered, offset));
+            script.positional.push_str(&next.positional);
+            script.args.extend(next.args);
+            if matches!(script.op, Op::Other) {
+                script.op = next.op;
+            }
+        }
+        script
+    }
     /// Adds an argument and appends its placeholder.
     pub(super) fn arg(&mut self, a: Arg) -> &mut Self {
         self.args.push(a);
@@ -166,6 +183,28 @@ impl Sql {
     }
 }
 
+/// `$n` placeholders shifted by `offset` (statement texts hold no other `$`).
+fn renumber(text: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut n = String::new();
+        while let Some((_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+            n.push(*d);
+            chars.next();
+        }
+        match n.parse::<usize>() {
+            Ok(v) => out.push_str(&(v + offset).to_string()),
+            Err(_) => out.push_str(&n),
+        }
+    }
+    out
+}
+
 /// Runs statements on the pool.
 impl SqlStore {
     pub(super) async fn execute(&self, sql: &Sql) -> StoreResult<u64> {
@@ -223,22 +262,34 @@ impl SqlStore {
 }
 
 /// `INSERT INTO table (columns) VALUES (…), (…)` for each chunk of rows.
+/// `INSERT INTO table (columns) VALUES (…), (…)`, one statement per chunk of rows.
+pub(super) fn insert_statements(
+    table: &'static str,
+    columns: &str,
+    rows: Vec<Vec<Arg>>,
+) -> Vec<Sql> {
+    rows.chunks(CHUNK)
+        .map(|chunk| {
+            let mut sql = Sql::insert(table, columns);
+            for (n, r) in chunk.iter().enumerate() {
+                if n > 0 {
+                    sql.push(", ");
+                }
+                sql.tuple(r.clone());
+            }
+            sql
+        })
+        .collect()
+}
+
 pub(super) async fn insert_rows(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     table: &'static str,
     columns: &str,
-    rows: impl IntoIterator<Item = Vec<Arg>>,
+    rows: Vec<Vec<Arg>>,
 ) -> StoreResult<()> {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let mut sql = Sql::insert(table, columns);
-        for (n, r) in rows.by_ref().take(CHUNK).enumerate() {
-            if n > 0 {
-                sql.push(", ");
-            }
-            sql.tuple(r);
-        }
+    for sql in insert_statements(table, columns, rows) {
         sql.execute(backend, &mut *conn).await?;
     }
     Ok(())
@@ -310,4 +361,29 @@ pub(super) fn get_money(row: &AnyRow, amount_col: &str) -> StoreResult<Money> {
         amount_minor: get_i64(row, amount_col)?,
         currency: get_parsed(row, "currency", Currency::parse)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_keep_arguments_in_order_for_both_placeholder_styles() {
+        let mut a = Sql::insert("t", "x, y");
+        a.tuple(vec![i(1), i(2)]);
+        let mut b = Sql::update("t");
+        b.push("x = ").int(3).push(" WHERE y = ").int(4);
+        let s = Sql::script(vec![Sql::new("BEGIN"), a, b, Sql::new("COMMIT")]);
+        assert_eq!(
+            s.numbered,
+            "BEGIN; INSERT INTO t (x, y) VALUES ($1, $2); UPDATE t SET x = $3 WHERE y = $4; COMMIT"
+        );
+        assert_eq!(
+            s.positional,
+            "BEGIN; INSERT INTO t (x, y) VALUES (?, ?); UPDATE t SET x = ? WHERE y = ?; COMMIT"
+        );
+        assert_eq!(s.args.len(), 4);
+        assert!(matches!(s.op, Op::Write("t")));
+        assert_eq!(renumber("a = $1 AND b = $12", 10), "a = $11 AND b = $22");
+    }
 }
