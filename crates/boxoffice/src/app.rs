@@ -67,7 +67,7 @@ impl App {
         let mut writer_group = TaskGroup::new(&health);
         let writer_tasks = match (config.writer_tasks, sql.backend()) {
             (0, Backend::Sqlite) => 1,
-            (0, Backend::Postgres) => 4,
+            (0, Backend::Postgres) => 2,
             (n, _) => n,
         };
         let (writer, writer_task) = Writer::spawn(

@@ -77,7 +77,7 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Most booking writes committed in one transaction.
     pub writer_batch_max: usize,
-    /// Group-commit writer tasks; 0 picks 1 for SQLite and 4 for PostgreSQL.
+    /// Group-commit writer tasks; 0 picks 1 for SQLite and 2 for PostgreSQL (raise it when PostgreSQL has its own machine).
     pub writer_tasks: usize,
     /// How often the expiry job looks for holds past their deadline.
     pub expiry_interval_ms: u64,

@@ -1,31 +1,28 @@
-//! One write transaction in as few round trips as the backend allows. SQLite runs on
-//! a worker thread per connection, and every statement is a hop there and back; a
-//! group commit sends its statements (and BEGIN/COMMIT) as one multi-statement query,
-//! so a batch of holds is one hop. PostgreSQL runs them one by one in a transaction.
+//! One write transaction in as few round trips as the backend allows. Every statement
+//! is a hop to the database (SQLite: its worker thread; PostgreSQL: a backend process)
+//! and back. On SQLite a group commit sends its statements with BEGIN and COMMIT as
+//! one multi-statement query; on PostgreSQL a batch that is only inserts is one
+//! statement (data-modifying CTEs), atomic without BEGIN/COMMIT.
 use super::statement::{db_err, Sql};
 use super::{Backend, SqlStore};
 use crate::store::StoreResult;
 use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, Executor, Transaction};
+use sqlx::{Any, Executor};
 
-pub(super) enum Batch {
-    /// The `BEGIN` is sent with the first statements.
-    Sqlite {
-        conn: PoolConnection<Any>,
-        begun: bool,
-    },
-    Postgres(Transaction<'static, Any>),
+pub(super) struct Batch {
+    conn: PoolConnection<Any>,
+    backend: Backend,
+    /// Whether BEGIN was sent (it goes with the first statements).
+    begun: bool,
 }
 
 impl SqlStore {
     pub(super) async fn batch(&self) -> StoreResult<Batch> {
-        Ok(match self.backend {
-            Backend::Sqlite => Batch::Sqlite {
-                conn: self.pool.acquire().await.map_err(db_err)?,
-                begun: false,
-            },
-            Backend::Postgres => Batch::Postgres(self.pool.begin().await.map_err(db_err)?),
+        Ok(Batch {
+            conn: self.pool.acquire().await.map_err(db_err)?,
+            backend: self.backend,
+            begun: false,
         })
     }
 }
@@ -36,48 +33,60 @@ impl Batch {
         self.send(statements, false).await
     }
 
-    /// Runs the last `statements` and commits, in the same round trip on SQLite.
+    /// Runs the last `statements` and commits, in the same round trip.
     pub(super) async fn finish(mut self, statements: Vec<Sql>) -> StoreResult<Vec<AnyRow>> {
-        let rows = self.send(statements, true).await?;
-        if let Batch::Postgres(tx) = self {
-            tx.commit().await.map_err(db_err)?;
-        }
-        Ok(rows)
+        self.send(statements, true).await
     }
 
     async fn send(&mut self, statements: Vec<Sql>, commit: bool) -> StoreResult<Vec<AnyRow>> {
-        match self {
-            Batch::Sqlite { conn, begun } => {
+        let result = match self.backend {
+            Backend::Sqlite => {
                 let mut parts = Vec::with_capacity(statements.len() + 2);
-                if !*begun {
+                if !self.begun {
                     parts.push(Sql::new("BEGIN IMMEDIATE"));
-                    *begun = true;
                 }
                 parts.extend(statements);
                 if commit {
                     parts.push(Sql::new("COMMIT"));
                 }
-                let script = Sql::script(parts);
-                match script.fetch_all(Backend::Sqlite, &mut **conn).await {
-                    Ok(rows) => Ok(rows),
-                    Err(e) => {
-                        // A statement failed: those after it, COMMIT included, did not
-                        // run. Nothing of the transaction may stay behind.
-                        if let Err(rollback) = conn.execute("ROLLBACK").await {
-                            tracing::debug!(error = %rollback, "rollback after a failed batch");
-                        }
-                        Err(e)
-                    }
-                }
+                Sql::script(parts)
+                    .fetch_all(Backend::Sqlite, &mut *self.conn)
+                    .await
             }
-            Batch::Postgres(tx) => {
-                let mut rows = Vec::new();
-                for s in &statements {
-                    // Dropping the transaction on an error rolls it back.
-                    rows.extend(s.fetch_all(Backend::Postgres, &mut **tx).await?);
-                }
-                Ok(rows)
+            // Only inserts and nothing before: one statement is its own transaction.
+            Backend::Postgres if !self.begun && commit => {
+                Sql::with_all(statements)
+                    .fetch_all(Backend::Postgres, &mut *self.conn)
+                    .await
+            }
+            Backend::Postgres => self.send_one_by_one(statements, commit).await,
+        };
+        self.begun = !commit;
+        if result.is_err() {
+            // A statement failed: those after it, COMMIT included, did not run.
+            // Nothing of the transaction may stay behind on the pooled connection.
+            if let Err(e) = self.conn.execute("ROLLBACK").await {
+                tracing::debug!(error = %e, "rollback after a failed batch");
             }
         }
+        result
+    }
+
+    async fn send_one_by_one(
+        &mut self,
+        statements: Vec<Sql>,
+        commit: bool,
+    ) -> StoreResult<Vec<AnyRow>> {
+        if !self.begun {
+            self.conn.execute("BEGIN").await.map_err(db_err)?;
+        }
+        let mut rows = Vec::new();
+        for s in &statements {
+            rows.extend(s.fetch_all(self.backend, &mut *self.conn).await?);
+        }
+        if commit {
+            self.conn.execute("COMMIT").await.map_err(db_err)?;
+        }
+        Ok(rows)
     }
 }

@@ -101,19 +101,43 @@ impl Sql {
     /// Statements joined into one multi-statement text (`a; b; c`), their arguments
     /// in order; the first one's table names the constraint errors.
     pub(super) fn script(statements: Vec<Sql>) -> Self {
-        let mut parts = statements.into_iter();
-        let mut script = parts.next().unwrap_or_else(|| Sql::new(""));
-        for next in parts {
-            script.push("; ");
-            let offset = script.args.len();
-            script.numbered.push_str(&renumber(&next.numbered, offset));
-            script.positional.push_str(&next.positional);
-            script.args.extend(next.args);
-            if matches!(script.op, Op::Other) {
-                script.op = next.op;
+        let mut script = Sql::new("");
+        for (n, next) in statements.into_iter().enumerate() {
+            if n > 0 {
+                script.push("; ");
             }
+            script.join(next, "");
         }
         script
+    }
+    /// Inserts (or other writes without RETURNING) as one PostgreSQL statement: all
+    /// but the last become data-modifying CTEs (`WITH w0 AS (…) …`), which run
+    /// atomically together.
+    pub(super) fn with_all(statements: Vec<Sql>) -> Self {
+        let last = statements.len().saturating_sub(1);
+        let mut out = Sql::new("");
+        for (n, s) in statements.into_iter().enumerate() {
+            if n == last {
+                out.push(if n == 0 { "" } else { " " });
+                out.join(s, "");
+            } else {
+                out.push(if n == 0 { "WITH " } else { ", " });
+                out.push(&format!("w{n} AS ("));
+                out.join(s, ")");
+            }
+        }
+        out
+    }
+    /// Appends `next` (its placeholders renumbered after ours), then `suffix`.
+    fn join(&mut self, next: Sql, suffix: &str) -> &mut Self {
+        let offset = self.args.len();
+        self.numbered.push_str(&renumber(&next.numbered, offset));
+        self.positional.push_str(&next.positional);
+        self.args.extend(next.args);
+        if matches!(self.op, Op::Other) {
+            self.op = next.op;
+        }
+        self.push(suffix)
     }
     /// Adds an argument and appends its placeholder.
     pub(super) fn arg(&mut self, a: Arg) -> &mut Self {
@@ -385,5 +409,24 @@ mod tests {
         assert_eq!(s.args.len(), 4);
         assert!(matches!(s.op, Op::Write("t")));
         assert_eq!(renumber("a = $1 AND b = $12", 10), "a = $11 AND b = $22");
+
+        let mut a = Sql::insert("t", "x");
+        a.tuple(vec![i(1)]);
+        let mut b = Sql::insert("u", "y");
+        b.tuple(vec![i(2)]).push(", ").tuple(vec![i(3)]);
+        let mut c = Sql::insert("v", "z");
+        c.tuple(vec![i(4)]);
+        let one = Sql::with_all(vec![a, b, c]);
+        assert_eq!(
+            one.numbered,
+            "WITH w0 AS (INSERT INTO t (x) VALUES ($1)), w1 AS (INSERT INTO u (y) VALUES ($2), ($3)) INSERT INTO v (z) VALUES ($4)"
+        );
+        assert!(matches!(one.op, Op::Write("t")));
+        let mut d = Sql::insert("t", "x");
+        d.tuple(vec![i(5)]);
+        assert_eq!(
+            Sql::with_all(vec![d]).numbered,
+            "INSERT INTO t (x) VALUES ($1)"
+        );
     }
 }
