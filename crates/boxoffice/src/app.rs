@@ -108,11 +108,17 @@ impl App {
         if sql.backend() == Backend::Sqlite {
             // Keeps the WAL short off the commit path.
             let wal = sql.clone();
-            jobs.every("wal-checkpoint", Duration::from_millis(250), move || {
+            jobs.every("wal-checkpoint", Duration::from_millis(50), move || {
                 let wal = wal.clone();
                 async move {
-                    if let Err(e) = wal.checkpoint().await {
-                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    let started = std::time::Instant::now();
+                    match wal.checkpoint().await {
+                        Ok(frames) => tracing::debug!(
+                            frames,
+                            us = started.elapsed().as_micros() as u64,
+                            "WAL checkpoint"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
                     }
                 }
             });

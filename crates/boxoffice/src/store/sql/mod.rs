@@ -44,6 +44,12 @@ pub struct SqlStore {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// WAL size (in pages) past which a checkpoint rewinds the WAL: 1 GiB of 4 KiB pages.
+/// A bound for long bursts, not a routine: each RESTART holds commits while it
+/// copies and syncs, which costs the open-loop tail (measured: a 64 MiB bound put the
+/// p99 at 50 % load from 11 ms to 22–150 ms), so ordinary sales never reach it.
+const WAL_RESTART_FRAMES: i64 = 262_144;
+
 /// Attempts (250 ms apart) to take the inventory lock before giving up.
 const OWNERSHIP_RETRIES: u32 = 20;
 
@@ -114,8 +120,15 @@ impl SqlStore {
     }
 
     /// Copies committed WAL frames into the SQLite database without blocking the
-    /// writer (a passive checkpoint); returns the frames checkpointed. No-op on
+    /// writer (a passive checkpoint); returns the frames the WAL holds. No-op on
     /// PostgreSQL.
+    ///
+    /// Under a steady stream of commits a passive checkpoint never catches up with
+    /// the writer, and SQLite only rewinds the WAL once it has, so the file grows for
+    /// as long as the burst lasts (about 700 MB in 10 s of closed-loop holds) and
+    /// starts over at the first pause. Past [`WAL_RESTART_FRAMES`] the passive pass
+    /// that just copied nearly everything is followed by a RESTART checkpoint: it
+    /// holds new commits for the frames left, and the next commit rewinds the WAL.
     pub async fn checkpoint(&self) -> anyhow::Result<i64> {
         if self.backend != Backend::Sqlite {
             return Ok(0);
@@ -123,7 +136,13 @@ impl SqlStore {
         let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get::<i64, _>(2).unwrap_or(0))
+        let frames = row.try_get::<i64, _>(1).unwrap_or(0);
+        if frames >= WAL_RESTART_FRAMES {
+            sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                .fetch_one(&self.pool)
+                .await?;
+        }
+        Ok(frames)
     }
 
     /// Applies pending migrations of this backend.
