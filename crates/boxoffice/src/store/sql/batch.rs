@@ -39,6 +39,9 @@ impl Batch {
     }
 
     async fn send(&mut self, statements: Vec<Sql>, commit: bool) -> StoreResult<Vec<AnyRow>> {
+        if statements.is_empty() && !self.begun {
+            return Ok(Vec::new());
+        }
         let result = match self.backend {
             Backend::Sqlite => {
                 let mut parts = Vec::with_capacity(statements.len() + 2);
