@@ -458,6 +458,13 @@ async fn booking_batches_transitions_and_outbox(backend: Backend) {
                 deadline: Deadline::NotPassed,
                 owner: Some(ana.id),
             },
+            // Named twice in one batch: the first write that asked gets the outcome.
+            transition(
+                a.id,
+                BookingAction::Confirm,
+                before.plus_millis(1),
+                Deadline::NotPassed,
+            ),
         ])
         .await
         .unwrap();
@@ -482,6 +489,7 @@ async fn booking_batches_transitions_and_outbox(backend: Backend) {
     assert!(matches!(outcomes[5], WriteOutcome::Skipped));
     assert!(matches!(outcomes[6], WriteOutcome::Skipped));
     assert!(matches!(outcomes[7], WriteOutcome::Skipped));
+    assert!(matches!(outcomes[8], WriteOutcome::Skipped));
 
     let outbox = s.outbox_after(4, 100).await.unwrap();
     let events: Vec<(String, String)> = outbox

@@ -74,6 +74,15 @@ fn outbox_args(event_type: &str, b: &BookingRecord, at: Timestamp) -> StoreResul
     ])
 }
 
+/// `table.a, table.b, …` for a column list.
+fn qualified(table: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{table}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn status_list(statuses: &[BookingStatus]) -> String {
     // Closed set of our own constants: safe to inline.
     statuses
@@ -133,8 +142,12 @@ impl BookingStore for SqlStore {
         }
         // Transitions sharing action, deadline rule and instant are applied by one
         // set-based UPDATE; each returns its rows tagged with its group.
-        type Group = (BookingAction, Deadline, Timestamp, Option<UserId>);
-        let mut groups: Vec<(Group, Vec<BookingId>)> = Vec::new();
+        // Transitions sharing action and deadline rule are applied by one set-based
+        // UPDATE joined to their (id, instant, owner) values; each returns its rows
+        // tagged with its group. A booking named twice in a group is sent once (the
+        // first write that asked gets the outcome).
+        type Row = (BookingId, Timestamp, Option<UserId>);
+        let mut groups: Vec<((BookingAction, Deadline), Vec<Row>)> = Vec::new();
         for w in writes {
             if let BookingWrite::Transition {
                 id,
@@ -144,39 +157,50 @@ impl BookingStore for SqlStore {
                 owner,
             } = w
             {
-                let key = (*action, *deadline, *at, *owner);
+                let key = (*action, *deadline);
+                let row = (*id, *at, *owner);
                 match groups.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, ids)) => ids.push(*id),
-                    None => groups.push((key, vec![*id])),
+                    Some((_, rows)) if rows.iter().any(|r| r.0 == *id) => {}
+                    Some((_, rows)) => rows.push(row),
+                    None => groups.push((key, vec![row])),
                 }
             }
         }
-        for (group, ((action, deadline, at, owner), ids)) in groups.iter().enumerate() {
+        for (group, ((action, deadline), rows)) in groups.iter().enumerate() {
             let Some(target) = action.target() else {
                 continue;
             };
-            for chunk in ids.chunks(CHUNK) {
-                let mut sql = Sql::update("bookings");
+            for chunk in rows.chunks(CHUNK) {
+                let mut sql = Sql::new("WITH v (b_id, b_at, b_owner) AS (VALUES ");
+                for (n, (id, at, owner)) in chunk.iter().enumerate() {
+                    if n > 0 {
+                        sql.push(", ");
+                    }
+                    sql.push("(CAST(").text(id).push(" AS TEXT), CAST(");
+                    sql.int(at.millis()).push(" AS BIGINT), CAST(");
+                    match owner {
+                        Some(o) => sql.text(o),
+                        None => sql.arg(Arg::NullText),
+                    };
+                    sql.push(" AS TEXT))");
+                }
+                sql.push(") ").append_write(Sql::update("bookings"));
                 sql.push("status = ")
                     .text(target.as_str())
-                    .push(", updated_at = ")
-                    .int(at.millis());
-                sql.push(" WHERE id IN ")
-                    .tuple(chunk.iter().map(t).collect());
+                    .push(", updated_at = v.b_at FROM v WHERE id = v.b_id");
                 sql.push(&format!(
                     " AND status IN ({})",
                     status_list(&action.sources())
                 ));
                 match deadline {
-                    Deadline::NotPassed => sql.push(" AND expires_at > ").int(at.millis()),
-                    Deadline::Passed => sql.push(" AND expires_at <= ").int(at.millis()),
+                    Deadline::NotPassed => sql.push(" AND expires_at > v.b_at"),
+                    Deadline::Passed => sql.push(" AND expires_at <= v.b_at"),
                     Deadline::Any => &mut sql,
                 };
-                if let Some(owner) = owner {
-                    sql.push(" AND user_id = ").text(owner);
-                }
+                sql.push(" AND (v.b_owner IS NULL OR user_id = v.b_owner)");
                 sql.push(&format!(
-                    " RETURNING {BOOKING_COLUMNS}, {group} AS batch_group"
+                    " RETURNING {}, {group} AS batch_group",
+                    qualified("bookings", BOOKING_COLUMNS)
                 ));
                 first.push(sql);
             }
@@ -192,10 +216,13 @@ impl BookingStore for SqlStore {
         let mut events = Vec::new();
         for row in &rows {
             let group = usize::try_from(get_i64(row, "batch_group")?).map_err(bad_row)?;
-            let ((action, _, at, _), _) =
-                groups.get(group).ok_or_else(|| bad_row("batch group"))?;
+            let ((action, _), _) = groups.get(group).ok_or_else(|| bad_row("batch group"))?;
             let booking = booking_from(row)?;
-            events.push(outbox_args(action.event_type(), &booking, *at)?);
+            events.push(outbox_args(
+                action.event_type(),
+                &booking,
+                booking.updated_at,
+            )?);
             applied.insert((booking.id, *action), booking);
         }
         batch

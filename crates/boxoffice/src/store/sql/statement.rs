@@ -28,6 +28,7 @@ pub(super) enum Arg {
     Text(String),
     Int(i64),
     NullInt,
+    NullText,
 }
 
 pub(super) fn t(s: impl ToString) -> Arg {
@@ -139,6 +140,11 @@ impl Sql {
         }
         self.push(suffix)
     }
+    /// Continues with a write statement's text, taking its table for constraint errors.
+    pub(super) fn append_write(&mut self, write: Sql) -> &mut Self {
+        self.op = write.op;
+        self.join(write, "")
+    }
     /// Adds an argument and appends its placeholder.
     pub(super) fn arg(&mut self, a: Arg) -> &mut Self {
         self.args.push(a);
@@ -175,6 +181,7 @@ impl Sql {
                 Arg::Text(s) => q.bind(s.as_str()),
                 Arg::Int(i) => q.bind(*i),
                 Arg::NullInt => q.bind(None::<i64>),
+                Arg::NullText => q.bind(None::<String>),
             };
         }
         q
