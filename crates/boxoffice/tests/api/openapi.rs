@@ -215,6 +215,18 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The document a running server serves.
+async fn served_document() -> Value {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let doc = app
+        .get("/api/v1/openapi.json", None)
+        .await
+        .expect(200)
+        .clone();
+    app.stop().await;
+    doc
+}
+
 /// The problem types a response documents (allOf [Problem, {type: enum}]).
 fn response_types(op: &Value, status: &str) -> Vec<String> {
     let schema = &op["responses"][status]["content"]["application/problem+json"]["schema"];
@@ -224,12 +236,7 @@ fn response_types(op: &Value, status: &str) -> Vec<String> {
 #[tokio::test]
 async fn every_operation_states_its_statuses_problem_types_and_examples() {
     use boxoffice::http::problem;
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let doc = app
-        .get("/api/v1/openapi.json", None)
-        .await
-        .expect(200)
-        .clone();
+    let doc = served_document().await;
 
     // The problem type enum is exactly what the code can produce.
     let declared: BTreeSet<String> =
@@ -346,12 +353,7 @@ async fn closed_sets_formats_and_bounds_come_from_the_domain() {
     use boxoffice_domain::booking::BookingStatus;
     use boxoffice_domain::catalog::*;
     use boxoffice_domain::money::{CURRENCY_PATTERN, MAX_PRICE_MINOR};
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let doc = app
-        .get("/api/v1/openapi.json", None)
-        .await
-        .expect(200)
-        .clone();
+    let doc = served_document().await;
 
     assert_eq!(
         strings(&prop(&doc, "EventInput", "category")["enum"]),

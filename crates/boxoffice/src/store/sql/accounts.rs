@@ -1,7 +1,7 @@
 //! Accounts in SQL: users and their refresh tokens, the records sign-up, login and
 //! token rotation read and write.
 use super::statement::{
-    db_err, get_id, get_opt_ts, get_parsed, get_str, get_ts, insert_rows, opt_ts, t, ts, Arg, Sql,
+    get_id, get_opt_ts, get_parsed, get_str, get_ts, insert_statements, opt_ts, t, ts, Arg, Sql,
 };
 use super::SqlStore;
 use crate::store::{AccountStore, RefreshRecord, StoreResult, UserRecord};
@@ -65,16 +65,12 @@ fn refresh_args(r: &RefreshRecord) -> Vec<Arg> {
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn insert_users(&self, users: &[UserRecord]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        insert_rows(
-            &mut tx,
-            self.backend,
-            "users",
-            USER_COLUMNS,
-            users.iter().map(user_args).collect::<Vec<_>>(),
-        )
-        .await?;
-        tx.commit().await.map_err(db_err)
+        let rows = users.iter().map(user_args).collect();
+        self.batch()
+            .await?
+            .finish(insert_statements("users", USER_COLUMNS, rows))
+            .await
+            .map(drop)
     }
 
     async fn user(&self, id: UserId) -> StoreResult<UserRecord> {

@@ -74,6 +74,50 @@ fn outbox_args(event_type: &str, b: &BookingRecord, at: Timestamp) -> StoreResul
     ])
 }
 
+/// `UPDATE bookings … FROM (VALUES (id, instant, owner) …)`: moves each listed booking
+/// from the action's source states to `target`, checked against its own instant and
+/// owner, and returns the rows it changed tagged with `group`.
+fn transition_statement(
+    group: usize,
+    action: BookingAction,
+    target: BookingStatus,
+    deadline: Deadline,
+    rows: &[(BookingId, Timestamp, Option<UserId>)],
+) -> Sql {
+    let mut sql = Sql::new("WITH v (b_id, b_at, b_owner) AS (VALUES ");
+    for (n, (id, at, owner)) in rows.iter().enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.push("(CAST(").text(id).push(" AS TEXT), CAST(");
+        sql.int(at.millis()).push(" AS BIGINT), CAST(");
+        match owner {
+            Some(o) => sql.text(o),
+            None => sql.arg(Arg::NullText),
+        };
+        sql.push(" AS TEXT))");
+    }
+    sql.push(") ").append(Sql::update("bookings"));
+    sql.push("status = ")
+        .text(target.as_str())
+        .push(", updated_at = v.b_at FROM v WHERE id = v.b_id");
+    sql.push(&format!(
+        " AND status IN ({})",
+        status_list(&action.sources())
+    ));
+    match deadline {
+        Deadline::NotPassed => sql.push(" AND expires_at > v.b_at"),
+        Deadline::Passed => sql.push(" AND expires_at <= v.b_at"),
+        Deadline::Any => &mut sql,
+    };
+    sql.push(" AND (v.b_owner IS NULL OR user_id = v.b_owner)");
+    sql.push(&format!(
+        " RETURNING {}, {group} AS batch_group",
+        qualified("bookings", BOOKING_COLUMNS)
+    ));
+    sql
+}
+
 /// `table.a, table.b, …` for a column list.
 fn qualified(table: &str, columns: &str) -> String {
     columns
@@ -140,8 +184,6 @@ impl BookingStore for SqlStore {
                 .collect::<StoreResult<Vec<_>>>()?;
             first.extend(insert_statements("outbox", OUTBOX_COLUMNS, events));
         }
-        // Transitions sharing action, deadline rule and instant are applied by one
-        // set-based UPDATE; each returns its rows tagged with its group.
         // Transitions sharing action and deadline rule are applied by one set-based
         // UPDATE joined to their (id, instant, owner) values; each returns its rows
         // tagged with its group. A booking named twice in a group is sent once (the
@@ -167,42 +209,12 @@ impl BookingStore for SqlStore {
             }
         }
         for (group, ((action, deadline), rows)) in groups.iter().enumerate() {
-            let Some(target) = action.target() else {
-                continue;
-            };
-            for chunk in rows.chunks(CHUNK) {
-                let mut sql = Sql::new("WITH v (b_id, b_at, b_owner) AS (VALUES ");
-                for (n, (id, at, owner)) in chunk.iter().enumerate() {
-                    if n > 0 {
-                        sql.push(", ");
-                    }
-                    sql.push("(CAST(").text(id).push(" AS TEXT), CAST(");
-                    sql.int(at.millis()).push(" AS BIGINT), CAST(");
-                    match owner {
-                        Some(o) => sql.text(o),
-                        None => sql.arg(Arg::NullText),
-                    };
-                    sql.push(" AS TEXT))");
+            if let Some(target) = action.target() {
+                for chunk in rows.chunks(CHUNK) {
+                    first.push(transition_statement(
+                        group, *action, target, *deadline, chunk,
+                    ));
                 }
-                sql.push(") ").append_write(Sql::update("bookings"));
-                sql.push("status = ")
-                    .text(target.as_str())
-                    .push(", updated_at = v.b_at FROM v WHERE id = v.b_id");
-                sql.push(&format!(
-                    " AND status IN ({})",
-                    status_list(&action.sources())
-                ));
-                match deadline {
-                    Deadline::NotPassed => sql.push(" AND expires_at > v.b_at"),
-                    Deadline::Passed => sql.push(" AND expires_at <= v.b_at"),
-                    Deadline::Any => &mut sql,
-                };
-                sql.push(" AND (v.b_owner IS NULL OR user_id = v.b_owner)");
-                sql.push(&format!(
-                    " RETURNING {}, {group} AS batch_group",
-                    qualified("bookings", BOOKING_COLUMNS)
-                ));
-                first.push(sql);
             }
         }
         let mut batch = self.batch().await?;

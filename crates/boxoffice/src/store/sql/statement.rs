@@ -90,14 +90,9 @@ impl Sql {
         self.positional.push_str(s);
         self
     }
-    /// Appends another statement fragment; only before any argument was added here,
-    /// so its numbering stays valid.
+    /// Appends another statement or fragment, its placeholders numbered after ours.
     pub(super) fn append(&mut self, other: Sql) -> &mut Self {
-        debug_assert!(self.args.is_empty());
-        self.numbered.push_str(&other.numbered);
-        self.positional.push_str(&other.positional);
-        self.args.extend(other.args);
-        self
+        self.join(other, "")
     }
     /// Statements joined into one multi-statement text (`a; b; c`), their arguments
     /// in order; the first one's table names the constraint errors.
@@ -129,7 +124,8 @@ impl Sql {
         }
         out
     }
-    /// Appends `next` (its placeholders renumbered after ours), then `suffix`.
+    /// Appends `next` (its placeholders renumbered after ours), then `suffix`; a
+    /// fragment that writes no table takes the table `next` writes, for errors.
     fn join(&mut self, next: Sql, suffix: &str) -> &mut Self {
         let offset = self.args.len();
         self.numbered.push_str(&renumber(&next.numbered, offset));
@@ -139,11 +135,6 @@ impl Sql {
             self.op = next.op;
         }
         self.push(suffix)
-    }
-    /// Continues with a write statement's text, taking its table for constraint errors.
-    pub(super) fn append_write(&mut self, write: Sql) -> &mut Self {
-        self.op = write.op;
-        self.join(write, "")
     }
     /// Adds an argument and appends its placeholder.
     pub(super) fn arg(&mut self, a: Arg) -> &mut Self {
@@ -228,9 +219,8 @@ fn renumber(text: &str, offset: usize) -> String {
             n.push(*d);
             chars.next();
         }
-        match n.parse::<usize>() {
-            Ok(v) => out.push_str(&(v + offset).to_string()),
-            Err(_) => out.push_str(&n),
+        if let Ok(v) = n.parse::<usize>() {
+            out.push_str(&(v + offset).to_string());
         }
     }
     out
@@ -292,38 +282,25 @@ impl SqlStore {
     }
 }
 
-/// `INSERT INTO table (columns) VALUES (…), (…)` for each chunk of rows.
 /// `INSERT INTO table (columns) VALUES (…), (…)`, one statement per chunk of rows.
 pub(super) fn insert_statements(
     table: &'static str,
     columns: &str,
     rows: Vec<Vec<Arg>>,
 ) -> Vec<Sql> {
-    rows.chunks(CHUNK)
-        .map(|chunk| {
-            let mut sql = Sql::insert(table, columns);
-            for (n, r) in chunk.iter().enumerate() {
-                if n > 0 {
-                    sql.push(", ");
-                }
-                sql.tuple(r.clone());
+    let mut rows = rows.into_iter().peekable();
+    let mut statements = Vec::new();
+    while rows.peek().is_some() {
+        let mut sql = Sql::insert(table, columns);
+        for (n, r) in rows.by_ref().take(CHUNK).enumerate() {
+            if n > 0 {
+                sql.push(", ");
             }
-            sql
-        })
-        .collect()
-}
-
-pub(super) async fn insert_rows(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-    table: &'static str,
-    columns: &str,
-    rows: Vec<Vec<Arg>>,
-) -> StoreResult<()> {
-    for sql in insert_statements(table, columns, rows) {
-        sql.execute(backend, &mut *conn).await?;
+            sql.tuple(r);
+        }
+        statements.push(sql);
     }
-    Ok(())
+    statements
 }
 
 /// `UPDATE table SET c1 = $, c2 = $ … WHERE id = $` from a row's column list and
