@@ -161,14 +161,17 @@ impl App {
         let router = crate::http::router(self.state.clone());
         let health = self.state.health.clone();
         tracing::info!(addr = %listener.local_addr()?, "listening");
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    () = shutdown => {}
-                    () = health.failed() => tracing::error!("stopping: a background task failed"),
-                }
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = health.failed() => tracing::error!("stopping: a background task failed"),
+            }
+        })
+        .await;
         let failure = self.state.health.failure();
         self.stop().await;
         served?;

@@ -85,6 +85,10 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Idempotency keys are kept this long.
     pub idempotency_ttl_secs: i64,
+    /// Header in which a trusted reverse proxy names the client (`x-forwarded-for`,
+    /// `x-real-ip`); unset, the socket peer is the client. Set it only behind a proxy
+    /// that overwrites the header, or any caller can choose their address.
+    pub trusted_proxy_header: Option<String>,
 }
 
 /// Every configuration key, as read from `BOXOFFICE_<KEY>` variables.
@@ -102,6 +106,7 @@ const KEYS: &[&str] = &[
     "expiry_interval_ms",
     "request_timeout_secs",
     "idempotency_ttl_secs",
+    "trusted_proxy_header",
 ];
 
 impl Default for Config {
@@ -120,6 +125,7 @@ impl Default for Config {
             expiry_interval_ms: 200,
             request_timeout_secs: 30,
             idempotency_ttl_secs: 24 * 3600,
+            trusted_proxy_header: None,
         }
     }
 }

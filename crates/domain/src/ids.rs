@@ -51,7 +51,12 @@ typed_id!(
     UserId
 );
 typed_id!(
-    /// An event (a tour, a match, a festival) owned by one organizer.
+    /// An organization (a promoter, a venue, a club): the tenant that owns events and
+    /// whose members manage them.
+    OrganizationId
+);
+typed_id!(
+    /// An event (a tour, a match, a festival) owned by one organization.
     EventId
 );
 typed_id!(

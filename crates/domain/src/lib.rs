@@ -12,7 +12,7 @@ pub mod stock;
 pub mod time;
 pub mod validate;
 
-pub use ids::{BookingId, EventId, ShowId, UserId, ZoneId};
+pub use ids::{BookingId, EventId, OrganizationId, ShowId, UserId, ZoneId};
 pub use money::{Currency, Money};
 pub use time::Timestamp;
 pub use validate::{FieldError, Violations};

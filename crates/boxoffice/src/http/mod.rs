@@ -5,6 +5,7 @@ pub mod contract;
 pub mod extract;
 mod health;
 pub mod idempotency;
+pub mod origin;
 pub mod paging;
 pub mod problem;
 
