@@ -8,8 +8,9 @@ use crate::catalog::{CatalogService, ShowCache};
 use crate::clock::DynClock;
 use crate::config::Config;
 use crate::inventory::{DynInventory, LocalInventory};
+use crate::organizations::{Access, OrganizationService};
 use crate::state::{AppState, Services};
-use crate::store::{Backend, DynStore, SqlStore};
+use crate::store::{Backend, DynStore, OrganizationStore, SqlStore};
 use crate::tasks::{Health, TaskGroup};
 use secrecy::ExposeSecret;
 use std::future::Future;
@@ -80,14 +81,25 @@ impl App {
             writer_group.watch("booking-writer", task);
         }
         let accounts = Arc::new(AccountService::new(store.clone(), issuer, clock.clone()).await?);
+        let org_store: Arc<dyn OrganizationStore> = Arc::new(sql.clone());
+        let access = Arc::new(Access::new(org_store.clone()));
+        let organizations = Arc::new(OrganizationService::new(
+            org_store.clone(),
+            Arc::new(sql.clone()),
+            access.clone(),
+            clock.clone(),
+        ));
         let catalog = Arc::new(CatalogService::new(
             store.clone(),
+            org_store,
+            access.clone(),
             cache.clone(),
             inventory.clone(),
             clock.clone(),
         ));
         let booking = Arc::new(BookingService::new(
             store.clone(),
+            access,
             cache,
             inventory,
             writer,
@@ -128,6 +140,7 @@ impl App {
             store,
             clock,
             accounts,
+            organizations,
             catalog,
             booking,
             health,

@@ -5,6 +5,7 @@ use crate::booking::BookingService;
 use crate::catalog::CatalogService;
 use crate::clock::DynClock;
 use crate::config::Config;
+use crate::organizations::OrganizationService;
 use crate::store::DynStore;
 use crate::tasks::Health;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub struct Services {
     pub store: DynStore,
     pub clock: DynClock,
     pub accounts: Arc<AccountService>,
+    pub organizations: Arc<OrganizationService>,
     pub catalog: Arc<CatalogService>,
     pub booking: Arc<BookingService>,
     /// Whether every background task is alive (readiness).

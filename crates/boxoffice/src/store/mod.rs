@@ -1,15 +1,19 @@
 //! Storage ports: what services need from the system of record, in neutral terms.
 //! One SQL adapter serves SQLite and PostgreSQL; a Redis- or test-backed store only
 //! has to implement these traits.
+mod organizations;
 mod sql;
 
+pub use organizations::*;
 pub use sql::{Backend, SqlStore};
 
 use async_trait::async_trait;
 use boxoffice_domain::account::{Email, Role};
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
 use boxoffice_domain::catalog::{EventDetails, ShowDetails, ZoneDetails};
-use boxoffice_domain::{BookingId, EventId, Money, ShowId, Timestamp, UserId, ZoneId};
+use boxoffice_domain::{
+    BookingId, EventId, Money, OrganizationId, ShowId, Timestamp, UserId, ZoneId,
+};
 use serde::Serialize;
 use std::sync::Arc;
 use thiserror::Error;
@@ -62,10 +66,18 @@ pub enum Durability {
 
 /// Everything the platform keeps, behind one handle.
 pub trait Store:
-    AccountStore + CatalogStore + BookingStore + IdempotencyStore + SettingsStore
+    AccountStore + OrganizationStore + CatalogStore + BookingStore + IdempotencyStore + SettingsStore
 {
 }
-impl<T: AccountStore + CatalogStore + BookingStore + IdempotencyStore + SettingsStore> Store for T {}
+impl<T> Store for T where
+    T: AccountStore
+        + OrganizationStore
+        + CatalogStore
+        + BookingStore
+        + IdempotencyStore
+        + SettingsStore
+{
+}
 
 pub type DynStore = Arc<dyn Store>;
 
@@ -108,6 +120,9 @@ pub trait AccountStore: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct EventRecord {
     pub id: EventId,
+    /// The organization that owns it: whose members manage it.
+    pub organization_id: OrganizationId,
+    /// The account that published it.
     pub organizer_id: UserId,
     pub details: EventDetails,
     pub created_at: Timestamp,
@@ -142,7 +157,7 @@ pub struct EventFilter {
     pub from: Option<Timestamp>,
     /// Only events with a show starting before this instant.
     pub to: Option<Timestamp>,
-    pub organizer: Option<UserId>,
+    pub organization: Option<OrganizationId>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -157,11 +172,11 @@ impl Page {
     }
 }
 
-/// A show with its zones and its event's owner, as the catalog cache keeps it.
+/// A show with its zones and its event's organization, as the catalog cache keeps it.
 #[derive(Clone, Debug)]
 pub struct ShowBundle {
     pub show: ShowRecord,
-    pub organizer_id: UserId,
+    pub organization_id: OrganizationId,
     pub zones: Vec<ZoneRecord>,
 }
 
