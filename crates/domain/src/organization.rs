@@ -18,7 +18,7 @@ pub const INVITATION_TTL_HOURS: i64 = 72;
 pub enum MemberRole {
     /// Everything, including members, API keys and the audit log.
     Owner,
-    /// The catalog, sales, check-in and API keys; not members.
+    /// The catalog, sales, check-in and API keys; not the team or the organization.
     Manager,
     /// Check-in and sales views only.
     BoxOffice,
@@ -50,7 +50,9 @@ impl MemberRole {
         use Permission as P;
         match self {
             MemberRole::Owner => true,
-            MemberRole::Manager => !matches!(p, P::ManageMembers | P::ViewAudit),
+            MemberRole::Manager => {
+                !matches!(p, P::ManageOrganization | P::ManageMembers | P::ViewAudit)
+            }
             MemberRole::BoxOffice => matches!(p, P::ViewOrganization | P::ViewSales | P::CheckIn),
         }
     }
@@ -163,6 +165,7 @@ mod tests {
         assert_eq!(granted(&|p| MemberRole::Owner.allows(p)), 8);
         assert!(!MemberRole::Manager.allows(P::ManageMembers));
         assert!(!MemberRole::Manager.allows(P::ViewAudit));
+        assert!(!MemberRole::Manager.allows(P::ManageOrganization));
         assert!(MemberRole::Manager.allows(P::ManageCatalog));
         assert!(MemberRole::Manager.allows(P::ManageApiKeys));
         assert!(MemberRole::BoxOffice.allows(P::CheckIn));
