@@ -5,6 +5,7 @@ use crate::booking::BookingService;
 use crate::catalog::CatalogService;
 use crate::clock::DynClock;
 use crate::config::Config;
+use crate::ratelimit::DynRateLimiter;
 use crate::store::DynStore;
 use crate::tasks::Health;
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub struct Services {
     pub accounts: Arc<AccountService>,
     pub catalog: Arc<CatalogService>,
     pub booking: Arc<BookingService>,
+    /// Token buckets per caller; `None` when `rate_limits.enabled` is off.
+    pub rate_limits: Option<DynRateLimiter>,
     /// Whether every background task is alive (readiness).
     pub health: Health,
 }

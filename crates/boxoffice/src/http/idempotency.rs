@@ -46,9 +46,16 @@ async fn handle(
 ) -> Result<Response, Response> {
     // Scope: the authenticated caller and the route. Without a valid token there is
     // nothing to scope by: the handler answers 401, and nothing is stored. A valid
-    // token is handed on so it is verified once.
+    // token is handed on so it is verified once (the rate limiter in front may have
+    // verified it already).
     let (mut parts, body) = req.into_parts();
-    let Some(caller) = bearer(&parts).and_then(|t| state.accounts.authenticate(t).ok()) else {
+    let verified = parts
+        .extensions
+        .get::<crate::accounts::Principal>()
+        .copied();
+    let Some(caller) =
+        verified.or_else(|| bearer(&parts).and_then(|t| state.accounts.authenticate(t).ok()))
+    else {
         return Ok(next.run(Request::from_parts(parts, body)).await);
     };
     parts.extensions.insert(caller);

@@ -14,4 +14,5 @@ mod expiry;
 mod idempotency;
 mod openapi;
 mod operations;
+mod rate_limits;
 mod store_suite;
