@@ -1,9 +1,9 @@
 //! Typed, layered configuration: defaults < `boxoffice.toml` (or `--config`) <
 //! `BOXOFFICE_*` environment variables. Secrets are wrapped so logs never show them.
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -95,7 +95,7 @@ pub struct Config {
 }
 
 /// One token bucket: `burst` requests at once, refilled at `per_minute`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
     pub per_minute: u32,
@@ -110,7 +110,7 @@ impl Limit {
 
 /// The `rate_limits` section: one bucket per caller (the account when signed in,
 /// else the client address) and class of request.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimits {
     /// Off: no request is counted or refused.
@@ -218,7 +218,9 @@ impl Default for Config {
 impl Config {
     /// Loads the layers; `file` defaults to `boxoffice.toml` when it exists.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut figment = Figment::new();
+        // Defaults of nested sections, so that a layer may set one key of a class.
+        let mut figment =
+            Figment::new().merge(Serialized::default("rate_limits", RateLimits::default()));
         match file {
             Some(f) => figment = figment.merge(Toml::file_exact(f)),
             None => figment = figment.merge(Toml::file("boxoffice.toml")),

@@ -212,17 +212,20 @@ mod tests {
 
     #[tokio::test]
     async fn pruning_forgets_full_buckets_only() {
-        let (l, clock) = limiter(Limit::new(60, 2));
+        // One request back per second.
+        let (l, clock) = limiter(Limit::new(60, 3));
         for n in 0..50 {
             l.take(Class::Login, &ip(n));
         }
-        l.take(Class::Login, &ip(200));
-        l.take(Class::Login, &ip(200));
+        for _ in 0..3 {
+            l.take(Class::Login, &ip(200));
+        }
         assert_eq!(l.prune().await, 51);
-        // One request comes back per second: the 50 single-request buckets are full.
-        clock.advance_secs(1);
+        // The 50 one-request buckets are full again; the emptied one is not.
+        clock.advance_secs(3);
         assert_eq!(l.prune().await, 1);
-        clock.advance_secs(5);
+        assert_eq!(l.take(Class::Login, &ip(7)).remaining, 2, "a new bucket");
+        clock.advance_secs(3);
         assert_eq!(l.prune().await, 0);
     }
 
