@@ -9,6 +9,7 @@ use crate::clock::DynClock;
 use crate::config::Config;
 use crate::inventory::{DynInventory, LocalInventory};
 use crate::organizations::{Access, OrganizationService};
+use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RateLimiter};
 use crate::state::{AppState, Services};
 use crate::store::{Backend, DynStore, OrganizationStore, SqlStore};
 use crate::tasks::{Health, TaskGroup};
@@ -117,6 +118,21 @@ impl App {
             let (store, clock) = (purge_store.clone(), purge_clock.clone());
             async move { crate::http::idempotency::purge_expired(&store, &clock).await }
         });
+        let rate_limits = if config.rate_limits.enabled {
+            let limiter = Arc::new(LocalRateLimiter::new(&config.rate_limits, clock.clone())?);
+            // Full buckets are dropped, so memory follows the callers of the last minute.
+            let pruned = limiter.clone();
+            jobs.every("rate-limit-pruner", Duration::from_secs(60), move || {
+                let limiter = pruned.clone();
+                async move {
+                    let kept = limiter.prune().await;
+                    tracing::debug!(kept, "rate-limit buckets pruned");
+                }
+            });
+            Some(limiter as DynRateLimiter)
+        } else {
+            None
+        };
         if sql.backend() == Backend::Sqlite {
             // Keeps the WAL short off the commit path.
             let wal = sql.clone();
@@ -143,6 +159,7 @@ impl App {
             organizations,
             catalog,
             booking,
+            rate_limits,
             health,
         }));
         Ok(Self {

@@ -1,9 +1,9 @@
 //! Typed, layered configuration: defaults < `boxoffice.toml` (or `--config`) <
 //! `BOXOFFICE_*` environment variables. Secrets are wrapped so logs never show them.
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -89,6 +89,90 @@ pub struct Config {
     /// `x-real-ip`); unset, the socket peer is the client. Set it only behind a proxy
     /// that overwrites the header, or any caller can choose their address.
     pub trusted_proxy_header: Option<String>,
+    /// Token buckets per caller and class of request (`rate_limits.<class>.per_minute`,
+    /// `.burst`; `BOXOFFICE_RATE_LIMITS__LOGIN__BURST=5` in the environment).
+    pub rate_limits: RateLimits,
+}
+
+/// One token bucket: `burst` requests at once, refilled at `per_minute`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl Limit {
+    pub const fn new(per_minute: u32, burst: u32) -> Self {
+        Self { per_minute, burst }
+    }
+}
+
+/// The `rate_limits` section: one bucket per caller (the account when signed in,
+/// else the client address) and class of request.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// Off: no request is counted or refused.
+    pub enabled: bool,
+    /// `POST /api/v1/auth/login`, per client address.
+    pub login: Limit,
+    /// `POST /api/v1/auth/register`, per client address.
+    pub register: Limit,
+    /// `POST /api/v1/bookings/reserve`.
+    pub reserve: Limit,
+    /// Every other API route.
+    pub default: Limit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            login: Limit::new(5, 3),
+            register: Limit::new(3, 2),
+            reserve: Limit::new(20, 10),
+            default: Limit::new(100, 20),
+        }
+    }
+}
+
+impl RateLimits {
+    /// Far above what any test or load generator sends, yet counted on every
+    /// request, so the limiter's cost stays in what they measure.
+    pub fn raised() -> Self {
+        let high = Limit::new(1_000_000_000, 1_000_000);
+        Self {
+            enabled: true,
+            login: high,
+            register: high,
+            reserve: high,
+            default: high,
+        }
+    }
+
+    /// Every class with its name, as in the configuration.
+    pub fn classes(&self) -> [(&'static str, Limit); 4] {
+        [
+            ("login", self.login),
+            ("register", self.register),
+            ("reserve", self.reserve),
+            ("default", self.default),
+        ]
+    }
+
+    /// Refuses a bucket that could never let a request through.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, limit) in self.classes() {
+            if limit.per_minute == 0 {
+                anyhow::bail!("rate_limits.{name}.per_minute must be at least 1 (got 0); set rate_limits.enabled = false to turn limits off");
+            }
+            if limit.burst == 0 {
+                anyhow::bail!("rate_limits.{name}.burst must be at least 1 (got 0); set rate_limits.enabled = false to turn limits off");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Every configuration key, as read from `BOXOFFICE_<KEY>` variables.
@@ -126,6 +210,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             idempotency_ttl_secs: 24 * 3600,
             trusted_proxy_header: None,
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -133,7 +218,9 @@ impl Default for Config {
 impl Config {
     /// Loads the layers; `file` defaults to `boxoffice.toml` when it exists.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut figment = Figment::new();
+        // Defaults of nested sections, so that a layer may set one key of a class.
+        let mut figment =
+            Figment::new().merge(Serialized::default("rate_limits", RateLimits::default()));
         match file {
             Some(f) => figment = figment.merge(Toml::file_exact(f)),
             None => figment = figment.merge(Toml::file("boxoffice.toml")),
@@ -141,7 +228,12 @@ impl Config {
         // Only configuration keys: other `BOXOFFICE_*` variables belong to commands
         // (`loadtest`, `admin`) or the test harness.
         let env = Env::prefixed("BOXOFFICE_").only(KEYS);
-        let config: Config = figment.merge(env).extract()?;
+        // Sections nest with `__`: `BOXOFFICE_RATE_LIMITS__LOGIN__BURST`.
+        let sections = Env::prefixed("BOXOFFICE_")
+            .filter(|k| k.as_str().to_ascii_lowercase().starts_with("rate_limits__"))
+            .split("__");
+        let config: Config = figment.merge(env).merge(sections).extract()?;
+        config.rate_limits.validate()?;
         Ok(config)
     }
 
@@ -153,6 +245,8 @@ impl Config {
             database_max_connections: 4,
             demo_data: false,
             expiry_interval_ms: 50,
+            // Tests of rate limits set their own; the rest must never be throttled.
+            rate_limits: RateLimits::raised(),
             ..Self::default()
         }
     }
@@ -212,6 +306,56 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("boxoffice.toml", "bnid = \"127.0.0.1:9000\"")?;
             assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rate_limits_default_and_come_from_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.rate_limits, RateLimits::default());
+            assert_eq!(c.rate_limits.login, Limit::new(5, 3));
+            assert_eq!(c.rate_limits.register, Limit::new(3, 2));
+            assert_eq!(c.rate_limits.reserve, Limit::new(20, 10));
+            assert_eq!(c.rate_limits.default, Limit::new(100, 20));
+            jail.create_file(
+                "boxoffice.toml",
+                "[rate_limits]\nenabled = false\n[rate_limits.reserve]\nper_minute = 40\nburst = 15",
+            )?;
+            jail.set_env("BOXOFFICE_RATE_LIMITS__LOGIN__BURST", "7");
+            jail.set_env("BOXOFFICE_RATE_LIMITS__DEFAULT__PER_MINUTE", "600");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert!(!c.rate_limits.enabled);
+            assert_eq!(c.rate_limits.reserve, Limit::new(40, 15));
+            assert_eq!(c.rate_limits.login, Limit::new(5, 7));
+            assert_eq!(c.rate_limits.default, Limit::new(600, 20));
+            jail.set_env("BOXOFFICE_RATE_LIMITS__ENABLED", "true");
+            assert!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .rate_limits
+                    .enabled
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn empty_buckets_fail_at_start_up_naming_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BOXOFFICE_RATE_LIMITS__REGISTER__PER_MINUTE", "0");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("rate_limits.register.per_minute"), "{e}");
+            jail.set_env("BOXOFFICE_RATE_LIMITS__REGISTER__PER_MINUTE", "3");
+            jail.set_env("BOXOFFICE_RATE_LIMITS__RESERVE__BURST", "0");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("rate_limits.reserve.burst"), "{e}");
+            jail.set_env("BOXOFFICE_RATE_LIMITS__RESERVE__BURST", "-1");
+            assert!(Config::load(None).is_err());
+            jail.set_env("BOXOFFICE_RATE_LIMITS__RESERVE__BURST", "2");
+            jail.set_env("BOXOFFICE_RATE_LIMITS__RESERVE__BRUST", "2");
+            assert!(Config::load(None).is_err(), "unknown keys are refused");
             Ok(())
         });
     }

@@ -64,6 +64,9 @@ pub enum Error {
     Unavailable(String),
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
+    /// The caller's bucket for this route is empty (answered with `Retry-After`).
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod inventory;
 pub mod loadtest;
 pub mod organizations;
+pub mod ratelimit;
 pub mod state;
 pub mod store;
 pub mod tasks;

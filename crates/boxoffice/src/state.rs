@@ -6,6 +6,7 @@ use crate::catalog::CatalogService;
 use crate::clock::DynClock;
 use crate::config::Config;
 use crate::organizations::OrganizationService;
+use crate::ratelimit::DynRateLimiter;
 use crate::store::DynStore;
 use crate::tasks::Health;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct Services {
     pub organizations: Arc<OrganizationService>,
     pub catalog: Arc<CatalogService>,
     pub booking: Arc<BookingService>,
+    /// Token buckets per caller; `None` when `rate_limits.enabled` is off.
+    pub rate_limits: Option<DynRateLimiter>,
     /// Whether every background task is alive (readiness).
     pub health: Health,
 }

@@ -535,6 +535,34 @@ fn request_id_header() -> utoipa::openapi::header::Header {
         .build()
 }
 
+fn seconds_header(description: &str, minimum: f64) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(minimum)),
+        )
+        .description(Some(description))
+        .build()
+}
+
+/// `RateLimit-*` on every answer of a limited operation, `Retry-After` on its 429.
+fn rate_limit_headers(op: &mut Operation) {
+    for (status, response) in op.responses.responses.iter_mut() {
+        let RefOr::T(r) = response else { continue };
+        for (name, description) in crate::ratelimit::http::HEADERS {
+            r.headers
+                .insert((*name).into(), seconds_header(description, 0.0));
+        }
+        if status == "429" {
+            r.headers.insert(
+                "Retry-After".into(),
+                seconds_header("Whole seconds until a request can pass again.", 1.0),
+            );
+        }
+    }
+}
+
 fn slug(s: &str) -> String {
     format!("/problems/{s}")
 }
@@ -545,6 +573,7 @@ fn error_statuses(
     spec: &Specific,
     write: bool,
     idempotent: bool,
+    limited: bool,
 ) -> BTreeMap<u16, Vec<String>> {
     let params = op.parameters.as_deref().unwrap_or_default();
     let has_path = params.iter().any(|p| p.parameter_in == ParameterIn::Path);
@@ -585,6 +614,9 @@ fn error_statuses(
     if idempotent {
         add(422, slug("idempotency-key-reused"));
     }
+    if limited {
+        add(429, slug("rate-limited"));
+    }
     add(500, slug("internal"));
     for t in problem::UNAVAILABLE_TYPES {
         add(503, t.to_string());
@@ -601,6 +633,10 @@ fn describe(status: u16, spec: &Specific) -> String {
         409 => "The request conflicts with the current state.".into(),
         413 => "The body is larger than the configured limit.".into(),
         415 => "The body is not sent as application/json.".into(),
+        429 => "The caller's bucket for this route is empty (the caller is the account of a \
+                valid token, else the client address; login and register always count by \
+                address); retry after Retry-After seconds."
+            .into(),
         422 if spec.rule_fields.is_empty() => {
             "A field breaks the schema; `errors` names each one by its JSON path.".into()
         }
@@ -764,6 +800,7 @@ pub fn complete(doc: &mut OpenApi) {
                 .unwrap_or_else(|| panic!("{id} ({method} {path}) has no contract rules"));
             let write = method != "get";
             let idempotent = idempotent_write(method, path);
+            let limited = crate::ratelimit::class_of(method, path).is_some();
             let params = op.parameters.get_or_insert_with(Vec::new);
             if idempotent {
                 params.push(idempotency_parameter());
@@ -788,11 +825,14 @@ pub fn complete(doc: &mut OpenApi) {
                     r.headers.insert(REQUEST_ID.into(), request_id_header());
                 }
             }
-            for (status, types) in error_statuses(op, &spec, write, idempotent) {
+            for (status, types) in error_statuses(op, &spec, write, idempotent, limited) {
                 op.responses.responses.insert(
                     status.to_string(),
                     RefOr::T(problem_response(&describe(status, &spec), &types, status)),
                 );
+            }
+            if limited {
+                rate_limit_headers(op);
             }
             if !spec.rule_fields.is_empty() {
                 let ext = ExtensionsBuilder::new()

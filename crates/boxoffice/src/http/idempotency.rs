@@ -46,11 +46,17 @@ async fn handle(
 ) -> Result<Response, Response> {
     // Scope: the authenticated caller and the route. Without a valid token there is
     // nothing to scope by: the handler answers 401, and nothing is stored. A valid
-    // token is handed on so it is verified once.
+    // token is handed on so it is verified once (the rate limiter in front may have
+    // verified it already).
     let (mut parts, body) = req.into_parts();
-    let caller = match bearer(&parts) {
-        Some(token) => authenticate(&state, token).await.ok(),
-        None => None,
+    let verified = parts
+        .extensions
+        .get::<crate::accounts::Principal>()
+        .copied();
+    let caller = match (verified, bearer(&parts)) {
+        (Some(p), _) => Some(p),
+        (None, Some(token)) => authenticate(&state, token).await.ok(),
+        (None, None) => None,
     };
     let Some(caller) = caller else {
         return Ok(next.run(Request::from_parts(parts, body)).await);

@@ -1,6 +1,6 @@
 //! The HTTP edge: routes of every capability, the OpenAPI document and its docs page,
 //! and the middleware every request passes (request id, tracing, security headers,
-//! body limit, idempotency, problem responses for every error).
+//! body limit, rate limits, idempotency, problem responses for every error).
 pub mod contract;
 pub mod extract;
 mod health;
@@ -88,6 +88,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        // Outside idempotency: a refused request claims no key.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::http::limit,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
         .layer(

@@ -71,6 +71,7 @@ impl Error {
                 | Error::UnsupportedMediaType(_)
                 | Error::Unavailable(_)
                 | Error::MethodNotAllowed
+                | Error::RateLimited { .. }
                 | Error::Internal(_) => {}
             }
         }
@@ -85,6 +86,9 @@ impl Error {
             Error::UnsupportedMediaType(String::new()),
             Error::Unavailable(String::new()),
             Error::MethodNotAllowed,
+            Error::RateLimited {
+                retry_after_secs: 1,
+            },
             Error::Internal(anyhow::anyhow!("sample")),
         ];
         out.extend(
@@ -218,6 +222,11 @@ impl Error {
                 "method-not-allowed",
                 "Method not allowed",
             ),
+            Error::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
             Error::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -282,6 +291,10 @@ impl IntoResponse for Error {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Error::RateLimited { retry_after_secs } = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         res
     }
 }
@@ -339,6 +352,13 @@ mod tests {
             (Error::Unavailable("x".into()), 503, "/problems/unavailable"),
             (Error::MethodNotAllowed, 405, "/problems/method-not-allowed"),
             (
+                Error::RateLimited {
+                    retry_after_secs: 3,
+                },
+                429,
+                "/problems/rate-limited",
+            ),
+            (
                 Error::Internal(anyhow::anyhow!("db password is hunter2")),
                 500,
                 "/problems/internal",
@@ -381,5 +401,12 @@ mod tests {
         assert_eq!(p.errors[0].field, "quantity");
         let res = Error::Unauthorized("x").into_response();
         assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let res = Error::RateLimited {
+            retry_after_secs: 12,
+        }
+        .into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "12");
+        assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
     }
 }

@@ -65,6 +65,23 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Rate limits of the server this command starts (without --url): `raised` far
+    /// above what is sent yet counted on every request, `off`, or `configured` (as the
+    /// configuration and BOXOFFICE_RATE_LIMITS__* say).
+    #[arg(long, value_enum, default_value_t = RateLimitMode::Raised)]
+    pub rate_limits: RateLimitMode,
+    /// Beside the reserve load, send this many wrong-password logins a second from
+    /// this machine's address; the report counts how many the server let through.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub login_flood: Option<f64>,
+}
+
+/// How the embedded server limits requests.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimitMode {
+    Raised,
+    Off,
+    Configured,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -122,6 +139,9 @@ impl Settings {
         }
         if a.clients == Some(0) {
             bail!("--clients must be at least 1");
+        }
+        if a.login_flood.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+            bail!("--login-flood must be a positive number of requests per second");
         }
         if a.requests == Some(0) {
             bail!("--requests must be at least 1");
@@ -238,6 +258,8 @@ mod tests {
         assert!(settings(&["--rate", "0"]).is_err());
         assert!(settings(&["--duration", "-1"]).is_err());
         assert!(settings(&["--clients", "0"]).is_err());
+        assert!(settings(&["--login-flood", "0"]).is_err());
+        assert!(settings(&["--login-flood", "1000"]).is_ok());
         assert!(settings(&["--quantity", "6"]).is_ok());
     }
 }

@@ -140,11 +140,27 @@ impl Conn {
         token: &HeaderValue,
         body: Bytes,
     ) -> Result<Answer, Failure> {
+        self.post_as(path, Some(token), body).await
+    }
+
+    /// A POST without credentials (login).
+    pub async fn post_anonymous(&mut self, path: &str, body: Bytes) -> Result<Answer, Failure> {
+        self.post_as(path, None, body).await
+    }
+
+    async fn post_as(
+        &mut self,
+        path: &str,
+        token: Option<&HeaderValue>,
+        body: Bytes,
+    ) -> Result<Answer, Failure> {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(path)
-            .header(HOST, self.target.host.clone())
-            .header(AUTHORIZATION, token.clone());
+            .header(HOST, self.target.host.clone());
+        if let Some(token) = token {
+            req = req.header(AUTHORIZATION, token.clone());
+        }
         if !body.is_empty() {
             req = req.header(CONTENT_TYPE, JSON);
         }

@@ -5,12 +5,13 @@ mod api;
 mod args;
 mod client;
 mod embedded;
+mod flood;
 mod report;
 mod run;
 mod stats;
 mod verify;
 
-pub use args::Args;
+pub use args::{Args, RateLimitMode};
 
 use anyhow::Context;
 use args::Settings;
@@ -38,8 +39,13 @@ fn note(quiet: bool, message: &str) {
     }
 }
 
-pub async fn run(args: Args, config: crate::config::Config) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, mut config: crate::config::Config) -> anyhow::Result<ExitCode> {
     let mut s = Settings::from_args(&args)?;
+    match args.rate_limits {
+        RateLimitMode::Raised => config.rate_limits = crate::config::RateLimits::raised(),
+        RateLimitMode::Off => config.rate_limits.enabled = false,
+        RateLimitMode::Configured => {}
+    }
     let embedded = match args.url {
         Some(_) => None,
         None => {
@@ -113,6 +119,11 @@ async fn sale(
         "quantity": s.quantity,
     }))?;
     let conns = run::connect_all(&target, s.clients).await?;
+    let flood = match args.login_flood {
+        Some(rate) => Some((rate, flood::prepare(&target).await?)),
+        None => None,
+    };
+    let flood = flood.map(|(rate, conns)| tokio::spawn(flood::run(conns, rate, s.duration)));
     let load = run::Load {
         settings: s.clone(),
         body: body.into(),
@@ -122,6 +133,10 @@ async fn sale(
     let outcome = run::run(load, conns, &bar, &api, &show).await;
     bar.finish_and_clear();
     let outcome = outcome?;
+    let flood = match flood {
+        Some(task) => Some(task.await.context("the login flood")?),
+        None => None,
+    };
 
     let seen = verify::Observed {
         capacity: s.capacity,
@@ -144,8 +159,25 @@ async fn sale(
         .context("verifying the sale")?;
     let summary = report::Summary::of(&outcome);
     println!("{}", report::text(s, &outcome, &summary, &checks));
+    if let Some(f) = &flood {
+        println!(
+            "login flood: {} sent at {} req/s from one address; {} passed the limiter ({})",
+            f.sent(),
+            f.rate,
+            f.passed(),
+            f.status
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if args.json {
-        println!("{}", report::json(s, &outcome, &summary, &checks, &show.id));
+        let mut doc = report::json(s, &outcome, &summary, &checks, &show.id);
+        if let (Some(f), Some(obj)) = (&flood, doc.as_object_mut()) {
+            obj.insert("login_flood".into(), f.json());
+        }
+        println!("{doc}");
     }
     Ok(if checks.iter().all(|c| c.passed) {
         ExitCode::SUCCESS

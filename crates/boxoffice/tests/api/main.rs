@@ -16,4 +16,5 @@ mod idempotency;
 mod openapi;
 mod operations;
 mod organizations;
+mod rate_limits;
 mod store_suite;

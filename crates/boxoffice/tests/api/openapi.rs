@@ -313,7 +313,25 @@ async fn every_operation_states_its_statuses_problem_types_and_examples() {
             for s in expected {
                 assert!(statuses.contains(s), "{name} does not document {s}");
             }
-            assert!(!statuses.contains("429"), "{name}: no rate limiting yet");
+            // Rate limits: every route but the probes, with their headers.
+            if path.starts_with("/health/") {
+                assert!(!statuses.contains("429"), "{name}: probes are not limited");
+            } else {
+                assert_eq!(
+                    response_types(op, "429"),
+                    ["/problems/rate-limited"],
+                    "{name}: 429"
+                );
+                assert!(
+                    op["responses"]["429"]["headers"]["Retry-After"].is_object(),
+                    "{name}: Retry-After"
+                );
+                for (status, res) in op["responses"].as_object().unwrap() {
+                    for h in ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
+                        assert!(res["headers"][h].is_object(), "{name} {status}: {h}");
+                    }
+                }
+            }
             assert!(!statuses.contains("default"), "{name}: statuses are listed");
             for s in statuses
                 .iter()
