@@ -1,6 +1,7 @@
 //! Wiring: builds the store, inventory, caches, services and background tasks from a
 //! `Config`, serves HTTP, and shuts down in order (stop accepting, drain requests,
 //! stop expiry, flush the booking writer, close the database).
+use crate::accounts::mfa::{MfaPolicy, MfaService};
 use crate::accounts::tokens::new_signing_secret;
 use crate::accounts::{AccountService, TokenIssuer};
 use crate::booking::{expire_due, BookingService, Writer};
@@ -79,7 +80,20 @@ impl App {
         for task in writer_task {
             writer_group.watch("booking-writer", task);
         }
-        let accounts = Arc::new(AccountService::new(store.clone(), issuer, clock.clone()).await?);
+        let vault = Arc::new(
+            crate::vault::Vault::load(config.encryption_keys.as_ref(), store.clone()).await?,
+        );
+        let mfa = Arc::new(MfaService::new(
+            store.clone(),
+            vault,
+            clock.clone(),
+            MfaPolicy::from_role_names(&config.mfa_required_roles)?,
+        ));
+        let accounts = Arc::new(
+            AccountService::new(store.clone(), issuer, clock.clone())
+                .await?
+                .with_mfa(mfa.clone()),
+        );
         let catalog = Arc::new(CatalogService::new(
             store.clone(),
             cache.clone(),
@@ -128,6 +142,7 @@ impl App {
             store,
             clock,
             accounts,
+            mfa,
             catalog,
             booking,
             health,

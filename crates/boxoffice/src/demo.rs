@@ -50,6 +50,7 @@ pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
         principals.push(Principal {
             user: user.id,
             role: user.role,
+            mfa: false,
         });
     }
     let organizer = principals[1];

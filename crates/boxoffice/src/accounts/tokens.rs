@@ -21,6 +21,10 @@ struct Claims {
     iss: String,
     iat: i64,
     exp: i64,
+    /// The account had a second factor when the token was issued, so the login that
+    /// led here passed it (see `accounts::mfa`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    mfa: bool,
 }
 
 /// Who is calling, as proven by a valid access token.
@@ -28,6 +32,9 @@ struct Claims {
 pub struct Principal {
     pub user: UserId,
     pub role: Role,
+    /// Signed in with a second factor (the account has MFA enabled); what the MFA
+    /// policy looks at.
+    pub mfa: bool,
 }
 
 impl Principal {
@@ -61,8 +68,20 @@ impl TokenIssuer {
         }
     }
 
-    /// A signed access token and its lifetime in seconds.
+    /// A signed access token and its lifetime in seconds, for a session without a
+    /// second factor.
     pub fn issue(&self, user: UserId, role: Role, now: Timestamp) -> Result<(String, i64)> {
+        self.issue_with(user, role, false, now)
+    }
+
+    /// A signed access token stating whether the session has a second factor.
+    pub fn issue_with(
+        &self,
+        user: UserId,
+        role: Role,
+        mfa: bool,
+        now: Timestamp,
+    ) -> Result<(String, i64)> {
         let iat = now.millis() / 1000;
         let claims = Claims {
             sub: user.to_string(),
@@ -70,6 +89,7 @@ impl TokenIssuer {
             iss: ISSUER.into(),
             iat,
             exp: iat + ACCESS_TTL_SECS,
+            mfa,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::Internal(e.into()))?;
@@ -89,7 +109,11 @@ impl TokenIssuer {
             .map_err(|_| Error::Unauthorized("the access token is invalid"))?;
         let role =
             Role::parse(&c.role).map_err(|_| Error::Unauthorized("the access token is invalid"))?;
-        Ok(Principal { user, role })
+        Ok(Principal {
+            user,
+            role,
+            mfa: c.mfa,
+        })
     }
 }
 
@@ -129,9 +153,12 @@ mod tests {
             issuer.verify(&token, now).unwrap(),
             Principal {
                 user,
-                role: Role::Organizer
+                role: Role::Organizer,
+                mfa: false,
             }
         );
+        let (with_mfa, _) = issuer.issue_with(user, Role::Admin, true, now).unwrap();
+        assert!(issuer.verify(&with_mfa, now).unwrap().mfa);
         assert!(issuer
             .verify(&token, now.plus_secs(ACCESS_TTL_SECS))
             .is_err());
@@ -156,12 +183,14 @@ mod tests {
         let buyer = |user| Principal {
             user,
             role: Role::Buyer,
+            mfa: false,
         };
         assert!(buyer(owner).acts_for(owner));
         assert!(!buyer(UserId::new()).acts_for(owner));
         assert!(Principal {
             user: UserId::new(),
-            role: Role::Admin
+            role: Role::Admin,
+            mfa: false,
         }
         .acts_for(owner));
     }

@@ -167,21 +167,37 @@ impl From<QueryRejection> for Error {
     }
 }
 
-/// The caller, proven by `Authorization: Bearer <access token>`.
+/// The caller, proven by `Authorization: Bearer <access token>`, and allowed by the
+/// MFA policy (an account it asks for MFA without a second factor is refused here,
+/// for every endpoint at once).
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let AuthPendingMfa(who) = AuthPendingMfa::from_request_parts(parts, state).await?;
+        state.mfa.policy().check(&who)?;
+        Ok(Auth(who))
+    }
+}
+
+/// The caller, proven like [`Auth`] but exempt from the MFA policy: only for what an
+/// account needs to enrol (its MFA endpoints and `GET /auth/me`).
+pub struct AuthPendingMfa(pub Principal);
+
+impl FromRequestParts<AppState> for AuthPendingMfa {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         // Already verified by a layer in front (idempotency scopes keys per caller).
         if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(Auth(*p));
+            return Ok(AuthPendingMfa(*p));
         }
         let token = bearer(parts).ok_or(Error::Unauthorized(
             "send Authorization: Bearer <access token>",
         ))?;
-        state.accounts.authenticate(token).map(Auth)
+        state.accounts.authenticate(token).map(AuthPendingMfa)
     }
 }
 

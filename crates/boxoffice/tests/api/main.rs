@@ -12,6 +12,7 @@ mod conflicts;
 mod crash;
 mod expiry;
 mod idempotency;
+mod mfa;
 mod openapi;
 mod operations;
 mod store_suite;

@@ -305,9 +305,16 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with settings of the test's own.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::create(backend).await;
         let clock = Arc::new(ManualClock::default());
-        let app = App::build(Config::for_tests(&db.url), clock.clone())
+        let mut config = Config::for_tests(&db.url);
+        configure(&mut config);
+        let app = App::build(config, clock.clone())
             .await
             .expect("the application builds");
         let state = app.state.clone();
