@@ -318,12 +318,12 @@ impl SealedStore for SqlStore {
     ) -> StoreResult<Vec<(String, String)>> {
         let (table, key, column) = sealed_column(field);
         let prefix = format!("{key_id}:");
+        // The length is ours, written inline: PostgreSQL has no substr(text, int, bigint).
         let mut sql = Sql::new(&format!(
-            "SELECT {key} AS row_id, {column} AS sealed FROM {table} WHERE substr({column}, 1, "
+            "SELECT {key} AS row_id, {column} AS sealed FROM {table} WHERE substr({column}, 1, {}) <> ",
+            prefix.len()
         ));
-        sql.int(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
-            .push(") <> ")
-            .text(&prefix)
+        sql.text(&prefix)
             .push(&format!(" ORDER BY {key} LIMIT "))
             .int(i64::from(limit));
         self.fetch_all(&sql)
