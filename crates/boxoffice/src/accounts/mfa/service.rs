@@ -139,29 +139,29 @@ impl SecondFactor {
 
 /// Why a second factor was refused.
 enum Refusal {
-    WrongCode,
-    ReplayedCode,
-    WrongBackupCode,
+    Wrong,
+    Replayed,
+    BackupCodeUnknown,
 }
 
 impl Refusal {
     /// As a field error of an authenticated request.
     fn field_error(self) -> Error {
         match self {
-            Refusal::WrongCode => Error::field("code", "is wrong"),
-            Refusal::ReplayedCode => {
-                Error::field("code", "was already used; wait for the next one")
+            Refusal::Wrong => Error::field("code", "is wrong"),
+            Refusal::Replayed => Error::field("code", "was already used; wait for the next one"),
+            Refusal::BackupCodeUnknown => {
+                Error::field("backup_code", "is wrong or was already used")
             }
-            Refusal::WrongBackupCode => Error::field("backup_code", "is wrong or was already used"),
         }
     }
 
     /// As the refusal of a login step.
     fn unauthorized(self) -> Error {
         Error::Unauthorized(match self {
-            Refusal::WrongCode => "the code is wrong",
-            Refusal::ReplayedCode => "the code was already used; wait for the next one",
-            Refusal::WrongBackupCode => "the backup code is wrong or was already used",
+            Refusal::Wrong => "the code is wrong",
+            Refusal::Replayed => "the code was already used; wait for the next one",
+            Refusal::BackupCodeUnknown => "the backup code is wrong or was already used",
         })
     }
 }
@@ -250,7 +250,7 @@ impl MfaService {
         let secret = self.vault.open(&record.secret).await?;
         let now = self.clock.now();
         let Some(step) = totp::matching_step(&secret, &code, now)? else {
-            return Err(Refusal::WrongCode.field_error());
+            return Err(Refusal::Wrong.field_error());
         };
         if !self.store.activate_totp(who.user, step, now).await? {
             return Err(already_enabled());
@@ -469,12 +469,12 @@ impl MfaService {
             SecondFactor::Totp(code) => {
                 let secret = self.vault.open(&record.secret).await?;
                 let Some(step) = totp::matching_step(&secret, &code, now)? else {
-                    return Ok(Err(Refusal::WrongCode));
+                    return Ok(Err(Refusal::Wrong));
                 };
                 if self.store.use_totp_step(record.user_id, step, now).await? {
                     Ok(Ok(()))
                 } else {
-                    Ok(Err(Refusal::ReplayedCode))
+                    Ok(Err(Refusal::Replayed))
                 }
             }
             SecondFactor::BackupCode(code) => {
@@ -487,7 +487,7 @@ impl MfaService {
                     tracing::info!(user = %record.user_id, "backup code used");
                     Ok(Ok(()))
                 } else {
-                    Ok(Err(Refusal::WrongBackupCode))
+                    Ok(Err(Refusal::BackupCodeUnknown))
                 }
             }
         }
