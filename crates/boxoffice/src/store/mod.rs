@@ -404,9 +404,15 @@ pub trait MfaStore: Send + Sync {
     /// Stores a pending enrolment, replacing a pending one; `false` when the user has
     /// a confirmed factor (which it never replaces).
     async fn put_pending_totp(&self, record: &TotpRecord) -> StoreResult<bool>;
-    /// Confirms the pending factor, recording `step` as used; `false` when none is
-    /// pending.
-    async fn activate_totp(&self, user: UserId, step: i64, at: Timestamp) -> StoreResult<bool>;
+    /// Confirms the pending factor if its sealed secret is still `secret` (the one
+    /// the code was checked against), recording `step` as used; `false` otherwise.
+    async fn activate_totp(
+        &self,
+        user: UserId,
+        secret: &str,
+        step: i64,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     /// Records `step` as used if it is later than the last used one; `false` for a
     /// replayed (or older) step.
     async fn use_totp_step(&self, user: UserId, step: i64, at: Timestamp) -> StoreResult<bool>;

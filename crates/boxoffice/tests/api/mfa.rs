@@ -783,4 +783,32 @@ async fn mfa_endpoints_need_a_token_and_refuse_bad_input() {
         (json!(false), json!(false), json!(false))
     );
     assert_eq!(Role::Buyer, user.role);
+
+    // Restarting an enrolment replaces its secret: only the latest one confirms.
+    let first = app
+        .post("/api/v1/auth/mfa/totp", Some(&user.token), &json!({}))
+        .await;
+    let first = str_of(first.expect(201), "secret");
+    let second = app
+        .post("/api/v1/auth/mfa/totp", Some(&user.token), &json!({}))
+        .await;
+    let second = str_of(second.expect(201), "secret");
+    assert_ne!(first, second);
+    let (a, b) = (code_now(&app, &first), code_now(&app, &second));
+    if a != b {
+        app.post(
+            "/api/v1/auth/mfa/totp/confirm",
+            Some(&user.token),
+            &json!({"code": a}),
+        )
+        .await
+        .expect_field_error("code");
+    }
+    app.post(
+        "/api/v1/auth/mfa/totp/confirm",
+        Some(&user.token),
+        &json!({"code": b}),
+    )
+    .await
+    .expect(200);
 }

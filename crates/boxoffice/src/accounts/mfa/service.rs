@@ -252,8 +252,16 @@ impl MfaService {
         let Some(step) = totp::matching_step(&secret, &code, now)? else {
             return Err(Refusal::Wrong.field_error());
         };
-        if !self.store.activate_totp(who.user, step, now).await? {
-            return Err(already_enabled());
+        // Only the secret the code was checked against: a restarted enrolment wins.
+        if !self
+            .store
+            .activate_totp(who.user, &record.secret, step, now)
+            .await?
+        {
+            return Err(Error::conflict(
+                ConflictKind::InvalidState,
+                "the enrolment was restarted or confirmed meanwhile",
+            ));
         }
         let codes = self.new_backup_codes(who.user).await?;
         tracing::info!(user = %who.user, "MFA enabled");

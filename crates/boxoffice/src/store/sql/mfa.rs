@@ -101,7 +101,13 @@ impl MfaStore for SqlStore {
         Ok(self.execute(&sql).await? == 1)
     }
 
-    async fn activate_totp(&self, user: UserId, step: i64, at: Timestamp) -> StoreResult<bool> {
+    async fn activate_totp(
+        &self,
+        user: UserId,
+        secret: &str,
+        step: i64,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         let mut sql = Sql::update("mfa_totp");
         sql.push("confirmed_at = ")
             .int(at.millis())
@@ -111,6 +117,8 @@ impl MfaStore for SqlStore {
             .int(at.millis());
         sql.push(" WHERE user_id = ")
             .text(user)
+            .push(" AND secret = ")
+            .text(secret)
             .push(" AND confirmed_at IS NULL");
         Ok(self.execute(&sql).await? == 1)
     }
