@@ -1,6 +1,7 @@
 //! Wiring: builds the store, inventory, caches, services and background tasks from a
 //! `Config`, serves HTTP, and shuts down in order (stop accepting, drain requests,
 //! stop expiry, flush the booking writer, close the database).
+use crate::accounts::mfa::{MfaPolicy, MfaService};
 use crate::accounts::tokens::new_signing_secret;
 use crate::accounts::{AccountService, TokenIssuer};
 use crate::booking::{expire_due, BookingService, Writer};
@@ -81,7 +82,20 @@ impl App {
         for task in writer_task {
             writer_group.watch("booking-writer", task);
         }
-        let accounts = Arc::new(AccountService::new(store.clone(), issuer, clock.clone()).await?);
+        let vault = Arc::new(
+            crate::vault::Vault::load(config.encryption_keys.as_ref(), store.clone()).await?,
+        );
+        let mfa = Arc::new(MfaService::new(
+            store.clone(),
+            vault,
+            clock.clone(),
+            MfaPolicy::from_role_names(&config.mfa_required_roles)?,
+        ));
+        let accounts = Arc::new(
+            AccountService::new(store.clone(), issuer, clock.clone())
+                .await?
+                .with_mfa(mfa.clone()),
+        );
         let org_store: Arc<dyn OrganizationStore> = Arc::new(sql.clone());
         let access = Arc::new(Access::new(org_store.clone()));
         let organizations = Arc::new(OrganizationService::new(
@@ -157,6 +171,7 @@ impl App {
             clock,
             accounts,
             organizations,
+            mfa,
             catalog,
             booking,
             rate_limits,

@@ -92,6 +92,13 @@ pub struct Config {
     /// Token buckets per caller and class of request (`rate_limits.<class>.per_minute`,
     /// `.burst`; `BOXOFFICE_RATE_LIMITS__LOGIN__BURST=5` in the environment).
     pub rate_limits: RateLimits,
+    /// Keys that seal fields at rest (TOTP secrets): `{ active = "k2", keys = { k1 =
+    /// "<base64 of 32 bytes>", k2 = "…" } }`. Unset: generated and kept in the
+    /// database (`boxoffice admin rotate-key` adds one there).
+    pub encryption_keys: Option<crate::vault::KeyConfig>,
+    /// Platform roles (`buyer`, `organizer`, `admin`) that must enable MFA before
+    /// they may use anything but enrolment and `GET /auth/me`.
+    pub mfa_required_roles: Vec<String>,
 }
 
 /// One token bucket: `burst` requests at once, refilled at `per_minute`.
@@ -191,6 +198,8 @@ const KEYS: &[&str] = &[
     "request_timeout_secs",
     "idempotency_ttl_secs",
     "trusted_proxy_header",
+    "encryption_keys",
+    "mfa_required_roles",
 ];
 
 impl Default for Config {
@@ -211,6 +220,8 @@ impl Default for Config {
             idempotency_ttl_secs: 24 * 3600,
             trusted_proxy_header: None,
             rate_limits: RateLimits::default(),
+            encryption_keys: None,
+            mfa_required_roles: Vec::new(),
         }
     }
 }
@@ -297,6 +308,26 @@ mod tests {
                 "sqlite://data/b.db"
             );
             assert_eq!(SecretUrl::new("not a url:x@y").redacted(), "***@y");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn encryption_keys_and_mfa_roles_load_and_keys_never_print() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "boxoffice.toml",
+                "mfa_required_roles = [\"admin\"]\n[encryption_keys]\nactive = \"k1\"\nkeys = { k1 = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\" }",
+            )?;
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.mfa_required_roles, ["admin"]);
+            let keys = c.encryption_keys.as_ref().unwrap();
+            assert_eq!(keys.active, "k1");
+            assert!(crate::vault::Vault::from_keys(&keys.active, &keys.keys).is_ok());
+            assert!(!format!("{c:?}").contains("MDEyMzQ1"));
+            jail.set_env("BOXOFFICE_MFA_REQUIRED_ROLES", "[\"admin\", \"organizer\"]");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.mfa_required_roles, ["admin", "organizer"]);
             Ok(())
         });
     }

@@ -50,6 +50,9 @@ pub enum Error {
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The platform policy asks this caller for a second factor it has not set up.
+    #[error("this account must enable multi-factor authentication (POST /api/v1/auth/mfa/totp) and sign in again before using this endpoint")]
+    MfaRequired,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{detail}")]

@@ -23,6 +23,7 @@ pub mod store;
 pub mod tasks;
 pub mod telemetry;
 pub mod timefmt;
+pub mod vault;
 
 use std::future::Future;
 use std::sync::Arc;

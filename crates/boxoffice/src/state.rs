@@ -1,5 +1,6 @@
 //! What every request handler reaches: the configuration and the services. Kept apart
 //! from the wiring in `app` so handlers depend on this, never on how it is built.
+use crate::accounts::mfa::MfaService;
 use crate::accounts::AccountService;
 use crate::booking::BookingService;
 use crate::catalog::CatalogService;
@@ -28,6 +29,7 @@ pub struct Services {
     pub clock: DynClock,
     pub accounts: Arc<AccountService>,
     pub organizations: Arc<OrganizationService>,
+    pub mfa: Arc<MfaService>,
     pub catalog: Arc<CatalogService>,
     pub booking: Arc<BookingService>,
     /// Token buckets per caller; `None` when `rate_limits.enabled` is off.

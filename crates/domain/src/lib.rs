@@ -7,6 +7,7 @@ pub mod account;
 pub mod booking;
 pub mod catalog;
 pub mod ids;
+pub mod mfa;
 pub mod money;
 pub mod organization;
 pub mod stock;

@@ -1,11 +1,13 @@
 //! Account endpoints under `/api/v1/auth`.
-use super::{AuthTokens, ProvisionedBuyer, UserView};
+use super::mfa::MfaChallenge;
+use super::{AuthTokens, LoginOutcome, ProvisionedBuyer, UserView};
 use super::{NewAccount, ProfileChange};
 use crate::error::Result;
-use crate::http::extract::{Auth, Json};
+use crate::http::extract::{Auth, AuthPendingMfa, Json};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use boxoffice_domain::account::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -36,6 +38,11 @@ pub struct LoginRequest {
     pub email: String,
     #[schema(schema_with = crate::http::contract::password_given)]
     pub password: String,
+    /// A trusted-device token from an earlier `/auth/login/mfa`: a live one of this
+    /// account skips the second step; any other value is ignored.
+    #[serde(default)]
+    #[schema(schema_with = crate::http::contract::trusted_device_token)]
+    pub trusted_device: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -123,13 +130,19 @@ async fn register(
 }
 
 /// Exchange email and password for an access token (15 min) and a refresh token (7 days).
+/// An account with MFA gets 202 and a challenge to answer at `/auth/login/mfa`,
+/// unless `trusted_device` names a device it trusts.
 #[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "logIn", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = AuthTokens)))]
-async fn login(
-    State(s): State<AppState>,
-    Json(r): Json<LoginRequest>,
-) -> Result<axum::Json<AuthTokens>> {
-    Ok(axum::Json(s.accounts.login(&r.email, r.password).await?))
+    responses((status = 200, body = AuthTokens), (status = 202, body = MfaChallenge, description = "The password is right and the account has MFA: send a code with `mfa_token` to `/auth/login/mfa`.")))]
+async fn login(State(s): State<AppState>, Json(r): Json<LoginRequest>) -> Result<Response> {
+    let outcome = s
+        .accounts
+        .login(&r.email, r.password, r.trusted_device.as_deref())
+        .await?;
+    Ok(match outcome {
+        LoginOutcome::Tokens(t) => axum::Json(t).into_response(),
+        LoginOutcome::MfaChallenge(c) => (StatusCode::ACCEPTED, axum::Json(c)).into_response(),
+    })
 }
 
 /// Rotate a refresh token: the old one stops working; reusing it revokes the login.
@@ -150,10 +163,13 @@ async fn logout(State(s): State<AppState>, Json(r): Json<RefreshRequest>) -> Res
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The signed-in account.
+/// The signed-in account (reachable before enrolling where MFA is required).
 #[utoipa::path(get, path = "/api/v1/auth/me", operation_id = "getMe", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = UserView)))]
-async fn me(State(s): State<AppState>, Auth(who): Auth) -> Result<axum::Json<UserView>> {
+async fn me(
+    State(s): State<AppState>,
+    AuthPendingMfa(who): AuthPendingMfa,
+) -> Result<axum::Json<UserView>> {
     Ok(axum::Json(s.accounts.me(who).await?))
 }
 

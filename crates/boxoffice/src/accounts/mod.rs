@@ -2,11 +2,13 @@
 //! are short-lived JWTs verified without a store lookup, which keeps the hot path free
 //! of account queries; refresh tokens are opaque, stored hashed and rotated on use.
 pub mod http;
+pub mod mfa;
 pub mod password;
 mod service;
 pub mod tokens;
 
 pub use service::{
-    AccountService, AuthTokens, NewAccount, ProfileChange, ProvisionedBuyer, UserView,
+    AccountService, AuthTokens, LoginOutcome, MfaLoginTokens, NewAccount, ProfileChange,
+    ProvisionedBuyer, UserView,
 };
 pub use tokens::{Principal, TokenIssuer};

@@ -1,5 +1,6 @@
 //! Account use cases. Authorization of *who may change what* lives here, not in the
 //! handlers: a buyer cannot make themself an admin, only an admin provisions accounts.
+use super::mfa::{MfaChallenge, MfaService, SecondFactor, TrustedDeviceToken};
 use super::password;
 use super::tokens::{self, Principal, TokenIssuer, REFRESH_TTL_SECS};
 use crate::clock::DynClock;
@@ -77,10 +78,30 @@ pub struct ProfileChange {
     pub current_password: Option<String>,
 }
 
+/// What a right password leads to.
+#[derive(Clone, Debug)]
+pub enum LoginOutcome {
+    Tokens(AuthTokens),
+    /// The account has MFA: the second step is `POST /auth/login/mfa`.
+    MfaChallenge(MfaChallenge),
+}
+
+/// The tokens of a login finished with a second factor.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MfaLoginTokens {
+    #[serde(flatten)]
+    pub tokens: AuthTokens,
+    /// Present when `trust_device` was asked: send its `token` as `trusted_device`
+    /// at later logins to skip the second step for 30 days.
+    pub trusted_device: Option<TrustedDeviceToken>,
+}
+
 pub struct AccountService {
     store: DynStore,
     issuer: Arc<TokenIssuer>,
     clock: DynClock,
+    /// The second factor, when the platform has it wired in.
+    mfa: Option<Arc<MfaService>>,
     /// A real hash checked when the email is unknown, so login time does not reveal
     /// which emails have accounts.
     decoy_hash: String,
@@ -93,8 +114,15 @@ impl AccountService {
             store,
             issuer,
             clock,
+            mfa: None,
             decoy_hash,
         })
+    }
+
+    /// Logins of accounts with a second factor go through `mfa`.
+    pub fn with_mfa(mut self, mfa: Arc<MfaService>) -> Self {
+        self.mfa = Some(mfa);
+        self
     }
 
     pub fn issuer(&self) -> &TokenIssuer {
@@ -164,7 +192,14 @@ impl AccountService {
         Ok(user)
     }
 
-    pub async fn login(&self, email: &str, password_text: String) -> Result<AuthTokens> {
+    /// Checks the password; an account with MFA gets a challenge instead of tokens
+    /// unless `trusted_device` is a live trusted-device token of that account.
+    pub async fn login(
+        &self,
+        email: &str,
+        password_text: String,
+        trusted_device: Option<&str>,
+    ) -> Result<LoginOutcome> {
         let refused = Error::Unauthorized("email or password is wrong");
         let Ok(email) = Email::parse(email) else {
             password::verify(password_text, self.decoy_hash.clone()).await?;
@@ -181,12 +216,44 @@ impl AccountService {
         if !password::verify(password_text, user.password_hash.clone()).await? {
             return Err(refused);
         }
-        self.issue_pair(&user, None).await
+        if let Some(mfa) = &self.mfa {
+            if let Some(challenge) = mfa.login_gate(&user, trusted_device).await? {
+                return Ok(LoginOutcome::MfaChallenge(challenge));
+            }
+        }
+        self.issue_pair(&user, None).await.map(LoginOutcome::Tokens)
+    }
+
+    /// The second login step: tokens once the challenge is answered.
+    pub async fn login_mfa(
+        &self,
+        mfa_token: &str,
+        factor: SecondFactor,
+        trust_device: bool,
+        user_agent: Option<String>,
+    ) -> Result<MfaLoginTokens> {
+        let mfa = self
+            .mfa
+            .as_ref()
+            .ok_or(Error::Unauthorized("the MFA token is invalid"))?;
+        let (user, trusted_device) = mfa
+            .complete_login(mfa_token, factor, trust_device, user_agent)
+            .await?;
+        let user = self.store.user(user).await.or_not_found("user")?;
+        Ok(MfaLoginTokens {
+            tokens: self.issue_pair(&user, None).await?,
+            trusted_device,
+        })
     }
 
     async fn issue_pair(&self, user: &UserRecord, family: Option<String>) -> Result<AuthTokens> {
         let now = self.clock.now();
-        let (access_token, expires_in) = self.issuer.issue(user.id, user.role, now)?;
+        // Every login of an account with MFA passed it, and so did its refreshes.
+        let mfa = match &self.mfa {
+            Some(m) => m.is_enabled(user.id).await?,
+            None => false,
+        };
+        let (access_token, expires_in) = self.issuer.issue_with(user.id, user.role, mfa, now)?;
         let (refresh_token, token_hash) = tokens::new_refresh_token();
         let record = RefreshRecord {
             token_hash,

@@ -22,6 +22,10 @@ struct Claims {
     iss: String,
     iat: i64,
     exp: i64,
+    /// The account had a second factor when the token was issued, so the login that
+    /// led here passed it (see `accounts::mfa`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    mfa: bool,
 }
 
 /// Who is calling, as proven by a valid access token or API key.
@@ -33,6 +37,9 @@ pub struct Principal {
     /// Set when the caller presented an API key: it acts for that organization only,
     /// within its scope, never as its creator.
     pub key: Option<KeyGrant>,
+    /// Signed in with a second factor (the account has MFA enabled); what the MFA
+    /// policy looks at. Never set for API keys.
+    pub mfa: bool,
 }
 
 /// What an API key grants.
@@ -50,6 +57,7 @@ impl Principal {
             user,
             role,
             key: None,
+            mfa: false,
         }
     }
 
@@ -93,8 +101,20 @@ impl TokenIssuer {
         }
     }
 
-    /// A signed access token and its lifetime in seconds.
+    /// A signed access token and its lifetime in seconds, for a session without a
+    /// second factor.
     pub fn issue(&self, user: UserId, role: Role, now: Timestamp) -> Result<(String, i64)> {
+        self.issue_with(user, role, false, now)
+    }
+
+    /// A signed access token stating whether the session has a second factor.
+    pub fn issue_with(
+        &self,
+        user: UserId,
+        role: Role,
+        mfa: bool,
+        now: Timestamp,
+    ) -> Result<(String, i64)> {
         let iat = now.millis() / 1000;
         let claims = Claims {
             sub: user.to_string(),
@@ -102,6 +122,7 @@ impl TokenIssuer {
             iss: ISSUER.into(),
             iat,
             exp: iat + ACCESS_TTL_SECS,
+            mfa,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::Internal(e.into()))?;
@@ -121,7 +142,10 @@ impl TokenIssuer {
             .map_err(|_| Error::Unauthorized("the access token is invalid"))?;
         let role =
             Role::parse(&c.role).map_err(|_| Error::Unauthorized("the access token is invalid"))?;
-        Ok(Principal::user(user, role))
+        Ok(Principal {
+            mfa: c.mfa,
+            ..Principal::user(user, role)
+        })
     }
 }
 
@@ -161,6 +185,8 @@ mod tests {
             issuer.verify(&token, now).unwrap(),
             Principal::user(user, Role::Organizer)
         );
+        let (with_mfa, _) = issuer.issue_with(user, Role::Admin, true, now).unwrap();
+        assert!(issuer.verify(&with_mfa, now).unwrap().mfa);
         assert!(issuer
             .verify(&token, now.plus_secs(ACCESS_TTL_SECS))
             .is_err());

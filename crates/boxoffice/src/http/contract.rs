@@ -356,6 +356,62 @@ pub fn booking_status_list() -> Object {
         .build()
 }
 
+fn totp_code_schema(nullable: bool) -> Object {
+    with_null(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(boxoffice_domain::mfa::TOTP_CODE_PATTERN))
+            .description(Some(
+                "The six digits an authenticator app shows (RFC 6238, 30 s).",
+            ))
+            .examples([json!("492039")]),
+        nullable,
+    )
+    .build()
+}
+
+/// A TOTP code.
+pub fn totp_code() -> Object {
+    totp_code_schema(false)
+}
+
+/// A TOTP code, or `null` when a backup code is sent instead.
+pub fn totp_code_or_null() -> Object {
+    totp_code_schema(true)
+}
+
+/// A backup code, or `null` when a TOTP code is sent instead.
+pub fn backup_code_or_null() -> Object {
+    with_null(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(boxoffice_domain::mfa::BACKUP_CODE_PATTERN))
+            .description(Some("One of the ten backup codes; single use."))
+            .examples([json!("k3m7q-a2xzp")]),
+        true,
+    )
+    .build()
+}
+
+/// A trusted-device token, or `null`.
+pub fn trusted_device_token() -> Object {
+    with_null(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .examples([json!("dHJ1c3RlZC1kZXZpY2UtdG9rZW4tZXhhbXBsZQ")]),
+        true,
+    )
+    .build()
+}
+
+/// Ways to answer an MFA challenge.
+pub fn mfa_methods() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(closed_set(&["totp", "backup_code"], false))
+        .examples([json!(["totp", "backup_code"])])
+        .build()
+}
+
 /// Always `Bearer`.
 pub fn token_type() -> Object {
     closed_set(&["Bearer"], false)
@@ -403,6 +459,10 @@ fn specific(operation_id: &str) -> Option<Specific> {
             ..NONE
         },
         "getMe"
+        | "getMfaStatus"
+        | "listTrustedDevices"
+        | "revokeTrustedDevices"
+        | "revokeTrustedDevice"
         | "getEvent"
         | "listShows"
         | "getShow"
@@ -417,6 +477,25 @@ fn specific(operation_id: &str) -> Option<Specific> {
         },
         "logIn" | "refreshTokens" | "logOut" => Specific {
             unauthorized: true,
+            ..NONE
+        },
+        "logInMfa" => Specific {
+            unauthorized: true,
+            rule_fields: &["code", "backup_code"],
+            ..NONE
+        },
+        "startTotpEnrolment" => Specific {
+            conflicts: &[C::InvalidState],
+            ..NONE
+        },
+        "confirmTotp" | "regenerateBackupCodes" => Specific {
+            conflicts: &[C::InvalidState],
+            rule_fields: &["code"],
+            ..NONE
+        },
+        "disableTotp" => Specific {
+            conflicts: &[C::InvalidState],
+            rule_fields: &["password", "code", "backup_code"],
             ..NONE
         },
         "updateMe" => Specific {
@@ -489,6 +568,20 @@ fn specific(operation_id: &str) -> Option<Specific> {
         _ => return None,
     })
 }
+
+/// Operations an account the MFA policy blocks may still use, to enrol: every other
+/// operation with a bearer token can answer 403 mfa-required.
+const MFA_EXEMPT: &[&str] = &[
+    "getMe",
+    "getMfaStatus",
+    "startTotpEnrolment",
+    "confirmTotp",
+    "disableTotp",
+    "regenerateBackupCodes",
+    "listTrustedDevices",
+    "revokeTrustedDevices",
+    "revokeTrustedDevice",
+];
 
 fn problem_response(description: &str, types: &[String], status: u16) -> Response {
     let narrowed = ObjectBuilder::new().property(
@@ -628,7 +721,7 @@ fn describe(status: u16, spec: &Specific) -> String {
     match status {
         400 => "The body is not JSON, or a path id is not a UUID.".into(),
         401 => "No valid bearer access token.".into(),
-        403 => "The caller may not act on this resource.".into(),
+        403 => "The caller may not act on this resource, or must enable MFA first (the platform policy asks it of this account).".into(),
         404 => "No such resource.".into(),
         409 => "The request conflicts with the current state.".into(),
         413 => "The body is larger than the configured limit.".into(),
@@ -825,7 +918,11 @@ pub fn complete(doc: &mut OpenApi) {
                     r.headers.insert(REQUEST_ID.into(), request_id_header());
                 }
             }
-            for (status, types) in error_statuses(op, &spec, write, idempotent, limited) {
+            let mut statuses = error_statuses(op, &spec, write, idempotent, limited);
+            if op.security.is_some() && !MFA_EXEMPT.contains(&id.as_str()) {
+                statuses.entry(403).or_default().push(slug("mfa-required"));
+            }
+            for (status, types) in statuses {
                 op.responses.responses.insert(
                     status.to_string(),
                     RefOr::T(problem_response(&describe(status, &spec), &types, status)),

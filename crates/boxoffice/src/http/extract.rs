@@ -167,40 +167,66 @@ impl From<QueryRejection> for Error {
     }
 }
 
-/// An account, proven by `Authorization: Bearer <access token>`. API keys are refused
-/// here: they act for an organization, only on the routes that take [`Caller`].
+/// An account, proven by `Authorization: Bearer <access token>`, and allowed by the
+/// MFA policy (an account it asks for MFA without a second factor is refused here,
+/// for every endpoint at once). API keys are refused: they act for an organization,
+/// only on the routes that take [`Caller`].
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let who = Caller::from_request_parts(parts, state).await?.0;
+        let AuthPendingMfa(who) = AuthPendingMfa::from_request_parts(parts, state).await?;
+        state.mfa.policy().check(&who)?;
+        Ok(Auth(who))
+    }
+}
+
+/// An account, proven like [`Auth`] but exempt from the MFA policy: only for what an
+/// account needs to enrol (its MFA endpoints and `GET /auth/me`).
+pub struct AuthPendingMfa(pub Principal);
+
+impl FromRequestParts<AppState> for AuthPendingMfa {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let who = verified(parts, state).await?;
         if who.key.is_some() {
             return Err(Error::Unauthorized(
                 "this operation needs an account's access token; API keys are accepted by organization endpoints only",
             ));
         }
-        Ok(Auth(who))
+        Ok(AuthPendingMfa(who))
     }
 }
 
-/// An account or an organization's API key, both as `Authorization: Bearer`.
+/// An account (held to the MFA policy) or an organization's API key, both as
+/// `Authorization: Bearer`.
 pub struct Caller(pub Principal);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        // Already verified by a layer in front (idempotency scopes keys per caller).
-        if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(Caller(*p));
+        let who = verified(parts, state).await?;
+        if who.key.is_none() {
+            state.mfa.policy().check(&who)?;
         }
-        let token = bearer(parts).ok_or(Error::Unauthorized(
-            "send Authorization: Bearer <access token or API key>",
-        ))?;
-        authenticate(state, token).await.map(Caller)
+        Ok(Caller(who))
     }
+}
+
+/// The bearer's principal: as verified by a layer in front (rate limits, idempotency)
+/// or verified here.
+async fn verified(parts: &Parts, state: &AppState) -> Result<Principal, Error> {
+    if let Some(p) = parts.extensions.get::<Principal>() {
+        return Ok(*p);
+    }
+    let token = bearer(parts).ok_or(Error::Unauthorized(
+        "send Authorization: Bearer <access token or API key>",
+    ))?;
+    authenticate(state, token).await
 }
 
 /// Verifies a bearer credential: an API key (`bo_…`) against the store, anything

@@ -42,6 +42,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     tags(
         (name = "accounts", description = "Registration, login, tokens, profile"),
         (name = "organizations", description = "Organizations (tenants), members, invitations and API keys"),
+        (name = "mfa", description = "Second factor: TOTP, backup codes, trusted devices"),
         (name = "catalog", description = "Events, shows and zones"),
         (name = "booking", description = "Holds and bookings: the on-sale hot path"),
         (name = "admin", description = "Operator tools"),
@@ -72,6 +73,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::accounts::http::routes())
         .merge(crate::organizations::http::routes())
+        .merge(crate::accounts::mfa::http::routes())
         .merge(crate::catalog::http::routes())
         .merge(crate::booking::http::routes())
         .merge(health::routes())

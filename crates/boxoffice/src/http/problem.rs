@@ -64,6 +64,7 @@ impl Error {
                 | Error::BadRequest(_)
                 | Error::Unauthorized(_)
                 | Error::Forbidden(_)
+                | Error::MfaRequired
                 | Error::NotFound(_)
                 | Error::Conflict { .. }
                 | Error::IdempotencyMismatch
@@ -80,6 +81,7 @@ impl Error {
             Error::BadRequest(String::new()),
             Error::Unauthorized(""),
             Error::Forbidden(""),
+            Error::MfaRequired,
             Error::NotFound(""),
             Error::IdempotencyMismatch,
             Error::PayloadTooLarge(String::new()),
@@ -193,6 +195,11 @@ impl Error {
                 "Authentication required",
             ),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            Error::MfaRequired => (
+                StatusCode::FORBIDDEN,
+                "mfa-required",
+                "Multi-factor authentication required",
+            ),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Error::Conflict { kind, .. } => {
                 (StatusCode::CONFLICT, kind.slug(), conflict_title(*kind))
@@ -318,6 +325,7 @@ mod tests {
             ),
             (Error::Unauthorized("x"), 401, "/problems/unauthorized"),
             (Error::Forbidden("x"), 403, "/problems/forbidden"),
+            (Error::MfaRequired, 403, "/problems/mfa-required"),
             (Error::NotFound("show"), 404, "/problems/not-found"),
             (
                 Error::conflict(ConflictKind::SoldOut, "x"),

@@ -581,6 +581,7 @@ impl OrganizationService {
         Ok(Principal {
             user: record.created_by,
             role: Role::Buyer,
+            mfa: false,
             key: Some(KeyGrant {
                 id,
                 organization: record.organization_id,

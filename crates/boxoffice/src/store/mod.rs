@@ -66,7 +66,14 @@ pub enum Durability {
 
 /// Everything the platform keeps, behind one handle.
 pub trait Store:
-    AccountStore + OrganizationStore + CatalogStore + BookingStore + IdempotencyStore + SettingsStore
+    AccountStore
+    + OrganizationStore
+    + CatalogStore
+    + BookingStore
+    + IdempotencyStore
+    + SettingsStore
+    + MfaStore
+    + SealedStore
 {
 }
 impl<T> Store for T where
@@ -76,6 +83,8 @@ impl<T> Store for T where
         + BookingStore
         + IdempotencyStore
         + SettingsStore
+        + MfaStore
+        + SealedStore
 {
 }
 
@@ -359,4 +368,133 @@ pub trait SettingsStore: Send + Sync {
     /// Stores `value` unless the key exists; returns the value now stored.
     async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// A user's TOTP factor: pending until confirmed with a code.
+#[derive(Clone, Debug)]
+pub struct TotpRecord {
+    pub user_id: UserId,
+    /// The base32 secret, sealed by the vault.
+    pub secret: String,
+    pub confirmed_at: Option<Timestamp>,
+    /// The last time step a code was accepted for (replay guard).
+    pub last_step: Option<i64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The single-use token between the two steps of a login.
+#[derive(Clone, Debug)]
+pub struct MfaChallengeRecord {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrustedDeviceRecord {
+    pub id: uuid::Uuid,
+    pub user_id: UserId,
+    pub token_hash: String,
+    pub label: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    async fn totp(&self, user: UserId) -> StoreResult<Option<TotpRecord>>;
+    /// Stores a pending enrolment, replacing a pending one; `false` when the user has
+    /// a confirmed factor (which it never replaces).
+    async fn put_pending_totp(&self, record: &TotpRecord) -> StoreResult<bool>;
+    /// Confirms the pending factor if its sealed secret is still `secret` (the one
+    /// the code was checked against), recording `step` as used; `false` otherwise.
+    async fn activate_totp(
+        &self,
+        user: UserId,
+        secret: &str,
+        step: i64,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Records `step` as used if it is later than the last used one; `false` for a
+    /// replayed (or older) step.
+    async fn use_totp_step(&self, user: UserId, step: i64, at: Timestamp) -> StoreResult<bool>;
+    /// Removes the factor, the backup codes and open challenges, and revokes every
+    /// trusted device, in one transaction.
+    async fn delete_mfa(&self, user: UserId, at: Timestamp) -> StoreResult<()>;
+    /// Replaces every backup code of the user with these digests, in one transaction.
+    async fn replace_backup_codes(
+        &self,
+        user: UserId,
+        hashes: &[String],
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Spends an unused backup code; `false` when there is none with this digest.
+    async fn use_backup_code(&self, user: UserId, hash: &str, at: Timestamp) -> StoreResult<bool>;
+    async fn backup_codes_left(&self, user: UserId) -> StoreResult<i64>;
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallengeRecord) -> StoreResult<()>;
+    async fn mfa_challenge(&self, token_hash: &str) -> StoreResult<MfaChallengeRecord>;
+    /// Counts a wrong code against the challenge.
+    async fn fail_mfa_challenge(&self, token_hash: &str) -> StoreResult<()>;
+    /// Spends the challenge; `false` when it was already spent.
+    async fn spend_mfa_challenge(&self, token_hash: &str, at: Timestamp) -> StoreResult<bool>;
+    async fn insert_trusted_device(&self, device: &TrustedDeviceRecord) -> StoreResult<()>;
+    async fn trusted_device(&self, token_hash: &str) -> StoreResult<TrustedDeviceRecord>;
+    async fn touch_trusted_device(&self, id: uuid::Uuid, at: Timestamp) -> StoreResult<()>;
+    /// The user's devices that are neither revoked nor expired at `now`, newest first.
+    async fn trusted_devices(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<TrustedDeviceRecord>>;
+    /// Revokes one of the user's devices; `false` when the user has no such live one.
+    async fn revoke_trusted_device(
+        &self,
+        user: UserId,
+        id: uuid::Uuid,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Revokes every device of the user; how many.
+    async fn revoke_trusted_devices(&self, user: UserId, at: Timestamp) -> StoreResult<u64>;
+}
+
+/// A column whose values are sealed by the vault. Key rotation walks every one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealedField {
+    TotpSecret,
+}
+
+impl SealedField {
+    pub const ALL: [SealedField; 1] = [SealedField::TotpSecret];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SealedField::TotpSecret => "TOTP secret",
+        }
+    }
+}
+
+/// Sealed values in neutral terms, for re-encryption under a new key.
+#[async_trait]
+pub trait SealedStore: Send + Sync {
+    /// Up to `limit` values of `field` not sealed under `key_id`: `(row id, sealed)`.
+    async fn sealed_not_under(
+        &self,
+        field: SealedField,
+        key_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// Replaces a value if it is still `old`; `false` when it changed meanwhile.
+    async fn reseal(
+        &self,
+        field: SealedField,
+        row: &str,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool>;
 }

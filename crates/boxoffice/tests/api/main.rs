@@ -13,6 +13,7 @@ mod conflicts;
 mod crash;
 mod expiry;
 mod idempotency;
+mod mfa;
 mod openapi;
 mod operations;
 mod organizations;
