@@ -8,6 +8,7 @@ use crate::catalog::{CatalogService, ShowCache};
 use crate::clock::DynClock;
 use crate::config::Config;
 use crate::inventory::{DynInventory, LocalInventory};
+use crate::mail::{MailService, RetryPolicy};
 use crate::state::{AppState, Services};
 use crate::store::{Backend, DynStore, SqlStore};
 use crate::tasks::{Health, TaskGroup};
@@ -79,7 +80,23 @@ impl App {
         for task in writer_task {
             writer_group.watch("booking-writer", task);
         }
-        let accounts = Arc::new(AccountService::new(store.clone(), issuer, clock.clone()).await?);
+        let mut jobs = TaskGroup::new(&health);
+        let mailer = crate::mail::mailer_from_config(&config)?;
+        let (mail, mail_sender) = MailService::start(
+            mailer,
+            RetryPolicy {
+                attempts: config.mail_attempts.max(1),
+                attempt_timeout: Duration::from_secs(config.smtp_timeout_secs.max(1) * 3),
+                ..RetryPolicy::default()
+            },
+            jobs.token(),
+        );
+        jobs.spawn("mail-sender", mail_sender);
+        let accounts = Arc::new(
+            AccountService::new(store.clone(), issuer, clock.clone())
+                .await?
+                .with_mail(mail.clone()),
+        );
         let catalog = Arc::new(CatalogService::new(
             store.clone(),
             cache.clone(),
@@ -93,7 +110,6 @@ impl App {
             writer,
             clock.clone(),
         ));
-        let mut jobs = TaskGroup::new(&health);
         let expiry_every = Duration::from_millis(config.expiry_interval_ms.max(10));
         let expiring = booking.clone();
         jobs.every("hold-expiry", expiry_every, move || {
@@ -130,6 +146,7 @@ impl App {
             accounts,
             catalog,
             booking,
+            mail,
             health,
         }));
         Ok(Self {

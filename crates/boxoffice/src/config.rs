@@ -89,6 +89,29 @@ pub struct Config {
     /// `x-real-ip`); unset, the socket peer is the client. Set it only behind a proxy
     /// that overwrites the header, or any caller can choose their address.
     pub trusted_proxy_header: Option<String>,
+    /// How mail leaves: `folder` (`.eml` files in `mail_dir`) or `smtp` (`smtp_url`).
+    pub mail_transport: MailTransport,
+    /// `smtp://user:pass@host:port` (`?tls=required` for STARTTLS) or `smtps://…`.
+    pub smtp_url: Option<SecretUrl>,
+    /// One SMTP attempt gives up after this long.
+    pub smtp_timeout_secs: u64,
+    /// Sender of every message (`Name <address>` or an address).
+    pub mail_from: String,
+    /// Folder of the `folder` transport.
+    pub mail_dir: std::path::PathBuf,
+    /// Delivery attempts per message, the first included.
+    pub mail_attempts: u32,
+}
+
+/// Where outgoing mail goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Each message is written as an `.eml` file (development, the embedded default).
+    #[default]
+    Folder,
+    /// Delivered to the SMTP server of `smtp_url`.
+    Smtp,
 }
 
 /// Every configuration key, as read from `BOXOFFICE_<KEY>` variables.
@@ -107,6 +130,12 @@ const KEYS: &[&str] = &[
     "request_timeout_secs",
     "idempotency_ttl_secs",
     "trusted_proxy_header",
+    "mail_transport",
+    "smtp_url",
+    "smtp_timeout_secs",
+    "mail_from",
+    "mail_dir",
+    "mail_attempts",
 ];
 
 impl Default for Config {
@@ -126,6 +155,12 @@ impl Default for Config {
             request_timeout_secs: 30,
             idempotency_ttl_secs: 24 * 3600,
             trusted_proxy_header: None,
+            mail_transport: MailTransport::Folder,
+            smtp_url: None,
+            smtp_timeout_secs: 10,
+            mail_from: "boxoffice <no-reply@boxoffice.local>".into(),
+            mail_dir: "data/mail".into(),
+            mail_attempts: 5,
         }
     }
 }
@@ -203,6 +238,26 @@ mod tests {
                 "sqlite://data/b.db"
             );
             assert_eq!(SecretUrl::new("not a url:x@y").redacted(), "***@y");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn smtp_passwords_never_print() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BOXOFFICE_MAIL_TRANSPORT", "smtp");
+            jail.set_env(
+                "BOXOFFICE_SMTP_URL",
+                "smtps://mailer:s3cret-Pw@smtp.example.com:465",
+            );
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.mail_transport, MailTransport::Smtp);
+            let url = c.smtp_url.as_ref().unwrap();
+            for printed in [format!("{c:?}"), url.to_string()] {
+                assert!(!printed.contains("s3cret-Pw"), "{printed}");
+            }
+            assert!(url.expose().contains("s3cret-Pw"));
+            assert_eq!(Config::default().mail_transport, MailTransport::Folder);
             Ok(())
         });
     }

@@ -5,6 +5,7 @@ use crate::booking::BookingService;
 use crate::catalog::CatalogService;
 use crate::clock::DynClock;
 use crate::config::Config;
+use crate::mail::MailService;
 use crate::store::DynStore;
 use crate::tasks::Health;
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub struct Services {
     pub accounts: Arc<AccountService>,
     pub catalog: Arc<CatalogService>,
     pub booking: Arc<BookingService>,
+    /// Outgoing mail: `send_template(to, template, context)`.
+    pub mail: Arc<MailService>,
     /// Whether every background task is alive (readiness).
     pub health: Health,
 }

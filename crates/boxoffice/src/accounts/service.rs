@@ -4,8 +4,11 @@ use super::password;
 use super::tokens::{self, Principal, TokenIssuer, REFRESH_TTL_SECS};
 use crate::clock::DynClock;
 use crate::error::{Error, OrNotFound, Result};
-use crate::store::{DynStore, RefreshRecord, StoreError, UserRecord};
+use crate::http::origin::Origin;
+use crate::mail::MailService;
+use crate::store::{DynStore, RefreshRecord, SessionRecord, StoreError, UserRecord};
 use boxoffice_domain::account::{check_password, parse_display_name, Email, Role};
+use boxoffice_domain::lifecycle::{lockout_millis, LOCKOUT_FORGET_MILLIS};
 use boxoffice_domain::{Timestamp, UserId, Violations};
 use serde::Serialize;
 use std::sync::Arc;
@@ -22,6 +25,8 @@ pub struct UserView {
     pub display_name: String,
     #[schema(schema_with = crate::http::contract::role)]
     pub role: String,
+    /// Whether the account holder proved the email is theirs (see `/auth/verify-email`).
+    pub email_verified: bool,
     #[schema(schema_with = crate::http::contract::date_time)]
     pub created_at: String,
 }
@@ -33,6 +38,7 @@ impl From<&UserRecord> for UserView {
             email: u.email.to_string(),
             display_name: u.display_name.clone(),
             role: u.role.as_str().into(),
+            email_verified: u.email_verified_at.is_some(),
             created_at: crate::timefmt::rfc3339(u.created_at),
         }
     }
@@ -78,9 +84,11 @@ pub struct ProfileChange {
 }
 
 pub struct AccountService {
-    store: DynStore,
+    pub(super) store: DynStore,
     issuer: Arc<TokenIssuer>,
-    clock: DynClock,
+    pub(super) clock: DynClock,
+    /// Verification and reset mail; `None` where nothing is ever sent (the admin CLI).
+    pub(super) mail: Option<Arc<MailService>>,
     /// A real hash checked when the email is unknown, so login time does not reveal
     /// which emails have accounts.
     decoy_hash: String,
@@ -93,8 +101,15 @@ impl AccountService {
             store,
             issuer,
             clock,
+            mail: None,
             decoy_hash,
         })
+    }
+
+    /// Sends verification and password reset mail through `mail`.
+    pub fn with_mail(mut self, mail: Arc<MailService>) -> Self {
+        self.mail = Some(mail);
+        self
     }
 
     pub fn issuer(&self) -> &TokenIssuer {
@@ -103,6 +118,11 @@ impl AccountService {
 
     pub fn authenticate(&self, bearer: &str) -> Result<Principal> {
         self.issuer.verify(bearer, self.clock.now())
+    }
+
+    /// The caller and the session their access token was issued in, if any.
+    pub fn authenticate_in(&self, bearer: &str) -> Result<(Principal, Option<String>)> {
+        self.issuer.verify_in(bearer, self.clock.now())
     }
 
     fn parse_new(&self, input: &NewAccount, allow_admin: bool) -> Result<(Email, String, Role)> {
@@ -131,14 +151,27 @@ impl AccountService {
         ))
     }
 
-    /// Self-service sign-up as a buyer or an organizer.
-    pub async fn register(&self, input: NewAccount) -> Result<AuthTokens> {
-        let user = self.create(input, false).await?;
-        self.issue_pair(&user, None).await
+    /// Self-service sign-up as a buyer or an organizer: signed in at once, with a
+    /// verification email on its way.
+    pub async fn register(&self, input: NewAccount, origin: &Origin) -> Result<AuthTokens> {
+        let user = self.insert_new(input, false, false).await?;
+        self.send_verification(&user).await;
+        let session = self.open_session(&user, origin).await?;
+        self.issue_pair(&user, &session, true).await
     }
 
-    /// Creates an account with any role (admin CLI and demo data).
+    /// Creates an account with any role (admin CLI and demo data). An operator vouches
+    /// for the address, so it counts as verified.
     pub async fn create(&self, input: NewAccount, allow_admin: bool) -> Result<UserRecord> {
+        self.insert_new(input, allow_admin, true).await
+    }
+
+    async fn insert_new(
+        &self,
+        input: NewAccount,
+        allow_admin: bool,
+        verified: bool,
+    ) -> Result<UserRecord> {
         let (email, display_name, role) = self.parse_new(&input, allow_admin)?;
         let password_hash = password::hash(input.password).await?;
         let now = self.clock.now();
@@ -148,6 +181,7 @@ impl AccountService {
             password_hash,
             display_name,
             role,
+            email_verified_at: verified.then_some(now),
             created_at: now,
             updated_at: now,
         };
@@ -164,34 +198,93 @@ impl AccountService {
         Ok(user)
     }
 
-    pub async fn login(&self, email: &str, password_text: String) -> Result<AuthTokens> {
+    /// Signs in. Every refusal is the same 401 with the same detail, whether the
+    /// email is unknown, the password wrong or the email locked out, and an unknown
+    /// email costs the same hash as a known one. After `LOCKOUT_THRESHOLD`
+    /// consecutive failures an email is locked for a delay that doubles with each
+    /// further failure (1 s … 15 min); attempts while locked are refused without
+    /// checking the password. Counters are kept per email digest in the store.
+    pub async fn login(
+        &self,
+        email: &str,
+        password_text: String,
+        origin: &Origin,
+    ) -> Result<AuthTokens> {
         let refused = Error::Unauthorized("email or password is wrong");
         let Ok(email) = Email::parse(email) else {
             password::verify(password_text, self.decoy_hash.clone()).await?;
             return Err(refused);
         };
-        let user = match self.store.user_by_email(&email).await {
-            Ok(u) => u,
-            Err(StoreError::NotFound) => {
-                password::verify(password_text, self.decoy_hash.clone()).await?;
-                return Err(refused);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if !password::verify(password_text, user.password_hash.clone()).await? {
+        let key = failure_key(&email);
+        let now = self.clock.now();
+        let failures = self.store.login_failures(&key).await?;
+        if failures.is_some_and(|f| f.locked_until > now) {
+            tracing::info!("login refused: locked out");
             return Err(refused);
         }
-        self.issue_pair(&user, None).await
+        let user = match self.store.user_by_email(&email).await {
+            Ok(u) => Some(u),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let hash = user
+            .as_ref()
+            .map_or_else(|| self.decoy_hash.clone(), |u| u.password_hash.clone());
+        let matches = password::verify(password_text, hash).await?;
+        let Some(user) = user.filter(|_| matches) else {
+            let now = self.clock.now();
+            let f = self
+                .store
+                .record_login_failure(
+                    &key,
+                    now,
+                    now.plus_millis(-LOCKOUT_FORGET_MILLIS),
+                    lockout_millis,
+                )
+                .await?;
+            tracing::info!(failures = f.failures, "login refused");
+            return Err(refused);
+        };
+        if failures.is_some() {
+            self.store.clear_login_failures(&key).await?;
+        }
+        let session = self.open_session(&user, origin).await?;
+        self.issue_pair(&user, &session, true).await
     }
 
-    async fn issue_pair(&self, user: &UserRecord, family: Option<String>) -> Result<AuthTokens> {
+    /// Records a new session (one sign-in on one device).
+    pub(super) async fn open_session(&self, user: &UserRecord, origin: &Origin) -> Result<String> {
         let now = self.clock.now();
-        let (access_token, expires_in) = self.issuer.issue(user.id, user.role, now)?;
+        let session = SessionRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            ip: origin.ip.to_string(),
+            user_agent: origin.user_agent.clone(),
+            revoked_at: None,
+        };
+        self.store.insert_session(&session).await?;
+        Ok(session.id)
+    }
+
+    /// An access token and a refresh token in `family`; the access token names the
+    /// family as its session when `in_session` (families older than sessions are not).
+    async fn issue_pair(
+        &self,
+        user: &UserRecord,
+        family: &str,
+        in_session: bool,
+    ) -> Result<AuthTokens> {
+        let now = self.clock.now();
+        let (access_token, expires_in) =
+            self.issuer
+                .issue_in(user.id, user.role, in_session.then_some(family), now)?;
         let (refresh_token, token_hash) = tokens::new_refresh_token();
         let record = RefreshRecord {
             token_hash,
             user_id: user.id,
-            family_id: family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            family_id: family.to_owned(),
             expires_at: now.plus_secs(REFRESH_TTL_SECS),
             created_at: now,
             used_at: None,
@@ -221,8 +314,9 @@ impl AccountService {
     }
 
     /// Rotates a refresh token. Presenting an already used token revokes its whole
-    /// family: somebody else has a copy.
-    pub async fn refresh(&self, token: &str) -> Result<AuthTokens> {
+    /// family: somebody else has a copy. A token of a revoked session is refused and
+    /// changes nothing; a live session records the use (time, address, user agent).
+    pub async fn refresh(&self, token: &str, origin: &Origin) -> Result<AuthTokens> {
         let now = self.clock.now();
         let record = self.live_refresh(token).await?;
         if record.revoked_at.is_some() || record.expires_at <= now {
@@ -230,6 +324,16 @@ impl AccountService {
                 "the refresh token has expired or was revoked",
             ));
         }
+        // Families from before sessions existed have no session record; they keep
+        // working until they expire, outside the session list.
+        let in_session = match self.store.session(&record.family_id).await {
+            Ok(s) if s.revoked_at.is_some() => {
+                return Err(Error::Unauthorized("the session was signed out"))
+            }
+            Ok(_) => true,
+            Err(StoreError::NotFound) => false,
+            Err(e) => return Err(e.into()),
+        };
         if !self.store.spend_refresh(&record.token_hash, now).await? {
             self.store
                 .revoke_refresh_family(&record.family_id, now)
@@ -237,15 +341,33 @@ impl AccountService {
             tracing::warn!(user = %record.user_id, "refresh token reuse detected; family revoked");
             return Err(Error::Unauthorized("the refresh token was already used"));
         }
+        if in_session
+            && !self
+                .store
+                .touch_session(
+                    &record.family_id,
+                    now,
+                    &origin.ip.to_string(),
+                    origin.user_agent.as_deref(),
+                )
+                .await?
+        {
+            return Err(Error::Unauthorized("the session was signed out"));
+        }
         let user = self.store.user(record.user_id).await.or_not_found("user")?;
-        self.issue_pair(&user, Some(record.family_id)).await
+        self.issue_pair(&user, &record.family_id, in_session).await
     }
 
-    /// Revokes the refresh token and every token rotated from the same login.
+    /// Ends the session of the refresh token: it and every token rotated from the
+    /// same login stop working.
     pub async fn logout(&self, token: &str) -> Result<()> {
         let record = self.live_refresh(token).await?;
+        let now = self.clock.now();
         self.store
-            .revoke_refresh_family(&record.family_id, self.clock.now())
+            .revoke_refresh_family(&record.family_id, now)
+            .await?;
+        self.store
+            .revoke_session(record.user_id, &record.family_id, now)
             .await?;
         Ok(())
     }
@@ -254,7 +376,14 @@ impl AccountService {
         Ok((&self.store.user(who.user).await.or_not_found("user")?).into())
     }
 
-    pub async fn update_me(&self, who: Principal, change: ProfileChange) -> Result<UserView> {
+    /// Changes the profile. A new email is unverified until its holder confirms it
+    /// (a verification is sent); a new password signs out every other session.
+    pub async fn update_me(
+        &self,
+        who: Principal,
+        session: Option<&str>,
+        change: ProfileChange,
+    ) -> Result<UserView> {
         let mut user = self.store.user(who.user).await.or_not_found("user")?;
         let mut v = Violations::new();
         let name = change
@@ -283,9 +412,14 @@ impl AccountService {
         if let Some(n) = name {
             user.display_name = n;
         }
+        let email_changed = email.as_ref().is_some_and(|e| *e != user.email);
         if let Some(e) = email {
             user.email = e;
         }
+        if email_changed {
+            user.email_verified_at = None;
+        }
+        let password_changed = change.password.is_some();
         if let Some(p) = change.password {
             user.password_hash = password::hash(p).await?;
         }
@@ -295,6 +429,14 @@ impl AccountService {
                 return Err(Error::field("email", "is already registered"))
             }
             other => other?,
+        }
+        if password_changed {
+            self.store
+                .revoke_sessions_except(user.id, session, self.clock.now())
+                .await?;
+        }
+        if email_changed {
+            self.send_verification(&user).await;
         }
         Ok((&user).into())
     }
@@ -342,6 +484,8 @@ impl AccountService {
                     password_hash: hash.clone(),
                     display_name: format!("{prefix} buyer {n}"),
                     role: Role::Buyer,
+                    // Load-test buyers: nobody reads their mail.
+                    email_verified_at: Some(now),
                     created_at: now,
                     updated_at: now,
                 })
@@ -364,4 +508,10 @@ impl AccountService {
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
+}
+
+/// The key of an email's failed-login counter: its SHA-256, so the table holds no
+/// addresses (failures are counted for unknown emails too).
+pub(super) fn failure_key(email: &Email) -> String {
+    tokens::digest(email.as_str())
 }

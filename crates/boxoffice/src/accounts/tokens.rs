@@ -21,6 +21,10 @@ struct Claims {
     iss: String,
     iat: i64,
     exp: i64,
+    /// The session the token was issued in; absent in tokens issued outside one
+    /// (bulk-provisioned buyers) and in tokens older than sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
 }
 
 /// Who is calling, as proven by a valid access token.
@@ -63,6 +67,17 @@ impl TokenIssuer {
 
     /// A signed access token and its lifetime in seconds.
     pub fn issue(&self, user: UserId, role: Role, now: Timestamp) -> Result<(String, i64)> {
+        self.issue_in(user, role, None, now)
+    }
+
+    /// A signed access token that names the session it was issued in (`sid`).
+    pub fn issue_in(
+        &self,
+        user: UserId,
+        role: Role,
+        session: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(String, i64)> {
         let iat = now.millis() / 1000;
         let claims = Claims {
             sub: user.to_string(),
@@ -70,6 +85,7 @@ impl TokenIssuer {
             iss: ISSUER.into(),
             iat,
             exp: iat + ACCESS_TTL_SECS,
+            sid: session.map(str::to_owned),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::Internal(e.into()))?;
@@ -77,6 +93,11 @@ impl TokenIssuer {
     }
 
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<Principal> {
+        self.verify_in(token, now).map(|(p, _)| p)
+    }
+
+    /// The caller and the session the token names, if any.
+    pub fn verify_in(&self, token: &str, now: Timestamp) -> Result<(Principal, Option<String>)> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| Error::Unauthorized("the access token is invalid"))?;
         let c = data.claims;
@@ -89,7 +110,7 @@ impl TokenIssuer {
             .map_err(|_| Error::Unauthorized("the access token is invalid"))?;
         let role =
             Role::parse(&c.role).map_err(|_| Error::Unauthorized("the access token is invalid"))?;
-        Ok(Principal { user, role })
+        Ok((Principal { user, role }, c.sid))
     }
 }
 
@@ -135,6 +156,18 @@ mod tests {
         assert!(issuer
             .verify(&token, now.plus_secs(ACCESS_TTL_SECS))
             .is_err());
+    }
+
+    #[test]
+    fn session_tokens_name_their_session_and_older_tokens_none() {
+        let issuer = TokenIssuer::new(b"test-secret-test-secret-test-secret");
+        let user = UserId::new();
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let (with, _) = issuer.issue_in(user, Role::Buyer, Some("s-1"), now).unwrap();
+        let (without, _) = issuer.issue(user, Role::Buyer, now).unwrap();
+        assert_eq!(issuer.verify_in(&with, now).unwrap().1.as_deref(), Some("s-1"));
+        assert_eq!(issuer.verify_in(&without, now).unwrap().1, None);
+        assert_eq!(issuer.verify(&with, now).unwrap().user, user);
     }
 
     #[test]

@@ -12,6 +12,8 @@ mod conflicts;
 mod crash;
 mod expiry;
 mod idempotency;
+mod lifecycle;
 mod openapi;
 mod operations;
+mod smtp;
 mod store_suite;
