@@ -214,7 +214,9 @@ async fn refresh(
     origin: Origin,
     Json(r): Json<RefreshRequest>,
 ) -> Result<axum::Json<AuthTokens>> {
-    Ok(axum::Json(s.accounts.refresh(&r.refresh_token, &origin).await?))
+    Ok(axum::Json(
+        s.accounts.refresh(&r.refresh_token, &origin).await?,
+    ))
 }
 
 /// End the session of a refresh token: it and every token rotated from the same login stop working.

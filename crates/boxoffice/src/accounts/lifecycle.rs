@@ -169,7 +169,10 @@ impl AccountService {
         user.email_verified_at = user.email_verified_at.or(Some(now));
         user.updated_at = now;
         self.store.update_user(&user).await?;
-        let revoked = self.store.revoke_sessions_except(user.id, None, now).await?;
+        let revoked = self
+            .store
+            .revoke_sessions_except(user.id, None, now)
+            .await?;
         self.store
             .clear_login_failures(&failure_key(&user.email))
             .await?;
@@ -209,10 +212,7 @@ impl AccountService {
         who: Principal,
         current: Option<&str>,
     ) -> Result<Vec<SessionView>> {
-        let since = self
-            .clock
-            .now()
-            .plus_secs(-super::tokens::REFRESH_TTL_SECS);
+        let since = self.clock.now().plus_secs(-super::tokens::REFRESH_TTL_SECS);
         Ok(self
             .store
             .sessions_of(who.user, since)

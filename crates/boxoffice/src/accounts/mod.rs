@@ -8,8 +8,8 @@ pub mod password;
 mod service;
 pub mod tokens;
 
+pub use lifecycle::SessionView;
 pub use service::{
     AccountService, AuthTokens, NewAccount, ProfileChange, ProvisionedBuyer, UserView,
 };
-pub use lifecycle::SessionView;
 pub use tokens::{Principal, TokenIssuer};

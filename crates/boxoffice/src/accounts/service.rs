@@ -338,7 +338,10 @@ impl AccountService {
             self.store
                 .revoke_refresh_family(&record.family_id, now)
                 .await?;
-            tracing::warn!(user = %record.user_id, "refresh token reuse detected; family revoked");
+            self.store
+                .revoke_session(record.user_id, &record.family_id, now)
+                .await?;
+            tracing::warn!(user = %record.user_id, "refresh token reuse detected; session revoked");
             return Err(Error::Unauthorized("the refresh token was already used"));
         }
         if in_session

@@ -163,9 +163,14 @@ mod tests {
         let issuer = TokenIssuer::new(b"test-secret-test-secret-test-secret");
         let user = UserId::new();
         let now = Timestamp::from_millis(1_700_000_000_000);
-        let (with, _) = issuer.issue_in(user, Role::Buyer, Some("s-1"), now).unwrap();
+        let (with, _) = issuer
+            .issue_in(user, Role::Buyer, Some("s-1"), now)
+            .unwrap();
         let (without, _) = issuer.issue(user, Role::Buyer, now).unwrap();
-        assert_eq!(issuer.verify_in(&with, now).unwrap().1.as_deref(), Some("s-1"));
+        assert_eq!(
+            issuer.verify_in(&with, now).unwrap().1.as_deref(),
+            Some("s-1")
+        );
         assert_eq!(issuer.verify_in(&without, now).unwrap().1, None);
         assert_eq!(issuer.verify(&with, now).unwrap().user, user);
     }

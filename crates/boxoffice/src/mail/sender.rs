@@ -65,7 +65,10 @@ impl MailService {
         mailer: DynMailer,
         policy: RetryPolicy,
         stop: CancellationToken,
-    ) -> (Arc<Self>, impl std::future::Future<Output = ()> + Send + 'static) {
+    ) -> (
+        Arc<Self>,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let (queue, rx) = mpsc::channel(QUEUE);
         let service = Arc::new(Self {
             templates: Templates::new(),
@@ -242,7 +245,8 @@ mod tests {
         let (mail, task) = MailService::start(flaky.clone(), quick(3), stop.clone());
         let task = tokio::spawn(task);
         let to = Email::parse("ana@example.com").unwrap();
-        mail.send_template(&to, "password_reset", context()).unwrap();
+        mail.send_template(&to, "password_reset", context())
+            .unwrap();
         settle(&flaky, 3).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(flaky.tries.load(Ordering::SeqCst), 3, "no fourth attempt");

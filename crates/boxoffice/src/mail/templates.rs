@@ -110,7 +110,12 @@ mod tests {
     #[test]
     fn html_is_escaped_and_text_is_not() {
         let r = Templates::new().render("verify_email", context()).unwrap();
-        assert!(r.html.contains("Ana &lt;b&gt;Lopes&lt;&#x2f;b&gt;") || r.html.contains("Ana &lt;b&gt;Lopes&lt;/b&gt;"), "{}", r.html);
+        assert!(
+            r.html.contains("Ana &lt;b&gt;Lopes&lt;&#x2f;b&gt;")
+                || r.html.contains("Ana &lt;b&gt;Lopes&lt;/b&gt;"),
+            "{}",
+            r.html
+        );
         assert!(!r.html.contains("<b>Lopes"));
         assert!(r.text.contains("Ana <b>Lopes</b>"));
     }
@@ -119,6 +124,8 @@ mod tests {
     fn unknown_templates_and_missing_variables_are_errors() {
         let t = Templates::new();
         assert!(t.render("no_such_template", context()).is_err());
-        assert!(t.render("verify_email", json!({"display_name": "Ana"})).is_err());
+        assert!(t
+            .render("verify_email", json!({"display_name": "Ana"}))
+            .is_err());
     }
 }

@@ -91,7 +91,10 @@ async fn verification_is_mailed_over_smtp_and_confirms_the_email(backend: Backen
     assert_eq!(mail.subject, "Confirm your email address");
     assert!(mail.alternative, "text and HTML alternatives");
     let token = mail.token();
-    assert!(mail.html.contains(&token), "the HTML body carries the code too");
+    assert!(
+        mail.html.contains(&token),
+        "the HTML body carries the code too"
+    );
     assert!(mail.html.contains("Ana Lopes"));
 
     // A wrong token changes nothing.
@@ -105,20 +108,32 @@ async fn verification_is_mailed_over_smtp_and_confirms_the_email(backend: Backen
     wrong.expect_field_error("token");
     assert!(!verified(&app, access).await);
 
-    app.post("/api/v1/auth/verify-email", None, &json!({ "token": token }))
-        .await
-        .expect(204);
+    app.post(
+        "/api/v1/auth/verify-email",
+        None,
+        &json!({ "token": token }),
+    )
+    .await
+    .expect(204);
     assert!(verified(&app, access).await);
     // Single use.
-    app.post("/api/v1/auth/verify-email", None, &json!({ "token": token }))
-        .await
-        .expect_field_error("token");
+    app.post(
+        "/api/v1/auth/verify-email",
+        None,
+        &json!({ "token": token }),
+    )
+    .await
+    .expect_field_error("token");
 
     // A verified address gets no more verification mail; a new address does, and
     // is unverified until its own code comes back.
-    app.post("/api/v1/auth/verify-email/request", Some(access), &json!({}))
-        .await
-        .expect(202);
+    app.post(
+        "/api/v1/auth/verify-email/request",
+        Some(access),
+        &json!({}),
+    )
+    .await
+    .expect(202);
     let r = app
         .put(
             "/api/v1/auth/me",
@@ -153,7 +168,10 @@ async fn a_verification_code_expires_after_a_day(backend: Backend) {
     .await
     .expect_field_error("token");
     // A fresh one works (a day later, through a refreshed access token).
-    let now = refresh(&app, s(&tokens, "refresh_token")).await.expect(200).clone();
+    let now = refresh(&app, s(&tokens, "refresh_token"))
+        .await
+        .expect(200)
+        .clone();
     app.post(
         "/api/v1/auth/verify-email/request",
         Some(s(&now, "access_token")),
@@ -177,7 +195,10 @@ async fn password_reset_end_to_end(backend: Backend) {
     let app = with_smtp(backend, &sink).await;
     let first = register(&app, "ana@example.com").await;
     let _ = sink.next(WAIT).await; // verification
-    let second = login(&app, "ana@example.com", PASSWORD).await.expect(200).clone();
+    let second = login(&app, "ana@example.com", PASSWORD)
+        .await
+        .expect(200)
+        .clone();
 
     // The same answer for an unknown email, and no mail for it.
     let unknown = app
@@ -227,8 +248,14 @@ async fn password_reset_end_to_end(backend: Backend) {
     .await
     .expect(204);
     login(&app, "ana@example.com", PASSWORD).await.expect(401);
-    let fresh = login(&app, "ana@example.com", NEW_PASSWORD).await.expect(200).clone();
-    assert_eq!(fresh["user"]["email_verified"], true, "the mailbox is proven");
+    let fresh = login(&app, "ana@example.com", NEW_PASSWORD)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        fresh["user"]["email_verified"], true,
+        "the mailbox is proven"
+    );
     // Every session from before the reset is signed out.
     for old in [&first, &second] {
         refresh(&app, s(old, "refresh_token"))
@@ -244,7 +271,9 @@ async fn password_reset_end_to_end(backend: Backend) {
     )
     .await
     .expect_field_error("token");
-    login(&app, "ana@example.com", NEW_PASSWORD).await.expect(200);
+    login(&app, "ana@example.com", NEW_PASSWORD)
+        .await
+        .expect(200);
 
     // A code is good for an hour by the app's clock.
     app.post(
@@ -263,13 +292,18 @@ async fn password_reset_end_to_end(backend: Backend) {
     )
     .await
     .expect_field_error("token");
-    login(&app, "ana@example.com", NEW_PASSWORD).await.expect(200);
+    login(&app, "ana@example.com", NEW_PASSWORD)
+        .await
+        .expect(200);
 }
 
 async fn change_password_signs_out_the_other_sessions(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let here = register(&app, "ana@example.com").await;
-    let there = login(&app, "ana@example.com", PASSWORD).await.expect(200).clone();
+    let there = login(&app, "ana@example.com", PASSWORD)
+        .await
+        .expect(200)
+        .clone();
     let access = s(&here, "access_token");
 
     let path = "/api/v1/auth/password";
@@ -287,12 +321,19 @@ async fn change_password_signs_out_the_other_sessions(backend: Backend) {
     )
     .await
     .expect_field_error("new_password");
-    app.post(path, None, &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}))
-        .await
-        .expect_problem(401, "/problems/unauthorized");
+    app.post(
+        path,
+        None,
+        &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+    )
+    .await
+    .expect_problem(401, "/problems/unauthorized");
     // Nothing changed so far.
     refresh(&app, s(&there, "refresh_token")).await.expect(200);
-    let there = login(&app, "ana@example.com", PASSWORD).await.expect(200).clone();
+    let there = login(&app, "ana@example.com", PASSWORD)
+        .await
+        .expect(200)
+        .clone();
 
     app.post(
         path,
@@ -307,20 +348,32 @@ async fn change_password_signs_out_the_other_sessions(backend: Backend) {
     let kept = refresh(&app, s(&here, "refresh_token")).await;
     kept.expect(200);
     login(&app, "ana@example.com", PASSWORD).await.expect(401);
-    login(&app, "ana@example.com", NEW_PASSWORD).await.expect(200);
+    login(&app, "ana@example.com", NEW_PASSWORD)
+        .await
+        .expect(200);
 }
 
 async fn sessions_are_listed_and_revoked(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     register(&app, "ana@example.com").await;
     let creds = json!({"email": "ana@example.com", "password": PASSWORD});
-    let laptop = post_as(&app, "/api/v1/auth/login", FIREFOX, &creds).await.expect(200).clone();
-    let phone = post_as(&app, "/api/v1/auth/login", "curl/8.5.0", &creds).await.expect(200).clone();
+    let laptop = post_as(&app, "/api/v1/auth/login", FIREFOX, &creds)
+        .await
+        .expect(200)
+        .clone();
+    let phone = post_as(&app, "/api/v1/auth/login", "curl/8.5.0", &creds)
+        .await
+        .expect(200)
+        .clone();
     let access = s(&laptop, "access_token");
 
     let list = app.get("/api/v1/auth/sessions", Some(access)).await;
     let sessions = list.expect(200).as_array().expect("a list").clone();
-    assert_eq!(sessions.len(), 3, "registration and two logins: {sessions:?}");
+    assert_eq!(
+        sessions.len(),
+        3,
+        "registration and two logins: {sessions:?}"
+    );
     let mine: Vec<&Value> = sessions.iter().filter(|x| x["current"] == true).collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0]["device"], "Firefox on Linux");
@@ -350,10 +403,15 @@ async fn sessions_are_listed_and_revoked(backend: Backend) {
 
     // Another account cannot see or end it.
     let other = app.buyer().await;
-    app.delete(&format!("/api/v1/auth/sessions/{phone_id}"), Some(&other.token))
+    app.delete(
+        &format!("/api/v1/auth/sessions/{phone_id}"),
+        Some(&other.token),
+    )
+    .await
+    .expect_problem(404, "/problems/not-found");
+    refresh(&app, s(&rotated, "refresh_token"))
         .await
-        .expect_problem(404, "/problems/not-found");
-    refresh(&app, s(&rotated, "refresh_token")).await.expect(200);
+        .expect(200);
     let rotated = login(&app, "ana@example.com", PASSWORD).await; // a fourth session
     rotated.expect(200);
 
@@ -386,7 +444,10 @@ async fn sessions_are_listed_and_revoked(backend: Backend) {
         .expect_problem(401, "/problems/unauthorized");
 
     // Logging out ends the session.
-    let fresh = refresh(&app, s(&laptop, "refresh_token")).await.expect(200).clone();
+    let fresh = refresh(&app, s(&laptop, "refresh_token"))
+        .await
+        .expect(200)
+        .clone();
     app.post(
         "/api/v1/auth/logout",
         None,
@@ -402,7 +463,9 @@ async fn lockout_grows_and_success_resets_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.buyer().await;
     for _ in 0..5 {
-        login(&app, &user.email, "wrong password!").await.expect(401);
+        login(&app, &user.email, "wrong password!")
+            .await
+            .expect(401);
     }
     // Locked for 1 s: even the right password is refused, with the same answer.
     let locked = login(&app, &user.email, PASSWORD).await;
@@ -411,14 +474,18 @@ async fn lockout_grows_and_success_resets_it(backend: Backend) {
     assert_eq!(locked.body["detail"], wrong.body["detail"]);
     app.clock.advance_secs(2);
     // The sixth counted failure locks for 2 s.
-    login(&app, &user.email, "wrong password!").await.expect(401);
+    login(&app, &user.email, "wrong password!")
+        .await
+        .expect(401);
     app.clock.advance_secs(1);
     login(&app, &user.email, PASSWORD).await.expect(401);
     app.clock.advance_secs(2);
     login(&app, &user.email, PASSWORD).await.expect(200);
     // Success starts the count over: four failures lock nothing.
     for _ in 0..4 {
-        login(&app, &user.email, "wrong password!").await.expect(401);
+        login(&app, &user.email, "wrong password!")
+            .await
+            .expect(401);
     }
     login(&app, &user.email, PASSWORD).await.expect(200);
 }
@@ -549,7 +616,9 @@ async fn tokens_outside_a_session_see_no_current_session() {
     assert_eq!(sessions[0]["current"], false);
     let r = app.delete("/api/v1/auth/sessions", Some(&user.token)).await;
     assert_eq!(r.expect(200)["revoked"], 1);
-    refresh(&app, s(&signed_in, "refresh_token")).await.expect(401);
+    refresh(&app, s(&signed_in, "refresh_token"))
+        .await
+        .expect(401);
 }
 
 #[tokio::test]
@@ -559,9 +628,18 @@ async fn malformed_lifecycle_requests_are_refused_and_change_nothing() {
     for (path, body) in [
         ("/api/v1/auth/verify-email", json!({"token": 5})),
         ("/api/v1/auth/verify-email", json!({})),
-        ("/api/v1/auth/password/reset", json!({"token": "x", "password": PASSWORD, "extra": 1})),
-        ("/api/v1/auth/password/forgot", json!({"email": "not an email"})),
-        ("/api/v1/auth/password", json!({"current_password": PASSWORD})),
+        (
+            "/api/v1/auth/password/reset",
+            json!({"token": "x", "password": PASSWORD, "extra": 1}),
+        ),
+        (
+            "/api/v1/auth/password/forgot",
+            json!({"email": "not an email"}),
+        ),
+        (
+            "/api/v1/auth/password",
+            json!({"current_password": PASSWORD}),
+        ),
     ] {
         let r = app.post(path, Some(&user.token), &body).await;
         r.expect_problem(422, "/problems/validation");

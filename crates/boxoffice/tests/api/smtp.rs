@@ -169,7 +169,11 @@ async fn session(socket: TcpStream, inbox: mpsc::UnboundedSender<Received>) -> s
                     if raw == b".\r\n" || raw == b".\n" {
                         break;
                     }
-                    let unstuffed = if raw.starts_with(b"..") { &raw[1..] } else { &raw[..] };
+                    let unstuffed = if raw.starts_with(b"..") {
+                        &raw[1..]
+                    } else {
+                        &raw[..]
+                    };
                     data.extend_from_slice(unstuffed);
                 }
                 let _ = inbox.send(Received {

@@ -2,13 +2,10 @@
 //! counters. Spending a token and counting a failure are single statements, so racing
 //! requests and other nodes see one consistent answer.
 use super::statement::{
-    get_i64, get_id, get_opt_str, get_opt_ts, get_parsed, get_str, get_ts, opt_ts, t, ts, Arg,
-    Sql,
+    get_i64, get_id, get_opt_str, get_opt_ts, get_parsed, get_str, get_ts, opt_ts, t, ts, Arg, Sql,
 };
 use super::SqlStore;
-use crate::store::{
-    AccountTokenRecord, LifecycleStore, LoginFailures, SessionRecord, StoreResult,
-};
+use crate::store::{AccountTokenRecord, LifecycleStore, LoginFailures, SessionRecord, StoreResult};
 use async_trait::async_trait;
 use boxoffice_domain::account::Email;
 use boxoffice_domain::lifecycle::TokenPurpose;
@@ -48,11 +45,7 @@ fn opt_text(v: Option<&str>) -> Arg {
 
 /// `UPDATE refresh_tokens` and `UPDATE sessions … RETURNING id` revoking the live
 /// sessions of `user` that `filter` selects (`id` / `family_id` compared to `value`).
-fn revocation(
-    user: UserId,
-    at: Timestamp,
-    session_filter: Option<(&str, &str)>,
-) -> (Sql, Sql) {
+fn revocation(user: UserId, at: Timestamp, session_filter: Option<(&str, &str)>) -> (Sql, Sql) {
     let mut tokens = Sql::update("refresh_tokens");
     tokens
         .push("revoked_at = ")
@@ -103,7 +96,9 @@ impl LifecycleStore for SqlStore {
     }
 
     async fn session(&self, id: &str) -> StoreResult<SessionRecord> {
-        let mut sql = Sql::new(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = "));
+        let mut sql = Sql::new(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = "
+        ));
         sql.text(id);
         self.one(&sql, session_from).await
     }
