@@ -134,6 +134,13 @@ pub struct RevokedSessions {
     pub revoked: u64,
 }
 
+/// The answer of a request whose effect is an email on its way.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    #[schema(example = "accepted; if the address has an account, a message is on its way")]
+    pub detail: &'static str,
+}
+
 /// The caller, with the session their access token was issued in (none for tokens
 /// issued outside a sign-in, such as bulk-provisioned buyers').
 pub struct SessionAuth(pub Principal, pub Option<String>);
@@ -276,10 +283,18 @@ async fn bulk_buyers(
 
 /// Send a new verification email to the caller's address (nothing when it is verified).
 #[utoipa::path(post, path = "/api/v1/auth/verify-email/request", operation_id = "requestEmailVerification", tag = "accounts", security(("bearer" = [])),
-    responses((status = 202, description = "Accepted; the email is on its way.")))]
-async fn request_verification(State(s): State<AppState>, Auth(who): Auth) -> Result<StatusCode> {
+    responses((status = 202, body = Accepted)))]
+async fn request_verification(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+) -> Result<(StatusCode, axum::Json<Accepted>)> {
     s.accounts.request_verification(who).await?;
-    Ok(StatusCode::ACCEPTED)
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted {
+            detail: "accepted; unless the address is verified already, a message is on its way",
+        }),
+    ))
 }
 
 /// Confirm an email address with the code from the verification email.
@@ -295,13 +310,18 @@ async fn verify_email(
 
 /// Ask for a password reset email. Always 202, whether or not the email has an account.
 #[utoipa::path(post, path = "/api/v1/auth/password/forgot", operation_id = "forgotPassword", tag = "accounts", request_body = ForgotPasswordRequest,
-    responses((status = 202, description = "Accepted; if the email has an account, a reset code is on its way.")))]
+    responses((status = 202, body = Accepted)))]
 async fn forgot_password(
     State(s): State<AppState>,
     Json(r): Json<ForgotPasswordRequest>,
-) -> Result<StatusCode> {
+) -> Result<(StatusCode, axum::Json<Accepted>)> {
     s.accounts.forgot_password(&r.email).await?;
-    Ok(StatusCode::ACCEPTED)
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted {
+            detail: "accepted; if the address has an account, a message is on its way",
+        }),
+    ))
 }
 
 /// Set a new password with the code from the reset email; signs out every session.

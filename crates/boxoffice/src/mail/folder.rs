@@ -15,10 +15,9 @@ pub struct FolderMailer {
 }
 
 impl FolderMailer {
-    /// Writes into `dir`, created when missing.
+    /// Writes into `dir`, created with the first message (a server that sends no
+    /// mail leaves no folder behind).
     pub fn new(dir: &Path, from: Mailbox) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the mail folder {}", dir.display()))?;
         Ok(Self {
             dir: dir.to_owned(),
             from,
@@ -35,6 +34,9 @@ impl FolderMailer {
 impl Mailer for FolderMailer {
     async fn send(&self, message: &MailMessage) -> anyhow::Result<()> {
         let email = build_message(&self.from, message)?;
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .with_context(|| format!("creating the mail folder {}", self.dir.display()))?;
         let id = self
             .transport
             .send(email)

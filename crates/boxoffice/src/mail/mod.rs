@@ -92,3 +92,41 @@ pub fn mailer_from_config(config: &Config) -> anyhow::Result<DynMailer> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> MailMessage {
+        MailMessage {
+            to: "ana@example.com".into(),
+            subject: "Reset your password".into(),
+            text: "code: secret-token-123".into(),
+            html: "<p>secret-token-123</p>".into(),
+            template: "password_reset".into(),
+        }
+    }
+
+    #[test]
+    fn messages_print_without_recipient_or_bodies() {
+        let printed = format!("{:?}", message());
+        assert!(printed.contains("password_reset"));
+        assert!(!printed.contains("secret-token-123"), "{printed}");
+        assert!(!printed.contains("ana@example.com"), "{printed}");
+    }
+
+    #[test]
+    fn messages_are_multipart_alternative_with_both_bodies() {
+        let from: Mailbox = "boxoffice <no-reply@boxoffice.local>".parse().unwrap();
+        let raw = String::from_utf8(build_message(&from, &message()).unwrap().formatted()).unwrap();
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(
+            raw.contains("text/plain") && raw.contains("text/html"),
+            "{raw}"
+        );
+        assert!(raw.contains("To: ana@example.com"), "{raw}");
+        let mut bad = message();
+        bad.to = "not an address".into();
+        assert!(build_message(&from, &bad).is_err());
+    }
+}

@@ -30,11 +30,34 @@ impl SmtpMailer {
 impl Mailer for SmtpMailer {
     async fn send(&self, message: &MailMessage) -> anyhow::Result<()> {
         let email = build_message(&self.from, message)?;
-        // lettre's errors name the stage and the server's reply, not the message.
         self.transport
             .send(email)
             .await
             .map(drop)
-            .context("SMTP delivery failed")
+            .map_err(|e| anyhow::anyhow!("SMTP delivery failed: {}", describe(&e)))
+    }
+}
+
+/// What went wrong, by kind and reply code only: a server's reply text may quote
+/// the recipient's address, which logs never show.
+fn describe(e: &lettre::transport::smtp::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_permanent() {
+        "rejected permanently"
+    } else if e.is_transient() {
+        "rejected for now"
+    } else if e.is_tls() {
+        "TLS failure"
+    } else if e.is_response() {
+        "unreadable reply"
+    } else if e.is_client() {
+        "client error"
+    } else {
+        "connection failure"
+    };
+    match e.status() {
+        Some(code) => format!("{kind} (reply {code})"),
+        None => kind.to_owned(),
     }
 }
