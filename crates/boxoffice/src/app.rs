@@ -9,6 +9,7 @@ use crate::catalog::{CatalogService, ShowCache};
 use crate::clock::DynClock;
 use crate::config::Config;
 use crate::inventory::{DynInventory, LocalInventory};
+use crate::mail::{MailService, RetryPolicy};
 use crate::organizations::{Access, OrganizationService};
 use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RateLimiter};
 use crate::state::{AppState, Services};
@@ -82,6 +83,18 @@ impl App {
         for task in writer_task {
             writer_group.watch("booking-writer", task);
         }
+        let mut jobs = TaskGroup::new(&health);
+        let mailer = crate::mail::mailer_from_config(&config)?;
+        let (mail, mail_sender) = MailService::start(
+            mailer,
+            RetryPolicy {
+                attempts: config.mail_attempts.max(1),
+                attempt_timeout: Duration::from_secs(config.smtp_timeout_secs.max(1) * 3),
+                ..RetryPolicy::default()
+            },
+            jobs.token(),
+        );
+        jobs.spawn("mail-sender", mail_sender);
         let vault = Arc::new(
             crate::vault::Vault::load(config.encryption_keys.as_ref(), store.clone()).await?,
         );
@@ -94,7 +107,8 @@ impl App {
         let accounts = Arc::new(
             AccountService::new(store.clone(), issuer, clock.clone())
                 .await?
-                .with_mfa(mfa.clone()),
+                .with_mfa(mfa.clone())
+                .with_mail(mail.clone()),
         );
         let org_store: Arc<dyn OrganizationStore> = Arc::new(sql.clone());
         let access = Arc::new(Access::new(org_store.clone()));
@@ -120,7 +134,6 @@ impl App {
             writer,
             clock.clone(),
         ));
-        let mut jobs = TaskGroup::new(&health);
         let expiry_every = Duration::from_millis(config.expiry_interval_ms.max(10));
         let expiring = booking.clone();
         jobs.every("hold-expiry", expiry_every, move || {
@@ -175,6 +188,7 @@ impl App {
             catalog,
             booking,
             rate_limits,
+            mail,
             health,
         }));
         Ok(Self {

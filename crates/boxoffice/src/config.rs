@@ -99,6 +99,18 @@ pub struct Config {
     /// Platform roles (`buyer`, `organizer`, `admin`) that must enable MFA before
     /// they may use anything but enrolment and `GET /auth/me`.
     pub mfa_required_roles: Vec<String>,
+    /// How mail leaves: `folder` (`.eml` files in `mail_dir`) or `smtp` (`smtp_url`).
+    pub mail_transport: MailTransport,
+    /// `smtp://user:pass@host:port` (`?tls=required` for STARTTLS) or `smtps://…`.
+    pub smtp_url: Option<SecretUrl>,
+    /// One SMTP attempt gives up after this long.
+    pub smtp_timeout_secs: u64,
+    /// Sender of every message (`Name <address>` or an address).
+    pub mail_from: String,
+    /// Folder of the `folder` transport.
+    pub mail_dir: std::path::PathBuf,
+    /// Delivery attempts per message, the first included.
+    pub mail_attempts: u32,
 }
 
 /// One token bucket: `burst` requests at once, refilled at `per_minute`.
@@ -182,6 +194,17 @@ impl RateLimits {
     }
 }
 
+/// Where outgoing mail goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Each message is written as an `.eml` file (development, the embedded default).
+    #[default]
+    Folder,
+    /// Delivered to the SMTP server of `smtp_url`.
+    Smtp,
+}
+
 /// Every configuration key, as read from `BOXOFFICE_<KEY>` variables.
 const KEYS: &[&str] = &[
     "bind",
@@ -200,6 +223,12 @@ const KEYS: &[&str] = &[
     "trusted_proxy_header",
     "encryption_keys",
     "mfa_required_roles",
+    "mail_transport",
+    "smtp_url",
+    "smtp_timeout_secs",
+    "mail_from",
+    "mail_dir",
+    "mail_attempts",
 ];
 
 impl Default for Config {
@@ -222,6 +251,12 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             encryption_keys: None,
             mfa_required_roles: Vec::new(),
+            mail_transport: MailTransport::Folder,
+            smtp_url: None,
+            smtp_timeout_secs: 10,
+            mail_from: "boxoffice <no-reply@boxoffice.local>".into(),
+            mail_dir: "data/mail".into(),
+            mail_attempts: 5,
         }
     }
 }
@@ -328,6 +363,26 @@ mod tests {
             jail.set_env("BOXOFFICE_MFA_REQUIRED_ROLES", "[\"admin\", \"organizer\"]");
             let c = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(c.mfa_required_roles, ["admin", "organizer"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn smtp_passwords_never_print() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BOXOFFICE_MAIL_TRANSPORT", "smtp");
+            jail.set_env(
+                "BOXOFFICE_SMTP_URL",
+                "smtps://mailer:s3cret-Pw@smtp.example.com:465",
+            );
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.mail_transport, MailTransport::Smtp);
+            let url = c.smtp_url.as_ref().unwrap();
+            for printed in [format!("{c:?}"), url.to_string()] {
+                assert!(!printed.contains("s3cret-Pw"), "{printed}");
+            }
+            assert!(url.expose().contains("s3cret-Pw"));
+            assert_eq!(Config::default().mail_transport, MailTransport::Folder);
             Ok(())
         });
     }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod inventory;
 pub mod loadtest;
+pub mod mail;
 pub mod organizations;
 pub mod ratelimit;
 pub mod state;

@@ -6,6 +6,7 @@ use crate::booking::BookingService;
 use crate::catalog::CatalogService;
 use crate::clock::DynClock;
 use crate::config::Config;
+use crate::mail::MailService;
 use crate::organizations::OrganizationService;
 use crate::ratelimit::DynRateLimiter;
 use crate::store::DynStore;
@@ -34,6 +35,8 @@ pub struct Services {
     pub booking: Arc<BookingService>,
     /// Token buckets per caller; `None` when `rate_limits.enabled` is off.
     pub rate_limits: Option<DynRateLimiter>,
+    /// Outgoing mail: `send_template(to, template, context)`.
+    pub mail: Arc<MailService>,
     /// Whether every background task is alive (readiness).
     pub health: Health,
 }

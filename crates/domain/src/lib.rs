@@ -7,6 +7,7 @@ pub mod account;
 pub mod booking;
 pub mod catalog;
 pub mod ids;
+pub mod lifecycle;
 pub mod mfa;
 pub mod money;
 pub mod organization;

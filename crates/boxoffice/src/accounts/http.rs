@@ -1,11 +1,13 @@
 //! Account endpoints under `/api/v1/auth`.
 use super::mfa::MfaChallenge;
-use super::{AuthTokens, LoginOutcome, ProvisionedBuyer, UserView};
+use super::{AuthTokens, LoginOutcome, Principal, ProvisionedBuyer, SessionView, UserView};
 use super::{NewAccount, ProfileChange};
-use crate::error::Result;
-use crate::http::extract::{Auth, AuthPendingMfa, Json};
+use crate::error::{Error, Result};
+use crate::http::extract::{bearer, Auth, AuthPendingMfa, Json, Path};
+use crate::http::origin::Origin;
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use boxoffice_domain::account::Role;
@@ -94,6 +96,75 @@ pub struct BulkBuyersResponse {
     pub buyers: Vec<ProvisionedBuyer>,
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "Zm9yLWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLXRva2U"}))]
+pub struct VerifyEmailRequest {
+    /// The code from the verification email (24 hours, single use).
+    #[schema(schema_with = crate::http::contract::emailed_token)]
+    pub token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ana@example.com"}))]
+pub struct ForgotPasswordRequest {
+    #[schema(schema_with = crate::http::contract::email)]
+    pub email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "Zm9yLWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLXRva2U", "password": "a new horse battery staple"}))]
+pub struct ResetPasswordRequest {
+    /// The code from the password reset email (1 hour, single use).
+    #[schema(schema_with = crate::http::contract::emailed_token)]
+    pub token: String,
+    #[schema(schema_with = crate::http::contract::password)]
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "correct horse battery staple", "new_password": "a new horse battery staple"}))]
+pub struct ChangePasswordRequest {
+    /// Must be right (422 on `current_password`).
+    #[schema(schema_with = crate::http::contract::password_given)]
+    pub current_password: String,
+    #[schema(schema_with = crate::http::contract::password)]
+    pub new_password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevokedSessions {
+    /// Sessions signed out.
+    #[schema(example = 2)]
+    pub revoked: u64,
+}
+
+/// The answer of a request whose effect is an email on its way.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    #[schema(example = "accepted; if the address has an account, a message is on its way")]
+    pub detail: &'static str,
+}
+
+/// The caller, with the session their access token was issued in (none for tokens
+/// issued outside a sign-in, such as bulk-provisioned buyers').
+pub struct SessionAuth(pub Principal, pub Option<String>);
+
+impl FromRequestParts<AppState> for SessionAuth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let token = bearer(parts).ok_or(Error::Unauthorized(
+            "send Authorization: Bearer <access token>",
+        ))?;
+        let (who, session) = state.accounts.authenticate_in(token)?;
+        Ok(Self(who, session))
+    }
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register))
@@ -102,24 +173,35 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(me, update_me))
         .routes(routes!(bulk_buyers))
+        .routes(routes!(request_verification))
+        .routes(routes!(verify_email))
+        .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
+        .routes(routes!(change_password))
+        .routes(routes!(list_sessions, revoke_other_sessions))
+        .routes(routes!(revoke_session))
 }
 
-/// Create an account (buyer or organizer) and sign in. An organizer starts with an
-/// organization of their own, named after them.
+/// Create an account (buyer or organizer) and sign in; a verification email is sent.
+/// An organizer starts with an organization of their own, named after them.
 #[utoipa::path(post, path = "/api/v1/auth/register", operation_id = "registerAccount", tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = AuthTokens)))]
 async fn register(
     State(s): State<AppState>,
+    origin: Origin,
     Json(r): Json<RegisterRequest>,
 ) -> Result<(StatusCode, axum::Json<AuthTokens>)> {
     let tokens = s
         .accounts
-        .register(NewAccount {
-            email: r.email,
-            password: r.password,
-            display_name: r.display_name,
-            role: r.role,
-        })
+        .register(
+            NewAccount {
+                email: r.email,
+                password: r.password,
+                display_name: r.display_name,
+                role: r.role,
+            },
+            &origin,
+        )
         .await?;
     if tokens.user.role == Role::Organizer.as_str() {
         s.organizations
@@ -129,15 +211,22 @@ async fn register(
     Ok((StatusCode::CREATED, axum::Json(tokens)))
 }
 
-/// Exchange email and password for an access token (15 min) and a refresh token (7 days).
-/// An account with MFA gets 202 and a challenge to answer at `/auth/login/mfa`,
-/// unless `trusted_device` names a device it trusts.
+/// Exchange email and password for an access token (15 min) and a refresh token (7 days),
+/// opening a session. After 5 consecutive failures for an email, further attempts are
+/// refused for a delay that doubles with each failure (1 s up to 15 min) with the same
+/// 401 as a wrong password, whether or not the email has an account. An account with
+/// MFA gets 202 and a challenge to answer at `/auth/login/mfa`, unless
+/// `trusted_device` names a device it trusts.
 #[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "logIn", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = AuthTokens), (status = 202, body = MfaChallenge, description = "The password is right and the account has MFA: send a code with `mfa_token` to `/auth/login/mfa`.")))]
-async fn login(State(s): State<AppState>, Json(r): Json<LoginRequest>) -> Result<Response> {
+async fn login(
+    State(s): State<AppState>,
+    origin: Origin,
+    Json(r): Json<LoginRequest>,
+) -> Result<Response> {
     let outcome = s
         .accounts
-        .login(&r.email, r.password, r.trusted_device.as_deref())
+        .login(&r.email, r.password, r.trusted_device.as_deref(), &origin)
         .await?;
     Ok(match outcome {
         LoginOutcome::Tokens(t) => axum::Json(t).into_response(),
@@ -150,12 +239,15 @@ async fn login(State(s): State<AppState>, Json(r): Json<LoginRequest>) -> Result
     responses((status = 200, body = AuthTokens)))]
 async fn refresh(
     State(s): State<AppState>,
+    origin: Origin,
     Json(r): Json<RefreshRequest>,
 ) -> Result<axum::Json<AuthTokens>> {
-    Ok(axum::Json(s.accounts.refresh(&r.refresh_token).await?))
+    Ok(axum::Json(
+        s.accounts.refresh(&r.refresh_token, &origin).await?,
+    ))
 }
 
-/// Revoke a refresh token and every token rotated from the same login.
+/// End the session of a refresh token: it and every token rotated from the same login stop working.
 #[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logOut", tag = "accounts", request_body = RefreshRequest,
     responses((status = 204)))]
 async fn logout(State(s): State<AppState>, Json(r): Json<RefreshRequest>) -> Result<StatusCode> {
@@ -173,12 +265,13 @@ async fn me(
     Ok(axum::Json(s.accounts.me(who).await?))
 }
 
-/// Change display name, email or password.
+/// Change display name, email or password. A new email is unverified until confirmed
+/// (a verification email is sent); a new password signs out every other session.
 #[utoipa::path(put, path = "/api/v1/auth/me", operation_id = "updateMe", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
     responses((status = 200, body = UserView)))]
 async fn update_me(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    SessionAuth(who, session): SessionAuth,
     Json(r): Json<UpdateMeRequest>,
 ) -> Result<axum::Json<UserView>> {
     let change = ProfileChange {
@@ -187,7 +280,11 @@ async fn update_me(
         password: r.password,
         current_password: r.current_password,
     };
-    Ok(axum::Json(s.accounts.update_me(who, change).await?))
+    Ok(axum::Json(
+        s.accounts
+            .update_me(who, session.as_deref(), change)
+            .await?,
+    ))
 }
 
 /// Provision buyer accounts in bulk with ready access tokens (admins; load tests).
@@ -206,4 +303,110 @@ async fn bulk_buyers(
         StatusCode::CREATED,
         axum::Json(BulkBuyersResponse { buyers }),
     ))
+}
+
+/// Send a new verification email to the caller's address (nothing when it is verified).
+#[utoipa::path(post, path = "/api/v1/auth/verify-email/request", operation_id = "requestEmailVerification", tag = "accounts", security(("bearer" = [])),
+    responses((status = 202, body = Accepted)))]
+async fn request_verification(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+) -> Result<(StatusCode, axum::Json<Accepted>)> {
+    s.accounts.request_verification(who).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted {
+            detail: "accepted; unless the address is verified already, a message is on its way",
+        }),
+    ))
+}
+
+/// Confirm an email address with the code from the verification email.
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", operation_id = "verifyEmail", tag = "accounts", request_body = VerifyEmailRequest,
+    responses((status = 204)))]
+async fn verify_email(
+    State(s): State<AppState>,
+    Json(r): Json<VerifyEmailRequest>,
+) -> Result<StatusCode> {
+    s.accounts.verify_email(&r.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ask for a password reset email. Always 202, whether or not the email has an account.
+#[utoipa::path(post, path = "/api/v1/auth/password/forgot", operation_id = "forgotPassword", tag = "accounts", request_body = ForgotPasswordRequest,
+    responses((status = 202, body = Accepted)))]
+async fn forgot_password(
+    State(s): State<AppState>,
+    Json(r): Json<ForgotPasswordRequest>,
+) -> Result<(StatusCode, axum::Json<Accepted>)> {
+    s.accounts.forgot_password(&r.email).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted {
+            detail: "accepted; if the address has an account, a message is on its way",
+        }),
+    ))
+}
+
+/// Set a new password with the code from the reset email; signs out every session.
+#[utoipa::path(post, path = "/api/v1/auth/password/reset", operation_id = "resetPassword", tag = "accounts", request_body = ResetPasswordRequest,
+    responses((status = 204)))]
+async fn reset_password(
+    State(s): State<AppState>,
+    Json(r): Json<ResetPasswordRequest>,
+) -> Result<StatusCode> {
+    s.accounts.reset_password(&r.token, r.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the password; every other session is signed out, this one stays.
+#[utoipa::path(post, path = "/api/v1/auth/password", operation_id = "changePassword", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
+    responses((status = 204)))]
+async fn change_password(
+    State(s): State<AppState>,
+    SessionAuth(who, session): SessionAuth,
+    Json(r): Json<ChangePasswordRequest>,
+) -> Result<StatusCode> {
+    s.accounts
+        .change_password(who, session.as_deref(), r.current_password, r.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's sessions (device, address, last use), most recently used first.
+#[utoipa::path(get, path = "/api/v1/auth/sessions", operation_id = "listSessions", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Vec<SessionView>)))]
+async fn list_sessions(
+    State(s): State<AppState>,
+    SessionAuth(who, session): SessionAuth,
+) -> Result<axum::Json<Vec<SessionView>>> {
+    Ok(axum::Json(
+        s.accounts.sessions(who, session.as_deref()).await?,
+    ))
+}
+
+/// Sign out every session of the caller except the current one.
+#[utoipa::path(delete, path = "/api/v1/auth/sessions", operation_id = "revokeOtherSessions", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = RevokedSessions)))]
+async fn revoke_other_sessions(
+    State(s): State<AppState>,
+    SessionAuth(who, session): SessionAuth,
+) -> Result<axum::Json<RevokedSessions>> {
+    let revoked = s
+        .accounts
+        .revoke_other_sessions(who, session.as_deref())
+        .await?;
+    Ok(axum::Json(RevokedSessions { revoked }))
+}
+
+/// Sign out one of the caller's sessions: its refresh token stops working.
+#[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", operation_id = "revokeSession", tag = "accounts", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204)))]
+async fn revoke_session(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<uuid::Uuid>,
+) -> Result<StatusCode> {
+    s.accounts.revoke_session(who, &id.to_string()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,8 +5,11 @@ use super::password;
 use super::tokens::{self, Principal, TokenIssuer, REFRESH_TTL_SECS};
 use crate::clock::DynClock;
 use crate::error::{Error, OrNotFound, Result};
-use crate::store::{DynStore, RefreshRecord, StoreError, UserRecord};
+use crate::http::origin::Origin;
+use crate::mail::MailService;
+use crate::store::{DynStore, RefreshRecord, SessionRecord, StoreError, UserRecord};
 use boxoffice_domain::account::{check_password, parse_display_name, Email, Role};
+use boxoffice_domain::lifecycle::{lockout_millis, LOCKOUT_FORGET_MILLIS};
 use boxoffice_domain::{Timestamp, UserId, Violations};
 use serde::Serialize;
 use std::sync::Arc;
@@ -23,6 +26,8 @@ pub struct UserView {
     pub display_name: String,
     #[schema(schema_with = crate::http::contract::role)]
     pub role: String,
+    /// Whether the account holder proved the email is theirs (see `/auth/verify-email`).
+    pub email_verified: bool,
     #[schema(schema_with = crate::http::contract::date_time)]
     pub created_at: String,
 }
@@ -34,6 +39,7 @@ impl From<&UserRecord> for UserView {
             email: u.email.to_string(),
             display_name: u.display_name.clone(),
             role: u.role.as_str().into(),
+            email_verified: u.email_verified_at.is_some(),
             created_at: crate::timefmt::rfc3339(u.created_at),
         }
     }
@@ -97,11 +103,13 @@ pub struct MfaLoginTokens {
 }
 
 pub struct AccountService {
-    store: DynStore,
+    pub(super) store: DynStore,
     issuer: Arc<TokenIssuer>,
-    clock: DynClock,
     /// The second factor, when the platform has it wired in.
     mfa: Option<Arc<MfaService>>,
+    pub(super) clock: DynClock,
+    /// Verification and reset mail; `None` where nothing is ever sent (the admin CLI).
+    pub(super) mail: Option<Arc<MailService>>,
     /// A real hash checked when the email is unknown, so login time does not reveal
     /// which emails have accounts.
     decoy_hash: String,
@@ -115,6 +123,7 @@ impl AccountService {
             issuer,
             clock,
             mfa: None,
+            mail: None,
             decoy_hash,
         })
     }
@@ -125,12 +134,23 @@ impl AccountService {
         self
     }
 
+    /// Sends verification and password reset mail through `mail`.
+    pub fn with_mail(mut self, mail: Arc<MailService>) -> Self {
+        self.mail = Some(mail);
+        self
+    }
+
     pub fn issuer(&self) -> &TokenIssuer {
         &self.issuer
     }
 
     pub fn authenticate(&self, bearer: &str) -> Result<Principal> {
         self.issuer.verify(bearer, self.clock.now())
+    }
+
+    /// The caller and the session their access token was issued in, if any.
+    pub fn authenticate_in(&self, bearer: &str) -> Result<(Principal, Option<String>)> {
+        self.issuer.verify_in(bearer, self.clock.now())
     }
 
     fn parse_new(&self, input: &NewAccount, allow_admin: bool) -> Result<(Email, String, Role)> {
@@ -159,14 +179,27 @@ impl AccountService {
         ))
     }
 
-    /// Self-service sign-up as a buyer or an organizer.
-    pub async fn register(&self, input: NewAccount) -> Result<AuthTokens> {
-        let user = self.create(input, false).await?;
-        self.issue_pair(&user, None).await
+    /// Self-service sign-up as a buyer or an organizer: signed in at once, with a
+    /// verification email on its way.
+    pub async fn register(&self, input: NewAccount, origin: &Origin) -> Result<AuthTokens> {
+        let user = self.insert_new(input, false, false).await?;
+        self.send_verification(&user).await;
+        let session = self.open_session(&user, origin).await?;
+        self.issue_pair(&user, &session, true).await
     }
 
-    /// Creates an account with any role (admin CLI and demo data).
+    /// Creates an account with any role (admin CLI and demo data). An operator vouches
+    /// for the address, so it counts as verified.
     pub async fn create(&self, input: NewAccount, allow_admin: bool) -> Result<UserRecord> {
+        self.insert_new(input, allow_admin, true).await
+    }
+
+    async fn insert_new(
+        &self,
+        input: NewAccount,
+        allow_admin: bool,
+        verified: bool,
+    ) -> Result<UserRecord> {
         let (email, display_name, role) = self.parse_new(&input, allow_admin)?;
         let password_hash = password::hash(input.password).await?;
         let now = self.clock.now();
@@ -176,6 +209,7 @@ impl AccountService {
             password_hash,
             display_name,
             role,
+            email_verified_at: verified.then_some(now),
             created_at: now,
             updated_at: now,
         };
@@ -192,36 +226,68 @@ impl AccountService {
         Ok(user)
     }
 
-    /// Checks the password; an account with MFA gets a challenge instead of tokens
+    /// Signs in. Every refusal is the same 401 with the same detail, whether the
+    /// email is unknown, the password wrong or the email locked out, and an unknown
+    /// email costs the same hash as a known one. After `LOCKOUT_THRESHOLD`
+    /// consecutive failures an email is locked for a delay that doubles with each
+    /// further failure (1 s … 15 min); attempts while locked are refused without
+    /// checking the password. Counters are kept per email digest in the store.
+    /// A right password for an account with MFA gets a challenge instead of tokens,
     /// unless `trusted_device` is a live trusted-device token of that account.
     pub async fn login(
         &self,
         email: &str,
         password_text: String,
         trusted_device: Option<&str>,
+        origin: &Origin,
     ) -> Result<LoginOutcome> {
         let refused = Error::Unauthorized("email or password is wrong");
         let Ok(email) = Email::parse(email) else {
             password::verify(password_text, self.decoy_hash.clone()).await?;
             return Err(refused);
         };
+        let key = failure_key(&email);
+        let now = self.clock.now();
+        let failures = self.store.login_failures(&key).await?;
+        if failures.is_some_and(|f| f.locked_until > now) {
+            tracing::info!("login refused: locked out");
+            return Err(refused);
+        }
         let user = match self.store.user_by_email(&email).await {
-            Ok(u) => u,
-            Err(StoreError::NotFound) => {
-                password::verify(password_text, self.decoy_hash.clone()).await?;
-                return Err(refused);
-            }
+            Ok(u) => Some(u),
+            Err(StoreError::NotFound) => None,
             Err(e) => return Err(e.into()),
         };
-        if !password::verify(password_text, user.password_hash.clone()).await? {
+        let hash = user
+            .as_ref()
+            .map_or_else(|| self.decoy_hash.clone(), |u| u.password_hash.clone());
+        let matches = password::verify(password_text, hash).await?;
+        let Some(user) = user.filter(|_| matches) else {
+            let now = self.clock.now();
+            let f = self
+                .store
+                .record_login_failure(
+                    &key,
+                    now,
+                    now.plus_millis(-LOCKOUT_FORGET_MILLIS),
+                    lockout_millis,
+                )
+                .await?;
+            tracing::info!(failures = f.failures, "login refused");
             return Err(refused);
+        };
+        if failures.is_some() {
+            self.store.clear_login_failures(&key).await?;
         }
         if let Some(mfa) = &self.mfa {
             if let Some(challenge) = mfa.login_gate(&user, trusted_device).await? {
                 return Ok(LoginOutcome::MfaChallenge(challenge));
             }
         }
-        self.issue_pair(&user, None).await.map(LoginOutcome::Tokens)
+        let session = self.open_session(&user, origin).await?;
+        self.issue_pair(&user, &session, true)
+            .await
+            .map(LoginOutcome::Tokens)
     }
 
     /// The second login step: tokens once the challenge is answered.
@@ -230,35 +296,61 @@ impl AccountService {
         mfa_token: &str,
         factor: SecondFactor,
         trust_device: bool,
-        user_agent: Option<String>,
+        origin: &Origin,
     ) -> Result<MfaLoginTokens> {
         let mfa = self
             .mfa
             .as_ref()
             .ok_or(Error::Unauthorized("the MFA token is invalid"))?;
         let (user, trusted_device) = mfa
-            .complete_login(mfa_token, factor, trust_device, user_agent)
+            .complete_login(mfa_token, factor, trust_device, origin.user_agent.clone())
             .await?;
         let user = self.store.user(user).await.or_not_found("user")?;
+        let session = self.open_session(&user, origin).await?;
         Ok(MfaLoginTokens {
-            tokens: self.issue_pair(&user, None).await?,
+            tokens: self.issue_pair(&user, &session, true).await?,
             trusted_device,
         })
     }
 
-    async fn issue_pair(&self, user: &UserRecord, family: Option<String>) -> Result<AuthTokens> {
+    /// Records a new session (one sign-in on one device).
+    pub(super) async fn open_session(&self, user: &UserRecord, origin: &Origin) -> Result<String> {
+        let now = self.clock.now();
+        let session = SessionRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            ip: origin.ip.to_string(),
+            user_agent: origin.user_agent.clone(),
+            revoked_at: None,
+        };
+        self.store.insert_session(&session).await?;
+        Ok(session.id)
+    }
+
+    /// An access token and a refresh token in `family`; the access token names the
+    /// family as its session when `in_session` (families older than sessions are not).
+    async fn issue_pair(
+        &self,
+        user: &UserRecord,
+        family: &str,
+        in_session: bool,
+    ) -> Result<AuthTokens> {
         let now = self.clock.now();
         // Every login of an account with MFA passed it, and so did its refreshes.
         let mfa = match &self.mfa {
             Some(m) => m.is_enabled(user.id).await?,
             None => false,
         };
-        let (access_token, expires_in) = self.issuer.issue_with(user.id, user.role, mfa, now)?;
+        let (access_token, expires_in) =
+            self.issuer
+                .issue_in(user.id, user.role, in_session.then_some(family), mfa, now)?;
         let (refresh_token, token_hash) = tokens::new_refresh_token();
         let record = RefreshRecord {
             token_hash,
             user_id: user.id,
-            family_id: family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            family_id: family.to_owned(),
             expires_at: now.plus_secs(REFRESH_TTL_SECS),
             created_at: now,
             used_at: None,
@@ -288,8 +380,9 @@ impl AccountService {
     }
 
     /// Rotates a refresh token. Presenting an already used token revokes its whole
-    /// family: somebody else has a copy.
-    pub async fn refresh(&self, token: &str) -> Result<AuthTokens> {
+    /// family: somebody else has a copy. A token of a revoked session is refused and
+    /// changes nothing; a live session records the use (time, address, user agent).
+    pub async fn refresh(&self, token: &str, origin: &Origin) -> Result<AuthTokens> {
         let now = self.clock.now();
         let record = self.live_refresh(token).await?;
         if record.revoked_at.is_some() || record.expires_at <= now {
@@ -297,22 +390,53 @@ impl AccountService {
                 "the refresh token has expired or was revoked",
             ));
         }
+        // Families from before sessions existed have no session record; they keep
+        // working until they expire, outside the session list.
+        let in_session = match self.store.session(&record.family_id).await {
+            Ok(s) if s.revoked_at.is_some() => {
+                return Err(Error::Unauthorized("the session was signed out"))
+            }
+            Ok(_) => true,
+            Err(StoreError::NotFound) => false,
+            Err(e) => return Err(e.into()),
+        };
         if !self.store.spend_refresh(&record.token_hash, now).await? {
             self.store
                 .revoke_refresh_family(&record.family_id, now)
                 .await?;
-            tracing::warn!(user = %record.user_id, "refresh token reuse detected; family revoked");
+            self.store
+                .revoke_session(record.user_id, &record.family_id, now)
+                .await?;
+            tracing::warn!(user = %record.user_id, "refresh token reuse detected; session revoked");
             return Err(Error::Unauthorized("the refresh token was already used"));
         }
+        if in_session
+            && !self
+                .store
+                .touch_session(
+                    &record.family_id,
+                    now,
+                    &origin.ip.to_string(),
+                    origin.user_agent.as_deref(),
+                )
+                .await?
+        {
+            return Err(Error::Unauthorized("the session was signed out"));
+        }
         let user = self.store.user(record.user_id).await.or_not_found("user")?;
-        self.issue_pair(&user, Some(record.family_id)).await
+        self.issue_pair(&user, &record.family_id, in_session).await
     }
 
-    /// Revokes the refresh token and every token rotated from the same login.
+    /// Ends the session of the refresh token: it and every token rotated from the
+    /// same login stop working.
     pub async fn logout(&self, token: &str) -> Result<()> {
         let record = self.live_refresh(token).await?;
+        let now = self.clock.now();
         self.store
-            .revoke_refresh_family(&record.family_id, self.clock.now())
+            .revoke_refresh_family(&record.family_id, now)
+            .await?;
+        self.store
+            .revoke_session(record.user_id, &record.family_id, now)
             .await?;
         Ok(())
     }
@@ -321,7 +445,14 @@ impl AccountService {
         Ok((&self.store.user(who.user).await.or_not_found("user")?).into())
     }
 
-    pub async fn update_me(&self, who: Principal, change: ProfileChange) -> Result<UserView> {
+    /// Changes the profile. A new email is unverified until its holder confirms it
+    /// (a verification is sent); a new password signs out every other session.
+    pub async fn update_me(
+        &self,
+        who: Principal,
+        session: Option<&str>,
+        change: ProfileChange,
+    ) -> Result<UserView> {
         let mut user = self.store.user(who.user).await.or_not_found("user")?;
         let mut v = Violations::new();
         let name = change
@@ -350,9 +481,14 @@ impl AccountService {
         if let Some(n) = name {
             user.display_name = n;
         }
+        let email_changed = email.as_ref().is_some_and(|e| *e != user.email);
         if let Some(e) = email {
             user.email = e;
         }
+        if email_changed {
+            user.email_verified_at = None;
+        }
+        let password_changed = change.password.is_some();
         if let Some(p) = change.password {
             user.password_hash = password::hash(p).await?;
         }
@@ -362,6 +498,14 @@ impl AccountService {
                 return Err(Error::field("email", "is already registered"))
             }
             other => other?,
+        }
+        if password_changed {
+            self.store
+                .revoke_sessions_except(user.id, session, self.clock.now())
+                .await?;
+        }
+        if email_changed {
+            self.send_verification(&user).await;
         }
         Ok((&user).into())
     }
@@ -409,6 +553,8 @@ impl AccountService {
                     password_hash: hash.clone(),
                     display_name: format!("{prefix} buyer {n}"),
                     role: Role::Buyer,
+                    // Load-test buyers: nobody reads their mail.
+                    email_verified_at: Some(now),
                     created_at: now,
                     updated_at: now,
                 })
@@ -431,4 +577,10 @@ impl AccountService {
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
+}
+
+/// The key of an email's failed-login counter: its SHA-256, so the table holds no
+/// addresses (failures are counted for unknown emails too).
+pub(super) fn failure_key(email: &Email) -> String {
+    tokens::digest(email.as_str())
 }

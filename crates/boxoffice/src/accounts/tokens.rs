@@ -26,6 +26,10 @@ struct Claims {
     /// led here passed it (see `accounts::mfa`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     mfa: bool,
+    /// The session the token was issued in; absent in tokens issued outside one
+    /// (bulk-provisioned buyers) and in tokens older than sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
 }
 
 /// Who is calling, as proven by a valid access token or API key.
@@ -104,7 +108,7 @@ impl TokenIssuer {
     /// A signed access token and its lifetime in seconds, for a session without a
     /// second factor.
     pub fn issue(&self, user: UserId, role: Role, now: Timestamp) -> Result<(String, i64)> {
-        self.issue_with(user, role, false, now)
+        self.issue_in(user, role, None, false, now)
     }
 
     /// A signed access token stating whether the session has a second factor.
@@ -112,6 +116,19 @@ impl TokenIssuer {
         &self,
         user: UserId,
         role: Role,
+        mfa: bool,
+        now: Timestamp,
+    ) -> Result<(String, i64)> {
+        self.issue_in(user, role, None, mfa, now)
+    }
+
+    /// A signed access token that names the session it was issued in (`sid`) and
+    /// whether that session passed a second factor.
+    pub fn issue_in(
+        &self,
+        user: UserId,
+        role: Role,
+        session: Option<&str>,
         mfa: bool,
         now: Timestamp,
     ) -> Result<(String, i64)> {
@@ -123,6 +140,7 @@ impl TokenIssuer {
             iat,
             exp: iat + ACCESS_TTL_SECS,
             mfa,
+            sid: session.map(str::to_owned),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::Internal(e.into()))?;
@@ -130,6 +148,11 @@ impl TokenIssuer {
     }
 
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<Principal> {
+        self.verify_in(token, now).map(|(p, _)| p)
+    }
+
+    /// The caller and the session the token names, if any.
+    pub fn verify_in(&self, token: &str, now: Timestamp) -> Result<(Principal, Option<String>)> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| Error::Unauthorized("the access token is invalid"))?;
         let c = data.claims;
@@ -142,10 +165,13 @@ impl TokenIssuer {
             .map_err(|_| Error::Unauthorized("the access token is invalid"))?;
         let role =
             Role::parse(&c.role).map_err(|_| Error::Unauthorized("the access token is invalid"))?;
-        Ok(Principal {
-            mfa: c.mfa,
-            ..Principal::user(user, role)
-        })
+        Ok((
+            Principal {
+                mfa: c.mfa,
+                ..Principal::user(user, role)
+            },
+            c.sid,
+        ))
     }
 }
 
@@ -190,6 +216,23 @@ mod tests {
         assert!(issuer
             .verify(&token, now.plus_secs(ACCESS_TTL_SECS))
             .is_err());
+    }
+
+    #[test]
+    fn session_tokens_name_their_session_and_older_tokens_none() {
+        let issuer = TokenIssuer::new(b"test-secret-test-secret-test-secret");
+        let user = UserId::new();
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let (with, _) = issuer
+            .issue_in(user, Role::Buyer, Some("s-1"), false, now)
+            .unwrap();
+        let (without, _) = issuer.issue(user, Role::Buyer, now).unwrap();
+        assert_eq!(
+            issuer.verify_in(&with, now).unwrap().1.as_deref(),
+            Some("s-1")
+        );
+        assert_eq!(issuer.verify_in(&without, now).unwrap().1, None);
+        assert_eq!(issuer.verify(&with, now).unwrap().user, user);
     }
 
     #[test]

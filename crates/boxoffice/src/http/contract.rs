@@ -412,6 +412,18 @@ pub fn mfa_methods() -> utoipa::openapi::schema::Array {
         .build()
 }
 
+/// Pattern of an emailed single-use token: 32 random bytes, base64url, no padding.
+pub const EMAILED_TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{43}$";
+
+/// A code from a verification or password reset email.
+pub fn emailed_token() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(EMAILED_TOKEN_PATTERN))
+        .examples([json!("Zm9yLWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLXRva2U")])
+        .build()
+}
+
 /// Always `Bearer`.
 pub fn token_type() -> Object {
     closed_set(&["Bearer"], false)
@@ -473,6 +485,19 @@ fn specific(operation_id: &str) -> Option<Specific> {
         | "readiness" => NONE,
         "registerAccount" => Specific {
             rule_fields: &["email"],
+            ..NONE
+        },
+        "requestEmailVerification"
+        | "forgotPassword"
+        | "listSessions"
+        | "revokeOtherSessions"
+        | "revokeSession" => NONE,
+        "verifyEmail" | "resetPassword" => Specific {
+            rule_fields: &["token"],
+            ..NONE
+        },
+        "changePassword" => Specific {
+            rule_fields: &["current_password"],
             ..NONE
         },
         "logIn" | "refreshTokens" | "logOut" => Specific {

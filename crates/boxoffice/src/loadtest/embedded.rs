@@ -34,6 +34,7 @@ impl Embedded {
             dir.path().join("loadtest.db").display()
         ));
         config.demo_data = false;
+        config.mail_dir = dir.path().join("mail");
         config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
         let app = App::build(config, Arc::new(crate::clock::SystemClock)).await?;
         let admin_email = "loadtest-admin@boxoffice.invalid".to_string();

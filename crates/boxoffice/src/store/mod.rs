@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use boxoffice_domain::account::{Email, Role};
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
 use boxoffice_domain::catalog::{EventDetails, ShowDetails, ZoneDetails};
+use boxoffice_domain::lifecycle::TokenPurpose;
 use boxoffice_domain::{
     BookingId, EventId, Money, OrganizationId, ShowId, Timestamp, UserId, ZoneId,
 };
@@ -67,6 +68,7 @@ pub enum Durability {
 /// Everything the platform keeps, behind one handle.
 pub trait Store:
     AccountStore
+    + LifecycleStore
     + OrganizationStore
     + CatalogStore
     + BookingStore
@@ -78,6 +80,7 @@ pub trait Store:
 }
 impl<T> Store for T where
     T: AccountStore
+        + LifecycleStore
         + OrganizationStore
         + CatalogStore
         + BookingStore
@@ -97,6 +100,8 @@ pub struct UserRecord {
     pub password_hash: String,
     pub display_name: String,
     pub role: Role,
+    /// When the current email was proven to be the account holder's; `None`: not yet.
+    pub email_verified_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -124,6 +129,100 @@ pub trait AccountStore: Send + Sync {
     /// Marks a refresh token as spent; `false` if it was already spent or revoked.
     async fn spend_refresh(&self, token_hash: &str, at: Timestamp) -> StoreResult<bool>;
     async fn revoke_refresh_family(&self, family_id: &str, at: Timestamp) -> StoreResult<()>;
+}
+
+/// One sign-in on one device. Its id is the `family_id` of the refresh tokens rotated
+/// from that sign-in, so revoking the session revokes them all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
+    pub ip: String,
+    pub user_agent: Option<String>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// An emailed single-use token (verification, password reset), kept as a digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountTokenRecord {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub purpose: TokenPurpose,
+    /// The address the token was sent to.
+    pub email: Email,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+/// The failed-login counter of one email (by digest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub failures: i64,
+    pub locked_until: Timestamp,
+}
+
+/// Sessions, emailed tokens and login failure counters: the records of an account's
+/// life after sign-up.
+#[async_trait]
+pub trait LifecycleStore: Send + Sync {
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    async fn session(&self, id: &str) -> StoreResult<SessionRecord>;
+    /// Sessions of a user not revoked and used at or after `active_since`, most
+    /// recently used first.
+    async fn sessions_of(
+        &self,
+        user: UserId,
+        active_since: Timestamp,
+    ) -> StoreResult<Vec<SessionRecord>>;
+    /// Records a use of a live session (refresh); `false` if it is revoked or unknown.
+    async fn touch_session(
+        &self,
+        id: &str,
+        at: Timestamp,
+        ip: &str,
+        user_agent: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// Revokes one session of `user` and its refresh tokens; `false` if the user has
+    /// no such live session.
+    async fn revoke_session(&self, user: UserId, id: &str, at: Timestamp) -> StoreResult<bool>;
+    /// Revokes every session and refresh token of `user` except those of `keep`;
+    /// returns the sessions revoked.
+    async fn revoke_sessions_except(
+        &self,
+        user: UserId,
+        keep: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
+    async fn insert_account_token(&self, token: &AccountTokenRecord) -> StoreResult<()>;
+    /// Spends a token of `purpose` that is unused and not expired at `at`, in one
+    /// step (two racing requests cannot both spend it); `None` if there is none.
+    async fn spend_account_token(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        at: Timestamp,
+    ) -> StoreResult<Option<AccountTokenRecord>>;
+    /// Marks the user's email verified if it is still `email`; `false` otherwise.
+    async fn mark_email_verified(
+        &self,
+        user: UserId,
+        email: &Email,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn login_failures(&self, email_digest: &str) -> StoreResult<Option<LoginFailures>>;
+    /// Counts one more failure (starting over when the last one is older than
+    /// `forget_before`) and sets the lock from the new count; returns the record.
+    async fn record_login_failure(
+        &self,
+        email_digest: &str,
+        at: Timestamp,
+        forget_before: Timestamp,
+        lock_millis: fn(i64) -> i64,
+    ) -> StoreResult<LoginFailures>;
+    async fn clear_login_failures(&self, email_digest: &str) -> StoreResult<()>;
 }
 
 #[derive(Clone, Debug)]

@@ -39,6 +39,7 @@ fn user(email: &str, role: Role) -> UserRecord {
         password_hash: "$argon2id$not-a-real-hash".into(),
         display_name: format!("User {email}"),
         role,
+        email_verified_at: None,
         created_at: at(0),
         updated_at: at(0),
     }

@@ -299,6 +299,8 @@ pub struct TestApp {
     pub state: AppState,
     pub clock: Arc<ManualClock>,
     pub db: TestDb,
+    /// Where the default (folder) mail transport writes `.eml` files.
+    pub mail_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -308,11 +310,14 @@ impl TestApp {
         Self::spawn_with(backend, |_| {}).await
     }
 
-    /// Like [`TestApp::spawn`], with the test configuration changed by `configure`.
+    /// Spawns with the test configuration changed by `configure` (mail goes to a
+    /// temporary folder unless `configure` says otherwise).
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::create(backend).await;
         let clock = Arc::new(ManualClock::default());
+        let mail_dir = tempfile::tempdir().expect("mail folder");
         let mut config = Config::for_tests(&db.url);
+        config.mail_dir = mail_dir.path().to_owned();
         configure(&mut config);
         let app = App::build(config, clock.clone())
             .await
@@ -330,6 +335,7 @@ impl TestApp {
             state,
             clock,
             db,
+            mail_dir,
             shutdown: Some(tx),
             server: Some(server),
         }

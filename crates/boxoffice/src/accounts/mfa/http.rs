@@ -182,7 +182,7 @@ async fn login_mfa(
     let factor = SecondFactor::parse(r.code.as_deref(), r.backup_code.as_deref())?;
     Ok(axum::Json(
         s.accounts
-            .login_mfa(&r.mfa_token, factor, r.trust_device, origin.user_agent)
+            .login_mfa(&r.mfa_token, factor, r.trust_device, &origin)
             .await?,
     ))
 }

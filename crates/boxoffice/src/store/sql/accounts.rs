@@ -10,7 +10,8 @@ use boxoffice_domain::account::{Email, Role};
 use boxoffice_domain::{Timestamp, UserId};
 use sqlx::any::AnyRow;
 
-const USER_COLUMNS: &str = "id, email, password_hash, display_name, role, created_at, updated_at";
+const USER_COLUMNS: &str =
+    "id, email, password_hash, display_name, role, email_verified_at, created_at, updated_at";
 const REFRESH_COLUMNS: &str =
     "token_hash, user_id, family_id, expires_at, created_at, used_at, revoked_at";
 
@@ -21,6 +22,7 @@ fn user_from(row: &AnyRow) -> StoreResult<UserRecord> {
         password_hash: get_str(row, "password_hash")?,
         display_name: get_str(row, "display_name")?,
         role: get_parsed(row, "role", Role::parse)?,
+        email_verified_at: get_opt_ts(row, "email_verified_at")?,
         created_at: get_ts(row, "created_at")?,
         updated_at: get_ts(row, "updated_at")?,
     })
@@ -45,6 +47,7 @@ fn user_args(u: &UserRecord) -> Vec<Arg> {
         t(&u.password_hash),
         t(&u.display_name),
         t(u.role.as_str()),
+        opt_ts(u.email_verified_at),
         ts(u.created_at),
         ts(u.updated_at),
     ]
@@ -100,6 +103,8 @@ impl AccountStore for SqlStore {
             .text(&u.display_name)
             .push(", role = ")
             .text(u.role.as_str());
+        sql.push(", email_verified_at = ")
+            .arg(opt_ts(u.email_verified_at));
         sql.push(", updated_at = ")
             .int(u.updated_at.millis())
             .push(" WHERE id = ")

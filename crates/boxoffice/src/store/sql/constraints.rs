@@ -60,6 +60,18 @@ const UNIQUE: &[(&str, &str, Conflict)] = &[
         Conflict::Duplicate { what: "setting" },
     ),
     (
+        "sessions_pkey",
+        "sessions.id",
+        Conflict::Duplicate { what: "session" },
+    ),
+    (
+        "account_tokens_pkey",
+        "account_tokens.token_hash",
+        Conflict::Duplicate {
+            what: "account token",
+        },
+    ),
+    (
         "idempotency_keys_pkey",
         "idempotency_keys.scope, idempotency_keys.key",
         Conflict::Duplicate {
@@ -72,6 +84,8 @@ const UNIQUE: &[(&str, &str, Conflict)] = &[
 /// and what the column refers to.
 const FOREIGN: &[(&str, &str, &str)] = &[
     ("refresh_tokens", "user_id", "user"),
+    ("sessions", "user_id", "user"),
+    ("account_tokens", "user_id", "user"),
     ("events", "organizer_id", "user"),
     ("events", "organization_id", "organization"),
     ("shows", "event_id", "event"),

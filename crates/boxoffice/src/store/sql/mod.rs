@@ -6,6 +6,7 @@ mod bookings;
 mod catalog;
 mod constraints;
 mod idempotency;
+mod lifecycle;
 mod mfa;
 mod organizations;
 mod settings;

@@ -1,0 +1,131 @@
+//! Mail templates, embedded in the binary: `templates/mail/<name>.txt` and
+//! `<name>.html` rendered by minijinja from one context. HTML output is autoescaped;
+//! the text template sets the subject (`{% set subject = "…" %}`).
+use anyhow::{anyhow, Context};
+use minijinja::Environment;
+use serde::Serialize;
+
+/// `(name, text, html)` of every template.
+const TEMPLATES: &[(&str, &str, &str)] = &[
+    (
+        "verify_email",
+        include_str!("../../templates/mail/verify_email.txt"),
+        include_str!("../../templates/mail/verify_email.html"),
+    ),
+    (
+        "password_reset",
+        include_str!("../../templates/mail/password_reset.txt"),
+        include_str!("../../templates/mail/password_reset.html"),
+    ),
+];
+
+/// A rendered message: subject, text and HTML bodies.
+#[derive(Clone)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        // `.html` names are HTML-escaped, `.txt` names are not (minijinja's default
+        // by file extension); undefined variables are errors, not blanks.
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, text, html) in TEMPLATES {
+            env.add_template_owned(format!("{name}.txt"), *text)
+                .unwrap_or_else(|e| panic!("mail template {name}.txt: {e}"));
+            env.add_template_owned(format!("{name}.html"), *html)
+                .unwrap_or_else(|e| panic!("mail template {name}.html: {e}"));
+        }
+        Self { env }
+    }
+
+    /// Names of every template.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        TEMPLATES.iter().map(|(name, _, _)| *name)
+    }
+
+    pub fn render(&self, name: &str, context: impl Serialize) -> anyhow::Result<Rendered> {
+        let context = minijinja::Value::from_serialize(&context);
+        let text = self
+            .env
+            .get_template(&format!("{name}.txt"))
+            .with_context(|| format!("no mail template {name}"))?;
+        let captured = text
+            .render_captured(&context)
+            .with_context(|| format!("rendering {name}.txt"))?;
+        let subject = captured
+            .state()
+            .lookup("subject")
+            .and_then(|s| s.as_str().map(str::to_owned))
+            .ok_or_else(|| anyhow!("{name}.txt sets no subject"))?;
+        let text = captured.into_output();
+        let html = self
+            .env
+            .get_template(&format!("{name}.html"))
+            .with_context(|| format!("no mail template {name}.html"))?
+            .render(&context)
+            .with_context(|| format!("rendering {name}.html"))?;
+        Ok(Rendered {
+            subject,
+            text: text.trim_start().to_owned(),
+            html,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn context() -> serde_json::Value {
+        json!({"display_name": "Ana <b>Lopes</b>", "email": "ana@example.com", "token": "tok-123", "hours": 24})
+    }
+
+    #[test]
+    fn every_template_renders_both_bodies_and_a_subject() {
+        let t = Templates::new();
+        for name in Templates::names() {
+            let r = t.render(name, context()).unwrap();
+            assert!(!r.subject.is_empty(), "{name}");
+            assert!(r.text.contains("tok-123"), "{name} text carries the token");
+            assert!(r.html.contains("tok-123"), "{name} HTML carries the token");
+            assert!(r.html.contains("<html"), "{name} is an HTML document");
+        }
+    }
+
+    #[test]
+    fn html_is_escaped_and_text_is_not() {
+        let r = Templates::new().render("verify_email", context()).unwrap();
+        assert!(
+            r.html.contains("Ana &lt;b&gt;Lopes&lt;&#x2f;b&gt;")
+                || r.html.contains("Ana &lt;b&gt;Lopes&lt;/b&gt;"),
+            "{}",
+            r.html
+        );
+        assert!(!r.html.contains("<b>Lopes"));
+        assert!(r.text.contains("Ana <b>Lopes</b>"));
+    }
+
+    #[test]
+    fn unknown_templates_and_missing_variables_are_errors() {
+        let t = Templates::new();
+        assert!(t.render("no_such_template", context()).is_err());
+        assert!(t
+            .render("verify_email", json!({"display_name": "Ana"}))
+            .is_err());
+    }
+}
