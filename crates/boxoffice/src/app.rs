@@ -3,11 +3,13 @@
 //! stop expiry, flush the booking writer, close the database).
 use crate::accounts::tokens::new_signing_secret;
 use crate::accounts::{AccountService, TokenIssuer};
+use crate::audit::{AuditLog, BookingAuditProjection};
 use crate::booking::{expire_due, BookingService, Writer};
 use crate::catalog::{CatalogService, ShowCache};
 use crate::clock::DynClock;
 use crate::config::Config;
 use crate::inventory::{DynInventory, LocalInventory};
+use crate::outbox::OutboxConsumer;
 use crate::state::{AppState, Services};
 use crate::store::{Backend, DynStore, SqlStore};
 use crate::tasks::{Health, TaskGroup};
@@ -17,13 +19,23 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+/// How often in-process outbox consumers look for new events.
+const OUTBOX_POLL: Duration = Duration::from_millis(200);
+/// Events an outbox consumer handles per transaction.
+const OUTBOX_BATCH: u32 = 1_000;
+/// How long a consumer waits for an outbox position that is not visible yet (a
+/// transaction still committing) before taking it as rolled back.
+const OUTBOX_GAP_GRACE: Duration = Duration::from_secs(5);
+
 pub struct App {
     pub state: AppState,
     sql: SqlStore,
     /// Holds the database-wide inventory lock (PostgreSQL) while the app runs.
     ownership: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
-    /// Expiry, idempotency purger and WAL checkpoints: stopped first.
+    /// Expiry, idempotency purger, outbox consumers and WAL checkpoints: stopped first.
     jobs: TaskGroup,
+    /// The audit writer: stopped after the jobs, committing what is queued.
+    audit: TaskGroup,
     /// The group-commit writer: stopped last, after committing what is queued.
     writer: TaskGroup,
 }
@@ -79,12 +91,19 @@ impl App {
         for task in writer_task {
             writer_group.watch("booking-writer", task);
         }
-        let accounts = Arc::new(AccountService::new(store.clone(), issuer, clock.clone()).await?);
+        let mut audit_group = TaskGroup::new(&health);
+        let (audit, audit_task) =
+            AuditLog::spawn(store.clone(), clock.clone(), audit_group.token());
+        audit_group.watch("audit-writer", audit_task);
+        let accounts = Arc::new(
+            AccountService::new(store.clone(), issuer, clock.clone(), audit.clone()).await?,
+        );
         let catalog = Arc::new(CatalogService::new(
             store.clone(),
             cache.clone(),
             inventory.clone(),
             clock.clone(),
+            audit.clone(),
         ));
         let booking = Arc::new(BookingService::new(
             store.clone(),
@@ -104,6 +123,21 @@ impl App {
         jobs.every("idempotency-purger", Duration::from_secs(600), move || {
             let (store, clock) = (purge_store.clone(), purge_clock.clone());
             async move { crate::http::idempotency::purge_expired(&store, &clock).await }
+        });
+        let audit_consumer = Arc::new(OutboxConsumer::new(
+            crate::audit::OUTBOX_CONSUMER,
+            store.clone(),
+            Arc::new(BookingAuditProjection::new(store.clone())),
+            OUTBOX_BATCH,
+            OUTBOX_GAP_GRACE,
+        ));
+        jobs.every("audit-outbox", OUTBOX_POLL, move || {
+            let consumer = audit_consumer.clone();
+            async move {
+                if let Err(e) = consumer.catch_up().await {
+                    tracing::warn!(consumer = consumer.name(), error = %e, "outbox consumer failed; retrying");
+                }
+            }
         });
         if sql.backend() == Backend::Sqlite {
             // Keeps the WAL short off the commit path.
@@ -130,6 +164,7 @@ impl App {
             accounts,
             catalog,
             booking,
+            audit,
             health,
         }));
         Ok(Self {
@@ -137,6 +172,7 @@ impl App {
             sql,
             ownership,
             jobs,
+            audit: audit_group,
             writer: writer_group,
         })
     }
@@ -184,6 +220,7 @@ impl App {
     /// Stops the background tasks; the writer commits what is queued first.
     pub async fn stop(self) {
         self.jobs.stop().await;
+        self.audit.stop().await;
         self.writer.stop().await;
         // Closing waits for every connection, including the one holding the lock.
         drop(self.ownership);

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod booking;
 pub mod catalog;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod http;
 pub mod inventory;
 pub mod loadtest;
+pub mod outbox;
 pub mod state;
 pub mod store;
 pub mod tasks;

@@ -1,6 +1,7 @@
 //! What every request handler reaches: the configuration and the services. Kept apart
 //! from the wiring in `app` so handlers depend on this, never on how it is built.
 use crate::accounts::AccountService;
+use crate::audit::AuditLog;
 use crate::booking::BookingService;
 use crate::catalog::CatalogService;
 use crate::clock::DynClock;
@@ -27,6 +28,7 @@ pub struct Services {
     pub accounts: Arc<AccountService>,
     pub catalog: Arc<CatalogService>,
     pub booking: Arc<BookingService>,
+    pub audit: AuditLog,
     /// Whether every background task is alive (readiness).
     pub health: Health,
 }

@@ -2,6 +2,7 @@
 //! handlers: a buyer cannot make themself an admin, only an admin provisions accounts.
 use super::password;
 use super::tokens::{self, Principal, TokenIssuer, REFRESH_TTL_SECS};
+use crate::audit::{Action, Actor, AuditEntry, AuditLog, Target};
 use crate::clock::DynClock;
 use crate::error::{Error, OrNotFound, Result};
 use crate::store::{DynStore, RefreshRecord, StoreError, UserRecord};
@@ -81,18 +82,25 @@ pub struct AccountService {
     store: DynStore,
     issuer: Arc<TokenIssuer>,
     clock: DynClock,
+    audit: AuditLog,
     /// A real hash checked when the email is unknown, so login time does not reveal
     /// which emails have accounts.
     decoy_hash: String,
 }
 
 impl AccountService {
-    pub async fn new(store: DynStore, issuer: Arc<TokenIssuer>, clock: DynClock) -> Result<Self> {
+    pub async fn new(
+        store: DynStore,
+        issuer: Arc<TokenIssuer>,
+        clock: DynClock,
+        audit: AuditLog,
+    ) -> Result<Self> {
         let decoy_hash = password::hash(tokens::new_signing_secret()).await?;
         Ok(Self {
             store,
             issuer,
             clock,
+            audit,
             decoy_hash,
         })
     }
@@ -134,6 +142,13 @@ impl AccountService {
     /// Self-service sign-up as a buyer or an organizer.
     pub async fn register(&self, input: NewAccount) -> Result<AuthTokens> {
         let user = self.create(input, false).await?;
+        self.audit
+            .record(
+                AuditEntry::new(Action::AccountRegistered, Actor::User(user.id))
+                    .target(Target::user(user.id))
+                    .detail(serde_json::json!({"role": user.role.as_str()})),
+            )
+            .await;
         self.issue_pair(&user, None).await
     }
 
@@ -168,19 +183,44 @@ impl AccountService {
         let refused = Error::Unauthorized("email or password is wrong");
         let Ok(email) = Email::parse(email) else {
             password::verify(password_text, self.decoy_hash.clone()).await?;
+            self.audit
+                .record(
+                    AuditEntry::new(Action::LoginFailed, Actor::Anonymous)
+                        .detail(serde_json::json!({"reason": "unknown_account"})),
+                )
+                .await;
             return Err(refused);
         };
         let user = match self.store.user_by_email(&email).await {
             Ok(u) => u,
             Err(StoreError::NotFound) => {
                 password::verify(password_text, self.decoy_hash.clone()).await?;
+                self.audit
+                    .record(
+                        AuditEntry::new(Action::LoginFailed, Actor::Anonymous)
+                            .detail(serde_json::json!({"reason": "unknown_account"})),
+                    )
+                    .await;
                 return Err(refused);
             }
             Err(e) => return Err(e.into()),
         };
         if !password::verify(password_text, user.password_hash.clone()).await? {
+            self.audit
+                .record(
+                    AuditEntry::new(Action::LoginFailed, Actor::Anonymous)
+                        .target(Target::user(user.id))
+                        .detail(serde_json::json!({"reason": "wrong_password"})),
+                )
+                .await;
             return Err(refused);
         }
+        self.audit
+            .record(
+                AuditEntry::new(Action::LoginSucceeded, Actor::User(user.id))
+                    .target(Target::user(user.id)),
+            )
+            .await;
         self.issue_pair(&user, None).await
     }
 
@@ -235,6 +275,12 @@ impl AccountService {
                 .revoke_refresh_family(&record.family_id, now)
                 .await?;
             tracing::warn!(user = %record.user_id, "refresh token reuse detected; family revoked");
+            self.audit
+                .record(
+                    AuditEntry::new(Action::RefreshTokenReused, Actor::Anonymous)
+                        .target(Target::user(record.user_id)),
+                )
+                .await;
             return Err(Error::Unauthorized("the refresh token was already used"));
         }
         let user = self.store.user(record.user_id).await.or_not_found("user")?;
@@ -247,6 +293,12 @@ impl AccountService {
         self.store
             .revoke_refresh_family(&record.family_id, self.clock.now())
             .await?;
+        self.audit
+            .record(
+                AuditEntry::new(Action::Logout, Actor::User(record.user_id))
+                    .target(Target::user(record.user_id)),
+            )
+            .await;
         Ok(())
     }
 
@@ -283,6 +335,8 @@ impl AccountService {
         if let Some(n) = name {
             user.display_name = n;
         }
+        let email_changed = email.as_ref().is_some_and(|e| *e != user.email);
+        let password_changed = change.password.is_some();
         if let Some(e) = email {
             user.email = e;
         }
@@ -295,6 +349,21 @@ impl AccountService {
                 return Err(Error::field("email", "is already registered"))
             }
             other => other?,
+        }
+        if email_changed {
+            self.audit
+                .record(
+                    AuditEntry::new(Action::AccountEmailChanged, who).target(Target::user(user.id)),
+                )
+                .await;
+        }
+        if password_changed {
+            self.audit
+                .record(
+                    AuditEntry::new(Action::AccountPasswordChanged, who)
+                        .target(Target::user(user.id)),
+                )
+                .await;
         }
         Ok((&user).into())
     }
@@ -348,6 +417,12 @@ impl AccountService {
             })
             .collect::<Result<_>>()?;
         self.store.insert_users(&users).await?;
+        self.audit
+            .record(
+                AuditEntry::new(Action::AccountsBulkCreated, who)
+                    .detail(serde_json::json!({"count": count})),
+            )
+            .await;
         users
             .iter()
             .map(|u| {

@@ -3,6 +3,7 @@
 //! or shrunk below what is committed.
 use super::cache::{ShowCache, ShowMeta};
 use crate::accounts::Principal;
+use crate::audit::{Action, AuditEntry, AuditLog, Target};
 use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
 use crate::http::contract;
@@ -212,6 +213,7 @@ pub struct CatalogService {
     cache: Arc<ShowCache>,
     inventory: DynInventory,
     clock: DynClock,
+    audit: AuditLog,
 }
 
 fn parse_opt_time(v: &mut Violations, field: &str, raw: &Option<String>) -> Option<Timestamp> {
@@ -232,12 +234,14 @@ impl CatalogService {
         cache: Arc<ShowCache>,
         inventory: DynInventory,
         clock: DynClock,
+        audit: AuditLog,
     ) -> Self {
         Self {
             store,
             cache,
             inventory,
             clock,
+            audit,
         }
     }
 
@@ -292,6 +296,9 @@ impl CatalogService {
             updated_at: now,
         };
         self.store.insert_event(&event).await?;
+        self.audit
+            .record(AuditEntry::new(Action::EventCreated, who).target(Target::event(event.id)))
+            .await;
         Ok((&event).into())
     }
 
@@ -313,6 +320,9 @@ impl CatalogService {
             .update_event(&event)
             .await
             .or_not_found("event")?;
+        self.audit
+            .record(AuditEntry::new(Action::EventUpdated, who).target(Target::event(id)))
+            .await;
         Ok((&event).into())
     }
 
@@ -332,6 +342,9 @@ impl CatalogService {
             self.cache.remove(s.id);
         }
         self.store.delete_event(id).await.or_not_found("event")?;
+        self.audit
+            .record(AuditEntry::new(Action::EventDeleted, who).target(Target::event(id)))
+            .await;
         Ok(())
     }
 
@@ -418,6 +431,13 @@ impl CatalogService {
             };
             self.insert_zone(&zone).await?;
         }
+        self.audit
+            .record(
+                AuditEntry::new(Action::ShowCreated, who)
+                    .target(Target::show(show.id))
+                    .detail(serde_json::json!({"event_id": event_id, "zones": input.zones.len()})),
+            )
+            .await;
         let meta = self.refresh(show.id).await?;
         Ok(self.view(&meta).await)
     }
@@ -463,6 +483,9 @@ impl CatalogService {
         }
         show.updated_at = self.clock.now();
         self.store.update_show(&show).await.or_not_found("show")?;
+        self.audit
+            .record(AuditEntry::new(Action::ShowUpdated, who).target(Target::show(id)))
+            .await;
         let meta = self.refresh(id).await?;
         Ok(self.view(&meta).await)
     }
@@ -478,6 +501,9 @@ impl CatalogService {
         self.inventory.remove_show(id).await?;
         self.store.delete_show(id).await.or_not_found("show")?;
         self.cache.remove(id);
+        self.audit
+            .record(AuditEntry::new(Action::ShowDeleted, who).target(Target::show(id)))
+            .await;
         Ok(())
     }
 
@@ -514,6 +540,13 @@ impl CatalogService {
             updated_at: now,
         };
         self.insert_zone(&zone).await?;
+        self.audit
+            .record(
+                AuditEntry::new(Action::ZoneCreated, who)
+                    .target(Target::zone(zone.id))
+                    .detail(serde_json::json!({"show_id": show_id})),
+            )
+            .await;
         let meta = self.refresh(show_id).await?;
         self.zone_view(&meta, zone.id).await
     }
@@ -552,6 +585,13 @@ impl CatalogService {
                 other => other.into(),
             });
         }
+        self.audit
+            .record(
+                AuditEntry::new(Action::ZoneUpdated, who)
+                    .target(Target::zone(zone_id))
+                    .detail(serde_json::json!({"show_id": show_id})),
+            )
+            .await;
         let meta = self.refresh(show_id).await?;
         self.zone_view(&meta, zone_id).await
     }
@@ -577,6 +617,13 @@ impl CatalogService {
                 other => other.into(),
             });
         }
+        self.audit
+            .record(
+                AuditEntry::new(Action::ZoneDeleted, who)
+                    .target(Target::zone(zone_id))
+                    .detail(serde_json::json!({"show_id": show_id})),
+            )
+            .await;
         self.refresh(show_id).await?;
         Ok(())
     }

@@ -72,6 +72,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::accounts::http::routes())
         .merge(crate::catalog::http::routes())
         .merge(crate::booking::http::routes())
+        .merge(crate::audit::http::routes())
         .merge(health::routes())
         .split_for_parts();
     contract::complete(&mut doc);
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::audit::request_scope))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
         .layer(
