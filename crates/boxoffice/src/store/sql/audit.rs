@@ -95,9 +95,9 @@ impl AuditStore for SqlStore {
             // `substr` compares bytes on both backends; LIKE would treat `_` as a
             // wildcard and follow SQLite's case folding.
             Some(ActionFilter::Prefix(p)) => {
-                sql.push(" AND substr(action, 1, ")
+                sql.push(" AND substr(action, 1, CAST(")
                     .int(p.len() as i64)
-                    .push(") = ")
+                    .push(" AS INTEGER)) = ")
                     .text(p);
             }
             None => {}
