@@ -13,6 +13,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("get", "/api/v1/auth/me"),
     ("put", "/api/v1/auth/me"),
     ("post", "/api/v1/admin/users/bulk"),
+    ("get", "/api/v1/admin/audit"),
     ("get", "/api/v1/events"),
     ("post", "/api/v1/events"),
     ("get", "/api/v1/events/{id}"),
