@@ -143,11 +143,7 @@ impl AccountService {
     pub async fn register(&self, input: NewAccount) -> Result<AuthTokens> {
         let user = self.create(input, false).await?;
         self.audit
-            .record(
-                AuditEntry::new(Action::AccountRegistered, Actor::User(user.id))
-                    .target(Target::user(user.id))
-                    .detail(serde_json::json!({"role": user.role.as_str()})),
-            )
+            .record(AuditEntry::own(Action::AccountRegistered, user.id))
             .await;
         self.issue_pair(&user, None).await
     }
@@ -184,10 +180,7 @@ impl AccountService {
         let Ok(email) = Email::parse(email) else {
             password::verify(password_text, self.decoy_hash.clone()).await?;
             self.audit
-                .record(
-                    AuditEntry::new(Action::LoginFailed, Actor::Anonymous)
-                        .detail(serde_json::json!({"reason": "unknown_account"})),
-                )
+                .record(AuditEntry::login_failed(None, "unknown_account"))
                 .await;
             return Err(refused);
         };
@@ -196,10 +189,7 @@ impl AccountService {
             Err(StoreError::NotFound) => {
                 password::verify(password_text, self.decoy_hash.clone()).await?;
                 self.audit
-                    .record(
-                        AuditEntry::new(Action::LoginFailed, Actor::Anonymous)
-                            .detail(serde_json::json!({"reason": "unknown_account"})),
-                    )
+                    .record(AuditEntry::login_failed(None, "unknown_account"))
                     .await;
                 return Err(refused);
             }
@@ -207,19 +197,12 @@ impl AccountService {
         };
         if !password::verify(password_text, user.password_hash.clone()).await? {
             self.audit
-                .record(
-                    AuditEntry::new(Action::LoginFailed, Actor::Anonymous)
-                        .target(Target::user(user.id))
-                        .detail(serde_json::json!({"reason": "wrong_password"})),
-                )
+                .record(AuditEntry::login_failed(Some(user.id), "wrong_password"))
                 .await;
             return Err(refused);
         }
         self.audit
-            .record(
-                AuditEntry::new(Action::LoginSucceeded, Actor::User(user.id))
-                    .target(Target::user(user.id)),
-            )
+            .record(AuditEntry::own(Action::LoginSucceeded, user.id))
             .await;
         self.issue_pair(&user, None).await
     }
@@ -276,10 +259,11 @@ impl AccountService {
                 .await?;
             tracing::warn!(user = %record.user_id, "refresh token reuse detected; family revoked");
             self.audit
-                .record(
-                    AuditEntry::new(Action::RefreshTokenReused, Actor::Anonymous)
-                        .target(Target::user(record.user_id)),
-                )
+                .record(AuditEntry::on(
+                    Action::RefreshTokenReused,
+                    Actor::Anonymous,
+                    Target::user(record.user_id),
+                ))
                 .await;
             return Err(Error::Unauthorized("the refresh token was already used"));
         }
@@ -294,10 +278,7 @@ impl AccountService {
             .revoke_refresh_family(&record.family_id, self.clock.now())
             .await?;
         self.audit
-            .record(
-                AuditEntry::new(Action::Logout, Actor::User(record.user_id))
-                    .target(Target::user(record.user_id)),
-            )
+            .record(AuditEntry::own(Action::Logout, record.user_id))
             .await;
         Ok(())
     }
@@ -352,17 +333,12 @@ impl AccountService {
         }
         if email_changed {
             self.audit
-                .record(
-                    AuditEntry::new(Action::AccountEmailChanged, who).target(Target::user(user.id)),
-                )
+                .record(AuditEntry::own(Action::AccountEmailChanged, user.id))
                 .await;
         }
         if password_changed {
             self.audit
-                .record(
-                    AuditEntry::new(Action::AccountPasswordChanged, who)
-                        .target(Target::user(user.id)),
-                )
+                .record(AuditEntry::own(Action::AccountPasswordChanged, user.id))
                 .await;
         }
         Ok((&user).into())

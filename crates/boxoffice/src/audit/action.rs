@@ -186,6 +186,26 @@ impl AuditEntry {
         }
     }
 
+    /// `actor` did `action` to `target`.
+    pub fn on(action: Action, actor: impl Into<Actor>, target: Target) -> Self {
+        Self::new(action, actor).target(target)
+    }
+
+    /// An account acted on itself (logged in, logged out, changed its email …).
+    pub fn own(action: Action, user: UserId) -> Self {
+        Self::on(action, Actor::User(user), Target::user(user))
+    }
+
+    /// A refused login: nobody is proven, the account is named when it exists.
+    pub fn login_failed(account: Option<UserId>, reason: &'static str) -> Self {
+        let entry = Self::new(Action::LoginFailed, Actor::Anonymous)
+            .detail(serde_json::json!({ "reason": reason }));
+        match account {
+            Some(user) => entry.target(Target::user(user)),
+            None => entry,
+        }
+    }
+
     pub fn target(mut self, target: Target) -> Self {
         self.target = Some(target);
         self

@@ -297,7 +297,11 @@ impl CatalogService {
         };
         self.store.insert_event(&event).await?;
         self.audit
-            .record(AuditEntry::new(Action::EventCreated, who).target(Target::event(event.id)))
+            .record(AuditEntry::on(
+                Action::EventCreated,
+                who,
+                Target::event(event.id),
+            ))
             .await;
         Ok((&event).into())
     }
@@ -321,7 +325,7 @@ impl CatalogService {
             .await
             .or_not_found("event")?;
         self.audit
-            .record(AuditEntry::new(Action::EventUpdated, who).target(Target::event(id)))
+            .record(AuditEntry::on(Action::EventUpdated, who, Target::event(id)))
             .await;
         Ok((&event).into())
     }
@@ -343,7 +347,7 @@ impl CatalogService {
         }
         self.store.delete_event(id).await.or_not_found("event")?;
         self.audit
-            .record(AuditEntry::new(Action::EventDeleted, who).target(Target::event(id)))
+            .record(AuditEntry::on(Action::EventDeleted, who, Target::event(id)))
             .await;
         Ok(())
     }
@@ -484,7 +488,7 @@ impl CatalogService {
         show.updated_at = self.clock.now();
         self.store.update_show(&show).await.or_not_found("show")?;
         self.audit
-            .record(AuditEntry::new(Action::ShowUpdated, who).target(Target::show(id)))
+            .record(AuditEntry::on(Action::ShowUpdated, who, Target::show(id)))
             .await;
         let meta = self.refresh(id).await?;
         Ok(self.view(&meta).await)
@@ -502,7 +506,7 @@ impl CatalogService {
         self.store.delete_show(id).await.or_not_found("show")?;
         self.cache.remove(id);
         self.audit
-            .record(AuditEntry::new(Action::ShowDeleted, who).target(Target::show(id)))
+            .record(AuditEntry::on(Action::ShowDeleted, who, Target::show(id)))
             .await;
         Ok(())
     }
