@@ -399,7 +399,11 @@ async fn booking_transitions_are_projected_once_across_restarts(backend: Backend
         .map(|e| (e["target_id"].to_string(), e["action"].to_string()))
         .collect();
     assert_eq!(distinct.len(), 7);
-    assert!(app.state.store.consumer_offset("audit").await.unwrap() > offset);
+    // The entry is appended before the offset moves: wait for both.
+    eventually(WAIT, "the offset moves past the new hold", || async {
+        (app.state.store.consumer_offset("audit").await.unwrap() > offset).then_some(())
+    })
+    .await;
     app.stop().await;
 }
 
