@@ -9,9 +9,10 @@ use crate::catalog::{CatalogService, ShowCache};
 use crate::clock::DynClock;
 use crate::config::Config;
 use crate::inventory::{DynInventory, LocalInventory};
+use crate::organizations::{Access, OrganizationService};
 use crate::outbox::OutboxConsumer;
 use crate::state::{AppState, Services};
-use crate::store::{Backend, DynStore, SqlStore};
+use crate::store::{Backend, DynStore, OrganizationStore, SqlStore};
 use crate::tasks::{Health, TaskGroup};
 use secrecy::ExposeSecret;
 use std::future::Future;
@@ -98,8 +99,18 @@ impl App {
         let accounts = Arc::new(
             AccountService::new(store.clone(), issuer, clock.clone(), audit.clone()).await?,
         );
+        let org_store: Arc<dyn OrganizationStore> = Arc::new(sql.clone());
+        let access = Arc::new(Access::new(org_store.clone()));
+        let organizations = Arc::new(OrganizationService::new(
+            org_store.clone(),
+            Arc::new(sql.clone()),
+            access.clone(),
+            clock.clone(),
+        ));
         let catalog = Arc::new(CatalogService::new(
             store.clone(),
+            org_store,
+            access.clone(),
             cache.clone(),
             inventory.clone(),
             clock.clone(),
@@ -107,6 +118,7 @@ impl App {
         ));
         let booking = Arc::new(BookingService::new(
             store.clone(),
+            access,
             cache,
             inventory,
             writer,
@@ -162,6 +174,7 @@ impl App {
             store,
             clock,
             accounts,
+            organizations,
             catalog,
             booking,
             audit,

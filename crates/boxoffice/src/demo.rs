@@ -6,6 +6,7 @@ use crate::catalog::{EventInput, ShowInput, ZoneInput};
 use crate::state::AppState;
 use crate::timefmt::rfc3339;
 use base64::Engine;
+use boxoffice_domain::account::Role;
 use rand::RngCore;
 
 fn random_password() -> String {
@@ -47,10 +48,14 @@ pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         println!("demo account  role={role:<9}  email={email:<26}  password={password}");
-        principals.push(Principal {
-            user: user.id,
-            role: user.role,
-        });
+        if user.role == Role::Organizer {
+            state
+                .organizations
+                .create_personal(user.id, &user.display_name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        principals.push(Principal::user(user.id, user.role));
     }
     let organizer = principals[1];
     let now = state.clock.now();
@@ -62,6 +67,7 @@ pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
                 description: "Synth-pop under the northern lights.".into(),
                 category: boxoffice_domain::catalog::Category::Concert,
                 city: "Lisbon".into(),
+                organization_id: None,
             },
             vec![
                 (
@@ -84,6 +90,7 @@ pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
                 description: "The season's decisive match.".into(),
                 category: boxoffice_domain::catalog::Category::Sports,
                 city: "Madrid".into(),
+                organization_id: None,
             },
             vec![(
                 "Estadio Central",
@@ -101,6 +108,7 @@ pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
                 description: "Five comedians, one microphone.".into(),
                 category: boxoffice_domain::catalog::Category::Comedy,
                 city: "Paris".into(),
+                organization_id: None,
             },
             vec![("Le Petit Théâtre", 20, 2, vec![zone("Hall", 2_500, 300)])],
         ),

@@ -15,6 +15,8 @@ pub enum ConflictKind {
     InvalidState,
     Duplicate,
     InUse,
+    /// The change would leave an organization without an owner.
+    LastOwner,
     RequestInFlight,
     /// A write broke a rule of the stored data that has no more specific meaning.
     DataConflict,
@@ -31,6 +33,7 @@ impl ConflictKind {
             ConflictKind::InvalidState => "invalid-state",
             ConflictKind::Duplicate => "duplicate",
             ConflictKind::InUse => "in-use",
+            ConflictKind::LastOwner => "last-owner",
             ConflictKind::RequestInFlight => "request-in-flight",
             ConflictKind::DataConflict => "data-conflict",
         }

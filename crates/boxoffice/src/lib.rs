@@ -17,6 +17,7 @@ pub mod error;
 pub mod http;
 pub mod inventory;
 pub mod loadtest;
+pub mod organizations;
 pub mod outbox;
 pub mod state;
 pub mod store;

@@ -6,6 +6,7 @@ use crate::booking::BookingService;
 use crate::catalog::CatalogService;
 use crate::clock::DynClock;
 use crate::config::Config;
+use crate::organizations::OrganizationService;
 use crate::store::DynStore;
 use crate::tasks::Health;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub struct Services {
     pub store: DynStore,
     pub clock: DynClock,
     pub accounts: Arc<AccountService>,
+    pub organizations: Arc<OrganizationService>,
     pub catalog: Arc<CatalogService>,
     pub booking: Arc<BookingService>,
     pub audit: AuditLog,

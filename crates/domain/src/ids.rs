@@ -56,6 +56,14 @@ typed_id!(
     OrganizationId
 );
 typed_id!(
+    /// An invitation to join an organization.
+    InvitationId
+);
+typed_id!(
+    /// An API key of an organization.
+    ApiKeyId
+);
+typed_id!(
     /// An event (a tour, a match, a festival) owned by one organization.
     EventId
 );

@@ -9,11 +9,12 @@ pub mod booking;
 pub mod catalog;
 pub mod ids;
 pub mod money;
+pub mod organization;
 pub mod stock;
 pub mod time;
 pub mod validate;
 
-pub use ids::{BookingId, EventId, OrganizationId, ShowId, UserId, ZoneId};
+pub use ids::{ApiKeyId, BookingId, EventId, InvitationId, OrganizationId, ShowId, UserId, ZoneId};
 pub use money::{Currency, Money};
 pub use time::Timestamp;
 pub use validate::{FieldError, Violations};

@@ -6,6 +6,7 @@ use crate::http::extract::{Auth, Json};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use boxoffice_domain::account::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -96,7 +97,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bulk_buyers))
 }
 
-/// Create an account (buyer or organizer) and sign in.
+/// Create an account (buyer or organizer) and sign in. An organizer starts with an
+/// organization of their own, named after them.
 #[utoipa::path(post, path = "/api/v1/auth/register", operation_id = "registerAccount", tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = AuthTokens)))]
 async fn register(
@@ -112,6 +114,11 @@ async fn register(
             role: r.role,
         })
         .await?;
+    if tokens.user.role == Role::Organizer.as_str() {
+        s.organizations
+            .create_personal(tokens.user.id, &tokens.user.display_name)
+            .await?;
+    }
     Ok((StatusCode::CREATED, axum::Json(tokens)))
 }
 

@@ -4,7 +4,8 @@
 use crate::error::{Error, Result};
 use base64::Engine;
 use boxoffice_domain::account::Role;
-use boxoffice_domain::{Timestamp, UserId};
+use boxoffice_domain::organization::KeyScope;
+use boxoffice_domain::{ApiKeyId, OrganizationId, Timestamp, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -23,21 +24,52 @@ struct Claims {
     exp: i64,
 }
 
-/// Who is calling, as proven by a valid access token.
+/// Who is calling, as proven by a valid access token or API key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Principal {
+    /// The account; for an API key, the account that created it.
     pub user: UserId,
     pub role: Role,
+    /// Set when the caller presented an API key: it acts for that organization only,
+    /// within its scope, never as its creator.
+    pub key: Option<KeyGrant>,
+}
+
+/// What an API key grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyGrant {
+    pub id: ApiKeyId,
+    pub organization: OrganizationId,
+    pub scope: KeyScope,
 }
 
 impl Principal {
+    /// An account signed in with an access token.
+    pub fn user(user: UserId, role: Role) -> Self {
+        Self {
+            user,
+            role,
+            key: None,
+        }
+    }
+
+    /// Whose requests these are, for scoping stored state such as idempotency keys:
+    /// an API key is not its creator.
+    pub fn scope(&self) -> String {
+        match self.key {
+            Some(k) => format!("key:{}", k.id),
+            None => self.user.to_string(),
+        }
+    }
+
+    /// Admin powers come with an account's token only, never through an API key.
     pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
+        self.role == Role::Admin && self.key.is_none()
     }
 
     /// Whether the caller may act on something `owner` owns: the owner or an admin.
     pub fn acts_for(&self, owner: UserId) -> bool {
-        self.is_admin() || self.user == owner
+        self.is_admin() || (self.key.is_none() && self.user == owner)
     }
 }
 
@@ -89,7 +121,7 @@ impl TokenIssuer {
             .map_err(|_| Error::Unauthorized("the access token is invalid"))?;
         let role =
             Role::parse(&c.role).map_err(|_| Error::Unauthorized("the access token is invalid"))?;
-        Ok(Principal { user, role })
+        Ok(Principal::user(user, role))
     }
 }
 
@@ -127,10 +159,7 @@ mod tests {
         assert_eq!(ttl, ACCESS_TTL_SECS);
         assert_eq!(
             issuer.verify(&token, now).unwrap(),
-            Principal {
-                user,
-                role: Role::Organizer
-            }
+            Principal::user(user, Role::Organizer)
         );
         assert!(issuer
             .verify(&token, now.plus_secs(ACCESS_TTL_SECS))
@@ -153,17 +182,10 @@ mod tests {
     #[test]
     fn owners_and_admins_act_for_an_owner() {
         let owner = UserId::new();
-        let buyer = |user| Principal {
-            user,
-            role: Role::Buyer,
-        };
+        let buyer = |user| Principal::user(user, Role::Buyer);
         assert!(buyer(owner).acts_for(owner));
         assert!(!buyer(UserId::new()).acts_for(owner));
-        assert!(Principal {
-            user: UserId::new(),
-            role: Role::Admin
-        }
-        .acts_for(owner));
+        assert!(Principal::user(UserId::new(), Role::Admin).acts_for(owner));
     }
 
     #[test]

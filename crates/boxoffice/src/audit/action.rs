@@ -120,9 +120,13 @@ impl Actor {
     }
 }
 
+/// An API key acts as itself, never as the account that created it.
 impl From<Principal> for Actor {
     fn from(p: Principal) -> Self {
-        Actor::User(p.user)
+        match p.key {
+            Some(key) => Actor::ApiKey(key.id.to_string()),
+            None => Actor::User(p.user),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Booking endpoints: reserve (the hot path), confirm, cancel and the buyer's lists.
 use super::{BookingView, ReserveRequest, SalesReport};
 use crate::error::{Error, Result};
-use crate::http::extract::{Auth, Json, Path, Query};
+use crate::http::extract::{Auth, Caller, Json, Path, Query};
 use crate::http::paging::{self, Paged};
 use crate::state::AppState;
 use axum::extract::State;
@@ -141,12 +141,12 @@ async fn get_booking(
     Ok(axum::Json(s.booking.get(who, id).await?))
 }
 
-/// Live and recorded sales of a show, with an invariant check (its organizer or an admin).
+/// Live and recorded sales of a show, with an invariant check (its organization's members and API keys, admins).
 #[utoipa::path(get, path = "/api/v1/shows/{id}/sales", operation_id = "getSales", tag = "booking", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = SalesReport)))]
 async fn sales(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    Caller(who): Caller,
     Path(id): Path<ShowId>,
 ) -> Result<axum::Json<SalesReport>> {
     Ok(axum::Json(s.booking.sales(who, id).await?))

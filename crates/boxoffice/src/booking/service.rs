@@ -7,12 +7,14 @@ use crate::catalog::ShowCache;
 use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
 use crate::inventory::{DynInventory, Hold};
+use crate::organizations::Access;
 use crate::store::{
     BookingQuery, BookingRecord, BookingWrite, Deadline, DynStore, Page, WriteOutcome,
 };
 use crate::timefmt::rfc3339;
 use boxoffice_domain::booking::{BookingAction, BookingStatus, Quantity};
 use boxoffice_domain::catalog::SaleState;
+use boxoffice_domain::organization::Permission;
 use boxoffice_domain::stock::Selection;
 use boxoffice_domain::{BookingId, ShowId, Timestamp, UserId, ZoneId};
 use serde::{Deserialize, Serialize};
@@ -118,6 +120,8 @@ pub struct SalesReport {
 
 pub struct BookingService {
     store: DynStore,
+    /// Who may see a show's sales.
+    access: Arc<Access>,
     cache: Arc<ShowCache>,
     inventory: DynInventory,
     writer: Writer,
@@ -127,6 +131,7 @@ pub struct BookingService {
 impl BookingService {
     pub fn new(
         store: DynStore,
+        access: Arc<Access>,
         cache: Arc<ShowCache>,
         inventory: DynInventory,
         writer: Writer,
@@ -134,6 +139,7 @@ impl BookingService {
     ) -> Self {
         Self {
             store,
+            access,
             cache,
             inventory,
             writer,
@@ -321,12 +327,13 @@ impl BookingService {
         Ok((found.iter().map(BookingView::from).collect(), total))
     }
 
-    /// Live and recorded sales of a show (its organizer or an admin).
+    /// Live and recorded sales of a show (its organization's members, its API keys,
+    /// admins).
     pub async fn sales(&self, who: Principal, show_id: ShowId) -> Result<SalesReport> {
         let show = self.cache.get(show_id).ok_or(Error::NotFound("show"))?;
-        if !who.acts_for(show.organizer_id) {
-            return Err(Error::Forbidden("this show belongs to another organizer"));
-        }
+        self.access
+            .require(&who, show.organization_id, Permission::ViewSales)
+            .await?;
         let live = self.inventory.counts(show_id).await.unwrap_or_default();
         let recorded = self.store.show_tallies(show_id).await?;
         let limit = show.show.details.per_user_limit;

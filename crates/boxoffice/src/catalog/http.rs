@@ -2,7 +2,7 @@
 use super::service::ShowChange;
 use super::{EventInput, EventView, ShowInput, ShowView, ZoneInput, ZoneView};
 use crate::error::{Error, Result};
-use crate::http::extract::{Auth, Json, Path, Query};
+use crate::http::extract::{Caller, Json, Path, Query};
 use crate::http::paging::{self, Paged};
 use crate::state::AppState;
 use crate::store::EventFilter;
@@ -69,7 +69,7 @@ fn filter(q: EventQuery) -> Result<EventFilter> {
         city,
         from,
         to,
-        organizer: None,
+        organization: None,
     })
     .map_err(Error::from)
 }
@@ -91,7 +91,7 @@ async fn list_events(
     responses((status = 201, body = EventView)))]
 async fn create_event(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    Caller(who): Caller,
     Json(input): Json<EventInput>,
 ) -> Result<(StatusCode, axum::Json<EventView>)> {
     Ok((
@@ -115,7 +115,7 @@ async fn get_event(
     responses((status = 200, body = EventView)))]
 async fn update_event(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    Caller(who): Caller,
     Path(id): Path<EventId>,
     Json(input): Json<EventInput>,
 ) -> Result<axum::Json<EventView>> {
@@ -127,7 +127,7 @@ async fn update_event(
     responses((status = 204)))]
 async fn delete_event(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    Caller(who): Caller,
     Path(id): Path<EventId>,
 ) -> Result<StatusCode> {
     s.catalog.delete_event(who, id).await?;
@@ -149,7 +149,7 @@ async fn list_shows(
     responses((status = 201, body = ShowView)))]
 async fn create_show(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    Caller(who): Caller,
     Path(id): Path<EventId>,
     Json(input): Json<ShowInput>,
 ) -> Result<(StatusCode, axum::Json<ShowView>)> {
@@ -174,7 +174,7 @@ async fn get_show(
     responses((status = 200, body = ShowView)))]
 async fn update_show(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    Caller(who): Caller,
     Path(id): Path<ShowId>,
     Json(input): Json<ShowChange>,
 ) -> Result<axum::Json<ShowView>> {
@@ -188,7 +188,7 @@ async fn update_show(
     responses((status = 204)))]
 async fn delete_show(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    Caller(who): Caller,
     Path(id): Path<ShowId>,
 ) -> Result<StatusCode> {
     s.catalog.delete_show(who, id).await?;
@@ -210,7 +210,7 @@ async fn list_zones(
     responses((status = 201, body = ZoneView)))]
 async fn create_zone(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    Caller(who): Caller,
     Path(id): Path<ShowId>,
     Json(input): Json<ZoneInput>,
 ) -> Result<(StatusCode, axum::Json<ZoneView>)> {
@@ -226,7 +226,7 @@ async fn create_zone(
     responses((status = 200, body = ZoneView)))]
 async fn update_zone(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    Caller(who): Caller,
     Path((id, zone_id)): Path<(ShowId, ZoneId)>,
     Json(input): Json<ZoneInput>,
 ) -> Result<axum::Json<ZoneView>> {
@@ -241,7 +241,7 @@ async fn update_zone(
     responses((status = 204)))]
 async fn delete_zone(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    Caller(who): Caller,
     Path((id, zone_id)): Path<(ShowId, ZoneId)>,
 ) -> Result<StatusCode> {
     s.catalog.delete_zone(who, id, zone_id).await?;

@@ -1,5 +1,5 @@
-//! Catalog use cases with ownership checks: an organizer changes only their own
-//! events (admins any); a show or zone with tickets held or sold cannot be deleted
+//! Catalog use cases with ownership checks: members of an organization change only its
+//! events, as their role allows (admins any); a show or zone with tickets held or sold cannot be deleted
 //! or shrunk below what is committed.
 use super::cache::{ShowCache, ShowMeta};
 use crate::accounts::Principal;
@@ -8,13 +8,19 @@ use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
 use crate::http::contract;
 use crate::inventory::DynInventory;
-use crate::store::{DynStore, EventFilter, EventRecord, Page, ShowRecord, StoreError, ZoneRecord};
+use crate::organizations::Access;
+use crate::store::{
+    DynStore, EventFilter, EventRecord, OrganizationStore, Page, ShowRecord, StoreError, ZoneRecord,
+};
 use crate::timefmt::{parse_rfc3339, rfc3339};
 use boxoffice_domain::catalog::{
     self, Category, EventDetails, SaleState, ShowDetails, ZoneDetails,
 };
+use boxoffice_domain::organization::Permission;
 use boxoffice_domain::stock::ZoneCounts;
-use boxoffice_domain::{EventId, FieldError, ShowId, Timestamp, UserId, Violations, ZoneId};
+use boxoffice_domain::{
+    EventId, FieldError, OrganizationId, ShowId, Timestamp, UserId, Violations, ZoneId,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -33,12 +39,22 @@ pub struct EventInput {
     pub category: Category,
     #[schema(schema_with = contract::event_city)]
     pub city: String,
+    /// The organization that owns the event. On creation, default (absent or `null`):
+    /// the API key's organization, or the caller's only organization (422 when the
+    /// caller manages several). It cannot change afterwards (422).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub organization_id: Option<OrganizationId>,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct EventView {
     #[schema(value_type = String, format = Uuid)]
     pub id: EventId,
+    /// The organization that owns it.
+    #[schema(value_type = String, format = Uuid)]
+    pub organization_id: OrganizationId,
+    /// The account that published it.
     #[schema(value_type = String, format = Uuid)]
     pub organizer_id: UserId,
     #[schema(example = "Jazz Night")]
@@ -59,6 +75,7 @@ impl From<&EventRecord> for EventView {
     fn from(e: &EventRecord) -> Self {
         Self {
             id: e.id,
+            organization_id: e.organization_id,
             organizer_id: e.organizer_id,
             title: e.details.title.clone(),
             description: e.details.description.clone(),
@@ -210,6 +227,8 @@ pub struct ShowView {
 
 pub struct CatalogService {
     store: DynStore,
+    organizations: Arc<dyn OrganizationStore>,
+    access: Arc<Access>,
     cache: Arc<ShowCache>,
     inventory: DynInventory,
     clock: DynClock,
@@ -231,6 +250,8 @@ fn prefixed(prefix: &str, errors: Vec<FieldError>) -> Vec<FieldError> {
 impl CatalogService {
     pub fn new(
         store: DynStore,
+        organizations: Arc<dyn OrganizationStore>,
+        access: Arc<Access>,
         cache: Arc<ShowCache>,
         inventory: DynInventory,
         clock: DynClock,
@@ -238,6 +259,8 @@ impl CatalogService {
     ) -> Self {
         Self {
             store,
+            organizations,
+            access,
             cache,
             inventory,
             clock,
@@ -245,32 +268,64 @@ impl CatalogService {
         }
     }
 
-    fn authorize_publisher(who: Principal) -> Result<()> {
-        if who.role.can_publish() {
-            Ok(())
-        } else {
-            Err(Error::Forbidden("only organizers publish events"))
-        }
-    }
-
-    fn authorize_owner(who: Principal, organizer: UserId) -> Result<()> {
-        if who.acts_for(organizer) {
-            Ok(())
-        } else {
-            Err(Error::Forbidden("this event belongs to another organizer"))
-        }
-    }
-
     async fn owned_event(&self, who: Principal, id: EventId) -> Result<EventRecord> {
         let event = self.store.event(id).await.or_not_found("event")?;
-        Self::authorize_owner(who, event.organizer_id)?;
+        self.access
+            .require(&who, event.organization_id, Permission::ManageCatalog)
+            .await?;
         Ok(event)
     }
 
-    fn owned_show(&self, who: Principal, id: ShowId) -> Result<Arc<ShowMeta>> {
+    async fn owned_show(&self, who: Principal, id: ShowId) -> Result<Arc<ShowMeta>> {
         let show = self.cache.get(id).ok_or(Error::NotFound("show"))?;
-        Self::authorize_owner(who, show.organizer_id)?;
+        self.access
+            .require(&who, show.organization_id, Permission::ManageCatalog)
+            .await?;
         Ok(show)
+    }
+
+    /// The organization a new event goes to: the one named, or else the API key's,
+    /// or else the caller's only organization in which they manage the catalog.
+    async fn publishing_organization(
+        &self,
+        who: Principal,
+        named: Option<OrganizationId>,
+    ) -> Result<OrganizationId> {
+        let org =
+            match (named, who.key) {
+                (Some(org), _) => org,
+                (None, Some(key)) => key.organization,
+                (None, None) => {
+                    let mut eligible = self
+                        .organizations
+                        .organizations_of(who.user)
+                        .await?
+                        .into_iter()
+                        .filter(|(_, role)| role.allows(Permission::ManageCatalog));
+                    match (eligible.next(), eligible.next()) {
+                        (Some((org, _)), None) => org.id,
+                        (None, _) => return Err(Error::Forbidden(
+                            "only members of an organization who manage its catalog publish events",
+                        )),
+                        (Some(_), Some(_)) => {
+                            return Err(Error::field(
+                                "organization_id",
+                                "is required: you manage the catalog of several organizations",
+                            ))
+                        }
+                    }
+                }
+            };
+        match self.organizations.organization(org).await {
+            Err(StoreError::NotFound) => {
+                return Err(Error::field("organization_id", "no such organization"))
+            }
+            other => other?,
+        };
+        self.access
+            .require(&who, org, Permission::ManageCatalog)
+            .await?;
+        Ok(org)
     }
 
     async fn refresh(&self, id: ShowId) -> Result<Arc<ShowMeta>> {
@@ -280,7 +335,9 @@ impl CatalogService {
     }
 
     pub async fn create_event(&self, who: Principal, input: EventInput) -> Result<EventView> {
-        Self::authorize_publisher(who)?;
+        let organization_id = self
+            .publishing_organization(who, input.organization_id)
+            .await?;
         let details = EventDetails::parse(
             &input.title,
             &input.description,
@@ -290,6 +347,7 @@ impl CatalogService {
         let now = self.clock.now();
         let event = EventRecord {
             id: EventId::new(),
+            organization_id,
             organizer_id: who.user,
             details,
             created_at: now,
@@ -297,11 +355,10 @@ impl CatalogService {
         };
         self.store.insert_event(&event).await?;
         self.audit
-            .record(AuditEntry::on(
-                Action::EventCreated,
-                who,
-                Target::event(event.id),
-            ))
+            .record(
+                AuditEntry::on(Action::EventCreated, who, Target::event(event.id))
+                    .organization(organization_id),
+            )
             .await;
         Ok((&event).into())
     }
@@ -313,6 +370,15 @@ impl CatalogService {
         input: EventInput,
     ) -> Result<EventView> {
         let mut event = self.owned_event(who, id).await?;
+        if input
+            .organization_id
+            .is_some_and(|o| o != event.organization_id)
+        {
+            return Err(Error::field(
+                "organization_id",
+                "an event stays with the organization that published it",
+            ));
+        }
         event.details = EventDetails::parse(
             &input.title,
             &input.description,
@@ -325,7 +391,10 @@ impl CatalogService {
             .await
             .or_not_found("event")?;
         self.audit
-            .record(AuditEntry::on(Action::EventUpdated, who, Target::event(id)))
+            .record(
+                AuditEntry::on(Action::EventUpdated, who, Target::event(id))
+                    .organization(event.organization_id),
+            )
             .await;
         Ok((&event).into())
     }
@@ -465,7 +534,7 @@ impl CatalogService {
         id: ShowId,
         input: ShowInput,
     ) -> Result<ShowView> {
-        let meta = self.owned_show(who, id)?;
+        let meta = self.owned_show(who, id).await?;
         if !input.zones.is_empty() {
             return Err(Error::field(
                 "zones",
@@ -495,7 +564,7 @@ impl CatalogService {
     }
 
     pub async fn delete_show(&self, who: Principal, id: ShowId) -> Result<()> {
-        self.owned_show(who, id)?;
+        self.owned_show(who, id).await?;
         if self.store.show_has_bookings(id).await? {
             return Err(Error::conflict(
                 ConflictKind::InUse,
@@ -533,7 +602,7 @@ impl CatalogService {
         show_id: ShowId,
         input: ZoneInput,
     ) -> Result<ZoneView> {
-        self.owned_show(who, show_id)?;
+        self.owned_show(who, show_id).await?;
         let details = Self::parse_zone(&input)?;
         let now = self.clock.now();
         let zone = ZoneRecord {
@@ -562,7 +631,7 @@ impl CatalogService {
         zone_id: ZoneId,
         input: ZoneInput,
     ) -> Result<ZoneView> {
-        let meta = self.owned_show(who, show_id)?;
+        let meta = self.owned_show(who, show_id).await?;
         let old = meta.zone(zone_id).ok_or(Error::NotFound("zone"))?.clone();
         let details = Self::parse_zone(&input)?;
         // The inventory knows what is committed right now: resize there first.
@@ -606,7 +675,7 @@ impl CatalogService {
         show_id: ShowId,
         zone_id: ZoneId,
     ) -> Result<()> {
-        let meta = self.owned_show(who, show_id)?;
+        let meta = self.owned_show(who, show_id).await?;
         let zone = meta.zone(zone_id).ok_or(Error::NotFound("zone"))?.clone();
         self.inventory.remove_zone(show_id, zone_id).await?;
         if let Err(e) = self.store.delete_zone(zone_id).await {

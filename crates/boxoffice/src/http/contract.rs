@@ -15,6 +15,7 @@ use boxoffice_domain::catalog::{
     MIN_HOLD_TTL_SECS,
 };
 use boxoffice_domain::money::{CURRENCY_PATTERN, MAX_PRICE_MINOR};
+use boxoffice_domain::organization::{self, KeyScope, MemberRole};
 use boxoffice_domain::validate::TextRule;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -127,6 +128,10 @@ text_field! {
     display_name = account::DISPLAY_NAME, "Ana Buyer", false;
     /// `display_name` of a profile change (`null`: unchanged).
     display_name_change = account::DISPLAY_NAME, "Ana Buyer", true;
+    /// `name` of an organization.
+    organization_name = organization::ORGANIZATION_NAME, "Lyon Jazz Club", false;
+    /// `name` of an API key.
+    api_key_name = organization::API_KEY_NAME, "ticket scanner", false;
 }
 
 fn email_schema(nullable: bool) -> Object {
@@ -282,6 +287,11 @@ pub fn date_time_or_default() -> Object {
     date_time_schema(true)
 }
 
+/// An RFC 3339 instant, or `null` when it has not happened (or never ends).
+pub fn date_time_or_null() -> Object {
+    date_time_schema(true)
+}
+
 const UUID_EXAMPLE: &str = "01890a5d-ac96-774b-bcce-b302099a8057";
 
 fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
@@ -306,6 +316,26 @@ pub fn booking_status() -> Object {
 /// Role of an account.
 pub fn role() -> Object {
     closed_set(&names(&Role::ALL, Role::as_str), false)
+}
+
+/// Role of a member in an organization.
+pub fn member_role() -> Object {
+    closed_set(&names(&MemberRole::ALL, MemberRole::as_str), false)
+}
+
+/// Role of a member, or `null` for a caller who is not one.
+pub fn member_role_or_null() -> Object {
+    closed_set(&names(&MemberRole::ALL, MemberRole::as_str), true)
+}
+
+/// What an API key may do.
+pub fn key_scope() -> Object {
+    closed_set(&names(&KeyScope::ALL, KeyScope::as_str), false)
+}
+
+/// Lifetime of a new API key in days; `null` or absent: it never expires.
+pub fn key_lifetime_days() -> Object {
+    integer(1, organization::API_KEY_MAX_DAYS, 90, true)
 }
 
 /// Role chosen at sign-up; `null` or absent: buyer.
@@ -460,7 +490,35 @@ fn specific(operation_id: &str) -> Option<Specific> {
             rule_fields: &["email"],
             ..OWNER
         },
-        "createEvent" | "updateEvent" | "getBooking" | "getSales" => OWNER,
+        "createEvent" => Specific {
+            rule_fields: &["organization_id"],
+            ..OWNER
+        },
+        "updateEvent" => Specific {
+            rule_fields: &["organization_id"],
+            ..OWNER
+        },
+        "getBooking" | "getSales" => OWNER,
+        "listMyOrganizations" => NONE,
+        "createOrganization"
+        | "listAllOrganizations"
+        | "getOrganization"
+        | "renameOrganization"
+        | "listMembers"
+        | "listInvitations"
+        | "inviteMember"
+        | "revokeInvitation"
+        | "listApiKeys"
+        | "createApiKey"
+        | "revokeApiKey" => OWNER,
+        "changeMemberRole" | "removeMember" => Specific {
+            conflicts: &[C::LastOwner],
+            ..OWNER
+        },
+        "acceptInvitation" => Specific {
+            not_found: true,
+            ..OWNER
+        },
         "listAuditEntries" => OWNER,
         "deleteEvent" | "deleteShow" | "deleteZone" => Specific {
             conflicts: &[C::InUse],

@@ -167,21 +167,49 @@ impl From<QueryRejection> for Error {
     }
 }
 
-/// The caller, proven by `Authorization: Bearer <access token>`.
+/// An account, proven by `Authorization: Bearer <access token>`. API keys are refused
+/// here: they act for an organization, only on the routes that take [`Caller`].
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let who = Caller::from_request_parts(parts, state).await?.0;
+        if who.key.is_some() {
+            return Err(Error::Unauthorized(
+                "this operation needs an account's access token; API keys are accepted by organization endpoints only",
+            ));
+        }
+        Ok(Auth(who))
+    }
+}
+
+/// An account or an organization's API key, both as `Authorization: Bearer`.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         // Already verified by a layer in front (idempotency scopes keys per caller).
         if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(Auth(*p));
+            return Ok(Caller(*p));
         }
         let token = bearer(parts).ok_or(Error::Unauthorized(
-            "send Authorization: Bearer <access token>",
+            "send Authorization: Bearer <access token or API key>",
         ))?;
-        state.accounts.authenticate(token).map(Auth)
+        authenticate(state, token).await.map(Caller)
+    }
+}
+
+/// Verifies a bearer credential: an API key (`bo_…`) against the store, anything
+/// else as an access token, without a store lookup.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Error> {
+    if crate::organizations::keys::is_api_key(token) {
+        state.organizations.authenticate_key(token).await
+    } else {
+        state.accounts.authenticate(token)
     }
 }
 

@@ -7,7 +7,7 @@
 //! clear.
 use crate::accounts::tokens::digest;
 use crate::error::{ConflictKind, Error};
-use crate::http::extract::bearer;
+use crate::http::extract::{authenticate, bearer};
 use crate::state::AppState;
 use crate::store::IdempotencyClaim;
 use axum::body::Body;
@@ -48,11 +48,15 @@ async fn handle(
     // nothing to scope by: the handler answers 401, and nothing is stored. A valid
     // token is handed on so it is verified once.
     let (mut parts, body) = req.into_parts();
-    let Some(caller) = bearer(&parts).and_then(|t| state.accounts.authenticate(t).ok()) else {
+    let caller = match bearer(&parts) {
+        Some(token) => authenticate(&state, token).await.ok(),
+        None => None,
+    };
+    let Some(caller) = caller else {
         return Ok(next.run(Request::from_parts(parts, body)).await);
     };
     parts.extensions.insert(caller);
-    let scope = format!("{} {} {}", caller.user, parts.method, parts.uri.path());
+    let scope = format!("{} {} {}", caller.scope(), parts.method, parts.uri.path());
     let key = key
         .to_str()
         .ok()

@@ -41,6 +41,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Registration, login, tokens, profile"),
+        (name = "organizations", description = "Organizations (tenants), members, invitations and API keys"),
         (name = "catalog", description = "Events, shows and zones"),
         (name = "booking", description = "Holds and bookings: the on-sale hot path"),
         (name = "admin", description = "Operator tools"),
@@ -70,6 +71,7 @@ impl Modify for BearerAuth {
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::accounts::http::routes())
+        .merge(crate::organizations::http::routes())
         .merge(crate::catalog::http::routes())
         .merge(crate::booking::http::routes())
         .merge(crate::audit::http::routes())

@@ -42,7 +42,8 @@ fn next_conflict(kind: Option<ConflictKind>) -> Option<ConflictKind> {
         Some(C::HoldExpired) => Some(C::InvalidState),
         Some(C::InvalidState) => Some(C::Duplicate),
         Some(C::Duplicate) => Some(C::InUse),
-        Some(C::InUse) => Some(C::RequestInFlight),
+        Some(C::InUse) => Some(C::LastOwner),
+        Some(C::LastOwner) => Some(C::RequestInFlight),
         Some(C::RequestInFlight) => Some(C::DataConflict),
         Some(C::DataConflict) => None,
     }
@@ -259,6 +260,7 @@ fn conflict_title(kind: ConflictKind) -> &'static str {
         ConflictKind::InvalidState => "Not possible in the current state",
         ConflictKind::Duplicate => "Already exists",
         ConflictKind::InUse => "Still in use",
+        ConflictKind::LastOwner => "An organization keeps an owner",
         ConflictKind::RequestInFlight => "Request still in progress",
         ConflictKind::DataConflict => "Conflicts with existing data",
     }

@@ -1,8 +1,10 @@
 //! Storage ports: what services need from the system of record, in neutral terms.
 //! One SQL adapter serves SQLite and PostgreSQL; a Redis- or test-backed store only
 //! has to implement these traits.
+mod organizations;
 mod sql;
 
+pub use organizations::*;
 pub use sql::{Backend, SqlStore};
 
 use async_trait::async_trait;
@@ -66,6 +68,7 @@ pub enum Durability {
 /// Everything the platform keeps, behind one handle.
 pub trait Store:
     AccountStore
+    + OrganizationStore
     + CatalogStore
     + BookingStore
     + IdempotencyStore
@@ -74,15 +77,15 @@ pub trait Store:
     + ConsumerOffsetStore
 {
 }
-impl<
-        T: AccountStore
-            + CatalogStore
-            + BookingStore
-            + IdempotencyStore
-            + SettingsStore
-            + AuditStore
-            + ConsumerOffsetStore,
-    > Store for T
+impl<T> Store for T where
+    T: AccountStore
+        + OrganizationStore
+        + CatalogStore
+        + BookingStore
+        + IdempotencyStore
+        + SettingsStore
+        + AuditStore
+        + ConsumerOffsetStore
 {
 }
 
@@ -127,6 +130,9 @@ pub trait AccountStore: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct EventRecord {
     pub id: EventId,
+    /// The organization that owns it: whose members manage it.
+    pub organization_id: OrganizationId,
+    /// The account that published it.
     pub organizer_id: UserId,
     pub details: EventDetails,
     pub created_at: Timestamp,
@@ -161,7 +167,7 @@ pub struct EventFilter {
     pub from: Option<Timestamp>,
     /// Only events with a show starting before this instant.
     pub to: Option<Timestamp>,
-    pub organizer: Option<UserId>,
+    pub organization: Option<OrganizationId>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -176,11 +182,11 @@ impl Page {
     }
 }
 
-/// A show with its zones and its event's owner, as the catalog cache keeps it.
+/// A show with its zones and its event's organization, as the catalog cache keeps it.
 #[derive(Clone, Debug)]
 pub struct ShowBundle {
     pub show: ShowRecord,
-    pub organizer_id: UserId,
+    pub organization_id: OrganizationId,
     pub zones: Vec<ZoneRecord>,
 }
 

@@ -268,6 +268,10 @@ async fn catalog_changes_are_recorded(backend: Backend) {
     )
     .await
     .expect(200);
+    let organization = app.get(&event_path, None).await.expect(200)["organization_id"]
+        .as_str()
+        .expect("events belong to an organization")
+        .to_owned();
     let zones = format!("/api/v1/shows/{}/zones", show.show_id);
     let zone = app
         .post(
@@ -315,6 +319,11 @@ async fn catalog_changes_are_recorded(backend: Backend) {
             "catalog.event.deleted",
         ],
         "oldest to newest"
+    );
+    let of_organization = page(&app, &admin.token, &format!("organization={organization}")).await;
+    assert_eq!(
+        actions(of_organization["items"].as_array().unwrap()),
+        ["catalog.event.updated", "catalog.event.created"]
     );
     let about_zone = page(&app, &admin.token, &format!("target={zone_id}")).await;
     assert_eq!(about_zone["items"].as_array().unwrap().len(), 3);

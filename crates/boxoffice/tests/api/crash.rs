@@ -192,11 +192,19 @@ async fn acknowledged_holds_survive_kill_9(backend: Backend) {
         .to_owned();
     assert_eq!(login.body["user"]["role"], "admin");
 
+    let org = call(
+        &http,
+        first.url("/api/v1/organizations"),
+        &admin,
+        Some(json!({"name": "Crash Promotions"})),
+    )
+    .await;
+    let org_id = org.expect(201)["id"].as_str().unwrap().to_owned();
     let event = call(
         &http,
         first.url("/api/v1/events"),
         &admin,
-        Some(json!({"title": "Crash Night", "category": "concert", "city": "Oslo"})),
+        Some(json!({"title": "Crash Night", "category": "concert", "city": "Oslo", "organization_id": org_id})),
     )
     .await;
     let event_id = event.expect(201)["id"].as_str().unwrap().to_owned();

@@ -5,6 +5,7 @@ mod support;
 
 mod accounts;
 mod audit;
+mod authorization;
 mod bad_input;
 mod booking;
 mod catalog;
@@ -15,4 +16,5 @@ mod expiry;
 mod idempotency;
 mod openapi;
 mod operations;
+mod organizations;
 mod store_suite;

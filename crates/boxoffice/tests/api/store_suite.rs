@@ -4,13 +4,15 @@ use crate::on_both_backends;
 use crate::support::{Backend, TestDb};
 use boxoffice::store::{
     AccountStore, BookingQuery, BookingRecord, BookingStore, BookingWrite, CatalogStore, Conflict,
-    Deadline, EventFilter, EventRecord, IdempotencyClaim, IdempotencyStore, Page, RefreshRecord,
-    SettingsStore, ShowRecord, SqlStore, StoreError, UserRecord, WriteOutcome, ZoneRecord,
+    Deadline, EventFilter, EventRecord, IdempotencyClaim, IdempotencyStore, MembershipRecord,
+    OrganizationRecord, OrganizationStore, Page, RefreshRecord, SettingsStore, ShowRecord,
+    SqlStore, StoreError, UserRecord, WriteOutcome, ZoneRecord,
 };
 use boxoffice_domain::account::{Email, Role};
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
 use boxoffice_domain::catalog::{EventDetails, ShowDetails, ZoneDetails};
-use boxoffice_domain::{BookingId, EventId, ShowId, Timestamp, UserId, ZoneId};
+use boxoffice_domain::organization::MemberRole;
+use boxoffice_domain::{BookingId, EventId, OrganizationId, ShowId, Timestamp, UserId, ZoneId};
 
 const T0: i64 = 1_900_000_000_000;
 const HOUR: i64 = 3_600_000;
@@ -42,9 +44,35 @@ fn user(email: &str, role: Role) -> UserRecord {
     }
 }
 
+/// The organization of an organizer: same id, owned by them.
+fn org_of(organizer: UserId) -> OrganizationId {
+    OrganizationId::from_uuid(*organizer.as_uuid())
+}
+
+/// Gives each organizer an organization of their own.
+async fn organizations(s: &SqlStore, organizers: &[&UserRecord]) {
+    for u in organizers {
+        let org = OrganizationRecord {
+            id: org_of(u.id),
+            name: u.display_name.clone(),
+            created_at: at(0),
+            updated_at: at(0),
+        };
+        let owner = MembershipRecord {
+            organization_id: org.id,
+            user_id: u.id,
+            role: MemberRole::Owner,
+            created_at: at(0),
+            updated_at: at(0),
+        };
+        s.insert_organization(&org, &owner).await.unwrap();
+    }
+}
+
 fn event(organizer: UserId, title: &str, category: &str, city: &str, n: i64) -> EventRecord {
     EventRecord {
         id: EventId::new(),
+        organization_id: org_of(organizer),
         organizer_id: organizer,
         details: EventDetails::parse(title, "", category, city).unwrap(),
         created_at: at(n),
@@ -172,6 +200,7 @@ async fn events_filters_pagination_and_bundles(backend: Backend) {
     let org = user("olga@example.com", Role::Organizer);
     let other = user("otto@example.com", Role::Organizer);
     s.insert_users(&[org.clone(), other.clone()]).await.unwrap();
+    organizations(&s, &[&org, &other]).await;
     let events = [
         event(org.id, "Aurora Live", "concert", "Lisbon", 1),
         event(org.id, "City Derby", "sports", "Madrid", 2),
@@ -268,7 +297,7 @@ async fn events_filters_pagination_and_bundles(backend: Backend) {
         ),
         (
             EventFilter {
-                organizer: Some(other.id),
+                organization: Some(org_of(other.id)),
                 ..Default::default()
             },
             vec!["Rock Fest", "Stand-up Night"],
@@ -329,7 +358,7 @@ async fn events_filters_pagination_and_bundles(backend: Backend) {
         Err(StoreError::Conflict(Conflict::ZoneNameTaken))
     ));
     let bundle = s.show_bundle(shows[0].id).await.unwrap();
-    assert_eq!(bundle.organizer_id, org.id);
+    assert_eq!(bundle.organization_id, org_of(org.id));
     assert_eq!(bundle.show.details, shows[0].details);
     let mut names: Vec<_> = bundle
         .zones
@@ -346,8 +375,8 @@ async fn events_filters_pagination_and_bundles(backend: Backend) {
         all.iter()
             .find(|b| b.show.id == shows[3].id)
             .unwrap()
-            .organizer_id,
-        other.id
+            .organization_id,
+        org_of(other.id)
     );
     assert_eq!(s.shows_of_event(events[0].id).await.unwrap().len(), 1);
 
@@ -386,6 +415,7 @@ async fn booking_batches_transitions_and_outbox(backend: Backend) {
     s.insert_users(&[org.clone(), ana.clone(), bruno.clone()])
         .await
         .unwrap();
+    organizations(&s, &[&org]).await;
     let e = event(org.id, "Night", "concert", "Lyon", 0);
     s.insert_event(&e).await.unwrap();
     let sh = show(e.id, at(30 * 24 * HOUR));
@@ -723,6 +753,7 @@ async fn constraint_violations_are_typed(backend: Backend) {
     let org = user("olga@example.com", Role::Organizer);
     let ana = user("ana@example.com", Role::Buyer);
     s.insert_users(&[org.clone(), ana.clone()]).await.unwrap();
+    organizations(&s, &[&org]).await;
 
     // Unique keys.
     let mut twin = user("twin@example.com", Role::Buyer);
@@ -759,13 +790,15 @@ async fn constraint_violations_are_typed(backend: Backend) {
     );
 
     // References to nothing name what is missing.
-    assert_eq!(
-        conflict(
-            s.insert_event(&event(UserId::new(), "Ghost", "other", "Nowhere", 1))
-                .await
-        ),
-        Conflict::UnknownReference { what: "user" }
-    );
+    // Events refer to an organization and an account, both missing here: SQLite
+    // cannot tell which, PostgreSQL names the first it checks.
+    let ghost = event(UserId::new(), "Ghost", "other", "Nowhere", 1);
+    assert!(matches!(
+        conflict(s.insert_event(&ghost).await),
+        Conflict::UnknownReference {
+            what: "organization" | "user" | "referenced record"
+        }
+    ));
     assert_eq!(
         conflict(s.insert_show(&show(EventId::new(), at(HOUR))).await),
         Conflict::UnknownReference { what: "event" }

@@ -426,6 +426,13 @@ impl TestApp {
             )
             .await
             .expect("account created");
+        if role == Role::Organizer {
+            self.state
+                .organizations
+                .create_personal(record.id, &record.display_name)
+                .await
+                .expect("organization created");
+        }
         let mut user = User {
             id: record.id,
             email,

@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 use std::collections::HashMap;
 
 const EVENT_COLUMNS: &str =
-    "id, organizer_id, title, description, category, city, created_at, updated_at";
+    "id, organization_id, organizer_id, title, description, category, city, created_at, updated_at";
 const SHOW_COLUMNS: &str = "id, event_id, venue, starts_at, sale_opens_at, sale_closes_at, hold_ttl_secs, per_user_limit, created_at, updated_at";
 const ZONE_COLUMNS: &str =
     "id, show_id, name, price_minor, currency, capacity, created_at, updated_at";
@@ -23,6 +23,7 @@ const ZONE_COLUMNS: &str =
 fn event_from(row: &AnyRow) -> StoreResult<EventRecord> {
     Ok(EventRecord {
         id: get_id(row, "id")?,
+        organization_id: get_id(row, "organization_id")?,
         organizer_id: get_id(row, "organizer_id")?,
         details: EventDetails {
             title: get_str(row, "title")?,
@@ -69,6 +70,7 @@ fn zone_from(row: &AnyRow) -> StoreResult<ZoneRecord> {
 fn event_args(e: &EventRecord) -> Vec<Arg> {
     vec![
         t(e.id),
+        t(e.organization_id),
         t(e.organizer_id),
         t(&e.details.title),
         t(&e.details.description),
@@ -137,8 +139,8 @@ fn event_where(f: &EventFilter) -> Sql {
     if let Some(c) = &f.city {
         sql.push(" AND LOWER(e.city) = ").text(c.to_lowercase());
     }
-    if let Some(o) = f.organizer {
-        sql.push(" AND e.organizer_id = ").text(o);
+    if let Some(o) = f.organization {
+        sql.push(" AND e.organization_id = ").text(o);
     }
     if f.from.is_some() || f.to.is_some() {
         sql.push(" AND EXISTS (SELECT 1 FROM shows s WHERE s.event_id = e.id");
@@ -170,14 +172,14 @@ impl SqlStore {
     async fn bundles(&self, where_clause: Sql) -> StoreResult<Vec<ShowBundle>> {
         let mut sql = Sql::new(
             "SELECT s.id, s.event_id, s.venue, s.starts_at, s.sale_opens_at, s.sale_closes_at, s.hold_ttl_secs, \
-             s.per_user_limit, s.created_at, s.updated_at, e.organizer_id FROM shows s JOIN events e ON e.id = s.event_id",
+             s.per_user_limit, s.created_at, s.updated_at, e.organization_id FROM shows s JOIN events e ON e.id = s.event_id",
         );
         sql.append(where_clause);
         let mut bundles = self
             .all(&sql, |row| {
                 Ok(ShowBundle {
                     show: show_from(row)?,
-                    organizer_id: get_id(row, "organizer_id")?,
+                    organization_id: get_id(row, "organization_id")?,
                     zones: Vec::new(),
                 })
             })

@@ -73,6 +73,7 @@ const UNIQUE: &[(&str, &str, Conflict)] = &[
 const FOREIGN: &[(&str, &str, &str)] = &[
     ("refresh_tokens", "user_id", "user"),
     ("events", "organizer_id", "user"),
+    ("events", "organization_id", "organization"),
     ("shows", "event_id", "event"),
     ("zones", "show_id", "show"),
     ("bookings", "user_id", "user"),

@@ -7,6 +7,7 @@ mod bookings;
 mod catalog;
 mod constraints;
 mod idempotency;
+mod organizations;
 mod settings;
 mod statement;
 

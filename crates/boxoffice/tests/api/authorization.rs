@@ -1,0 +1,462 @@
+//! The authorization matrix: every operation of the OpenAPI document, called as each
+//! kind of caller, answers the status its row states. An operation missing from the
+//! table fails the test, so a new route cannot ship without its row.
+use crate::on_both_backends;
+use crate::support::{rfc3339, Backend, Resp, TestApp, User, PASSWORD};
+use boxoffice::accounts::Principal;
+use boxoffice::clock::Clock;
+use boxoffice_domain::account::Role;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// Callers, in the order of the columns of [`MATRIX`].
+const CALLERS: [&str; 9] = [
+    "anonymous",
+    "buyer",
+    "other organization's owner",
+    "box office",
+    "manager",
+    "owner",
+    "admin",
+    "read API key",
+    "write API key",
+];
+
+/// Expected status per caller (columns as in [`CALLERS`]).
+const MATRIX: &[(&str, [u16; 9])] = &[
+    // Accounts: public entry points, then the signed-in account's own.
+    (
+        "registerAccount",
+        [201, 201, 201, 201, 201, 201, 201, 201, 201],
+    ),
+    ("logIn", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    (
+        "refreshTokens",
+        [200, 200, 200, 200, 200, 200, 200, 200, 200],
+    ),
+    ("logOut", [204, 204, 204, 204, 204, 204, 204, 204, 204]),
+    ("getMe", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    ("updateMe", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    (
+        "createBuyers",
+        [401, 403, 403, 403, 403, 403, 201, 401, 401],
+    ),
+    (
+        "listAuditEntries",
+        [401, 403, 403, 403, 403, 403, 200, 401, 401],
+    ),
+    // Catalog: public reads, writes by the organization's catalog managers.
+    ("listEvents", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("getEvent", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("listShows", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("getShow", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("listZones", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("createEvent", [401, 403, 403, 403, 201, 201, 201, 403, 201]),
+    ("updateEvent", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("deleteEvent", [401, 403, 403, 403, 204, 204, 204, 403, 204]),
+    ("createShow", [401, 403, 403, 403, 201, 201, 201, 403, 201]),
+    ("updateShow", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("deleteShow", [401, 403, 403, 403, 204, 204, 204, 403, 204]),
+    ("createZone", [401, 403, 403, 403, 201, 201, 201, 403, 201]),
+    ("updateZone", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("deleteZone", [401, 403, 403, 403, 204, 204, 204, 403, 204]),
+    // Bookings: any account buys; a booking is its buyer's (and admins').
+    (
+        "reserveTickets",
+        [401, 201, 201, 201, 201, 201, 201, 401, 401],
+    ),
+    (
+        "listBookings",
+        [401, 200, 200, 200, 200, 200, 200, 401, 401],
+    ),
+    (
+        "listPendingBookings",
+        [401, 200, 200, 200, 200, 200, 200, 401, 401],
+    ),
+    ("getBooking", [401, 200, 403, 403, 403, 403, 200, 401, 401]),
+    (
+        "confirmBooking",
+        [401, 200, 403, 403, 403, 403, 200, 401, 401],
+    ),
+    (
+        "cancelBooking",
+        [401, 200, 403, 403, 403, 403, 200, 401, 401],
+    ),
+    ("getSales", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    // Organizations.
+    (
+        "listMyOrganizations",
+        [401, 200, 200, 200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "createOrganization",
+        [401, 403, 201, 403, 403, 201, 201, 401, 401],
+    ),
+    (
+        "listAllOrganizations",
+        [401, 403, 403, 403, 403, 403, 200, 401, 401],
+    ),
+    (
+        "getOrganization",
+        [401, 403, 403, 200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "renameOrganization",
+        [401, 403, 403, 403, 403, 200, 200, 403, 403],
+    ),
+    ("listMembers", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    (
+        "changeMemberRole",
+        [401, 403, 403, 403, 403, 200, 200, 403, 403],
+    ),
+    (
+        "removeMember",
+        [401, 403, 403, 403, 403, 204, 204, 403, 403],
+    ),
+    (
+        "listInvitations",
+        [401, 403, 403, 403, 403, 200, 200, 403, 403],
+    ),
+    (
+        "inviteMember",
+        [401, 403, 403, 403, 403, 201, 201, 403, 403],
+    ),
+    (
+        "revokeInvitation",
+        [401, 403, 403, 403, 403, 204, 204, 403, 403],
+    ),
+    (
+        "acceptInvitation",
+        [401, 200, 200, 200, 200, 200, 200, 401, 401],
+    ),
+    ("listApiKeys", [401, 403, 403, 403, 200, 200, 200, 403, 403]),
+    (
+        "createApiKey",
+        [401, 403, 403, 403, 201, 201, 201, 403, 403],
+    ),
+    (
+        "revokeApiKey",
+        [401, 403, 403, 403, 204, 204, 204, 403, 403],
+    ),
+    // Probes.
+    ("liveness", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("readiness", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+];
+
+/// The callers and the organization they are judged against.
+struct World {
+    callers: Vec<Option<Caller>>,
+    owner: User,
+    buyer: User,
+    org: String,
+}
+
+#[derive(Clone)]
+struct Caller {
+    token: String,
+    /// The account behind the token (none for API keys).
+    user: Option<User>,
+}
+
+/// What one call acts on: created fresh for every call, so a call never meets
+/// what an earlier one deleted or changed.
+#[derive(Default)]
+struct Target {
+    event: String,
+    show: String,
+    zone: String,
+    booking: String,
+    member: String,
+    invitation: String,
+    key: String,
+    body: Option<Value>,
+}
+
+async fn token_of(app: &TestApp, user: &User) -> Caller {
+    Caller {
+        token: app.token_for(user),
+        user: Some(user.clone()),
+    }
+}
+
+async fn world(app: &TestApp) -> World {
+    let owner = app.organizer().await;
+    let org = app
+        .get("/api/v1/organizations", Some(&owner.token))
+        .await
+        .expect(200)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let buyer = app.buyer().await;
+    let outsider = app.organizer().await;
+    let door = app.buyer().await;
+    let manager = app.buyer().await;
+    let admin = app.admin().await;
+    for (user, role) in [(&door, "box_office"), (&manager, "manager")] {
+        let invitation = app
+            .state
+            .organizations
+            .invite(
+                Principal::user(owner.id, owner.role),
+                org.parse().unwrap(),
+                &user.email,
+                role,
+            )
+            .await
+            .unwrap();
+        app.post(
+            "/api/v1/invitations/accept",
+            Some(&user.token),
+            &json!({"token": invitation.token}),
+        )
+        .await
+        .expect(200);
+    }
+    let key = |scope: &'static str| {
+        let (org, token) = (org.clone(), owner.token.clone());
+        async move {
+            let r = app
+                .post(
+                    &format!("/api/v1/organizations/{org}/api-keys"),
+                    Some(&token),
+                    &json!({"name": format!("{scope} matrix key"), "scope": scope}),
+                )
+                .await;
+            Caller {
+                token: r.expect(201)["token"].as_str().unwrap().to_owned(),
+                user: None,
+            }
+        }
+    };
+    let read = key("read").await;
+    let write = key("write").await;
+    let mut callers = vec![None];
+    for u in [&buyer, &outsider, &door, &manager, &owner, &admin] {
+        callers.push(Some(token_of(app, u).await));
+    }
+    callers.push(Some(read));
+    callers.push(Some(write));
+    World {
+        callers,
+        owner,
+        buyer,
+        org,
+    }
+}
+
+/// Sets up what `op` acts on, as the organization's owner and the buyer.
+async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> Target {
+    let mut t = Target::default();
+    let owner = app.token_for(&w.owner);
+    let event = app
+        .create_event(
+            &owner,
+            &json!({"title": "Matrix Night", "category": "concert", "city": "Lyon", "organization_id": w.org}),
+        )
+        .await;
+    t.event = event["id"].as_str().unwrap().to_owned();
+    let show = app
+        .create_show(
+            &owner,
+            &t.event,
+            &json!({"venue": "Hall", "starts_at": rfc3339(app.clock.now().plus_secs(30 * 24 * 3600)),
+                    "zones": [{"name": "Floor", "price_minor": 2500, "currency": "EUR", "capacity": 50}]}),
+        )
+        .await;
+    t.show = show["id"].as_str().unwrap().to_owned();
+    t.zone = show["zones"][0]["id"].as_str().unwrap().to_owned();
+    let show_body = json!({"venue": "Hall Two", "starts_at": rfc3339(app.clock.now().plus_secs(40 * 24 * 3600))});
+    let zone_body =
+        json!({"name": "Balcony", "price_minor": 1500, "currency": "EUR", "capacity": 20});
+    let org = w.org.clone();
+    match op {
+        "getBooking" | "confirmBooking" | "cancelBooking" => {
+            let r = app
+                .post(
+                    "/api/v1/bookings/reserve",
+                    Some(&app.token_for(&w.buyer)),
+                    &json!({"show_id": t.show, "zone_id": t.zone, "quantity": 1}),
+                )
+                .await;
+            t.booking = r.expect(201)["id"].as_str().unwrap().to_owned();
+        }
+        "changeMemberRole" | "removeMember" => {
+            let member = app.buyer().await;
+            let invitation = app
+                .state
+                .organizations
+                .invite(
+                    Principal::user(w.owner.id, Role::Organizer),
+                    org.parse().unwrap(),
+                    &member.email,
+                    "box_office",
+                )
+                .await
+                .unwrap();
+            app.post(
+                "/api/v1/invitations/accept",
+                Some(&member.token),
+                &json!({"token": invitation.token}),
+            )
+            .await
+            .expect(200);
+            t.member = member.id.to_string();
+            t.body = Some(json!({"role": "manager"}));
+        }
+        "revokeInvitation" => {
+            let r = app
+                .post(
+                    &format!("/api/v1/organizations/{org}/invitations"),
+                    Some(&owner),
+                    &json!({"email": "someone@example.com", "role": "manager"}),
+                )
+                .await;
+            t.invitation = r.expect(201)["id"].as_str().unwrap().to_owned();
+        }
+        "acceptInvitation" => {
+            // Into an organization of its own, so the callers' roles in the one
+            // judged stay as they are.
+            let email = caller
+                .and_then(|c| c.user.as_ref())
+                .map_or("nobody@example.com".to_owned(), |u| u.email.clone());
+            let scratch = app
+                .post(
+                    "/api/v1/organizations",
+                    Some(&owner),
+                    &json!({"name": "Scratch"}),
+                )
+                .await;
+            let scratch = scratch.expect(201)["id"].as_str().unwrap().to_owned();
+            let invitation = app
+                .state
+                .organizations
+                .invite(
+                    Principal::user(w.owner.id, Role::Organizer),
+                    scratch.parse().unwrap(),
+                    &email,
+                    "box_office",
+                )
+                .await
+                .unwrap();
+            t.body = Some(json!({"token": invitation.token}));
+        }
+        "revokeApiKey" => {
+            let r = app
+                .post(
+                    &format!("/api/v1/organizations/{org}/api-keys"),
+                    Some(&owner),
+                    &json!({"name": "to revoke", "scope": "read"}),
+                )
+                .await;
+            t.key = r.expect(201)["key"]["id"].as_str().unwrap().to_owned();
+        }
+        "refreshTokens" | "logOut" => {
+            let r = app
+                .post(
+                    "/api/v1/auth/login",
+                    None,
+                    &json!({"email": w.buyer.email, "password": PASSWORD}),
+                )
+                .await;
+            t.body = Some(json!({"refresh_token": r.expect(200)["refresh_token"]}));
+        }
+        _ => {}
+    }
+    t.body = t.body.or(match op {
+        "registerAccount" => Some(json!({
+            "email": format!("new-{}@example.com", uuid::Uuid::new_v4().simple()),
+            "password": PASSWORD, "display_name": "New Person"})),
+        "logIn" => Some(json!({"email": w.buyer.email, "password": PASSWORD})),
+        "updateMe" => Some(json!({"display_name": "Renamed"})),
+        "createBuyers" => Some(json!({"count": 1, "prefix": "matrix", "password": PASSWORD})),
+        "createEvent" => Some(
+            json!({"title": "New", "category": "concert", "city": "Lyon", "organization_id": org}),
+        ),
+        "updateEvent" => Some(json!({"title": "Renamed", "category": "concert", "city": "Lyon"})),
+        "createShow" | "updateShow" => Some(show_body),
+        "createZone" | "updateZone" => Some(zone_body),
+        "reserveTickets" => Some(json!({"show_id": t.show, "zone_id": t.zone, "quantity": 1})),
+        "createOrganization" | "renameOrganization" => Some(json!({"name": "Matrix Org"})),
+        "inviteMember" => Some(json!({"email": "invitee@example.com", "role": "box_office"})),
+        "createApiKey" => Some(json!({"name": "matrix", "scope": "read"})),
+        _ => None,
+    });
+    t
+}
+
+/// The concrete path of a templated one, with the target's ids.
+fn fill(path: &str, org: &str, t: &Target) -> String {
+    let id = if path.starts_with("/api/v1/organizations/") {
+        org
+    } else if path.starts_with("/api/v1/events/") {
+        &t.event
+    } else if path.starts_with("/api/v1/shows/") {
+        &t.show
+    } else {
+        &t.booking
+    };
+    path.replace("{id}", id)
+        .replace("{zone_id}", &t.zone)
+        .replace("{user_id}", &t.member)
+        .replace("{invitation_id}", &t.invitation)
+        .replace("{key_id}", &t.key)
+}
+
+on_both_backends!(every_operation_answers_each_caller_as_the_matrix_says);
+async fn every_operation_answers_each_caller_as_the_matrix_says(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc = app
+        .get("/api/v1/openapi.json", None)
+        .await
+        .expect(200)
+        .clone();
+    let mut documented = BTreeSet::new();
+    let mut calls = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap().to_owned();
+            documented.insert(id.clone());
+            calls.push((method.to_uppercase(), path.clone(), id));
+        }
+    }
+    let listed: BTreeSet<String> = MATRIX.iter().map(|(id, _)| id.to_string()).collect();
+    assert_eq!(
+        documented, listed,
+        "the matrix lists exactly the documented operations"
+    );
+    let w = world(&app).await;
+    let mut wrong = Vec::new();
+    for (method, path, id) in &calls {
+        let expected = MATRIX.iter().find(|(op, _)| op == id).unwrap().1;
+        for (column, caller) in w.callers.iter().enumerate() {
+            let t = target(&app, &w, id, caller.as_ref()).await;
+            let r: Resp = app
+                .send(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    &fill(path, &w.org, &t),
+                    caller.as_ref().map(|c| c.token.as_str()),
+                    t.body.as_ref(),
+                )
+                .await;
+            if r.status.as_u16() != expected[column] {
+                wrong.push(format!(
+                    "{id} as {}: {} (expected {}): {}",
+                    CALLERS[column],
+                    r.status.as_u16(),
+                    expected[column],
+                    r.text
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} calls answered otherwise:\n{}",
+        wrong.len(),
+        calls.len() * CALLERS.len(),
+        wrong.join("\n")
+    );
+    app.stop().await;
+}
