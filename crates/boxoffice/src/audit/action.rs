@@ -238,6 +238,29 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
+    fn an_api_key_acts_as_itself_not_as_its_creator() {
+        use crate::accounts::tokens::KeyGrant;
+        use boxoffice_domain::account::Role;
+        use boxoffice_domain::organization::KeyScope;
+        let creator = UserId::new();
+        let user = Principal::user(creator, Role::Organizer);
+        assert_eq!(Actor::from(user), Actor::User(creator));
+        let key = boxoffice_domain::ApiKeyId::new();
+        let by_key = Principal {
+            key: Some(KeyGrant {
+                id: key,
+                organization: OrganizationId::new(),
+                scope: KeyScope::Write,
+            }),
+            ..user
+        };
+        let actor = Actor::from(by_key);
+        assert_eq!(actor, Actor::ApiKey(key.to_string()));
+        assert_eq!(actor.kind(), ActorType::ApiKey);
+        assert_eq!(actor.id(), Some(key.to_string()));
+    }
+
+    #[test]
     fn action_names_are_well_formed_and_unique() {
         let names: HashSet<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
         assert_eq!(names.len(), Action::ALL.len());
