@@ -4,6 +4,7 @@
 use crate::accounts::mfa::{MfaPolicy, MfaService};
 use crate::accounts::tokens::new_signing_secret;
 use crate::accounts::{AccountService, TokenIssuer};
+use crate::audit::{AuditLog, BookingAuditProjection};
 use crate::booking::{expire_due, BookingService, Writer};
 use crate::catalog::{CatalogService, ShowCache};
 use crate::clock::DynClock;
@@ -11,6 +12,7 @@ use crate::config::Config;
 use crate::inventory::{DynInventory, LocalInventory};
 use crate::mail::{MailService, RetryPolicy};
 use crate::organizations::{Access, OrganizationService};
+use crate::outbox::OutboxConsumer;
 use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RateLimiter};
 use crate::state::{AppState, Services};
 use crate::store::{Backend, DynStore, OrganizationStore, SqlStore};
@@ -21,13 +23,23 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+/// How often in-process outbox consumers look for new events.
+const OUTBOX_POLL: Duration = Duration::from_millis(200);
+/// Events an outbox consumer handles per transaction.
+const OUTBOX_BATCH: u32 = 1_000;
+/// How long a consumer waits for an outbox position that is not visible yet (a
+/// transaction still committing) before taking it as rolled back.
+const OUTBOX_GAP_GRACE: Duration = Duration::from_secs(5);
+
 pub struct App {
     pub state: AppState,
     sql: SqlStore,
     /// Holds the database-wide inventory lock (PostgreSQL) while the app runs.
     ownership: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
-    /// Expiry, idempotency purger and WAL checkpoints: stopped first.
+    /// Expiry, idempotency purger, outbox consumers and WAL checkpoints: stopped first.
     jobs: TaskGroup,
+    /// The audit writer: stopped after the jobs, committing what is queued.
+    audit: TaskGroup,
     /// The group-commit writer: stopped last, after committing what is queued.
     writer: TaskGroup,
 }
@@ -83,6 +95,10 @@ impl App {
         for task in writer_task {
             writer_group.watch("booking-writer", task);
         }
+        let mut audit_group = TaskGroup::new(&health);
+        let (audit, audit_task) =
+            AuditLog::spawn(store.clone(), clock.clone(), audit_group.token());
+        audit_group.watch("audit-writer", audit_task);
         let mut jobs = TaskGroup::new(&health);
         let mailer = crate::mail::mailer_from_config(&config)?;
         let (mail, mail_sender) = MailService::start(
@@ -105,7 +121,7 @@ impl App {
             MfaPolicy::from_role_names(&config.mfa_required_roles)?,
         ));
         let accounts = Arc::new(
-            AccountService::new(store.clone(), issuer, clock.clone())
+            AccountService::new(store.clone(), issuer, clock.clone(), audit.clone())
                 .await?
                 .with_mfa(mfa.clone())
                 .with_mail(mail.clone()),
@@ -125,6 +141,7 @@ impl App {
             cache.clone(),
             inventory.clone(),
             clock.clone(),
+            audit.clone(),
         ));
         let booking = Arc::new(BookingService::new(
             store.clone(),
@@ -160,6 +177,21 @@ impl App {
         } else {
             None
         };
+        let audit_consumer = Arc::new(OutboxConsumer::new(
+            crate::audit::OUTBOX_CONSUMER,
+            store.clone(),
+            Arc::new(BookingAuditProjection::new(store.clone())),
+            OUTBOX_BATCH,
+            OUTBOX_GAP_GRACE,
+        ));
+        jobs.every("audit-outbox", OUTBOX_POLL, move || {
+            let consumer = audit_consumer.clone();
+            async move {
+                if let Err(e) = consumer.catch_up().await {
+                    tracing::warn!(consumer = consumer.name(), error = %e, "outbox consumer failed; retrying");
+                }
+            }
+        });
         if sql.backend() == Backend::Sqlite {
             // Keeps the WAL short off the commit path.
             let wal = sql.clone();
@@ -189,6 +221,7 @@ impl App {
             booking,
             rate_limits,
             mail,
+            audit,
             health,
         }));
         Ok(Self {
@@ -196,6 +229,7 @@ impl App {
             sql,
             ownership,
             jobs,
+            audit: audit_group,
             writer: writer_group,
         })
     }
@@ -243,6 +277,7 @@ impl App {
     /// Stops the background tasks; the writer commits what is queued first.
     pub async fn stop(self) {
         self.jobs.stop().await;
+        self.audit.stop().await;
         self.writer.stop().await;
         // Closing waits for every connection, including the one holding the lock.
         drop(self.ownership);

@@ -157,10 +157,21 @@ async fn create_user(config: Config, account: NewAccount) -> anyhow::Result<()> 
         crate::accounts::tokens::new_signing_secret().as_bytes(),
     ));
     let clock = std::sync::Arc::new(crate::clock::SystemClock);
-    let accounts = crate::accounts::AccountService::new(store, issuer, clock)
+    use crate::audit::{Action, Actor, AuditEntry, Target};
+    let audit = crate::audit::AuditLog::inline(store.clone(), clock.clone());
+    let accounts = crate::accounts::AccountService::new(store, issuer, clock, audit.clone())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let created = accounts.create(account, true).await;
+    if let Ok(user) = &created {
+        audit
+            .record(
+                AuditEntry::new(Action::AccountCreated, Actor::System)
+                    .target(Target::user(user.id))
+                    .detail(serde_json::json!({"role": user.role.as_str()})),
+            )
+            .await;
+    }
     sql.close().await;
     let user = created.map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))?;
     println!(

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod booking;
 pub mod catalog;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod inventory;
 pub mod loadtest;
 pub mod mail;
 pub mod organizations;
+pub mod outbox;
 pub mod ratelimit;
 pub mod state;
 pub mod store;

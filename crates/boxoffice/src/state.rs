@@ -2,6 +2,7 @@
 //! from the wiring in `app` so handlers depend on this, never on how it is built.
 use crate::accounts::mfa::MfaService;
 use crate::accounts::AccountService;
+use crate::audit::AuditLog;
 use crate::booking::BookingService;
 use crate::catalog::CatalogService;
 use crate::clock::DynClock;
@@ -37,6 +38,7 @@ pub struct Services {
     pub rate_limits: Option<DynRateLimiter>,
     /// Outgoing mail: `send_template(to, template, context)`.
     pub mail: Arc<MailService>,
+    pub audit: AuditLog,
     /// Whether every background task is alive (readiness).
     pub health: Health,
 }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod audit;
 pub mod booking;
 pub mod catalog;
 pub mod ids;

@@ -3,6 +3,7 @@
 use super::mfa::{MfaChallenge, MfaService, SecondFactor, TrustedDeviceToken};
 use super::password;
 use super::tokens::{self, Principal, TokenIssuer, REFRESH_TTL_SECS};
+use crate::audit::{Action, Actor, AuditEntry, AuditLog, Target};
 use crate::clock::DynClock;
 use crate::error::{Error, OrNotFound, Result};
 use crate::http::origin::Origin;
@@ -110,13 +111,19 @@ pub struct AccountService {
     pub(super) clock: DynClock,
     /// Verification and reset mail; `None` where nothing is ever sent (the admin CLI).
     pub(super) mail: Option<Arc<MailService>>,
+    audit: AuditLog,
     /// A real hash checked when the email is unknown, so login time does not reveal
     /// which emails have accounts.
     decoy_hash: String,
 }
 
 impl AccountService {
-    pub async fn new(store: DynStore, issuer: Arc<TokenIssuer>, clock: DynClock) -> Result<Self> {
+    pub async fn new(
+        store: DynStore,
+        issuer: Arc<TokenIssuer>,
+        clock: DynClock,
+        audit: AuditLog,
+    ) -> Result<Self> {
         let decoy_hash = password::hash(tokens::new_signing_secret()).await?;
         Ok(Self {
             store,
@@ -124,6 +131,7 @@ impl AccountService {
             clock,
             mfa: None,
             mail: None,
+            audit,
             decoy_hash,
         })
     }
@@ -183,6 +191,9 @@ impl AccountService {
     /// verification email on its way.
     pub async fn register(&self, input: NewAccount, origin: &Origin) -> Result<AuthTokens> {
         let user = self.insert_new(input, false, false).await?;
+        self.audit
+            .record(AuditEntry::own(Action::AccountRegistered, user.id))
+            .await;
         self.send_verification(&user).await;
         let session = self.open_session(&user, origin).await?;
         self.issue_pair(&user, &session, true).await
@@ -244,6 +255,9 @@ impl AccountService {
         let refused = Error::Unauthorized("email or password is wrong");
         let Ok(email) = Email::parse(email) else {
             password::verify(password_text, self.decoy_hash.clone()).await?;
+            self.audit
+                .record(AuditEntry::login_failed(None, "unknown_account"))
+                .await;
             return Err(refused);
         };
         let key = failure_key(&email);
@@ -251,6 +265,9 @@ impl AccountService {
         let failures = self.store.login_failures(&key).await?;
         if failures.is_some_and(|f| f.locked_until > now) {
             tracing::info!("login refused: locked out");
+            self.audit
+                .record(AuditEntry::login_failed(None, "locked_out"))
+                .await;
             return Err(refused);
         }
         let user = match self.store.user_by_email(&email).await {
@@ -262,6 +279,7 @@ impl AccountService {
             .as_ref()
             .map_or_else(|| self.decoy_hash.clone(), |u| u.password_hash.clone());
         let matches = password::verify(password_text, hash).await?;
+        let known = user.as_ref().map(|u| u.id);
         let Some(user) = user.filter(|_| matches) else {
             let now = self.clock.now();
             let f = self
@@ -274,6 +292,13 @@ impl AccountService {
                 )
                 .await?;
             tracing::info!(failures = f.failures, "login refused");
+            let (account, reason) = match known {
+                Some(id) => (Some(id), "wrong_password"),
+                None => (None, "unknown_account"),
+            };
+            self.audit
+                .record(AuditEntry::login_failed(account, reason))
+                .await;
             return Err(refused);
         };
         if failures.is_some() {
@@ -284,6 +309,9 @@ impl AccountService {
                 return Ok(LoginOutcome::MfaChallenge(challenge));
             }
         }
+        self.audit
+            .record(AuditEntry::own(Action::LoginSucceeded, user.id))
+            .await;
         let session = self.open_session(&user, origin).await?;
         self.issue_pair(&user, &session, true)
             .await
@@ -408,6 +436,13 @@ impl AccountService {
                 .revoke_session(record.user_id, &record.family_id, now)
                 .await?;
             tracing::warn!(user = %record.user_id, "refresh token reuse detected; session revoked");
+            self.audit
+                .record(AuditEntry::on(
+                    Action::RefreshTokenReused,
+                    Actor::Anonymous,
+                    Target::user(record.user_id),
+                ))
+                .await;
             return Err(Error::Unauthorized("the refresh token was already used"));
         }
         if in_session
@@ -438,6 +473,9 @@ impl AccountService {
         self.store
             .revoke_session(record.user_id, &record.family_id, now)
             .await?;
+        self.audit
+            .record(AuditEntry::own(Action::Logout, record.user_id))
+            .await;
         Ok(())
     }
 
@@ -503,8 +541,14 @@ impl AccountService {
             self.store
                 .revoke_sessions_except(user.id, session, self.clock.now())
                 .await?;
+            self.audit
+                .record(AuditEntry::own(Action::AccountPasswordChanged, user.id))
+                .await;
         }
         if email_changed {
+            self.audit
+                .record(AuditEntry::own(Action::AccountEmailChanged, user.id))
+                .await;
             self.send_verification(&user).await;
         }
         Ok((&user).into())
@@ -561,6 +605,12 @@ impl AccountService {
             })
             .collect::<Result<_>>()?;
         self.store.insert_users(&users).await?;
+        self.audit
+            .record(
+                AuditEntry::new(Action::AccountsBulkCreated, who)
+                    .detail(serde_json::json!({"count": count})),
+            )
+            .await;
         users
             .iter()
             .map(|u| {

@@ -3,6 +3,7 @@
 //! or shrunk below what is committed.
 use super::cache::{ShowCache, ShowMeta};
 use crate::accounts::Principal;
+use crate::audit::{Action, AuditEntry, AuditLog, Target};
 use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
 use crate::http::contract;
@@ -231,6 +232,7 @@ pub struct CatalogService {
     cache: Arc<ShowCache>,
     inventory: DynInventory,
     clock: DynClock,
+    audit: AuditLog,
 }
 
 fn parse_opt_time(v: &mut Violations, field: &str, raw: &Option<String>) -> Option<Timestamp> {
@@ -253,6 +255,7 @@ impl CatalogService {
         cache: Arc<ShowCache>,
         inventory: DynInventory,
         clock: DynClock,
+        audit: AuditLog,
     ) -> Self {
         Self {
             store,
@@ -261,6 +264,7 @@ impl CatalogService {
             cache,
             inventory,
             clock,
+            audit,
         }
     }
 
@@ -350,6 +354,12 @@ impl CatalogService {
             updated_at: now,
         };
         self.store.insert_event(&event).await?;
+        self.audit
+            .record(
+                AuditEntry::on(Action::EventCreated, who, Target::event(event.id))
+                    .organization(organization_id),
+            )
+            .await;
         Ok((&event).into())
     }
 
@@ -380,6 +390,12 @@ impl CatalogService {
             .update_event(&event)
             .await
             .or_not_found("event")?;
+        self.audit
+            .record(
+                AuditEntry::on(Action::EventUpdated, who, Target::event(id))
+                    .organization(event.organization_id),
+            )
+            .await;
         Ok((&event).into())
     }
 
@@ -399,6 +415,9 @@ impl CatalogService {
             self.cache.remove(s.id);
         }
         self.store.delete_event(id).await.or_not_found("event")?;
+        self.audit
+            .record(AuditEntry::on(Action::EventDeleted, who, Target::event(id)))
+            .await;
         Ok(())
     }
 
@@ -485,6 +504,13 @@ impl CatalogService {
             };
             self.insert_zone(&zone).await?;
         }
+        self.audit
+            .record(
+                AuditEntry::new(Action::ShowCreated, who)
+                    .target(Target::show(show.id))
+                    .detail(serde_json::json!({"event_id": event_id, "zones": input.zones.len()})),
+            )
+            .await;
         let meta = self.refresh(show.id).await?;
         Ok(self.view(&meta).await)
     }
@@ -530,6 +556,9 @@ impl CatalogService {
         }
         show.updated_at = self.clock.now();
         self.store.update_show(&show).await.or_not_found("show")?;
+        self.audit
+            .record(AuditEntry::on(Action::ShowUpdated, who, Target::show(id)))
+            .await;
         let meta = self.refresh(id).await?;
         Ok(self.view(&meta).await)
     }
@@ -545,6 +574,9 @@ impl CatalogService {
         self.inventory.remove_show(id).await?;
         self.store.delete_show(id).await.or_not_found("show")?;
         self.cache.remove(id);
+        self.audit
+            .record(AuditEntry::on(Action::ShowDeleted, who, Target::show(id)))
+            .await;
         Ok(())
     }
 
@@ -581,6 +613,13 @@ impl CatalogService {
             updated_at: now,
         };
         self.insert_zone(&zone).await?;
+        self.audit
+            .record(
+                AuditEntry::new(Action::ZoneCreated, who)
+                    .target(Target::zone(zone.id))
+                    .detail(serde_json::json!({"show_id": show_id})),
+            )
+            .await;
         let meta = self.refresh(show_id).await?;
         self.zone_view(&meta, zone.id).await
     }
@@ -619,6 +658,13 @@ impl CatalogService {
                 other => other.into(),
             });
         }
+        self.audit
+            .record(
+                AuditEntry::new(Action::ZoneUpdated, who)
+                    .target(Target::zone(zone_id))
+                    .detail(serde_json::json!({"show_id": show_id})),
+            )
+            .await;
         let meta = self.refresh(show_id).await?;
         self.zone_view(&meta, zone_id).await
     }
@@ -644,6 +690,13 @@ impl CatalogService {
                 other => other.into(),
             });
         }
+        self.audit
+            .record(
+                AuditEntry::new(Action::ZoneDeleted, who)
+                    .target(Target::zone(zone_id))
+                    .detail(serde_json::json!({"show_id": show_id})),
+            )
+            .await;
         self.refresh(show_id).await?;
         Ok(())
     }

@@ -424,6 +424,69 @@ pub fn emailed_token() -> Object {
         .build()
 }
 
+/// Who performed an audited action.
+pub fn actor_type() -> Object {
+    closed_set(
+        &names(
+            &boxoffice_domain::audit::ActorType::ALL,
+            boxoffice_domain::audit::ActorType::as_str,
+        ),
+        false,
+    )
+}
+
+/// A UUID query filter.
+pub fn uuid_filter() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+        .examples([json!(UUID_EXAMPLE)])
+        .build()
+}
+
+/// An audit action or a prefix of actions ending in a dot.
+pub fn audit_action_filter() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(boxoffice_domain::audit::ACTION_MAX_CHARS))
+        .pattern(Some(boxoffice_domain::audit::ACTION_FILTER_PATTERN))
+        .examples([json!("auth.login.failed")])
+        .build()
+}
+
+fn audit_cursor_schema(nullable: bool) -> Object {
+    with_null(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[0-9a-f]{1,15}$"))
+            .description(Some("Opaque; pass it back unchanged."))
+            .examples([json!("1f4")]),
+        nullable,
+    )
+    .build()
+}
+
+/// The `cursor` of an audit query.
+pub fn audit_cursor() -> Object {
+    audit_cursor_schema(false)
+}
+
+/// `next_cursor` of an audit page.
+pub fn audit_cursor_or_null() -> Object {
+    audit_cursor_schema(true)
+}
+
+/// Entries per audit page.
+pub fn audit_limit() -> Object {
+    integer(
+        1,
+        i64::from(boxoffice_domain::audit::MAX_AUDIT_LIMIT),
+        50,
+        false,
+    )
+}
+
 /// Always `Bearer`.
 pub fn token_type() -> Object {
     closed_set(&["Bearer"], false)
@@ -560,6 +623,7 @@ fn specific(operation_id: &str) -> Option<Specific> {
             not_found: true,
             ..OWNER
         },
+        "listAuditEntries" => OWNER,
         "deleteEvent" | "deleteShow" | "deleteZone" => Specific {
             conflicts: &[C::InUse],
             ..OWNER

@@ -76,6 +76,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::accounts::mfa::http::routes())
         .merge(crate::catalog::http::routes())
         .merge(crate::booking::http::routes())
+        .merge(crate::audit::http::routes())
         .merge(health::routes())
         .split_for_parts();
     contract::complete(&mut doc);
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::ratelimit::http::limit,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::audit::request_scope))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
         .layer(

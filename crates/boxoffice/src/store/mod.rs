@@ -9,6 +9,7 @@ pub use sql::{Backend, SqlStore};
 
 use async_trait::async_trait;
 use boxoffice_domain::account::{Email, Role};
+use boxoffice_domain::audit::{ActionFilter, ActorType};
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
 use boxoffice_domain::catalog::{EventDetails, ShowDetails, ZoneDetails};
 use boxoffice_domain::lifecycle::TokenPurpose;
@@ -76,6 +77,8 @@ pub trait Store:
     + SettingsStore
     + MfaStore
     + SealedStore
+    + AuditStore
+    + ConsumerOffsetStore
 {
 }
 impl<T> Store for T where
@@ -88,6 +91,8 @@ impl<T> Store for T where
         + SettingsStore
         + MfaStore
         + SealedStore
+        + AuditStore
+        + ConsumerOffsetStore
 {
 }
 
@@ -596,4 +601,61 @@ pub trait SealedStore: Send + Sync {
         old: &str,
         new: &str,
     ) -> StoreResult<bool>;
+}
+
+/// One entry of the audit log as stored. Never carries secrets or personal data:
+/// ids rather than emails, no passwords, tokens or codes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRecord {
+    /// Position in the log, assigned by the store (0 before it is appended).
+    pub seq: i64,
+    /// UUIDv7; appending a record whose id exists is a no-op (replays).
+    pub id: String,
+    pub at: Timestamp,
+    pub actor_type: ActorType,
+    pub actor_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// What an audit query keeps; every filter is optional and they combine with AND.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub actor_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
+    pub action: Option<ActionFilter>,
+    pub target_id: Option<String>,
+    /// At or after this instant.
+    pub from: Option<Timestamp>,
+    /// Before this instant.
+    pub to: Option<Timestamp>,
+    /// Only entries older than this position (the page cursor).
+    pub before_seq: Option<i64>,
+}
+
+/// The audit log: append and read, never update or delete (the schema refuses both).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends the records in one transaction, skipping any whose id is stored.
+    async fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()>;
+    /// Up to `limit` records matching `filter`, newest (highest `seq`) first.
+    async fn audit_entries(
+        &self,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// How far each in-process outbox consumer has read.
+#[async_trait]
+pub trait ConsumerOffsetStore: Send + Sync {
+    /// The last outbox `seq` `consumer` handled; 0 when it never ran.
+    async fn consumer_offset(&self, consumer: &str) -> StoreResult<i64>;
+    async fn save_consumer_offset(&self, consumer: &str, seq: i64) -> StoreResult<()>;
 }

@@ -42,6 +42,10 @@ const MATRIX: &[(&str, [u16; 9])] = &[
         "createBuyers",
         [401, 403, 403, 403, 403, 403, 201, 401, 401],
     ),
+    (
+        "listAuditEntries",
+        [401, 403, 403, 403, 403, 403, 200, 401, 401],
+    ),
     // Catalog: public reads, writes by the organization's catalog managers.
     ("listEvents", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("getEvent", [200, 200, 200, 200, 200, 200, 200, 200, 200]),

@@ -30,6 +30,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("get", "/api/v1/auth/sessions"),
     ("delete", "/api/v1/auth/sessions"),
     ("delete", "/api/v1/auth/sessions/{id}"),
+    ("get", "/api/v1/admin/audit"),
     ("get", "/api/v1/events"),
     ("post", "/api/v1/events"),
     ("get", "/api/v1/events/{id}"),

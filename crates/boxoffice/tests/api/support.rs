@@ -341,6 +341,29 @@ impl TestApp {
         }
     }
 
+    /// Stops the server gracefully, then starts a new one on the same database and
+    /// clock (a process restart).
+    pub async fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let stopped = tokio::time::timeout(Duration::from_secs(10), server).await;
+            assert!(stopped.is_ok(), "the server stops within 10 s");
+        }
+        let app = App::build(Config::for_tests(&self.db.url), self.clock.clone())
+            .await
+            .expect("the application builds again");
+        self.state = app.state.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        self.base = format!("http://{}", listener.local_addr().expect("address"));
+        let (tx, rx) = oneshot::channel::<()>();
+        self.server = Some(tokio::spawn(app.serve(listener, async move {
+            let _ = rx.await;
+        })));
+        self.shutdown = Some(tx);
+    }
+
     /// Stops the server gracefully and waits until it has flushed and closed.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -1,6 +1,7 @@
 //! The SQL adapter: every store port over `sqlx::Any`, so SQLite and PostgreSQL run the
 //! very same statements; only the migration files differ between the two schemas.
 mod accounts;
+mod audit;
 mod batch;
 mod bookings;
 mod catalog;

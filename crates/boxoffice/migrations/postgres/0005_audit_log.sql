@@ -1,0 +1,45 @@
+-- The audit log: an append-only record of security- and money-relevant actions, and
+-- the offsets of in-process outbox consumers (the audit projection of booking events
+-- is one). Retention is out of scope: nothing here ever removes an entry.
+CREATE TABLE audit_log (
+    seq             BIGSERIAL PRIMARY KEY,
+    -- UUIDv7; an entry projected from the outbox reuses its event's id, so a replay
+    -- inserts nothing twice.
+    id              TEXT NOT NULL UNIQUE,
+    at              BIGINT NOT NULL,
+    actor_type      TEXT NOT NULL,
+    actor_id        TEXT,
+    organization_id TEXT,
+    action          TEXT NOT NULL,
+    target_type     TEXT,
+    target_id       TEXT,
+    ip              TEXT,
+    user_agent      TEXT,
+    request_id      TEXT,
+    detail          TEXT NOT NULL
+);
+
+CREATE INDEX audit_log_actor ON audit_log (actor_id, seq);
+CREATE INDEX audit_log_organization ON audit_log (organization_id, seq);
+CREATE INDEX audit_log_action ON audit_log (action, seq);
+CREATE INDEX audit_log_target ON audit_log (target_id, seq);
+CREATE INDEX audit_log_at ON audit_log (at);
+
+-- Even a bug in this code base cannot rewrite history.
+CREATE FUNCTION audit_log_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only';
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER audit_log_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+
+CREATE TABLE consumer_offsets (
+    name TEXT PRIMARY KEY,
+    -- The last outbox seq the consumer has handled.
+    seq  BIGINT NOT NULL
+);
