@@ -150,7 +150,8 @@ pub struct Accepted {
 }
 
 /// The caller, with the session their access token was issued in (none for tokens
-/// issued outside a sign-in, such as bulk-provisioned buyers').
+/// issued outside a sign-in, such as bulk-provisioned buyers'), held to the MFA policy
+/// like [`Auth`](crate::http::extract::Auth).
 pub struct SessionAuth(pub Principal, pub Option<String>);
 
 impl FromRequestParts<AppState> for SessionAuth {
@@ -161,6 +162,7 @@ impl FromRequestParts<AppState> for SessionAuth {
             "send Authorization: Bearer <access token>",
         ))?;
         let (who, session) = state.accounts.authenticate_in(token)?;
+        state.mfa.policy().check(&who)?;
         Ok(Self(who, session))
     }
 }

@@ -24,28 +24,36 @@ const CALLERS: [&str; 9] = [
 ];
 
 /// Expected status per caller (columns as in [`CALLERS`]).
+#[rustfmt::skip]
 const MATRIX: &[(&str, [u16; 9])] = &[
     // Accounts: public entry points, then the signed-in account's own.
-    (
-        "registerAccount",
-        [201, 201, 201, 201, 201, 201, 201, 201, 201],
-    ),
+    ("registerAccount", [201, 201, 201, 201, 201, 201, 201, 201, 201]),
     ("logIn", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
-    (
-        "refreshTokens",
-        [200, 200, 200, 200, 200, 200, 200, 200, 200],
-    ),
+    ("refreshTokens", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("logOut", [204, 204, 204, 204, 204, 204, 204, 204, 204]),
     ("getMe", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
     ("updateMe", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
-    (
-        "createBuyers",
-        [401, 403, 403, 403, 403, 403, 201, 401, 401],
-    ),
-    (
-        "listAuditEntries",
-        [401, 403, 403, 403, 403, 403, 200, 401, 401],
-    ),
+    ("createBuyers", [401, 403, 403, 403, 403, 403, 201, 401, 401]),
+    ("requestEmailVerification", [401, 202, 202, 202, 202, 202, 202, 401, 401]),
+    ("verifyEmail", [422, 422, 422, 422, 422, 422, 422, 422, 422]),
+    ("forgotPassword", [202, 202, 202, 202, 202, 202, 202, 202, 202]),
+    ("resetPassword", [422, 422, 422, 422, 422, 422, 422, 422, 422]),
+    ("changePassword", [401, 204, 204, 204, 204, 204, 204, 401, 401]),
+    ("listSessions", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    ("revokeOtherSessions", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    ("revokeSession", [401, 404, 404, 404, 404, 404, 404, 401, 401]),
+    // Second factor: each account's own; wrong codes are refused on their field.
+    ("logInMfa", [401, 401, 401, 401, 401, 401, 401, 401, 401]),
+    ("getMfaStatus", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    ("startTotpEnrolment", [401, 201, 201, 201, 201, 201, 201, 401, 401]),
+    ("confirmTotp", [401, 422, 422, 422, 422, 422, 422, 401, 401]),
+    ("disableTotp", [401, 409, 409, 409, 409, 409, 409, 401, 401]),
+    ("regenerateBackupCodes", [401, 409, 409, 409, 409, 409, 409, 401, 401]),
+    ("listTrustedDevices", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    ("revokeTrustedDevices", [401, 204, 204, 204, 204, 204, 204, 401, 401]),
+    ("revokeTrustedDevice", [401, 404, 404, 404, 404, 404, 404, 401, 401]),
+    // The audit log: admins.
+    ("listAuditEntries", [401, 403, 403, 403, 403, 403, 200, 401, 401]),
     // Catalog: public reads, writes by the organization's catalog managers.
     ("listEvents", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("getEvent", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -62,83 +70,29 @@ const MATRIX: &[(&str, [u16; 9])] = &[
     ("updateZone", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
     ("deleteZone", [401, 403, 403, 403, 204, 204, 204, 403, 204]),
     // Bookings: any account buys; a booking is its buyer's (and admins').
-    (
-        "reserveTickets",
-        [401, 201, 201, 201, 201, 201, 201, 401, 401],
-    ),
-    (
-        "listBookings",
-        [401, 200, 200, 200, 200, 200, 200, 401, 401],
-    ),
-    (
-        "listPendingBookings",
-        [401, 200, 200, 200, 200, 200, 200, 401, 401],
-    ),
+    ("reserveTickets", [401, 201, 201, 201, 201, 201, 201, 401, 401]),
+    ("listBookings", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    ("listPendingBookings", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
     ("getBooking", [401, 200, 403, 403, 403, 403, 200, 401, 401]),
-    (
-        "confirmBooking",
-        [401, 200, 403, 403, 403, 403, 200, 401, 401],
-    ),
-    (
-        "cancelBooking",
-        [401, 200, 403, 403, 403, 403, 200, 401, 401],
-    ),
+    ("confirmBooking", [401, 200, 403, 403, 403, 403, 200, 401, 401]),
+    ("cancelBooking", [401, 200, 403, 403, 403, 403, 200, 401, 401]),
     ("getSales", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
     // Organizations.
-    (
-        "listMyOrganizations",
-        [401, 200, 200, 200, 200, 200, 200, 200, 200],
-    ),
-    (
-        "createOrganization",
-        [401, 403, 201, 403, 403, 201, 201, 401, 401],
-    ),
-    (
-        "listAllOrganizations",
-        [401, 403, 403, 403, 403, 403, 200, 401, 401],
-    ),
-    (
-        "getOrganization",
-        [401, 403, 403, 200, 200, 200, 200, 200, 200],
-    ),
-    (
-        "renameOrganization",
-        [401, 403, 403, 403, 403, 200, 200, 403, 403],
-    ),
+    ("listMyOrganizations", [401, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("createOrganization", [401, 403, 201, 403, 403, 201, 201, 401, 401]),
+    ("listAllOrganizations", [401, 403, 403, 403, 403, 403, 200, 401, 401]),
+    ("getOrganization", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    ("renameOrganization", [401, 403, 403, 403, 403, 200, 200, 403, 403]),
     ("listMembers", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
-    (
-        "changeMemberRole",
-        [401, 403, 403, 403, 403, 200, 200, 403, 403],
-    ),
-    (
-        "removeMember",
-        [401, 403, 403, 403, 403, 204, 204, 403, 403],
-    ),
-    (
-        "listInvitations",
-        [401, 403, 403, 403, 403, 200, 200, 403, 403],
-    ),
-    (
-        "inviteMember",
-        [401, 403, 403, 403, 403, 201, 201, 403, 403],
-    ),
-    (
-        "revokeInvitation",
-        [401, 403, 403, 403, 403, 204, 204, 403, 403],
-    ),
-    (
-        "acceptInvitation",
-        [401, 200, 200, 200, 200, 200, 200, 401, 401],
-    ),
+    ("changeMemberRole", [401, 403, 403, 403, 403, 200, 200, 403, 403]),
+    ("removeMember", [401, 403, 403, 403, 403, 204, 204, 403, 403]),
+    ("listInvitations", [401, 403, 403, 403, 403, 200, 200, 403, 403]),
+    ("inviteMember", [401, 403, 403, 403, 403, 201, 201, 403, 403]),
+    ("revokeInvitation", [401, 403, 403, 403, 403, 204, 204, 403, 403]),
+    ("acceptInvitation", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
     ("listApiKeys", [401, 403, 403, 403, 200, 200, 200, 403, 403]),
-    (
-        "createApiKey",
-        [401, 403, 403, 403, 201, 201, 201, 403, 403],
-    ),
-    (
-        "revokeApiKey",
-        [401, 403, 403, 403, 204, 204, 204, 403, 403],
-    ),
+    ("createApiKey", [401, 403, 403, 403, 201, 201, 201, 403, 403]),
+    ("revokeApiKey", [401, 403, 403, 403, 204, 204, 204, 403, 403]),
     // Probes.
     ("liveness", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("readiness", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -170,6 +124,8 @@ struct Target {
     member: String,
     invitation: String,
     key: String,
+    /// An id that names nothing the caller has.
+    unknown: String,
     body: Option<Value>,
 }
 
@@ -248,7 +204,10 @@ async fn world(app: &TestApp) -> World {
 
 /// Sets up what `op` acts on, as the organization's owner and the buyer.
 async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> Target {
-    let mut t = Target::default();
+    let mut t = Target {
+        unknown: uuid::Uuid::new_v4().to_string(),
+        ..Target::default()
+    };
     let owner = app.token_for(&w.owner);
     let event = app
         .create_event(
@@ -369,6 +328,16 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
             "email": format!("new-{}@example.com", uuid::Uuid::new_v4().simple()),
             "password": PASSWORD, "display_name": "New Person"})),
         "logIn" => Some(json!({"email": w.buyer.email, "password": PASSWORD})),
+        "verifyEmail" => Some(json!({"token": "Zm9yLWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLXRva2U"})),
+        "forgotPassword" => Some(json!({"email": w.buyer.email})),
+        "resetPassword" => Some(json!({
+            "token": "Zm9yLWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLXRva2U",
+            "password": PASSWORD})),
+        // The same password again: later calls still sign in with it.
+        "changePassword" => Some(json!({"current_password": PASSWORD, "new_password": PASSWORD})),
+        "logInMfa" => Some(json!({"mfa_token": "not-a-challenge", "code": "123456"})),
+        "confirmTotp" | "regenerateBackupCodes" => Some(json!({"code": "123456"})),
+        "disableTotp" => Some(json!({"password": PASSWORD, "code": "123456"})),
         "updateMe" => Some(json!({"display_name": "Renamed"})),
         "createBuyers" => Some(json!({"count": 1, "prefix": "matrix", "password": PASSWORD})),
         "createEvent" => Some(
@@ -394,8 +363,11 @@ fn fill(path: &str, org: &str, t: &Target) -> String {
         &t.event
     } else if path.starts_with("/api/v1/shows/") {
         &t.show
-    } else {
+    } else if path.starts_with("/api/v1/bookings/") {
         &t.booking
+    } else {
+        // Someone else's or nobody's: sessions and trusted devices.
+        &t.unknown
     };
     path.replace("{id}", id)
         .replace("{zone_id}", &t.zone)
