@@ -313,6 +313,7 @@ impl TestApp {
     /// Spawns with the test configuration changed by `configure` (mail goes to a
     /// temporary folder unless `configure` says otherwise).
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        record_logs();
         let db = TestDb::create(backend).await;
         let clock = Arc::new(ManualClock::default());
         let mail_dir = tempfile::tempdir().expect("mail folder");
@@ -625,6 +626,31 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// Where every test process writes the application's logs; `scripts/check-logs`
+/// searches them for secrets and personal data once the whole suite has run.
+pub fn suite_log_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("suite-logs")
+}
+
+/// Sends this process's logs (debug and up, spans included) to its file in
+/// [`suite_log_dir`]. Tests that capture logs themselves install a subscriber for
+/// their thread, which takes precedence.
+fn record_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = suite_log_dir();
+        std::fs::create_dir_all(&dir).expect("log folder");
+        let file = std::fs::File::create(dir.join(format!("{}.log", std::process::id())))
+            .expect("log file");
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .with_env_filter("debug,sqlx=info,hyper=info,h2=info,reqwest=info")
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
 }
 
 pub fn client() -> reqwest::Client {
