@@ -1,0 +1,51 @@
+//! What identity costs per request: Argon2id hashing and verification (login,
+//! registration), access-token verification and API-key checks (every signed-in call).
+//! Run with `cargo bench -p boxoffice --bench identity`; figures in docs/benchmarks.md.
+use boxoffice::accounts::{password, TokenIssuer};
+use boxoffice::organizations::keys;
+use boxoffice_domain::account::Role;
+use boxoffice_domain::{ApiKeyId, Timestamp, UserId};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn identity(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("argon2id");
+    group.sample_size(20);
+    group.bench_function("hash", |b| {
+        b.iter(|| rt.block_on(password::hash("correct horse battery staple".into())))
+    });
+    let stored = rt
+        .block_on(password::hash("correct horse battery staple".into()))
+        .expect("hash");
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            rt.block_on(password::verify(
+                "correct horse battery staple".into(),
+                stored.clone(),
+            ))
+        })
+    });
+    group.finish();
+
+    let issuer = TokenIssuer::new(b"bench-secret-bench-secret-bench-secret");
+    let now = Timestamp::now();
+    let (token, _) = issuer
+        .issue(UserId::new(), Role::Buyer, now)
+        .expect("token");
+    c.bench_function("access_token/verify", |b| {
+        b.iter(|| issuer.verify(&token, now).expect("valid"))
+    });
+    let (key, stored) = keys::new_token(ApiKeyId::new());
+    c.bench_function("api_key/parse_and_match", |b| {
+        b.iter(|| {
+            let (_, secret) = keys::parse(&key).expect("shaped");
+            assert!(keys::matches(secret, &stored));
+        })
+    });
+}
+
+criterion_group!(benches, identity);
+criterion_main!(benches);
