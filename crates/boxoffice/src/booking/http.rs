@@ -2,7 +2,7 @@
 use super::{BookingView, ReserveRequest, SalesReport};
 use crate::error::{Error, Result};
 use crate::http::extract::{Auth, Caller, Json, Path, Query};
-use crate::http::paging::{self, Paged};
+use crate::http::paging::{self, PageQuery, Paged};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,16 +19,6 @@ pub struct BookingListQuery {
     /// Statuses to include, comma-separated: `held,confirmed`. Default: all.
     #[param(schema_with = crate::http::contract::booking_status_list)]
     pub status: Option<String>,
-    #[param(schema_with = crate::http::contract::page)]
-    pub page: Option<u32>,
-    #[param(schema_with = crate::http::contract::per_page)]
-    pub per_page: Option<u32>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
     #[param(schema_with = crate::http::contract::page)]
     pub page: Option<u32>,
     #[param(schema_with = crate::http::contract::per_page)]

@@ -1,12 +1,23 @@
 //! Page-number pagination shared by every listing.
 use crate::error::{Error, Result};
 use crate::store::Page;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
 pub const MAX_PER_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1_000_000;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+/// `page` and `per_page` alone, for listings without filters.
+pub struct PageQuery {
+    #[param(schema_with = crate::http::contract::page)]
+    pub page: Option<u32>,
+    #[param(schema_with = crate::http::contract::per_page)]
+    pub per_page: Option<u32>,
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Paged<T> {

@@ -3,13 +3,13 @@
 use super::{ApiKeyCreated, ApiKeyView, InvitationView, MemberView, NewApiKey, OrganizationView};
 use crate::error::Result;
 use crate::http::extract::{Auth, Caller, Json, Path, Query};
-use crate::http::paging::{self, Paged};
+use crate::http::paging::{self, PageQuery, Paged};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use boxoffice_domain::{ApiKeyId, InvitationId, OrganizationId, UserId};
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Deserialize, ToSchema)]
@@ -60,16 +60,6 @@ pub struct ApiKeyInput {
     #[serde(default, deserialize_with = "crate::http::extract::integer::opt_i64")]
     #[schema(schema_with = crate::http::contract::key_lifetime_days)]
     pub expires_in_days: Option<i64>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    #[param(schema_with = crate::http::contract::page)]
-    pub page: Option<u32>,
-    #[param(schema_with = crate::http::contract::per_page)]
-    pub per_page: Option<u32>,
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -87,6 +87,28 @@ fn membership_insert(m: &MembershipRecord) -> Sql {
 }
 
 impl SqlStore {
+    /// Marks a live row of `org` revoked; `false` when there is none (`extra`: more
+    /// conditions of liveness).
+    async fn revoke_of_organization(
+        &self,
+        table: &'static str,
+        org: OrganizationId,
+        id: &str,
+        at: Timestamp,
+        extra: &str,
+    ) -> StoreResult<bool> {
+        let mut sql = Sql::update(table);
+        sql.push("revoked_at = ")
+            .int(at.millis())
+            .push(" WHERE id = ")
+            .text(id)
+            .push(" AND organization_id = ")
+            .text(org)
+            .push(" AND revoked_at IS NULL")
+            .push(extra);
+        Ok(self.execute(&sql).await? == 1)
+    }
+
     /// The statement that serializes owner-keeping changes of one organization: a row
     /// lock on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already admits one writer.
     fn lock_organization(&self, org: OrganizationId) -> Vec<Sql> {
@@ -318,15 +340,14 @@ impl OrganizationStore for SqlStore {
         id: InvitationId,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        let mut sql = Sql::update("invitations");
-        sql.push("revoked_at = ")
-            .int(at.millis())
-            .push(" WHERE id = ")
-            .text(id)
-            .push(" AND organization_id = ")
-            .text(org)
-            .push(" AND accepted_at IS NULL AND revoked_at IS NULL");
-        Ok(self.execute(&sql).await? == 1)
+        self.revoke_of_organization(
+            "invitations",
+            org,
+            &id.to_string(),
+            at,
+            " AND accepted_at IS NULL",
+        )
+        .await
     }
 
     async fn accept_invitation(
@@ -409,15 +430,8 @@ impl OrganizationStore for SqlStore {
         id: ApiKeyId,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        let mut sql = Sql::update("api_keys");
-        sql.push("revoked_at = ")
-            .int(at.millis())
-            .push(" WHERE id = ")
-            .text(id)
-            .push(" AND organization_id = ")
-            .text(org)
-            .push(" AND revoked_at IS NULL");
-        Ok(self.execute(&sql).await? == 1)
+        self.revoke_of_organization("api_keys", org, &id.to_string(), at, "")
+            .await
     }
 
     async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> StoreResult<()> {
