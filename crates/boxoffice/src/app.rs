@@ -128,7 +128,9 @@ impl App {
                 .with_mail(mail.clone()),
         );
         let org_store: Arc<dyn OrganizationStore> = Arc::new(sql.clone());
-        let access = Arc::new(Access::new(org_store.clone()));
+        let access = Arc::new(
+            Access::new(org_store.clone()).with_mfa_for_members(config.mfa_required_for_members),
+        );
         let organizations = Arc::new(
             OrganizationService::new(
                 org_store.clone(),

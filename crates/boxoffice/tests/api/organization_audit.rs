@@ -1,10 +1,11 @@
 //! The organization side of identity end to end: owners read their organization's
-//! audit log, organization actions are recorded there, and invitations are mailed
-//! and accepted only from a verified address.
+//! audit log, organization actions are recorded there, invitations are mailed and
+//! accepted only from a verified address, and members can be held to MFA.
 use crate::on_both_backends;
 use crate::smtp::SmtpSink;
 use crate::support::{eventually, free_port, Backend, TestApp, User, PASSWORD};
 use boxoffice::accounts::Principal;
+use boxoffice::clock::Clock;
 use boxoffice::config::{MailTransport, SecretUrl};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -46,6 +47,7 @@ fn actions(items: &[Value]) -> Vec<&str> {
 on_both_backends!(
     owners_read_what_happened_in_their_organization,
     invitations_are_mailed_and_need_a_verified_address,
+    members_need_mfa_when_the_policy_says_so_and_keys_do_not,
 );
 
 async fn owners_read_what_happened_in_their_organization(backend: Backend) {
@@ -416,5 +418,72 @@ async fn an_unreachable_smtp_peer_does_not_fail_invitations() {
         "the request did not wait for mail: {:?}",
         started.elapsed()
     );
+    app.stop().await;
+}
+
+async fn members_need_mfa_when_the_policy_says_so_and_keys_do_not(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.mfa_required_for_members = true).await;
+    let owner = app.organizer().await;
+    let org = org_of(&app, &owner).await;
+    let members = format!("/api/v1/organizations/{org}/members");
+    let event = |title: &str| json!({"title": title, "category": "concert", "city": "Lyon", "organization_id": org});
+
+    // Without a second factor: the organization's endpoints and catalog writes.
+    app.get(&members, Some(&owner.token))
+        .await
+        .expect_problem(403, "/problems/mfa-required");
+    app.post("/api/v1/events", Some(&owner.token), &event("Blocked"))
+        .await
+        .expect_problem(403, "/problems/mfa-required");
+    app.put(
+        &format!("/api/v1/organizations/{org}"),
+        Some(&owner.token),
+        &json!({"name": "Blocked"}),
+    )
+    .await
+    .expect_problem(403, "/problems/mfa-required");
+    app.get(
+        &format!("/api/v1/organizations/{org}/audit"),
+        Some(&owner.token),
+    )
+    .await
+    .expect_problem(403, "/problems/mfa-required");
+    assert!(app.get("/api/v1/events", None).await.expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // Accounts outside the organization are refused as before; buying is unaffected.
+    let buyer = app.buyer().await;
+    app.get(&members, Some(&buyer.token))
+        .await
+        .expect_problem(403, "/problems/forbidden");
+    app.get("/api/v1/bookings", Some(&buyer.token))
+        .await
+        .expect(200);
+
+    // A session that passed MFA acts.
+    let (with_mfa, _) = app
+        .state
+        .accounts
+        .issuer()
+        .issue_with(owner.id, owner.role, true, app.clock.now())
+        .unwrap();
+    app.get(&members, Some(&with_mfa)).await.expect(200);
+    app.post("/api/v1/events", Some(&with_mfa), &event("Allowed"))
+        .await
+        .expect(201);
+    let key = app
+        .post(
+            &format!("/api/v1/organizations/{org}/api-keys"),
+            Some(&with_mfa),
+            &json!({"name": "importer", "scope": "write"}),
+        )
+        .await;
+    let key = key.expect(201)["token"].as_str().unwrap().to_owned();
+    // API keys are exempt.
+    app.get(&members, Some(&key)).await.expect(200);
+    app.post("/api/v1/events", Some(&key), &event("By key"))
+        .await
+        .expect(201);
     app.stop().await;
 }
