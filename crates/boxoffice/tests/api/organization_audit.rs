@@ -48,6 +48,7 @@ on_both_backends!(
     owners_read_what_happened_in_their_organization,
     invitations_are_mailed_and_need_a_verified_address,
     members_need_mfa_when_the_policy_says_so_and_keys_do_not,
+    mfa_changes_are_audited_without_secrets,
 );
 
 async fn owners_read_what_happened_in_their_organization(backend: Backend) {
@@ -485,5 +486,95 @@ async fn members_need_mfa_when_the_policy_says_so_and_keys_do_not(backend: Backe
     app.post("/api/v1/events", Some(&key), &event("By key"))
         .await
         .expect(201);
+    app.stop().await;
+}
+
+/// The code an authenticator app shows for `secret` now (computed with the library
+/// directly, not with the server's code).
+fn totp_now(app: &TestApp, secret: &str) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
+        .to_bytes()
+        .expect("base32 secret");
+    totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        6,
+        0,
+        30,
+        bytes,
+        None,
+        String::new(),
+    )
+    .generate(u64::try_from(app.clock.now().millis() / 1000).expect("after 1970"))
+}
+
+/// Moves the clock to the start of the next 30-second step: a fresh code exists.
+fn next_step(app: &TestApp) {
+    let secs = app.clock.now().millis() / 1000;
+    app.clock.advance_secs(30 - secs % 30);
+}
+
+async fn mfa_changes_are_audited_without_secrets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await;
+    let user = app.buyer().await;
+    let r = app
+        .post("/api/v1/auth/mfa/totp", Some(&user.token), &json!({}))
+        .await;
+    let secret = r.expect(201)["secret"].as_str().unwrap().to_owned();
+    let confirmed = app
+        .post(
+            "/api/v1/auth/mfa/totp/confirm",
+            Some(&user.token),
+            &json!({"code": totp_now(&app, &secret)}),
+        )
+        .await;
+    let first_codes = confirmed.expect(200)["backup_codes"].to_string();
+    next_step(&app);
+    let code = totp_now(&app, &secret);
+    app.post(
+        "/api/v1/auth/mfa/backup-codes",
+        Some(&user.token),
+        &json!({"code": code}),
+    )
+    .await
+    .expect(200);
+    next_step(&app);
+    let code = totp_now(&app, &secret);
+    app.send(
+        reqwest::Method::DELETE,
+        "/api/v1/auth/mfa/totp",
+        Some(&user.token),
+        Some(&json!({"password": PASSWORD, "code": code})),
+    )
+    .await
+    .expect(204);
+
+    let items = eventually(WAIT, "three MFA entries", || async {
+        let r = app
+            .get(
+                &format!("/api/v1/admin/audit?actor={}&action=auth.mfa.", user.id),
+                Some(&admin.token),
+            )
+            .await;
+        let items = r.expect(200)["items"].as_array().cloned().unwrap();
+        (items.len() >= 3).then_some(items)
+    })
+    .await;
+    assert_eq!(
+        actions(&items),
+        [
+            "auth.mfa.disabled",
+            "auth.mfa.backup_codes_regenerated",
+            "auth.mfa.enabled"
+        ]
+    );
+    for e in &items {
+        assert_eq!(e["target_id"], user.id.to_string(), "{e}");
+    }
+    let text = serde_json::to_string(&items).unwrap();
+    assert!(!text.contains(&secret) && !text.contains(&code));
+    for c in serde_json::from_str::<Vec<String>>(&first_codes).unwrap() {
+        assert!(!text.contains(&c), "no backup code in {text}");
+    }
     app.stop().await;
 }
