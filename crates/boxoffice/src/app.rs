@@ -119,6 +119,7 @@ impl App {
             vault,
             clock.clone(),
             MfaPolicy::from_role_names(&config.mfa_required_roles)?,
+            audit.clone(),
         ));
         let accounts = Arc::new(
             AccountService::new(store.clone(), issuer, clock.clone(), audit.clone())
@@ -127,13 +128,19 @@ impl App {
                 .with_mail(mail.clone()),
         );
         let org_store: Arc<dyn OrganizationStore> = Arc::new(sql.clone());
-        let access = Arc::new(Access::new(org_store.clone()));
-        let organizations = Arc::new(OrganizationService::new(
-            org_store.clone(),
-            Arc::new(sql.clone()),
-            access.clone(),
-            clock.clone(),
-        ));
+        let access = Arc::new(
+            Access::new(org_store.clone()).with_mfa_for_members(config.mfa_required_for_members),
+        );
+        let organizations = Arc::new(
+            OrganizationService::new(
+                org_store.clone(),
+                Arc::new(sql.clone()),
+                access.clone(),
+                clock.clone(),
+                audit.clone(),
+            )
+            .with_mail(mail.clone()),
+        );
         let catalog = Arc::new(CatalogService::new(
             store.clone(),
             org_store,

@@ -99,6 +99,9 @@ pub struct Config {
     /// Platform roles (`buyer`, `organizer`, `admin`) that must enable MFA before
     /// they may use anything but enrolment and `GET /auth/me`.
     pub mfa_required_roles: Vec<String>,
+    /// Members of an organization must have MFA to act in it (its endpoints and
+    /// catalog writes); API keys are exempt.
+    pub mfa_required_for_members: bool,
     /// How mail leaves: `folder` (`.eml` files in `mail_dir`) or `smtp` (`smtp_url`).
     pub mail_transport: MailTransport,
     /// `smtp://user:pass@host:port` (`?tls=required` for STARTTLS) or `smtps://…`.
@@ -223,6 +226,7 @@ const KEYS: &[&str] = &[
     "trusted_proxy_header",
     "encryption_keys",
     "mfa_required_roles",
+    "mfa_required_for_members",
     "mail_transport",
     "smtp_url",
     "smtp_timeout_secs",
@@ -251,6 +255,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             encryption_keys: None,
             mfa_required_roles: Vec::new(),
+            mfa_required_for_members: false,
             mail_transport: MailTransport::Folder,
             smtp_url: None,
             smtp_timeout_secs: 10,

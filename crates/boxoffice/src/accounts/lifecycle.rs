@@ -11,6 +11,7 @@
 use super::password;
 use super::service::{failure_key, AccountService};
 use super::tokens::{self, Principal};
+use crate::audit::{Action, AuditEntry};
 use crate::error::{Error, OrNotFound, Result};
 use crate::store::{AccountTokenRecord, SessionRecord, StoreError, UserRecord};
 use boxoffice_domain::account::{check_password, Email};
@@ -128,6 +129,9 @@ impl AccountService {
             ));
         }
         tracing::info!(user = %spent.user_id, "email verified");
+        self.audit
+            .record(AuditEntry::own(Action::EmailVerified, spent.user_id))
+            .await;
         Ok(())
     }
 
@@ -177,6 +181,12 @@ impl AccountService {
             .clear_login_failures(&failure_key(&user.email))
             .await?;
         tracing::info!(user = %user.id, sessions_revoked = revoked, "password reset");
+        self.audit
+            .record(
+                AuditEntry::own(Action::PasswordReset, user.id)
+                    .detail(json!({"sessions_revoked": revoked})),
+            )
+            .await;
         Ok(())
     }
 
@@ -231,6 +241,9 @@ impl AccountService {
         {
             return Err(Error::NotFound("session"));
         }
+        self.audit
+            .record(AuditEntry::own(Action::SessionRevoked, who.user))
+            .await;
         Ok(())
     }
 
@@ -240,10 +253,19 @@ impl AccountService {
         who: Principal,
         current: Option<&str>,
     ) -> Result<u64> {
-        Ok(self
+        let revoked = self
             .store
             .revoke_sessions_except(who.user, current, self.clock.now())
-            .await?)
+            .await?;
+        if revoked > 0 {
+            self.audit
+                .record(
+                    AuditEntry::own(Action::SessionRevoked, who.user)
+                        .detail(json!({"sessions": revoked})),
+                )
+                .await;
+        }
+        Ok(revoked)
     }
 
     /// 403 until the caller's email is verified: for capabilities that reach other

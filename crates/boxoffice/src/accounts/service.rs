@@ -111,7 +111,7 @@ pub struct AccountService {
     pub(super) clock: DynClock,
     /// Verification and reset mail; `None` where nothing is ever sent (the admin CLI).
     pub(super) mail: Option<Arc<MailService>>,
-    audit: AuditLog,
+    pub(super) audit: AuditLog,
     /// A real hash checked when the email is unknown, so login time does not reveal
     /// which emails have accounts.
     decoy_hash: String,

@@ -400,7 +400,7 @@ impl CatalogService {
     }
 
     pub async fn delete_event(&self, who: Principal, id: EventId) -> Result<()> {
-        self.owned_event(who, id).await?;
+        let event = self.owned_event(who, id).await?;
         let shows = self.store.shows_of_event(id).await?;
         for s in &shows {
             if self.store.show_has_bookings(s.id).await? {
@@ -416,7 +416,10 @@ impl CatalogService {
         }
         self.store.delete_event(id).await.or_not_found("event")?;
         self.audit
-            .record(AuditEntry::on(Action::EventDeleted, who, Target::event(id)))
+            .record(
+                AuditEntry::on(Action::EventDeleted, who, Target::event(id))
+                    .organization(event.organization_id),
+            )
             .await;
         Ok(())
     }
@@ -469,7 +472,7 @@ impl CatalogService {
         event_id: EventId,
         input: ShowInput,
     ) -> Result<ShowView> {
-        self.owned_event(who, event_id).await?;
+        let event = self.owned_event(who, event_id).await?;
         let details = self.parse_show(&input);
         let mut errors = match &details {
             Err(Error::Validation(e)) => e.clone(),
@@ -508,6 +511,7 @@ impl CatalogService {
             .record(
                 AuditEntry::new(Action::ShowCreated, who)
                     .target(Target::show(show.id))
+                    .organization(event.organization_id)
                     .detail(serde_json::json!({"event_id": event_id, "zones": input.zones.len()})),
             )
             .await;
@@ -557,14 +561,17 @@ impl CatalogService {
         show.updated_at = self.clock.now();
         self.store.update_show(&show).await.or_not_found("show")?;
         self.audit
-            .record(AuditEntry::on(Action::ShowUpdated, who, Target::show(id)))
+            .record(
+                AuditEntry::on(Action::ShowUpdated, who, Target::show(id))
+                    .organization(meta.organization_id),
+            )
             .await;
         let meta = self.refresh(id).await?;
         Ok(self.view(&meta).await)
     }
 
     pub async fn delete_show(&self, who: Principal, id: ShowId) -> Result<()> {
-        self.owned_show(who, id).await?;
+        let meta = self.owned_show(who, id).await?;
         if self.store.show_has_bookings(id).await? {
             return Err(Error::conflict(
                 ConflictKind::InUse,
@@ -575,7 +582,10 @@ impl CatalogService {
         self.store.delete_show(id).await.or_not_found("show")?;
         self.cache.remove(id);
         self.audit
-            .record(AuditEntry::on(Action::ShowDeleted, who, Target::show(id)))
+            .record(
+                AuditEntry::on(Action::ShowDeleted, who, Target::show(id))
+                    .organization(meta.organization_id),
+            )
             .await;
         Ok(())
     }
@@ -602,7 +612,7 @@ impl CatalogService {
         show_id: ShowId,
         input: ZoneInput,
     ) -> Result<ZoneView> {
-        self.owned_show(who, show_id).await?;
+        let meta = self.owned_show(who, show_id).await?;
         let details = Self::parse_zone(&input)?;
         let now = self.clock.now();
         let zone = ZoneRecord {
@@ -617,6 +627,7 @@ impl CatalogService {
             .record(
                 AuditEntry::new(Action::ZoneCreated, who)
                     .target(Target::zone(zone.id))
+                    .organization(meta.organization_id)
                     .detail(serde_json::json!({"show_id": show_id})),
             )
             .await;
@@ -662,6 +673,7 @@ impl CatalogService {
             .record(
                 AuditEntry::new(Action::ZoneUpdated, who)
                     .target(Target::zone(zone_id))
+                    .organization(meta.organization_id)
                     .detail(serde_json::json!({"show_id": show_id})),
             )
             .await;
@@ -694,6 +706,7 @@ impl CatalogService {
             .record(
                 AuditEntry::new(Action::ZoneDeleted, who)
                     .target(Target::zone(zone_id))
+                    .organization(meta.organization_id)
                     .detail(serde_json::json!({"show_id": show_id})),
             )
             .await;

@@ -623,7 +623,7 @@ fn specific(operation_id: &str) -> Option<Specific> {
             not_found: true,
             ..OWNER
         },
-        "listAuditEntries" => OWNER,
+        "listAuditEntries" | "listOrganizationAudit" => OWNER,
         "deleteEvent" | "deleteShow" | "deleteZone" => Specific {
             conflicts: &[C::InUse],
             ..OWNER

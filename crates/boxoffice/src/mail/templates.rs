@@ -17,6 +17,11 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
         include_str!("../../templates/mail/password_reset.txt"),
         include_str!("../../templates/mail/password_reset.html"),
     ),
+    (
+        "invitation",
+        include_str!("../../templates/mail/invitation.txt"),
+        include_str!("../../templates/mail/invitation.html"),
+    ),
 ];
 
 /// A rendered message: subject, text and HTML bodies.
@@ -92,7 +97,9 @@ mod tests {
     use serde_json::json;
 
     fn context() -> serde_json::Value {
-        json!({"display_name": "Ana <b>Lopes</b>", "email": "ana@example.com", "token": "tok-123", "hours": 24})
+        json!({"display_name": "Ana <b>Lopes</b>", "email": "ana@example.com", "token": "tok-123", "hours": 24,
+               "organization_name": "Lyon <i>Jazz</i>", "role": "box_office", "inviter": "Olga",
+               "expires_at": "2026-11-29T22:00:00Z"})
     }
 
     #[test]
@@ -118,6 +125,22 @@ mod tests {
         );
         assert!(!r.html.contains("<b>Lopes"));
         assert!(r.text.contains("Ana <b>Lopes</b>"));
+    }
+
+    #[test]
+    fn invitations_name_the_organization_role_inviter_and_expiry() {
+        let r = Templates::new().render("invitation", context()).unwrap();
+        assert!(r.subject.contains("Lyon <i>Jazz</i>"), "{}", r.subject);
+        for body in [&r.text, &r.html] {
+            for part in ["box_office", "Olga", "2026-11-29T22:00:00Z", "tok-123"] {
+                assert!(body.contains(part), "{part} in {body}");
+            }
+        }
+        assert!(r.text.contains("Lyon <i>Jazz</i>"));
+        assert!(
+            !r.html.contains("<i>Jazz"),
+            "HTML escapes the organization name"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The authorization check of everything an organization owns: an API key acts for its
 //! own organization within its scope, an admin for any, an account by its role there.
-//! One membership lookup per check, answered by the store's primary key.
+//! One membership lookup per check, answered by the store's primary key; where
+//! membership is known, so is whether members must have a second factor.
 use crate::accounts::Principal;
 use crate::error::{Error, Result};
 use crate::store::OrganizationStore;
@@ -10,14 +11,27 @@ use std::sync::Arc;
 
 pub struct Access {
     store: Arc<dyn OrganizationStore>,
+    /// `mfa_required_for_members`: members act in their organizations only from a
+    /// session that passed a second factor (API keys are exempt).
+    mfa_for_members: bool,
 }
 
 impl Access {
     pub fn new(store: Arc<dyn OrganizationStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            mfa_for_members: false,
+        }
     }
 
-    /// Succeeds when `who` may do `what` in `org`; 403 otherwise.
+    /// Refuses members without MFA (403 `mfa-required`) when `required`.
+    pub fn with_mfa_for_members(mut self, required: bool) -> Self {
+        self.mfa_for_members = required;
+        self
+    }
+
+    /// Succeeds when `who` may do `what` in `org`; 403 otherwise (`mfa-required` for a
+    /// member without a second factor when the policy asks members for one).
     pub async fn require(
         &self,
         who: &Principal,
@@ -39,6 +53,7 @@ impl Access {
             return Ok(());
         }
         match self.role(who, org).await? {
+            Some(_) if self.mfa_for_members && !who.mfa => Err(Error::MfaRequired),
             Some(role) if role.allows(what) => Ok(()),
             Some(_) => Err(Error::Forbidden(
                 "your role in this organization does not allow this",

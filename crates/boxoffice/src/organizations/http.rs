@@ -1,6 +1,8 @@
 //! Organization endpoints under `/api/v1/organizations`: the tenant, its members,
 //! invitations and API keys. Authorization is the service's; handlers only parse.
 use super::{ApiKeyCreated, ApiKeyView, InvitationView, MemberView, NewApiKey, OrganizationView};
+use crate::audit::http::AuditQueryParams;
+use crate::audit::AuditPage;
 use crate::error::Result;
 use crate::http::extract::{Auth, Caller, Json, Path, Query};
 use crate::http::paging::{self, PageQuery, Paged};
@@ -74,6 +76,21 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accept_invitation))
         .routes(routes!(list_api_keys, create_api_key))
         .routes(routes!(revoke_api_key))
+        .routes(routes!(organization_audit))
+}
+
+/// The organization's audit log, newest first, with the admin route's filters and
+/// cursor pagination; the organization is fixed (owners, admins).
+#[utoipa::path(get, path = "/api/v1/organizations/{id}/audit", operation_id = "listOrganizationAudit", tag = "organizations", security(("bearer" = [])),
+    params(("id" = Uuid, Path), AuditQueryParams),
+    responses((status = 200, body = AuditPage)))]
+async fn organization_audit(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<OrganizationId>,
+    Query(q): Query<AuditQueryParams>,
+) -> Result<axum::Json<AuditPage>> {
+    Ok(axum::Json(s.organizations.audit(who, id, q.into()).await?))
 }
 
 /// The caller's organizations with their role in each (an API key: its own).

@@ -4,9 +4,11 @@ use super::access::Access;
 use super::keys;
 use crate::accounts::tokens::{digest, KeyGrant};
 use crate::accounts::Principal;
+use crate::audit::{Action, Actor, AuditEntry, AuditLog, AuditPage, AuditQuery, Target};
 use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
 use crate::http::contract;
+use crate::mail::MailService;
 use crate::store::{
     Acceptance, AccountStore, ApiKeyRecord, InvitationRecord, MemberChange, MembershipRecord,
     OrganizationRecord, OrganizationStore, Page, StoreError,
@@ -166,6 +168,9 @@ pub struct OrganizationService {
     accounts: Arc<dyn AccountStore>,
     access: Arc<Access>,
     clock: DynClock,
+    audit: AuditLog,
+    /// Delivers invitations; `None`: tokens are only returned (command line, tests).
+    mail: Option<Arc<MailService>>,
     /// When each key's use was last written (see `KEY_TOUCH_EVERY_MS`).
     touched: Mutex<HashMap<ApiKeyId, Timestamp>>,
 }
@@ -176,14 +181,30 @@ impl OrganizationService {
         accounts: Arc<dyn AccountStore>,
         access: Arc<Access>,
         clock: DynClock,
+        audit: AuditLog,
     ) -> Self {
         Self {
             store,
             accounts,
             access,
             clock,
+            audit,
+            mail: None,
             touched: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Mails each new invitation's token to the invitee.
+    pub fn with_mail(mut self, mail: Arc<MailService>) -> Self {
+        self.mail = Some(mail);
+        self
+    }
+
+    /// Records `action` by `who` in organization `org`.
+    async fn record(&self, action: Action, who: Principal, org: OrganizationId, target: Target) {
+        self.audit
+            .record(AuditEntry::on(action, who, target).organization(org))
+            .await;
     }
 
     pub fn access(&self) -> &Arc<Access> {
@@ -219,12 +240,31 @@ impl OrganizationService {
         }
         let name = parse_organization_name(name).map_err(|e| Error::field("name", e))?;
         let org = self.insert(who.user, name).await?;
+        self.record(
+            Action::OrganizationCreated,
+            who,
+            org.id,
+            Target::organization(org.id),
+        )
+        .await;
         Ok(OrganizationView::of(&org, Some(MemberRole::Owner)))
     }
 
     /// The organization every organizer starts with, named after them.
     pub async fn create_personal(&self, owner: UserId, display_name: &str) -> Result<()> {
-        self.insert(owner, display_name.to_owned()).await.map(drop)
+        let org = self.insert(owner, display_name.to_owned()).await?;
+        self.audit
+            .record(
+                AuditEntry::on(
+                    Action::OrganizationCreated,
+                    Actor::User(owner),
+                    Target::organization(org.id),
+                )
+                .organization(org.id)
+                .detail(serde_json::json!({"personal": true})),
+            )
+            .await;
+        Ok(())
     }
 
     /// The caller's organizations (an API key: its own).
@@ -287,6 +327,13 @@ impl OrganizationService {
         org.name = parse_organization_name(name).map_err(|e| Error::field("name", e))?;
         org.updated_at = self.clock.now();
         self.store.update_organization(&org).await?;
+        self.record(
+            Action::OrganizationRenamed,
+            who,
+            id,
+            Target::organization(id),
+        )
+        .await;
         let role = self.access.role(&who, id).await?;
         Ok(OrganizationView::of(&org, role))
     }
@@ -345,6 +392,13 @@ impl OrganizationService {
         let now = self.clock.now();
         Self::member_change(self.store.change_member_role(id, user, role, now).await?)?;
         tracing::info!(organization = %id, member = %user, role = role.as_str(), "member role changed");
+        self.audit
+            .record(
+                AuditEntry::on(Action::MemberRoleChanged, who, Target::user(user))
+                    .organization(id)
+                    .detail(serde_json::json!({"role": role.as_str()})),
+            )
+            .await;
         self.members(who, id)
             .await?
             .into_iter()
@@ -368,6 +422,12 @@ impl OrganizationService {
         }
         Self::member_change(self.store.remove_member(id, user).await?)?;
         tracing::info!(organization = %id, member = %user, "member removed");
+        let action = if leaving {
+            Action::MemberLeft
+        } else {
+            Action::MemberRemoved
+        };
+        self.record(action, who, id, Target::user(user)).await;
         Ok(())
     }
 
@@ -404,6 +464,18 @@ impl OrganizationService {
         };
         self.store.insert_invitation(&record).await?;
         tracing::info!(organization = %id, invitation = %record.id, role = role.as_str(), "invitation created");
+        self.audit
+            .record(
+                AuditEntry::on(
+                    Action::InvitationCreated,
+                    who,
+                    Target::new("invitation", record.id),
+                )
+                .organization(id)
+                .detail(serde_json::json!({"role": role.as_str()})),
+            )
+            .await;
+        self.deliver(&record, &org.name, &token).await;
         Ok(Invitation {
             view: (&record).into(),
             organization_name: org.name,
@@ -444,6 +516,13 @@ impl OrganizationService {
             .revoke_invitation(id, invitation, self.clock.now())
             .await?
         {
+            self.record(
+                Action::InvitationRevoked,
+                who,
+                id,
+                Target::new("invitation", invitation),
+            )
+            .await;
             Ok(())
         } else {
             Err(Error::NotFound("invitation"))
@@ -454,6 +533,13 @@ impl OrganizationService {
     pub async fn accept(&self, who: Principal, token: &str) -> Result<OrganizationView> {
         if who.key.is_some() {
             return Err(Error::Forbidden("API keys cannot accept invitations"));
+        }
+        let me = self.accounts.user(who.user).await.or_not_found("user")?;
+        // Otherwise anyone could register the invitee's address and take their place.
+        if me.email_verified_at.is_none() {
+            return Err(Error::Forbidden(
+                "verify your email address before accepting an invitation",
+            ));
         }
         let invitation = match self.store.invitation_by_token(&digest(token)).await {
             Err(StoreError::NotFound) => return Err(Error::NotFound("invitation")),
@@ -466,7 +552,6 @@ impl OrganizationService {
         {
             return Err(Error::NotFound("invitation"));
         }
-        let me = self.accounts.user(who.user).await.or_not_found("user")?;
         if me.email != invitation.email {
             return Err(Error::Forbidden(
                 "this invitation was sent to another email address",
@@ -481,9 +566,59 @@ impl OrganizationService {
             Acceptance::Joined | Acceptance::AlreadyMember => {}
         }
         tracing::info!(organization = %invitation.organization_id, member = %who.user, "invitation accepted");
+        self.audit
+            .record(
+                AuditEntry::on(
+                    Action::InvitationAccepted,
+                    who,
+                    Target::new("invitation", invitation.id),
+                )
+                .organization(invitation.organization_id)
+                .detail(serde_json::json!({"role": invitation.role.as_str()})),
+            )
+            .await;
         let org = self.store.organization(invitation.organization_id).await?;
         let role = self.store.membership(org.id, who.user).await?;
         Ok(OrganizationView::of(&org, role))
+    }
+
+    /// The organization's audit log (owners and admins), newest first; the
+    /// organization filter is fixed to `id`.
+    pub async fn audit(
+        &self,
+        who: Principal,
+        id: OrganizationId,
+        query: AuditQuery,
+    ) -> Result<AuditPage> {
+        self.existing(id).await?;
+        self.access.require(&who, id, Permission::ViewAudit).await?;
+        self.audit.search_organization(id, query).await
+    }
+
+    /// Queues the invitation email. Delivery happens in the background: a mail
+    /// failure never fails the invitation (the owner can revoke and invite again).
+    async fn deliver(&self, invitation: &InvitationRecord, organization: &str, token: &str) {
+        let Some(mail) = &self.mail else {
+            return;
+        };
+        let inviter = match self.accounts.user(invitation.invited_by).await {
+            Ok(u) => u.display_name,
+            Err(e) => {
+                tracing::error!(invitation = %invitation.id, error = %e, "invitation mail not queued");
+                return;
+            }
+        };
+        let context = serde_json::json!({
+            "organization_name": organization,
+            "role": invitation.role.as_str(),
+            "inviter": inviter,
+            "token": token,
+            "expires_at": rfc3339(invitation.expires_at),
+            "hours": INVITATION_TTL_HOURS,
+        });
+        if let Err(e) = mail.send_template(&invitation.email, "invitation", context) {
+            tracing::error!(invitation = %invitation.id, error = %e, "invitation mail not queued");
+        }
     }
 
     pub async fn create_key(
@@ -520,6 +655,13 @@ impl OrganizationService {
         };
         self.store.insert_api_key(&record).await?;
         tracing::info!(organization = %id, key = %key_id, scope = record.scope.as_str(), "API key created");
+        self.audit
+            .record(
+                AuditEntry::on(Action::ApiKeyCreated, who, Target::new("api_key", key_id))
+                    .organization(id)
+                    .detail(serde_json::json!({"scope": record.scope.as_str()})),
+            )
+            .await;
         Ok(ApiKeyCreated {
             key: (&record).into(),
             token,
@@ -552,6 +694,8 @@ impl OrganizationService {
             .await?;
         if self.store.revoke_api_key(id, key, self.clock.now()).await? {
             tracing::info!(organization = %id, key = %key, "API key revoked");
+            self.record(Action::ApiKeyRevoked, who, id, Target::new("api_key", key))
+                .await;
             Ok(())
         } else {
             Err(Error::NotFound("API key"))

@@ -15,7 +15,9 @@ use std::time::Duration;
 /// Which bucket a request draws from; each class has its own quota.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Class {
-    /// Credential checks: login (and, as they come, MFA and password reset).
+    /// Credential checks: login, its MFA step, password reset and email verification
+    /// (codes and tokens must not be guessed quickly; reset and verification mail must
+    /// not be sent in floods).
     Login,
     Register,
     /// The on-sale hot path.
@@ -53,6 +55,11 @@ impl Class {
 /// check credentials (MFA codes, password reset) belong to `Class::Login`.
 pub const ROUTES: &[(&str, &str, Class)] = &[
     ("POST", "/api/v1/auth/login", Class::Login),
+    ("POST", "/api/v1/auth/login/mfa", Class::Login),
+    ("POST", "/api/v1/auth/password/forgot", Class::Login),
+    ("POST", "/api/v1/auth/password/reset", Class::Login),
+    ("POST", "/api/v1/auth/verify-email", Class::Login),
+    ("POST", "/api/v1/auth/verify-email/request", Class::Login),
     ("POST", "/api/v1/auth/register", Class::Register),
     ("POST", "/api/v1/bookings/reserve", Class::Reserve),
 ];
@@ -127,6 +134,19 @@ mod tests {
     fn classes_come_from_the_route_template() {
         assert_eq!(class_of("POST", "/api/v1/auth/login"), Some(Class::Login));
         assert_eq!(class_of("post", "/api/v1/auth/login"), Some(Class::Login));
+        for credential in [
+            "/api/v1/auth/login/mfa",
+            "/api/v1/auth/password/forgot",
+            "/api/v1/auth/password/reset",
+            "/api/v1/auth/verify-email",
+            "/api/v1/auth/verify-email/request",
+        ] {
+            assert_eq!(
+                class_of("POST", credential),
+                Some(Class::Login),
+                "{credential}"
+            );
+        }
         assert_eq!(
             class_of("POST", "/api/v1/auth/register"),
             Some(Class::Register)

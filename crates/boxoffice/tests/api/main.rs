@@ -18,6 +18,7 @@ mod lifecycle;
 mod mfa;
 mod openapi;
 mod operations;
+mod organization_audit;
 mod organizations;
 mod rate_limits;
 mod smtp;

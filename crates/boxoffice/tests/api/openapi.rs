@@ -70,6 +70,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("get", "/api/v1/organizations/{id}/api-keys"),
     ("post", "/api/v1/organizations/{id}/api-keys"),
     ("delete", "/api/v1/organizations/{id}/api-keys/{key_id}"),
+    ("get", "/api/v1/organizations/{id}/audit"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
 ];

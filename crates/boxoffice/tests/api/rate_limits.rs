@@ -296,3 +296,81 @@ async fn limits_can_be_turned_off() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mfa_codes_and_emailed_tokens_share_the_login_burst() {
+    // The defaults: 5 per minute, burst 3.
+    let app = TestApp::spawn_with(Backend::Sqlite, with_limits(RateLimits::default())).await;
+    let mfa = |code: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/auth/login/mfa",
+                None,
+                &json!({"mfa_token": "a-challenge-that-was-never-issued", "code": code}),
+            )
+            .await
+        }
+    };
+    let mut remaining = Vec::new();
+    for code in ["000000", "111111", "222222"] {
+        let r = mfa(code).await;
+        assert!(
+            r.status.as_u16() == 401 || r.status.as_u16() == 422,
+            "a wrong answer is refused on its merits: {} {}",
+            r.status,
+            r.text
+        );
+        remaining.push(counters(&r));
+    }
+    assert_eq!(remaining, [(3, 2), (3, 1), (3, 0)]);
+    // The fourth quick attempt from the address is not checked at all.
+    let retry = expect_refused(&mfa("333333").await);
+    assert!((1..=12).contains(&retry), "{retry}");
+    // Reset and verification tokens are guessed from the same bucket.
+    for (path, body) in [
+        (
+            "/api/v1/auth/password/reset",
+            json!({"token": "guess", "password": PASSWORD}),
+        ),
+        ("/api/v1/auth/verify-email", json!({"token": "guess"})),
+        (
+            "/api/v1/auth/password/forgot",
+            json!({"email": "ana@example.com"}),
+        ),
+        (
+            "/api/v1/auth/login",
+            json!({"email": "ana@example.com", "password": PASSWORD}),
+        ),
+    ] {
+        expect_refused(&app.post(path, None, &body).await);
+    }
+    // Other routes keep their own bucket.
+    app.get("/api/v1/events", None).await.expect(200);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_and_verification_requests_are_limited_per_address() {
+    let app = TestApp::spawn_with(Backend::Sqlite, with_limits(RateLimits::default())).await;
+    let user = app.buyer().await;
+    for _ in 0..3 {
+        app.post(
+            "/api/v1/auth/verify-email/request",
+            Some(&user.token),
+            &json!({}),
+        )
+        .await
+        .expect(202);
+    }
+    // Counted by address even with a valid token: a fourth request is refused.
+    expect_refused(
+        &app.post(
+            "/api/v1/auth/verify-email/request",
+            Some(&user.token),
+            &json!({}),
+        )
+        .await,
+    );
+    app.stop().await;
+}

@@ -5,6 +5,7 @@ use super::policy::MfaPolicy;
 use super::totp;
 use crate::accounts::password;
 use crate::accounts::tokens::{self, Principal};
+use crate::audit::{Action, AuditEntry, AuditLog, Target};
 use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
 use crate::store::{
@@ -171,15 +172,23 @@ pub struct MfaService {
     vault: Arc<Vault>,
     clock: DynClock,
     policy: MfaPolicy,
+    audit: AuditLog,
 }
 
 impl MfaService {
-    pub fn new(store: DynStore, vault: Arc<Vault>, clock: DynClock, policy: MfaPolicy) -> Self {
+    pub fn new(
+        store: DynStore,
+        vault: Arc<Vault>,
+        clock: DynClock,
+        policy: MfaPolicy,
+        audit: AuditLog,
+    ) -> Self {
         Self {
             store,
             vault,
             clock,
             policy,
+            audit,
         }
     }
 
@@ -265,6 +274,9 @@ impl MfaService {
         }
         let codes = self.new_backup_codes(who.user).await?;
         tracing::info!(user = %who.user, "MFA enabled");
+        self.audit
+            .record(AuditEntry::own(Action::MfaEnabled, who.user))
+            .await;
         Ok(codes)
     }
 
@@ -285,6 +297,9 @@ impl MfaService {
             .map_err(Refusal::field_error)?;
         self.store.delete_mfa(who.user, self.clock.now()).await?;
         tracing::info!(user = %who.user, "MFA disabled");
+        self.audit
+            .record(AuditEntry::own(Action::MfaDisabled, who.user))
+            .await;
         Ok(())
     }
 
@@ -297,6 +312,9 @@ impl MfaService {
             .map_err(Refusal::field_error)?;
         let codes = self.new_backup_codes(who.user).await?;
         tracing::info!(user = %who.user, "backup codes regenerated");
+        self.audit
+            .record(AuditEntry::own(Action::MfaBackupCodesRegenerated, who.user))
+            .await;
         Ok(codes)
     }
 
@@ -327,14 +345,29 @@ impl MfaService {
         {
             return Err(Error::NotFound("trusted device"));
         }
+        self.audit
+            .record(
+                AuditEntry::on(Action::MfaTrustedDeviceRevoked, who, Target::user(who.user))
+                    .detail(serde_json::json!({"device_id": id})),
+            )
+            .await;
         Ok(())
     }
 
     pub async fn revoke_trusted_devices(&self, who: Principal) -> Result<u64> {
-        Ok(self
+        let revoked = self
             .store
             .revoke_trusted_devices(who.user, self.clock.now())
-            .await?)
+            .await?;
+        if revoked > 0 {
+            self.audit
+                .record(
+                    AuditEntry::own(Action::MfaTrustedDeviceRevoked, who.user)
+                        .detail(serde_json::json!({"devices": revoked})),
+                )
+                .await;
+        }
+        Ok(revoked)
     }
 
     /// After a right password: `None` when the account has no second factor or the
