@@ -114,6 +114,11 @@ impl App {
         let vault = Arc::new(
             crate::vault::Vault::load(config.encryption_keys.as_ref(), store.clone()).await?,
         );
+        let privacy = Arc::new(crate::accounts::privacy::PrivacyService::new(
+            store.clone(),
+            vault.clone(),
+            clock.clone(),
+        ));
         let mfa = Arc::new(MfaService::new(
             store.clone(),
             vault,
@@ -217,6 +222,7 @@ impl App {
             accounts,
             organizations,
             mfa,
+            privacy,
             catalog,
             booking,
             rate_limits,

@@ -1,5 +1,6 @@
 //! Account endpoints under `/api/v1/auth`.
 use super::mfa::MfaChallenge;
+use super::privacy::PrivacyService;
 use super::{AuthTokens, LoginOutcome, Principal, ProvisionedBuyer, SessionView, UserView};
 use super::{NewAccount, ProfileChange};
 use crate::error::{Error, Result};
@@ -74,6 +75,19 @@ pub struct UpdateMeRequest {
     #[serde(default)]
     #[schema(schema_with = crate::http::contract::current_password)]
     pub current_password: Option<String>,
+    /// Kept encrypted at rest; absent leaves it, `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = crate::http::contract::phone_change)]
+    pub phone: Option<Option<String>>,
+}
+
+/// A field that was sent, `null` included (absent stays `None` through `default`).
+fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -262,10 +276,12 @@ async fn me(
     State(s): State<AppState>,
     AuthPendingMfa(who): AuthPendingMfa,
 ) -> Result<axum::Json<UserView>> {
-    Ok(axum::Json(s.accounts.me(who).await?))
+    let mut me = s.accounts.me(who).await?;
+    me.phone = s.privacy.phone(me.id).await?;
+    Ok(axum::Json(me))
 }
 
-/// Change display name, email or password. A new email is unverified until confirmed
+/// Change display name, email, password or phone number. A new email is unverified until confirmed
 /// (a verification email is sent); a new password signs out every other session.
 #[utoipa::path(put, path = "/api/v1/auth/me", operation_id = "updateMe", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
     responses((status = 200, body = UserView)))]
@@ -274,17 +290,20 @@ async fn update_me(
     SessionAuth(who, session): SessionAuth,
     Json(r): Json<UpdateMeRequest>,
 ) -> Result<axum::Json<UserView>> {
+    // Every field is checked before anything changes.
+    PrivacyService::check_phone(&r.phone)?;
     let change = ProfileChange {
         display_name: r.display_name,
         email: r.email,
         password: r.password,
         current_password: r.current_password,
     };
-    Ok(axum::Json(
-        s.accounts
-            .update_me(who, session.as_deref(), change)
-            .await?,
-    ))
+    let mut me = s
+        .accounts
+        .update_me(who, session.as_deref(), change)
+        .await?;
+    me.phone = s.privacy.change_phone(me.id, r.phone).await?;
+    Ok(axum::Json(me))
 }
 
 /// Provision buyer accounts in bulk with ready access tokens (admins; load tests).

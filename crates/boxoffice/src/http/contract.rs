@@ -255,6 +255,30 @@ pub fn bulk_prefix() -> Object {
         .build()
 }
 
+fn phone_schema(nullable: bool) -> Object {
+    with_null(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(account::PHONE_PATTERN))
+            .description(Some(
+                "International form: '+' and 7 to 15 digits, the first not 0.",
+            ))
+            .examples([json!("+4915112345678")]),
+        nullable,
+    )
+    .build()
+}
+
+/// A phone number.
+pub fn phone() -> Object {
+    phone_schema(false)
+}
+
+/// A new phone number, or `null` to remove it.
+pub fn phone_change() -> Object {
+    phone_schema(true)
+}
+
 /// `page` query parameter.
 pub fn page() -> Object {
     integer(1, i64::from(MAX_PAGE), 1, false)

@@ -19,6 +19,7 @@ mod mfa;
 mod openapi;
 mod operations;
 mod organizations;
+mod privacy;
 mod rate_limits;
 mod smtp;
 mod store_suite;

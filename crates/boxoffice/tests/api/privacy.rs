@@ -1,0 +1,178 @@
+//! Personal data end to end: the phone number is kept sealed at rest (the raw column
+//! never holds it), shown back to its holder, validated, and re-sealed by rotate-key.
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, User};
+use serde_json::{json, Value};
+
+const PHONE: &str = "+4915112345678";
+
+/// The raw `users.phone_sealed` column of `user`, as the database holds it.
+async fn raw_phone(app: &TestApp, user: &User) -> Option<String> {
+    let sql = "SELECT phone_sealed FROM users WHERE id = ";
+    match app.db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+            let s: Option<String> = sqlx::query_scalar(&format!("{sql}?"))
+                .bind(user.id.to_string())
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            s
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+            let s: Option<String> = sqlx::query_scalar(&format!("{sql}$1"))
+                .bind(user.id.to_string())
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            s
+        }
+    }
+}
+
+async fn me(app: &TestApp, user: &User) -> Value {
+    app.get("/api/v1/auth/me", Some(&user.token))
+        .await
+        .expect(200)
+        .clone()
+}
+
+async fn set_phone(app: &TestApp, user: &User, phone: Value) -> Value {
+    app.put(
+        "/api/v1/auth/me",
+        Some(&user.token),
+        &json!({ "phone": phone }),
+    )
+    .await
+    .expect(200)
+    .clone()
+}
+
+async fn phone_round_trip_is_sealed_at_rest(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ana = app.buyer().await;
+    assert!(me(&app, &ana).await.get("phone").is_none(), "no phone yet");
+    assert_eq!(raw_phone(&app, &ana).await, None);
+
+    let r = set_phone(&app, &ana, json!(PHONE)).await;
+    assert_eq!(r["phone"], PHONE);
+    assert_eq!(me(&app, &ana).await["phone"], PHONE);
+    let raw = raw_phone(&app, &ana).await.expect("sealed value");
+    assert!(raw.starts_with("v1:"), "{raw}");
+    assert!(
+        !raw.contains(PHONE) && !raw.contains("15112345678"),
+        "{raw}"
+    );
+
+    // Another profile change leaves the phone as it is.
+    let r = app
+        .put(
+            "/api/v1/auth/me",
+            Some(&ana.token),
+            &json!({"display_name": "Ana B."}),
+        )
+        .await;
+    assert_eq!(r.expect(200)["phone"], PHONE);
+    assert_eq!(raw_phone(&app, &ana).await.as_deref(), Some(raw.as_str()));
+
+    // Someone else's profile shows nothing of it.
+    let other = app.buyer().await;
+    assert!(me(&app, &other).await.get("phone").is_none());
+
+    // `null` removes it.
+    let r = set_phone(&app, &ana, Value::Null).await;
+    assert!(r.get("phone").is_none(), "{r}");
+    assert!(me(&app, &ana).await.get("phone").is_none());
+    assert_eq!(raw_phone(&app, &ana).await, None);
+    app.stop().await;
+}
+
+async fn a_bad_phone_is_refused_and_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ana = app.buyer().await;
+    set_phone(&app, &ana, json!(PHONE)).await;
+    let before = me(&app, &ana).await;
+    for bad in [
+        json!("015112345678"),
+        json!("+0151123456"),
+        json!("+49 151 1234567"),
+        json!("+12345"),
+        json!("+1234567890123456"),
+        json!(""),
+    ] {
+        let r = app
+            .put(
+                "/api/v1/auth/me",
+                Some(&ana.token),
+                &json!({"phone": bad, "display_name": "Changed"}),
+            )
+            .await;
+        r.expect_field_error("phone");
+    }
+    let r = app
+        .put(
+            "/api/v1/auth/me",
+            Some(&ana.token),
+            &json!({"phone": 4915112345678u64}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "a number is not a phone string");
+    assert_eq!(me(&app, &ana).await, before, "nothing changed");
+    app.stop().await;
+}
+
+/// Runs `boxoffice admin rotate-key` against the test database.
+fn rotate_key_command(app: &TestApp) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .args(["admin", "rotate-key"])
+        .env("BOXOFFICE_DATABASE_URL", &app.db.url)
+        .env("RUST_LOG", "warn")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "rotate-key failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn rotate_key_reseals_phone_numbers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ana = app.buyer().await;
+    let bob = app.buyer().await;
+    let none = app.buyer().await;
+    set_phone(&app, &ana, json!(PHONE)).await;
+    set_phone(&app, &bob, json!("+33612345678")).await;
+    let before = raw_phone(&app, &ana).await.unwrap();
+    assert!(before.starts_with("v1:"), "{before}");
+
+    let out = rotate_key_command(&app);
+    assert!(out.contains("2 values sealed under key v2 (new)"), "{out}");
+    let after = raw_phone(&app, &ana).await.unwrap();
+    assert!(after.starts_with("v2:"), "{after}");
+    assert_ne!(after, before);
+    assert!(raw_phone(&app, &bob).await.unwrap().starts_with("v2:"));
+    assert_eq!(
+        raw_phone(&app, &none).await,
+        None,
+        "no value, nothing sealed"
+    );
+
+    // The running server opens the re-sealed values and seals new ones under v2.
+    assert_eq!(me(&app, &ana).await["phone"], PHONE);
+    assert_eq!(me(&app, &bob).await["phone"], "+33612345678");
+    set_phone(&app, &none, json!("+12025550123")).await;
+    assert!(raw_phone(&app, &none).await.unwrap().starts_with("v2:"));
+    app.stop().await;
+}
+
+on_both_backends!(
+    phone_round_trip_is_sealed_at_rest,
+    a_bad_phone_is_refused_and_changes_nothing,
+    rotate_key_reseals_phone_numbers,
+);
