@@ -114,14 +114,9 @@ impl App {
         let vault = Arc::new(
             crate::vault::Vault::load(config.encryption_keys.as_ref(), store.clone()).await?,
         );
-        let privacy = Arc::new(crate::accounts::privacy::PrivacyService::new(
-            store.clone(),
-            vault.clone(),
-            clock.clone(),
-        ));
         let mfa = Arc::new(MfaService::new(
             store.clone(),
-            vault,
+            vault.clone(),
             clock.clone(),
             MfaPolicy::from_role_names(&config.mfa_required_roles)?,
         ));
@@ -215,6 +210,18 @@ impl App {
                 }
             });
         }
+        let privacy = Arc::new(crate::accounts::privacy::PrivacyService::new(
+            store.clone(),
+            vault,
+            clock.clone(),
+            crate::accounts::privacy::ExportSources {
+                accounts: accounts.clone(),
+                organizations: organizations.clone(),
+                booking: booking.clone(),
+                mfa: mfa.clone(),
+                audit: audit.clone(),
+            },
+        ));
         let state = AppState(Arc::new(Services {
             config: Arc::new(config),
             store,

@@ -1,6 +1,6 @@
 //! Account endpoints under `/api/v1/auth`.
 use super::mfa::MfaChallenge;
-use super::privacy::PrivacyService;
+use super::privacy::{PersonalDataExport, PrivacyService};
 use super::{AuthTokens, LoginOutcome, Principal, ProvisionedBuyer, SessionView, UserView};
 use super::{NewAccount, ProfileChange};
 use crate::error::{Error, Result};
@@ -186,6 +186,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(me, update_me))
+        .routes(routes!(export_me))
         .routes(routes!(bulk_buyers))
         .routes(routes!(request_verification))
         .routes(routes!(verify_email))
@@ -304,6 +305,29 @@ async fn update_me(
         .await?;
     me.phone = s.privacy.change_phone(me.id, r.phone).await?;
     Ok(axum::Json(me))
+}
+
+/// Everything the platform holds about the signed-in person, as one JSON document
+/// to download: profile (phone included), sessions, organizations and roles,
+/// bookings, MFA status, API keys they created and their audit log entries. Never a
+/// password hash, secret, code or token.
+#[utoipa::path(get, path = "/api/v1/auth/me/export", operation_id = "exportMyData", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = PersonalDataExport,
+        headers(("Content-Disposition" = String, description = "attachment; filename=\"boxoffice-export-<user id>.json\"")))))]
+async fn export_me(
+    State(s): State<AppState>,
+    SessionAuth(who, session): SessionAuth,
+) -> Result<Response> {
+    let export = s.privacy.export(who, session.as_deref()).await?;
+    let disposition = format!(
+        "attachment; filename=\"boxoffice-export-{}.json\"",
+        export.profile.id
+    );
+    Ok((
+        [(axum::http::header::CONTENT_DISPOSITION, disposition)],
+        axum::Json(export),
+    )
+        .into_response())
 }
 
 /// Provision buyer accounts in bulk with ready access tokens (admins; load tests).

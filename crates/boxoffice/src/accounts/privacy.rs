@@ -1,12 +1,53 @@
 //! Personal data of an account holder: fields beyond the login email (the phone
-//! number) kept sealed by the vault, so a copy of the database alone reveals nothing.
+//! number) kept sealed by the vault, so a copy of the database alone reveals nothing,
+//! and the export of everything the platform holds about a person.
+use super::mfa::{MfaService, MfaStatus};
+use super::{AccountService, Principal, SessionView, UserView};
+use crate::audit::{AuditEntryView, AuditLog};
+use crate::booking::{BookingService, BookingView};
 use crate::clock::DynClock;
-use crate::error::{OrNotFound, Result};
-use crate::store::DynStore;
+use crate::error::{Error, OrNotFound, Result};
+use crate::http::paging::MAX_PER_PAGE;
+use crate::organizations::{ApiKeyView, OrganizationService, OrganizationView};
+use crate::store::{DynStore, Page};
 use crate::vault::Vault;
 use boxoffice_domain::account::parse_phone;
 use boxoffice_domain::{UserId, Violations};
+use serde::Serialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// Everything the platform holds about one person, as `GET /auth/me/export` gives it.
+/// Secrets never appear: no password hash, TOTP secret, backup code or token.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PersonalDataExport {
+    /// When the export was made.
+    #[schema(schema_with = crate::http::contract::date_time)]
+    pub exported_at: String,
+    /// The profile, phone number included when one is set.
+    pub profile: UserView,
+    /// Live sessions (signed-in devices).
+    pub sessions: Vec<SessionView>,
+    /// Organizations the person belongs to, with their role in each.
+    pub organizations: Vec<OrganizationView>,
+    /// Every booking, whatever its status.
+    pub bookings: Vec<BookingView>,
+    /// Whether a second factor protects the account (never the secret).
+    pub mfa: MfaStatus,
+    /// API keys the person created in their organizations (never the key itself).
+    pub api_keys: Vec<ApiKeyView>,
+    /// Audit log entries of what the person did, newest first.
+    pub audit: Vec<AuditEntryView>,
+}
+
+/// The capabilities an export reads from, each through its own use cases.
+pub struct ExportSources {
+    pub accounts: Arc<AccountService>,
+    pub organizations: Arc<OrganizationService>,
+    pub booking: Arc<BookingService>,
+    pub mfa: Arc<MfaService>,
+    pub audit: AuditLog,
+}
 
 /// A change of the phone number: absent leaves it, `null` clears it.
 pub type PhoneChange = Option<Option<String>>;
@@ -15,15 +56,71 @@ pub struct PrivacyService {
     store: DynStore,
     vault: Arc<Vault>,
     clock: DynClock,
+    sources: ExportSources,
 }
 
 impl PrivacyService {
-    pub fn new(store: DynStore, vault: Arc<Vault>, clock: DynClock) -> Self {
+    pub fn new(
+        store: DynStore,
+        vault: Arc<Vault>,
+        clock: DynClock,
+        sources: ExportSources,
+    ) -> Self {
         Self {
             store,
             vault,
             clock,
+            sources,
         }
+    }
+
+    /// Everything held about the caller, who must be the person (not an API key).
+    pub async fn export(
+        &self,
+        who: Principal,
+        session: Option<&str>,
+    ) -> Result<PersonalDataExport> {
+        if who.key.is_some() {
+            return Err(Error::Forbidden("API keys cannot export personal data"));
+        }
+        let s = &self.sources;
+        let mut profile = s.accounts.me(who).await?;
+        profile.phone = self.phone(who.user).await?;
+        let organizations = s.organizations.mine(who).await?;
+        let mut api_keys = Vec::new();
+        for org in &organizations {
+            api_keys.extend(
+                self.store
+                    .api_keys(org.id)
+                    .await?
+                    .iter()
+                    .filter(|k| k.created_by == who.user)
+                    .map(ApiKeyView::from),
+            );
+        }
+        let mut bookings = Vec::new();
+        for n in 1.. {
+            let page = Page {
+                page: n,
+                per_page: MAX_PER_PAGE,
+            };
+            let (items, total) = s.booking.list(who, Vec::new(), page).await?;
+            let done = items.is_empty() || page.offset() + items.len() as i64 >= total;
+            bookings.extend(items);
+            if done {
+                break;
+            }
+        }
+        Ok(PersonalDataExport {
+            exported_at: crate::timefmt::rfc3339(self.clock.now()),
+            profile,
+            sessions: s.accounts.sessions(who, session).await?,
+            organizations,
+            bookings,
+            mfa: s.mfa.status(who).await?,
+            api_keys,
+            audit: s.audit.by_actor(who.user).await?,
+        })
     }
 
     /// Checks a phone change before anything is written: a 422 on `phone`.

@@ -558,6 +558,7 @@ fn specific(operation_id: &str) -> Option<Specific> {
             ..NONE
         },
         "getMe"
+        | "exportMyData"
         | "getMfaStatus"
         | "listTrustedDevices"
         | "revokeTrustedDevices"

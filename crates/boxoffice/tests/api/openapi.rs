@@ -11,6 +11,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/refresh"),
     ("post", "/api/v1/auth/logout"),
     ("get", "/api/v1/auth/me"),
+    ("get", "/api/v1/auth/me/export"),
     ("put", "/api/v1/auth/me"),
     ("post", "/api/v1/admin/users/bulk"),
     ("post", "/api/v1/auth/login/mfa"),

@@ -1,8 +1,10 @@
 //! Personal data end to end: the phone number is kept sealed at rest (the raw column
-//! never holds it), shown back to its holder, validated, and re-sealed by rotate-key.
+//! never holds it), shown back to its holder, validated, and re-sealed by rotate-key;
+//! the export of everything held about a person, without a secret.
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, User};
+use crate::support::{eventually, Backend, ShowSpec, TestApp, User, PASSWORD};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const PHONE: &str = "+4915112345678";
 
@@ -175,4 +177,128 @@ on_both_backends!(
     phone_round_trip_is_sealed_at_rest,
     a_bad_phone_is_refused_and_changes_nothing,
     rotate_key_reseals_phone_numbers,
+    the_export_holds_every_section_and_no_secret,
 );
+
+async fn the_export_holds_every_section_and_no_secret(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let show = app.show_with(ShowSpec::default()).await;
+    let email = show.organizer.email.clone();
+    // A real login: a session, a refresh token and an audit entry by this person.
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    let tokens = r.expect(200).clone();
+    let owner = User {
+        token: tokens["access_token"].as_str().unwrap().to_owned(),
+        ..show.organizer.clone()
+    };
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    set_phone(&app, &owner, json!(PHONE)).await;
+    let orgs = app
+        .get("/api/v1/organizations", Some(&owner.token))
+        .await
+        .expect(200)
+        .clone();
+    let org = orgs[0]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/organizations/{org}/api-keys"),
+            Some(&owner.token),
+            &json!({"name": "box office", "scope": "read"}),
+        )
+        .await;
+    let key = r.expect(201).clone();
+    let key_token = key["token"].as_str().unwrap().to_owned();
+    // Several bookings, one of them paid.
+    let mut booked = Vec::new();
+    for _ in 0..3 {
+        booked.push(app.hold(&owner.token, &show, 1).await);
+    }
+    app.confirm(&owner.token, &booked[0]).await.expect(200);
+    // A pending TOTP enrolment: its secret is held, sealed, and must not leak.
+    let r = app
+        .post("/api/v1/auth/mfa/totp", Some(&owner.token), &json!({}))
+        .await;
+    let totp_secret = r.expect(201)["secret"].as_str().unwrap().to_owned();
+    // Someone else's data stays out.
+    let other = app.buyer().await;
+    let other_booking = app.hold(&other.token, &show, 1).await;
+
+    let export = eventually(Duration::from_secs(10), "the login audited", || async {
+        let r = app.get("/api/v1/auth/me/export", Some(&owner.token)).await;
+        let body = r.expect(200).clone();
+        let audited = body["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "auth.login.succeeded");
+        audited.then_some(r)
+    })
+    .await;
+    assert_eq!(
+        export.header("content-disposition"),
+        Some(
+            format!(
+                "attachment; filename=\"boxoffice-export-{}.json\"",
+                owner.id
+            )
+            .as_str()
+        )
+    );
+    let body = &export.body;
+    assert_eq!(body["profile"]["email"], email.as_str());
+    assert_eq!(body["profile"]["phone"], PHONE);
+    assert_eq!(body["profile"]["role"], "organizer");
+    assert!(body["profile"]["created_at"].is_string());
+    assert!(body["profile"]["email_verified"].is_boolean());
+    assert!(!body["sessions"].as_array().unwrap().is_empty());
+    assert_eq!(body["organizations"][0]["id"], org.as_str());
+    assert_eq!(body["organizations"][0]["role"], "owner");
+    let ids: Vec<&str> = body["bookings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    for b in &booked {
+        assert!(ids.contains(&b.as_str()), "{b} in {ids:?}");
+    }
+    assert!(!ids.contains(&other_booking.as_str()));
+    assert_eq!(body["mfa"]["pending"], true);
+    assert_eq!(body["mfa"]["enabled"], false);
+    assert_eq!(body["api_keys"][0]["id"], key["key"]["id"]);
+    assert!(!body["audit"].as_array().unwrap().is_empty());
+    assert!(body["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["actor_id"] == owner.id.to_string()));
+
+    let text = &export.text;
+    for secret in [
+        totp_secret.as_str(),
+        refresh.as_str(),
+        owner.token.as_str(),
+        key_token.as_str(),
+        PASSWORD,
+        "$argon2",
+        "password_hash",
+    ] {
+        assert!(!text.contains(secret), "the export holds {secret}");
+    }
+    assert!(!text.contains(&other.email));
+
+    // API keys and the anonymous cannot export.
+    app.get("/api/v1/auth/me/export", Some(&key_token))
+        .await
+        .expect_problem(401, "/problems/unauthorized");
+    app.get("/api/v1/auth/me/export", None)
+        .await
+        .expect_problem(401, "/problems/unauthorized");
+    app.stop().await;
+}
