@@ -185,7 +185,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
-        .routes(routes!(me, update_me))
+        .routes(routes!(me, update_me, erase_me))
+        .routes(routes!(erase_user))
         .routes(routes!(export_me))
         .routes(routes!(bulk_buyers))
         .routes(routes!(request_verification))
@@ -328,6 +329,44 @@ async fn export_me(
         axum::Json(export),
     )
         .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"password": "correct horse battery staple"}))]
+pub struct EraseMeRequest {
+    /// The account's current password (422 on `password` when wrong).
+    #[schema(schema_with = crate::http::contract::current_password_required)]
+    pub password: String,
+}
+
+/// Erase the signed-in account: email, name, phone and password are replaced, the
+/// second factor, sessions, trusted devices and memberships removed; bookings stay
+/// (financial records). Refused (409 `last-owner`) for the last owner of an
+/// organization. Access tokens already issued expire on their own (15 minutes at
+/// most); refresh tokens stop at once.
+#[utoipa::path(delete, path = "/api/v1/auth/me", operation_id = "eraseMe", tag = "accounts", security(("bearer" = [])), request_body = EraseMeRequest,
+    responses((status = 204, description = "Erased")))]
+async fn erase_me(
+    State(s): State<AppState>,
+    SessionAuth(who, _): SessionAuth,
+    Json(r): Json<EraseMeRequest>,
+) -> Result<StatusCode> {
+    s.privacy.erase_me(who, r.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erase another account (admins), as `DELETE /auth/me` does without a password.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{user_id}", operation_id = "eraseUser", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid, description = "The account to erase")),
+    responses((status = 204, description = "Erased")))]
+async fn erase_user(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Path(user): Path<boxoffice_domain::UserId>,
+) -> Result<StatusCode> {
+    s.privacy.erase_user(who, user).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Provision buyer accounts in bulk with ready access tokens (admins; load tests).

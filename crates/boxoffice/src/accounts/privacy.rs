@@ -3,15 +3,16 @@
 //! and the export of everything the platform holds about a person.
 use super::mfa::{MfaService, MfaStatus};
 use super::{AccountService, Principal, SessionView, UserView};
-use crate::audit::{AuditEntryView, AuditLog};
+use crate::audit::{Action, AuditEntry, AuditEntryView, AuditLog, Target};
 use crate::booking::{BookingService, BookingView};
 use crate::clock::DynClock;
-use crate::error::{Error, OrNotFound, Result};
+use crate::error::{ConflictKind, Error, OrNotFound, Result};
 use crate::http::paging::MAX_PER_PAGE;
 use crate::organizations::{ApiKeyView, OrganizationService, OrganizationView};
-use crate::store::{DynStore, Page};
+use crate::store::{DynStore, MemberChange, Page};
 use crate::vault::Vault;
 use boxoffice_domain::account::parse_phone;
+use boxoffice_domain::organization::MemberRole;
 use boxoffice_domain::{UserId, Violations};
 use serde::Serialize;
 use std::sync::Arc;
@@ -49,6 +50,9 @@ pub struct ExportSources {
     pub audit: AuditLog,
 }
 
+/// The display name an erased account keeps.
+pub const ERASED_NAME: &str = "Erased account";
+
 /// A change of the phone number: absent leaves it, `null` clears it.
 pub type PhoneChange = Option<Option<String>>;
 
@@ -72,6 +76,84 @@ impl PrivacyService {
             clock,
             sources,
         }
+    }
+
+    /// Erases the caller's own account, after checking their password.
+    pub async fn erase_me(&self, who: Principal, password: String) -> Result<()> {
+        if who.key.is_some() {
+            return Err(Error::Forbidden("API keys cannot erase accounts"));
+        }
+        let user = self.store.user(who.user).await.or_not_found("user")?;
+        if !super::password::verify(password, user.password_hash).await? {
+            return Err(Error::field("password", "is wrong"));
+        }
+        self.erase(who, who.user).await
+    }
+
+    /// Erases another account (admins).
+    pub async fn erase_user(&self, who: Principal, user: UserId) -> Result<()> {
+        if !who.is_admin() {
+            return Err(Error::Forbidden("only admins erase other accounts"));
+        }
+        self.store.user(user).await.or_not_found("user")?;
+        self.erase(who, user).await
+    }
+
+    /// Anonymizes the person: what identifies them is replaced, their second factor,
+    /// sessions, trusted devices and memberships go; bookings stay with the user id
+    /// (financial records). Refused while they are the last owner of an organization.
+    async fn erase(&self, who: Principal, user: UserId) -> Result<()> {
+        let orgs = self.store.organizations_of(user).await?;
+        for (org, role) in &orgs {
+            if *role != MemberRole::Owner {
+                continue;
+            }
+            let members = self.store.members(org.id).await?;
+            let owners = members
+                .iter()
+                .filter(|m| m.membership.role == MemberRole::Owner)
+                .count();
+            if owners <= 1 {
+                return Err(Error::conflict(
+                    ConflictKind::LastOwner,
+                    "the account is the last owner of an organization: make another member owner first",
+                ));
+            }
+        }
+        let now = self.clock.now();
+        for (org, _) in &orgs {
+            // A concurrent change may have left it: nothing to remove then.
+            if self.store.remove_member(org.id, user).await? == MemberChange::LastOwner {
+                return Err(Error::conflict(
+                    ConflictKind::LastOwner,
+                    "the account is the last owner of an organization: make another member owner first",
+                ));
+            }
+        }
+        self.store.delete_mfa(user, now).await?;
+        self.store.revoke_trusted_devices(user, now).await?;
+        self.store.revoke_sessions_except(user, None, now).await?;
+        // A hash of a random secret nobody knows: no password matches it.
+        let unusable = super::password::hash(super::tokens::new_signing_secret()).await?;
+        self.store
+            .anonymize_user(
+                user,
+                &format!("erased-{user}@erased.invalid"),
+                ERASED_NAME,
+                &unusable,
+                now,
+            )
+            .await
+            .or_not_found("user")?;
+        self.sources
+            .audit
+            .record(AuditEntry::on(
+                Action::AccountErased,
+                who,
+                Target::user(user),
+            ))
+            .await;
+        Ok(())
     }
 
     /// Everything held about the caller, who must be the person (not an API key).

@@ -19,6 +19,7 @@ pub enum Action {
     AccountEmailChanged,
     AccountPasswordChanged,
     AccountsBulkCreated,
+    AccountErased,
     EventCreated,
     EventUpdated,
     EventDeleted,
@@ -36,7 +37,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::Logout,
@@ -46,6 +47,7 @@ impl Action {
         Action::AccountEmailChanged,
         Action::AccountPasswordChanged,
         Action::AccountsBulkCreated,
+        Action::AccountErased,
         Action::EventCreated,
         Action::EventUpdated,
         Action::EventDeleted,
@@ -73,6 +75,7 @@ impl Action {
             Action::AccountEmailChanged => "account.email.changed",
             Action::AccountPasswordChanged => "account.password.changed",
             Action::AccountsBulkCreated => "account.bulk_created",
+            Action::AccountErased => "account.erased",
             Action::EventCreated => "catalog.event.created",
             Action::EventUpdated => "catalog.event.updated",
             Action::EventDeleted => "catalog.event.deleted",

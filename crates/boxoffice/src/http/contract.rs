@@ -207,6 +207,15 @@ pub fn current_password() -> Object {
     .build()
 }
 
+/// The account's current password, required (any string: a wrong one is a 422).
+pub fn current_password_required() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+        .examples([json!("correct horse battery staple")])
+        .build()
+}
+
 /// ISO 4217 code in capitals.
 pub fn currency() -> Object {
     ObjectBuilder::new()
@@ -610,6 +619,15 @@ fn specific(operation_id: &str) -> Option<Specific> {
             conflicts: &[C::InvalidState],
             rule_fields: &["password", "code", "backup_code"],
             ..NONE
+        },
+        "eraseMe" => Specific {
+            conflicts: &[C::LastOwner],
+            rule_fields: &["password"],
+            ..NONE
+        },
+        "eraseUser" => Specific {
+            conflicts: &[C::LastOwner],
+            ..OWNER
         },
         "updateMe" => Specific {
             rule_fields: &["email", "current_password"],

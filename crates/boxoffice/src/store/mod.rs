@@ -600,6 +600,17 @@ pub trait PersonalDataStore: Send + Sync {
         sealed: Option<&str>,
         at: Timestamp,
     ) -> StoreResult<()>;
+    /// Replaces what identifies the person: email, display name and password hash
+    /// as given, phone and email verification cleared (the row and its id stay, so
+    /// bookings keep their owner).
+    async fn anonymize_user(
+        &self,
+        user: UserId,
+        email: &str,
+        display_name: &str,
+        password_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<()>;
 }
 
 /// Sealed values in neutral terms, for re-encryption under a new key.

@@ -12,6 +12,8 @@ const KNOWN: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/logout"),
     ("get", "/api/v1/auth/me"),
     ("get", "/api/v1/auth/me/export"),
+    ("delete", "/api/v1/auth/me"),
+    ("delete", "/api/v1/admin/users/{user_id}"),
     ("put", "/api/v1/auth/me"),
     ("post", "/api/v1/admin/users/bulk"),
     ("post", "/api/v1/auth/login/mfa"),

@@ -1,8 +1,9 @@
 //! Personal data end to end: the phone number is kept sealed at rest (the raw column
 //! never holds it), shown back to its holder, validated, and re-sealed by rotate-key;
-//! the export of everything held about a person, without a secret.
+//! the export of everything held about a person, without a secret; erasure.
 use crate::on_both_backends;
-use crate::support::{eventually, Backend, ShowSpec, TestApp, User, PASSWORD};
+use crate::support::{eventually, Backend, Resp, ShowSpec, TestApp, User, PASSWORD};
+use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -178,6 +179,8 @@ on_both_backends!(
     a_bad_phone_is_refused_and_changes_nothing,
     rotate_key_reseals_phone_numbers,
     the_export_holds_every_section_and_no_secret,
+    erasure_anonymizes_the_person_and_keeps_bookings,
+    the_last_owner_is_refused_and_admins_erase_others,
 );
 
 async fn the_export_holds_every_section_and_no_secret(backend: Backend) {
@@ -300,5 +303,138 @@ async fn the_export_holds_every_section_and_no_secret(backend: Backend) {
     app.get("/api/v1/auth/me/export", None)
         .await
         .expect_problem(401, "/problems/unauthorized");
+    app.stop().await;
+}
+
+async fn erase_me(app: &TestApp, token: &str, password: &str) -> Resp {
+    app.send(
+        Method::DELETE,
+        "/api/v1/auth/me",
+        Some(token),
+        Some(&json!({ "password": password })),
+    )
+    .await
+}
+
+async fn erasure_anonymizes_the_person_and_keeps_bookings(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let show = app.show_with(ShowSpec::default()).await;
+    let buyer = app.buyer().await;
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            &json!({"email": buyer.email, "password": PASSWORD}),
+        )
+        .await;
+    let tokens = r.expect(200).clone();
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let ana = User {
+        token: token.clone(),
+        ..buyer.clone()
+    };
+    set_phone(&app, &ana, json!(PHONE)).await;
+    let paid = app.hold(&token, &show, 2).await;
+    app.confirm(&token, &paid).await.expect(200);
+    let held = app.hold(&token, &show, 1).await;
+    let sales_before = app.sales(&show).await;
+
+    // The wrong password changes nothing.
+    erase_me(&app, &token, "not the password")
+        .await
+        .expect_field_error("password");
+    assert_eq!(me(&app, &ana).await["email"], buyer.email.as_str());
+
+    erase_me(&app, &token, PASSWORD).await.expect(204);
+
+    let record = app.state.store.user(buyer.id).await.unwrap();
+    assert_eq!(
+        record.email.as_str(),
+        format!("erased-{}@erased.invalid", buyer.id)
+    );
+    assert_eq!(record.display_name, "Erased account");
+    assert!(record.email_verified_at.is_none());
+    assert_eq!(raw_phone(&app, &ana).await, None);
+    // Bookings stay with the account id, and the sales figures do not move.
+    for id in [&paid, &held] {
+        let b = app.state.store.booking(id.parse().unwrap()).await.unwrap();
+        assert_eq!(b.user_id, buyer.id);
+    }
+    assert_eq!(app.sales(&show).await, sales_before);
+    // Sessions are gone: the refresh token is refused, the old login fails.
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        &json!({"refresh_token": refresh}),
+    )
+    .await
+    .expect_problem(401, "/problems/unauthorized");
+    app.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({"email": buyer.email, "password": PASSWORD}),
+    )
+    .await
+    .expect_problem(401, "/problems/unauthorized");
+    // The email is free again.
+    app.post(
+        "/api/v1/auth/register",
+        None,
+        &json!({"email": buyer.email, "password": PASSWORD, "display_name": "Ana Again"}),
+    )
+    .await
+    .expect(201);
+    // The erasure is audited, naming no personal data.
+    let admin = app.admin().await;
+    let entries = eventually(Duration::from_secs(10), "the erasure audited", || async {
+        let r = app
+            .get(
+                "/api/v1/admin/audit?action=account.erased",
+                Some(&admin.token),
+            )
+            .await;
+        let items = r.expect(200)["items"].as_array().unwrap().clone();
+        (!items.is_empty()).then_some(items)
+    })
+    .await;
+    assert_eq!(entries[0]["target_id"], buyer.id.to_string());
+    assert!(!serde_json::to_string(&entries)
+        .unwrap()
+        .contains(&buyer.email));
+    app.stop().await;
+}
+
+async fn the_last_owner_is_refused_and_admins_erase_others(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.organizer().await;
+    erase_me(&app, &owner.token, PASSWORD)
+        .await
+        .expect_problem(409, "/problems/last-owner");
+    let still = app.state.store.user(owner.id).await.unwrap();
+    assert_eq!(still.email.as_str(), owner.email);
+
+    let admin = app.admin().await;
+    let buyer = app.buyer().await;
+    let path = format!("/api/v1/admin/users/{}", buyer.id);
+    app.delete(&path, Some(&owner.token))
+        .await
+        .expect_problem(403, "/problems/forbidden");
+    app.delete(&path, Some(&admin.token)).await.expect(204);
+    let record = app.state.store.user(buyer.id).await.unwrap();
+    assert_eq!(record.display_name, "Erased account");
+    app.delete(
+        &format!("/api/v1/admin/users/{}", uuid::Uuid::now_v7()),
+        Some(&admin.token),
+    )
+    .await
+    .expect_problem(404, "/problems/not-found");
+    // The admin can erase the last owner's account only once it is not the last.
+    app.delete(
+        &format!("/api/v1/admin/users/{}", owner.id),
+        Some(&admin.token),
+    )
+    .await
+    .expect_problem(409, "/problems/last-owner");
     app.stop().await;
 }

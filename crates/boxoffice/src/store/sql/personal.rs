@@ -29,4 +29,26 @@ impl PersonalDataStore for SqlStore {
             .text(user);
         self.exec_one(&sql).await
     }
+
+    async fn anonymize_user(
+        &self,
+        user: UserId,
+        email: &str,
+        display_name: &str,
+        password_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut sql = Sql::update("users");
+        sql.push("email = ")
+            .text(email)
+            .push(", display_name = ")
+            .text(display_name)
+            .push(", password_hash = ")
+            .text(password_hash)
+            .push(", phone_sealed = NULL, email_verified_at = NULL, updated_at = ")
+            .int(at.millis())
+            .push(" WHERE id = ")
+            .text(user);
+        self.exec_one(&sql).await
+    }
 }
