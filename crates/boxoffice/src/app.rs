@@ -116,7 +116,7 @@ impl App {
         );
         let mfa = Arc::new(MfaService::new(
             store.clone(),
-            vault,
+            vault.clone(),
             clock.clone(),
             MfaPolicy::from_role_names(&config.mfa_required_roles)?,
             audit.clone(),
@@ -217,6 +217,18 @@ impl App {
                 }
             });
         }
+        let privacy = Arc::new(crate::accounts::privacy::PrivacyService::new(
+            store.clone(),
+            vault,
+            clock.clone(),
+            crate::accounts::privacy::ExportSources {
+                accounts: accounts.clone(),
+                organizations: organizations.clone(),
+                booking: booking.clone(),
+                mfa: mfa.clone(),
+                audit: audit.clone(),
+            },
+        ));
         let state = AppState(Arc::new(Services {
             config: Arc::new(config),
             store,
@@ -224,6 +236,7 @@ impl App {
             accounts,
             organizations,
             mfa,
+            privacy,
             catalog,
             booking,
             rate_limits,

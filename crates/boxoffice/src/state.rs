@@ -1,6 +1,7 @@
 //! What every request handler reaches: the configuration and the services. Kept apart
 //! from the wiring in `app` so handlers depend on this, never on how it is built.
 use crate::accounts::mfa::MfaService;
+use crate::accounts::privacy::PrivacyService;
 use crate::accounts::AccountService;
 use crate::audit::AuditLog;
 use crate::booking::BookingService;
@@ -32,6 +33,8 @@ pub struct Services {
     pub accounts: Arc<AccountService>,
     pub organizations: Arc<OrganizationService>,
     pub mfa: Arc<MfaService>,
+    /// Personal data: sealed fields, export and erasure.
+    pub privacy: Arc<PrivacyService>,
     pub catalog: Arc<CatalogService>,
     pub booking: Arc<BookingService>,
     /// Token buckets per caller; `None` when `rate_limits.enabled` is off.

@@ -131,6 +131,24 @@ pub fn parse_display_name(raw: &str) -> Result<String, String> {
     DISPLAY_NAME.parse(raw)
 }
 
+/// A phone number in international form: `+`, a country code not starting with 0 and
+/// 7 to 15 digits in all, without spaces (what `parse_phone` accepts).
+pub const PHONE_PATTERN: &str = "^\\+[1-9][0-9]{6,14}$";
+
+/// A phone number (see `PHONE_PATTERN`), exactly as given.
+pub fn parse_phone(raw: &str) -> Result<String, String> {
+    let digits = raw.strip_prefix('+').unwrap_or("");
+    let ok = raw.starts_with('+')
+        && (7..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be '+' and 7 to 15 digits, the first not 0 (e.g. +4915112345678)".into())
+    }
+}
+
 /// The prefix of bulk-created buyer emails (see `BULK_PREFIX_PATTERN`).
 pub fn check_bulk_prefix(raw: &str) -> Result<String, String> {
     let ok = (1..=40).contains(&raw.len())
@@ -147,6 +165,27 @@ pub fn check_bulk_prefix(raw: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phone_numbers_are_international() {
+        for ok in ["+4915112345678", "+1234567", "+123456789012345"] {
+            assert_eq!(parse_phone(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "",
+            "+",
+            "4915112345678",
+            "+0151123456",
+            "+123456",
+            "+1234567890123456",
+            "+49 151 1234567",
+            "+49151a234567",
+            "++4915112345678",
+            "+４９１５１１２３４５６",
+        ] {
+            assert!(parse_phone(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn email_is_normalised_and_checked() {

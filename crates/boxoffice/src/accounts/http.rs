@@ -1,5 +1,6 @@
 //! Account endpoints under `/api/v1/auth`.
 use super::mfa::MfaChallenge;
+use super::privacy::{PersonalDataExport, PrivacyService};
 use super::{AuthTokens, LoginOutcome, Principal, ProvisionedBuyer, SessionView, UserView};
 use super::{NewAccount, ProfileChange};
 use crate::error::{Error, Result};
@@ -74,6 +75,19 @@ pub struct UpdateMeRequest {
     #[serde(default)]
     #[schema(schema_with = crate::http::contract::current_password)]
     pub current_password: Option<String>,
+    /// Kept encrypted at rest; absent leaves it, `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = crate::http::contract::phone_change)]
+    pub phone: Option<Option<String>>,
+}
+
+/// A field that was sent, `null` included (absent stays `None` through `default`).
+fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -173,7 +187,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
-        .routes(routes!(me, update_me))
+        .routes(routes!(me, update_me, erase_me))
+        .routes(routes!(erase_user))
+        .routes(routes!(export_me))
         .routes(routes!(bulk_buyers))
         .routes(routes!(request_verification))
         .routes(routes!(verify_email))
@@ -264,10 +280,12 @@ async fn me(
     State(s): State<AppState>,
     AuthPendingMfa(who): AuthPendingMfa,
 ) -> Result<axum::Json<UserView>> {
-    Ok(axum::Json(s.accounts.me(who).await?))
+    let mut me = s.accounts.me(who).await?;
+    me.phone = s.privacy.phone(me.id).await?;
+    Ok(axum::Json(me))
 }
 
-/// Change display name, email or password. A new email is unverified until confirmed
+/// Change display name, email, password or phone number. A new email is unverified until confirmed
 /// (a verification email is sent); a new password signs out every other session.
 #[utoipa::path(put, path = "/api/v1/auth/me", operation_id = "updateMe", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
     responses((status = 200, body = UserView)))]
@@ -276,17 +294,81 @@ async fn update_me(
     SessionAuth(who, session): SessionAuth,
     Json(r): Json<UpdateMeRequest>,
 ) -> Result<axum::Json<UserView>> {
+    // Every field is checked before anything changes.
+    PrivacyService::check_phone(&r.phone)?;
     let change = ProfileChange {
         display_name: r.display_name,
         email: r.email,
         password: r.password,
         current_password: r.current_password,
     };
-    Ok(axum::Json(
-        s.accounts
-            .update_me(who, session.as_deref(), change)
-            .await?,
-    ))
+    let mut me = s
+        .accounts
+        .update_me(who, session.as_deref(), change)
+        .await?;
+    me.phone = s.privacy.change_phone(me.id, r.phone).await?;
+    Ok(axum::Json(me))
+}
+
+/// Everything the platform holds about the signed-in person, as one JSON document
+/// to download: profile (phone included), sessions, organizations and roles,
+/// bookings, MFA status, API keys they created and their audit log entries. Never a
+/// password hash, secret, code or token.
+#[utoipa::path(get, path = "/api/v1/auth/me/export", operation_id = "exportMyData", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = PersonalDataExport,
+        headers(("Content-Disposition" = String, description = "attachment; filename=\"boxoffice-export-<user id>.json\"")))))]
+async fn export_me(
+    State(s): State<AppState>,
+    SessionAuth(who, session): SessionAuth,
+) -> Result<Response> {
+    let export = s.privacy.export(who, session.as_deref()).await?;
+    let disposition = format!(
+        "attachment; filename=\"boxoffice-export-{}.json\"",
+        export.profile.id
+    );
+    Ok((
+        [(axum::http::header::CONTENT_DISPOSITION, disposition)],
+        axum::Json(export),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"password": "correct horse battery staple"}))]
+pub struct EraseMeRequest {
+    /// The account's current password (422 on `password` when wrong).
+    #[schema(schema_with = crate::http::contract::current_password_required)]
+    pub password: String,
+}
+
+/// Erase the signed-in account: email, name, phone and password are replaced, the
+/// second factor, sessions, trusted devices and memberships removed; bookings stay
+/// (financial records). Refused (409 `last-owner`) for the last owner of an
+/// organization. Access tokens already issued expire on their own (15 minutes at
+/// most); refresh tokens stop at once.
+#[utoipa::path(delete, path = "/api/v1/auth/me", operation_id = "eraseMe", tag = "accounts", security(("bearer" = [])), request_body = EraseMeRequest,
+    responses((status = 204, description = "Erased")))]
+async fn erase_me(
+    State(s): State<AppState>,
+    SessionAuth(who, _): SessionAuth,
+    Json(r): Json<EraseMeRequest>,
+) -> Result<StatusCode> {
+    s.privacy.erase_me(who, r.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erase another account (admins), as `DELETE /auth/me` does without a password.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{user_id}", operation_id = "eraseUser", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid, description = "The account to erase")),
+    responses((status = 204, description = "Erased")))]
+async fn erase_user(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Path(user): Path<boxoffice_domain::UserId>,
+) -> Result<StatusCode> {
+    s.privacy.erase_user(who, user).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Provision buyer accounts in bulk with ready access tokens (admins; load tests).

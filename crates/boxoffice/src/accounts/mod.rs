@@ -6,6 +6,7 @@ pub mod http;
 mod lifecycle;
 pub mod mfa;
 pub mod password;
+pub mod privacy;
 mod service;
 pub mod tokens;
 

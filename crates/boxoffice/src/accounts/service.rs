@@ -31,6 +31,10 @@ pub struct UserView {
     pub email_verified: bool,
     #[schema(schema_with = crate::http::contract::date_time)]
     pub created_at: String,
+    /// Shown by `/auth/me` when one is set (kept encrypted at rest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::http::contract::phone, required = false)]
+    pub phone: Option<String>,
 }
 
 impl From<&UserRecord> for UserView {
@@ -42,6 +46,7 @@ impl From<&UserRecord> for UserView {
             role: u.role.as_str().into(),
             email_verified: u.email_verified_at.is_some(),
             created_at: crate::timefmt::rfc3339(u.created_at),
+            phone: None,
         }
     }
 }

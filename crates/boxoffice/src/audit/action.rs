@@ -19,6 +19,7 @@ pub enum Action {
     AccountEmailChanged,
     AccountPasswordChanged,
     AccountsBulkCreated,
+    AccountErased,
     EventCreated,
     EventUpdated,
     EventDeleted,
@@ -53,7 +54,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 40] = [
+    pub const ALL: [Action; 41] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::Logout,
@@ -63,6 +64,7 @@ impl Action {
         Action::AccountEmailChanged,
         Action::AccountPasswordChanged,
         Action::AccountsBulkCreated,
+        Action::AccountErased,
         Action::EventCreated,
         Action::EventUpdated,
         Action::EventDeleted,
@@ -107,6 +109,7 @@ impl Action {
             Action::AccountEmailChanged => "account.email.changed",
             Action::AccountPasswordChanged => "account.password.changed",
             Action::AccountsBulkCreated => "account.bulk_created",
+            Action::AccountErased => "account.erased",
             Action::EventCreated => "catalog.event.created",
             Action::EventUpdated => "catalog.event.updated",
             Action::EventDeleted => "catalog.event.deleted",

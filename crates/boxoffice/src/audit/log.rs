@@ -157,6 +157,25 @@ impl AuditLog {
         self.page(query, Some(organization)).await
     }
 
+    /// Every entry an account made, newest first (its holder's personal data export).
+    /// The caller (the accounts capability) decides who may read them.
+    pub async fn by_actor(&self, actor: boxoffice_domain::UserId) -> Result<Vec<AuditEntryView>> {
+        let mut all = Vec::new();
+        let mut query = AuditQuery {
+            actor: Some(actor.to_string()),
+            limit: Some(boxoffice_domain::audit::MAX_AUDIT_LIMIT),
+            ..AuditQuery::default()
+        };
+        loop {
+            let page = self.page(query.clone(), None).await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => return Ok(all),
+            }
+        }
+    }
+
     async fn page(&self, query: AuditQuery, fixed: Option<OrganizationId>) -> Result<AuditPage> {
         let (mut filter, limit) = query.parse()?;
         if let Some(org) = fixed {

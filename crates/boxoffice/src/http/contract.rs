@@ -207,6 +207,15 @@ pub fn current_password() -> Object {
     .build()
 }
 
+/// The account's current password, required (any string: a wrong one is a 422).
+pub fn current_password_required() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+        .examples([json!("correct horse battery staple")])
+        .build()
+}
+
 /// ISO 4217 code in capitals.
 pub fn currency() -> Object {
     ObjectBuilder::new()
@@ -253,6 +262,30 @@ pub fn bulk_prefix() -> Object {
         .pattern(Some(BULK_PREFIX_PATTERN))
         .examples([json!("flash-sale")])
         .build()
+}
+
+fn phone_schema(nullable: bool) -> Object {
+    with_null(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(account::PHONE_PATTERN))
+            .description(Some(
+                "International form: '+' and 7 to 15 digits, the first not 0.",
+            ))
+            .examples([json!("+4915112345678")]),
+        nullable,
+    )
+    .build()
+}
+
+/// A phone number.
+pub fn phone() -> Object {
+    phone_schema(false)
+}
+
+/// A new phone number, or `null` to remove it.
+pub fn phone_change() -> Object {
+    phone_schema(true)
 }
 
 /// `page` query parameter.
@@ -534,6 +567,7 @@ fn specific(operation_id: &str) -> Option<Specific> {
             ..NONE
         },
         "getMe"
+        | "exportMyData"
         | "getMfaStatus"
         | "listTrustedDevices"
         | "revokeTrustedDevices"
@@ -585,6 +619,15 @@ fn specific(operation_id: &str) -> Option<Specific> {
             conflicts: &[C::InvalidState],
             rule_fields: &["password", "code", "backup_code"],
             ..NONE
+        },
+        "eraseMe" => Specific {
+            conflicts: &[C::LastOwner],
+            rule_fields: &["password"],
+            ..NONE
+        },
+        "eraseUser" => Specific {
+            conflicts: &[C::LastOwner],
+            ..OWNER
         },
         "updateMe" => Specific {
             rule_fields: &["email", "current_password"],

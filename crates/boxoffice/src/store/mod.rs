@@ -79,6 +79,7 @@ pub trait Store:
     + SealedStore
     + AuditStore
     + ConsumerOffsetStore
+    + PersonalDataStore
 {
 }
 impl<T> Store for T where
@@ -93,6 +94,7 @@ impl<T> Store for T where
         + SealedStore
         + AuditStore
         + ConsumerOffsetStore
+        + PersonalDataStore
 {
 }
 
@@ -571,16 +573,44 @@ pub trait MfaStore: Send + Sync {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SealedField {
     TotpSecret,
+    UserPhone,
 }
 
 impl SealedField {
-    pub const ALL: [SealedField; 1] = [SealedField::TotpSecret];
+    pub const ALL: [SealedField; 2] = [SealedField::TotpSecret, SealedField::UserPhone];
 
     pub fn name(self) -> &'static str {
         match self {
             SealedField::TotpSecret => "TOTP secret",
+            SealedField::UserPhone => "phone number",
         }
     }
+}
+
+/// Personal data kept apart from the account record, sealed by the vault before it
+/// reaches the store.
+#[async_trait]
+pub trait PersonalDataStore: Send + Sync {
+    /// The user's sealed phone number, if any (`NotFound` for an unknown user).
+    async fn user_phone(&self, user: UserId) -> StoreResult<Option<String>>;
+    /// Sets (or with `None` clears) the user's sealed phone number.
+    async fn set_user_phone(
+        &self,
+        user: UserId,
+        sealed: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Replaces what identifies the person: email, display name and password hash
+    /// as given, phone and email verification cleared (the row and its id stay, so
+    /// bookings keep their owner).
+    async fn anonymize_user(
+        &self,
+        user: UserId,
+        email: &str,
+        display_name: &str,
+        password_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<()>;
 }
 
 /// Sealed values in neutral terms, for re-encryption under a new key.

@@ -33,6 +33,11 @@ const MATRIX: &[(&str, [u16; 9])] = &[
     ("logOut", [204, 204, 204, 204, 204, 204, 204, 204, 204]),
     ("getMe", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
     ("updateMe", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    ("exportMyData", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    // Sent with a wrong password: who passes authentication, without erasing them.
+    ("eraseMe", [401, 422, 422, 422, 422, 422, 422, 401, 401]),
+    // A fresh account per call.
+    ("eraseUser", [401, 403, 403, 403, 403, 403, 204, 401, 401]),
     ("createBuyers", [401, 403, 403, 403, 403, 403, 201, 401, 401]),
     ("requestEmailVerification", [401, 202, 202, 202, 202, 202, 202, 401, 401]),
     ("verifyEmail", [422, 422, 422, 422, 422, 422, 422, 422, 422]),
@@ -265,6 +270,9 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
             t.member = member.id.to_string();
             t.body = Some(json!({"role": "manager"}));
         }
+        "eraseUser" => {
+            t.member = app.buyer().await.id.to_string();
+        }
         "revokeInvitation" => {
             let r = app
                 .post(
@@ -340,6 +348,7 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
         "confirmTotp" | "regenerateBackupCodes" => Some(json!({"code": "123456"})),
         "disableTotp" => Some(json!({"password": PASSWORD, "code": "123456"})),
         "updateMe" => Some(json!({"display_name": "Renamed"})),
+        "eraseMe" => Some(json!({"password": "not the password"})),
         "createBuyers" => Some(json!({"count": 1, "prefix": "matrix", "password": PASSWORD})),
         "createEvent" => Some(
             json!({"title": "New", "category": "concert", "city": "Lyon", "organization_id": org}),

@@ -20,6 +20,7 @@ mod openapi;
 mod operations;
 mod organization_audit;
 mod organizations;
+mod privacy;
 mod rate_limits;
 mod smtp;
 mod store_suite;

@@ -64,6 +64,7 @@ fn delete_of_user(table: &'static str, user: UserId) -> Sql {
 fn sealed_column(field: SealedField) -> (&'static str, &'static str, &'static str) {
     match field {
         SealedField::TotpSecret => ("mfa_totp", "user_id", "secret"),
+        SealedField::UserPhone => ("users", "id", "phone_sealed"),
     }
 }
 
