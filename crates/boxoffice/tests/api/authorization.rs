@@ -156,26 +156,8 @@ async fn world(app: &TestApp) -> World {
     let door = app.buyer().await;
     let manager = app.buyer().await;
     let admin = app.admin().await;
-    for (user, role) in [(&door, "box_office"), (&manager, "manager")] {
-        let invitation = app
-            .state
-            .organizations
-            .invite(
-                Principal::user(owner.id, owner.role),
-                org.parse().unwrap(),
-                &user.email,
-                role,
-            )
-            .await
-            .unwrap();
-        app.post(
-            "/api/v1/invitations/accept",
-            Some(&user.token),
-            &json!({"token": invitation.token}),
-        )
-        .await
-        .expect(200);
-    }
+    app.join(&owner, &org, &door, "box_office").await;
+    app.join(&owner, &org, &manager, "manager").await;
     let key = |scope: &'static str| {
         let (org, token) = (org.clone(), owner.token.clone());
         async move {
@@ -249,24 +231,7 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
         }
         "changeMemberRole" | "removeMember" => {
             let member = app.buyer().await;
-            let invitation = app
-                .state
-                .organizations
-                .invite(
-                    Principal::user(w.owner.id, Role::Organizer),
-                    org.parse().unwrap(),
-                    &member.email,
-                    "box_office",
-                )
-                .await
-                .unwrap();
-            app.post(
-                "/api/v1/invitations/accept",
-                Some(&member.token),
-                &json!({"token": invitation.token}),
-            )
-            .await
-            .expect(200);
+            app.join(&w.owner, &org, &member, "box_office").await;
             t.member = member.id.to_string();
             t.body = Some(json!({"role": "manager"}));
         }

@@ -3,7 +3,7 @@
 //! accepted only from a verified address, and members can be held to MFA.
 use crate::on_both_backends;
 use crate::smtp::SmtpSink;
-use crate::support::{eventually, free_port, Backend, TestApp, User, PASSWORD};
+use crate::support::{eventually, free_port, Backend, TestApp, PASSWORD};
 use boxoffice::accounts::Principal;
 use boxoffice::clock::Clock;
 use boxoffice::config::{MailTransport, SecretUrl};
@@ -11,11 +11,6 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-async fn org_of(app: &TestApp, user: &User) -> String {
-    let r = app.get("/api/v1/organizations", Some(&user.token)).await;
-    r.expect(200)[0]["id"].as_str().unwrap().to_owned()
-}
 
 /// The organization's audit entries matching `query`, as `token` reads them, once
 /// there are at least `n`.
@@ -54,9 +49,9 @@ on_both_backends!(
 async fn owners_read_what_happened_in_their_organization(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let owner = app.organizer().await;
-    let org = org_of(&app, &owner).await;
+    let org = app.org_of(&owner).await;
     let outsider = app.organizer().await;
-    let outsider_org = org_of(&app, &outsider).await;
+    let outsider_org = app.org_of(&outsider).await;
     let admin = app.admin().await;
     let member = app.buyer().await;
 
@@ -288,7 +283,7 @@ async fn invitations_are_mailed_and_need_a_verified_address(backend: Backend) {
     let sink = SmtpSink::start().await;
     let app = with_smtp(backend, &sink).await;
     let owner = app.organizer().await;
-    let org = org_of(&app, &owner).await;
+    let org = app.org_of(&owner).await;
     app.put(
         &format!("/api/v1/organizations/{org}"),
         Some(&owner.token),
@@ -405,7 +400,7 @@ async fn an_unreachable_smtp_peer_does_not_fail_invitations() {
     })
     .await;
     let owner = app.organizer().await;
-    let org = org_of(&app, &owner).await;
+    let org = app.org_of(&owner).await;
     let started = Instant::now();
     app.post(
         &format!("/api/v1/organizations/{org}/invitations"),
@@ -425,7 +420,7 @@ async fn an_unreachable_smtp_peer_does_not_fail_invitations() {
 async fn members_need_mfa_when_the_policy_says_so_and_keys_do_not(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.mfa_required_for_members = true).await;
     let owner = app.organizer().await;
-    let org = org_of(&app, &owner).await;
+    let org = app.org_of(&owner).await;
     let members = format!("/api/v1/organizations/{org}/members");
     let event = |title: &str| json!({"title": title, "category": "concert", "city": "Lyon", "organization_id": org});
 

@@ -7,37 +7,6 @@ use boxoffice::store::SqlStore;
 use boxoffice_domain::account::Role;
 use serde_json::{json, Value};
 
-async fn org_of(app: &TestApp, user: &User) -> String {
-    let r = app.get("/api/v1/organizations", Some(&user.token)).await;
-    let orgs = r.expect(200).as_array().unwrap().clone();
-    assert_eq!(orgs.len(), 1, "{orgs:?}");
-    orgs[0]["id"].as_str().unwrap().to_owned()
-}
-
-/// Invites `user` into `org` with `role` (the token as the invitee's email carries
-/// it) and accepts as them.
-async fn join(app: &TestApp, owner: &User, org: &str, user: &User, role: &str) {
-    let invitation = app
-        .state
-        .organizations
-        .invite(
-            Principal::user(owner.id, owner.role),
-            org.parse().unwrap(),
-            &user.email,
-            role,
-        )
-        .await
-        .expect("invited");
-    let r = app
-        .post(
-            "/api/v1/invitations/accept",
-            Some(&user.token),
-            &json!({"token": invitation.token}),
-        )
-        .await;
-    assert_eq!(r.expect(200)["role"], role);
-}
-
 fn event_body(title: &str) -> Value {
     json!({"title": title, "category": "concert", "city": "Lyon"})
 }
@@ -116,11 +85,11 @@ async fn roles_decide_what_members_do(backend: Backend) {
         token: app.token_for(&owner),
         ..owner
     };
-    let org = org_of(&app, &owner).await;
+    let org = app.org_of(&owner).await;
     let manager = app.buyer().await;
     let door = app.buyer().await;
-    join(&app, &owner, &org, &manager, "manager").await;
-    join(&app, &owner, &org, &door, "box_office").await;
+    app.join(&owner, &org, &manager, "manager").await;
+    app.join(&owner, &org, &door, "box_office").await;
     let sales = format!("/api/v1/shows/{}/sales", show.show_id);
     let members = format!("/api/v1/organizations/{org}/members");
 
@@ -202,9 +171,9 @@ on_both_backends!(two_owners_stepping_down_at_once_leave_one);
 async fn two_owners_stepping_down_at_once_leave_one(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let a = app.organizer().await;
-    let org = org_of(&app, &a).await;
+    let org = app.org_of(&a).await;
     let b = app.buyer().await;
-    join(&app, &a, &org, &b, "owner").await;
+    app.join(&a, &org, &b, "owner").await;
     for _ in 0..5 {
         let (path_a, path_b) = (
             format!("/api/v1/organizations/{org}/members/{}", a.id),
@@ -251,7 +220,7 @@ on_both_backends!(invitations_are_for_their_addressee_once);
 async fn invitations_are_for_their_addressee_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let owner = app.organizer().await;
-    let org = org_of(&app, &owner).await;
+    let org = app.org_of(&owner).await;
     let invitee = app.buyer().await;
     let stranger = app.buyer().await;
     let invitation = app
@@ -352,7 +321,7 @@ async fn api_keys_act_for_their_organization_within_scope(backend: Backend) {
         token: app.token_for(&show.organizer),
         ..show.organizer.clone()
     };
-    let org = org_of(&app, &owner).await;
+    let org = app.org_of(&owner).await;
     let keys = format!("/api/v1/organizations/{org}/api-keys");
     let create = |scope: &'static str, days: Option<i64>| {
         let token = owner.token.clone();
@@ -393,7 +362,7 @@ async fn api_keys_act_for_their_organization_within_scope(backend: Backend) {
 
     // Another organization's key does nothing here.
     let other = app.organizer().await;
-    let other_org = org_of(&app, &other).await;
+    let other_org = app.org_of(&other).await;
     let foreign = app
         .post(
             &format!("/api/v1/organizations/{other_org}/api-keys"),

@@ -472,6 +472,38 @@ impl TestApp {
             .0
     }
 
+    /// The one organization `user` belongs to.
+    pub async fn org_of(&self, user: &User) -> String {
+        let r = self.get("/api/v1/organizations", Some(&user.token)).await;
+        let orgs = r.expect(200).as_array().expect("organizations").clone();
+        assert_eq!(orgs.len(), 1, "{orgs:?}");
+        orgs[0]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Invites `user` into `org` with `role` as `owner` and accepts as `user`, with
+    /// the token the invitation email carries (taken from the service here).
+    pub async fn join(&self, owner: &User, org: &str, user: &User, role: &str) {
+        let invitation = self
+            .state
+            .organizations
+            .invite(
+                boxoffice::accounts::Principal::user(owner.id, owner.role),
+                org.parse().expect("organization id"),
+                &user.email,
+                role,
+            )
+            .await
+            .expect("invited");
+        let r = self
+            .post(
+                "/api/v1/invitations/accept",
+                Some(&user.token),
+                &json!({"token": invitation.token}),
+            )
+            .await;
+        assert_eq!(r.expect(200)["role"], role);
+    }
+
     /// `count` buyers provisioned through the admin API: `(id, access token)`.
     pub async fn bulk_buyers(&self, admin: &User, count: u32) -> Vec<(String, String)> {
         let r = self
