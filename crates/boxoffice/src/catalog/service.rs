@@ -295,6 +295,12 @@ impl CatalogService {
             match (named, who.key) {
                 (Some(org), _) => org,
                 (None, Some(key)) => key.organization,
+                (None, None) if who.is_admin() => {
+                    return Err(Error::field(
+                        "organization_id",
+                        "is required: admins publish on behalf of an organization",
+                    ))
+                }
                 (None, None) => {
                     let mut eligible = self
                         .organizations
