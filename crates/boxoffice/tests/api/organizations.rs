@@ -70,6 +70,11 @@ async fn organizers_publish_into_their_organization(backend: Backend) {
     )
     .await
     .expect_problem(403, "/problems/forbidden");
+    // Admins publish on behalf of an organization they name.
+    let admin = app.admin().await;
+    app.post("/api/v1/events", Some(&admin.token), &event_body("Admin"))
+        .await
+        .expect_field_error("organization_id");
     let other = app.organizer().await;
     let r = app.post("/api/v1/events", Some(&other.token), &body).await;
     r.expect_problem(403, "/problems/forbidden");
