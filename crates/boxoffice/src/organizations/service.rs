@@ -298,11 +298,7 @@ impl OrganizationService {
     }
 
     pub async fn get(&self, who: Principal, id: OrganizationId) -> Result<OrganizationView> {
-        let org = self
-            .store
-            .organization(id)
-            .await
-            .or_not_found("organization")?;
+        let org = self.existing(id).await?;
         self.access
             .require(&who, id, Permission::ViewOrganization)
             .await?;
@@ -316,11 +312,7 @@ impl OrganizationService {
         id: OrganizationId,
         name: &str,
     ) -> Result<OrganizationView> {
-        let mut org = self
-            .store
-            .organization(id)
-            .await
-            .or_not_found("organization")?;
+        let mut org = self.existing(id).await?;
         self.access
             .require(&who, id, Permission::ManageOrganization)
             .await?;
