@@ -114,6 +114,67 @@ pub struct Config {
     pub mail_dir: std::path::PathBuf,
     /// Delivery attempts per message, the first included.
     pub mail_attempts: u32,
+    /// The payment gateway and the checkout saga (`payments.gateway`, …;
+    /// `BOXOFFICE_PAYMENTS__GATEWAY=http` in the environment).
+    pub payments: PaymentsConfig,
+}
+
+/// Which gateway takes the money.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayKind {
+    /// The payment simulator, started inside this process on its own port: the
+    /// embedded default, so a sale works with nothing configured.
+    #[default]
+    Simulator,
+    /// A gateway speaking the simulator's API at `payments.gateway_url` (a separate
+    /// `boxoffice payment-sim`, or a provider adapter behind the same API).
+    Http,
+    /// No online payment: holds are confirmed without one (box office sales,
+    /// invoices). Buyers confirm paid bookings as they did before payments existed.
+    None,
+}
+
+/// The `payments` section.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsConfig {
+    pub gateway: GatewayKind,
+    /// Base URL of the gateway's API (`http` gateway).
+    pub gateway_url: Option<String>,
+    /// Credential sent to the gateway.
+    #[serde(skip_serializing)]
+    pub api_key: Option<SecretString>,
+    /// Secret the gateway signs its webhooks with.
+    #[serde(skip_serializing)]
+    pub webhook_secret: Option<SecretString>,
+    /// Where the gateway posts webhooks: the public URL of
+    /// `/api/v1/payments/webhook`. Unset: derived from `bind`.
+    pub webhook_url: Option<String>,
+    /// One gateway call gives up after this long (and is retried with its key).
+    pub timeout_ms: u64,
+    /// Consecutive failures that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker fails fast before one call may probe.
+    pub breaker_open_secs: u64,
+    /// Knobs of the in-process simulator (`payments.simulator.latency_ms`, …).
+    pub simulator: crate::payments::gateway::SimulatorKnobs,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            gateway: GatewayKind::Simulator,
+            gateway_url: None,
+            api_key: None,
+            webhook_secret: None,
+            webhook_url: None,
+            timeout_ms: 5_000,
+            breaker_failures: 5,
+            breaker_open_secs: 10,
+            simulator: Default::default(),
+        }
+    }
 }
 
 /// One token bucket: `burst` requests at once, refilled at `per_minute`.
@@ -235,6 +296,9 @@ const KEYS: &[&str] = &[
     "mail_attempts",
 ];
 
+/// Sections set from the environment with `__` between levels.
+const SECTIONS: &[&str] = &["rate_limits__", "payments__"];
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -262,6 +326,7 @@ impl Default for Config {
             mail_from: "boxoffice <no-reply@boxoffice.local>".into(),
             mail_dir: "data/mail".into(),
             mail_attempts: 5,
+            payments: PaymentsConfig::default(),
         }
     }
 }
@@ -270,8 +335,9 @@ impl Config {
     /// Loads the layers; `file` defaults to `boxoffice.toml` when it exists.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         // Defaults of nested sections, so that a layer may set one key of a class.
-        let mut figment =
-            Figment::new().merge(Serialized::default("rate_limits", RateLimits::default()));
+        let mut figment = Figment::new()
+            .merge(Serialized::default("rate_limits", RateLimits::default()))
+            .merge(Serialized::default("payments", PaymentsConfig::default()));
         match file {
             Some(f) => figment = figment.merge(Toml::file_exact(f)),
             None => figment = figment.merge(Toml::file("boxoffice.toml")),
@@ -281,7 +347,10 @@ impl Config {
         let env = Env::prefixed("BOXOFFICE_").only(KEYS);
         // Sections nest with `__`: `BOXOFFICE_RATE_LIMITS__LOGIN__BURST`.
         let sections = Env::prefixed("BOXOFFICE_")
-            .filter(|k| k.as_str().to_ascii_lowercase().starts_with("rate_limits__"))
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                SECTIONS.iter().any(|s| k.starts_with(s))
+            })
             .split("__");
         let config: Config = figment.merge(env).merge(sections).extract()?;
         config.rate_limits.validate()?;
@@ -298,6 +367,11 @@ impl Config {
             expiry_interval_ms: 50,
             // Tests of rate limits set their own; the rest must never be throttled.
             rate_limits: RateLimits::raised(),
+            // Tests of payments choose their gateway; the rest confirm as before.
+            payments: PaymentsConfig {
+                gateway: GatewayKind::None,
+                ..PaymentsConfig::default()
+            },
             ..Self::default()
         }
     }

@@ -20,6 +20,7 @@ pub mod loadtest;
 pub mod mail;
 pub mod organizations;
 pub mod outbox;
+pub mod payments;
 pub mod ratelimit;
 pub mod state;
 pub mod store;

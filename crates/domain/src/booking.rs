@@ -31,41 +31,61 @@ impl Quantity {
 pub enum BookingStatus {
     /// Tickets are taken from sale until `expires_at`.
     Held,
-    /// Payment started; the hold is kept until the provider answers. Used by payments.
+    /// A payment attempt is with the gateway; the hold is kept until it answers.
     PaymentPending,
+    /// The last payment attempt failed; the tickets stay held until the deadline so
+    /// the buyer can try again.
+    PaymentFailed,
     /// Sold.
     Confirmed,
     /// Released by the buyer.
     Cancelled,
     /// Released because nobody confirmed in time.
     Expired,
+    /// Sold, then refunded in full; the tickets are back on sale.
+    Refunded,
+    /// Sold, then refunded in part under the show's refund policy; the tickets are
+    /// back on sale.
+    PartiallyRefunded,
 }
 
 /// What can happen to a booking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BookingAction {
     StartPayment,
+    /// The gateway declined or the attempt failed; the hold stays.
+    FailPayment,
     Confirm,
     Cancel,
     Expire,
+    /// A sale refunded in full.
+    Refund,
+    /// A sale refunded in part.
+    RefundPartially,
 }
 
 impl BookingStatus {
-    pub const ALL: [BookingStatus; 5] = [
+    pub const ALL: [BookingStatus; 8] = [
         BookingStatus::Held,
         BookingStatus::PaymentPending,
+        BookingStatus::PaymentFailed,
         BookingStatus::Confirmed,
         BookingStatus::Cancelled,
         BookingStatus::Expired,
+        BookingStatus::Refunded,
+        BookingStatus::PartiallyRefunded,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             BookingStatus::Held => "held",
             BookingStatus::PaymentPending => "payment_pending",
+            BookingStatus::PaymentFailed => "payment_failed",
             BookingStatus::Confirmed => "confirmed",
             BookingStatus::Cancelled => "cancelled",
             BookingStatus::Expired => "expired",
+            BookingStatus::Refunded => "refunded",
+            BookingStatus::PartiallyRefunded => "partially_refunded",
         }
     }
 
@@ -75,15 +95,15 @@ impl BookingStatus {
 
     /// Whether the booking's tickets are out of the pool (held or sold).
     pub fn takes_stock(self) -> bool {
-        matches!(
-            self,
-            BookingStatus::Held | BookingStatus::PaymentPending | BookingStatus::Confirmed
-        )
+        self.is_pending() || self == BookingStatus::Confirmed
     }
 
     /// Whether tickets are held but not yet sold.
     pub fn is_pending(self) -> bool {
-        matches!(self, BookingStatus::Held | BookingStatus::PaymentPending)
+        matches!(
+            self,
+            BookingStatus::Held | BookingStatus::PaymentPending | BookingStatus::PaymentFailed
+        )
     }
 
     /// Statuses of holds not yet sold.
@@ -101,27 +121,59 @@ impl BookingStatus {
         use BookingAction as A;
         use BookingStatus as S;
         match (self, action) {
-            (S::Held, A::StartPayment) => Some(S::PaymentPending),
-            (S::Held | S::PaymentPending, A::Confirm) => Some(S::Confirmed),
-            (S::Held | S::PaymentPending, A::Cancel) => Some(S::Cancelled),
-            (S::Held | S::PaymentPending, A::Expire) => Some(S::Expired),
+            (S::Held | S::PaymentFailed, A::StartPayment) => Some(S::PaymentPending),
+            (S::PaymentPending, A::FailPayment) => Some(S::PaymentFailed),
+            // Confirming a failed attempt's hold is for admins and free tickets; a
+            // buyer's paid confirmation comes from a captured payment.
+            (S::Held | S::PaymentPending | S::PaymentFailed, A::Confirm) => Some(S::Confirmed),
+            // While the gateway has the money in flight only its answer or the
+            // deadline may end the hold: a buyer's cancel would race the capture.
+            (S::Held | S::PaymentFailed, A::Cancel) => Some(S::Cancelled),
+            (S::Held | S::PaymentPending | S::PaymentFailed, A::Expire) => Some(S::Expired),
+            (S::Confirmed, A::Refund) => Some(S::Refunded),
+            (S::Confirmed, A::RefundPartially) => Some(S::PartiallyRefunded),
             _ => None,
         }
     }
 }
 
 impl BookingAction {
+    /// Whether applying the action gives the booking's tickets back to sale (as
+    /// opposed to selling them or keeping them held).
+    pub fn releases(self) -> bool {
+        matches!(
+            self,
+            BookingAction::Cancel
+                | BookingAction::Expire
+                | BookingAction::Refund
+                | BookingAction::RefundPartially
+        )
+    }
+
     /// Name of the domain event written to the outbox when the action succeeds.
     pub fn event_type(self) -> &'static str {
         match self {
             BookingAction::StartPayment => "booking.payment_started",
+            BookingAction::FailPayment => "booking.payment_failed",
             BookingAction::Confirm => "booking.confirmed",
             BookingAction::Cancel => "booking.cancelled",
             BookingAction::Expire => "booking.expired",
+            BookingAction::Refund => "booking.refunded",
+            BookingAction::RefundPartially => "booking.partially_refunded",
         }
     }
 
     /// The state the action leads to (the same from every source state).
+    pub const ALL: [BookingAction; 7] = [
+        BookingAction::StartPayment,
+        BookingAction::FailPayment,
+        BookingAction::Confirm,
+        BookingAction::Cancel,
+        BookingAction::Expire,
+        BookingAction::Refund,
+        BookingAction::RefundPartially,
+    ];
+
     pub fn target(self) -> Option<BookingStatus> {
         self.sources().first().and_then(|s| s.apply(self))
     }
@@ -153,18 +205,22 @@ mod tests {
     #[test]
     fn final_states_are_final() {
         for s in [
-            BookingStatus::Confirmed,
             BookingStatus::Cancelled,
             BookingStatus::Expired,
+            BookingStatus::Refunded,
+            BookingStatus::PartiallyRefunded,
         ] {
-            for a in [
-                BookingAction::StartPayment,
-                BookingAction::Confirm,
-                BookingAction::Cancel,
-                BookingAction::Expire,
-            ] {
+            for a in BookingAction::ALL {
                 assert_eq!(s.apply(a), None, "{s:?} --{a:?}");
             }
+        }
+        for a in BookingAction::ALL {
+            let refund = matches!(a, BookingAction::Refund | BookingAction::RefundPartially);
+            assert_eq!(
+                BookingStatus::Confirmed.apply(a).is_some(),
+                refund,
+                "a sale only ends by a refund ({a:?})"
+            );
         }
         assert_eq!(
             BookingStatus::Held.apply(BookingAction::Confirm),
@@ -172,8 +228,27 @@ mod tests {
         );
         assert_eq!(
             BookingAction::Expire.sources(),
-            vec![BookingStatus::Held, BookingStatus::PaymentPending]
+            vec![
+                BookingStatus::Held,
+                BookingStatus::PaymentPending,
+                BookingStatus::PaymentFailed
+            ]
         );
+        assert_eq!(
+            BookingStatus::PaymentPending.apply(BookingAction::Cancel),
+            None,
+            "money in flight is settled by the gateway or the deadline"
+        );
+    }
+
+    #[test]
+    fn every_action_has_one_target_from_all_its_sources() {
+        for a in BookingAction::ALL {
+            let target = a.target().expect("every action applies somewhere");
+            for s in a.sources() {
+                assert_eq!(s.apply(a), Some(target), "{s:?} --{a:?}");
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub mod lifecycle;
 pub mod mfa;
 pub mod money;
 pub mod organization;
+pub mod payment;
+pub mod signature;
 pub mod stock;
 pub mod time;
 pub mod validate;

@@ -260,6 +260,8 @@ impl BookingService {
                     BookingAction::Cancel => "cancelled",
                     BookingAction::Expire => "expired",
                     BookingAction::StartPayment => "paid",
+                    BookingAction::FailPayment => "marked unpaid",
+                    BookingAction::Refund | BookingAction::RefundPartially => "refunded",
                 }
             ),
         )

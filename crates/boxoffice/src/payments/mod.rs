@@ -1,0 +1,3 @@
+//! Payments: the checkout saga that turns a hold into money taken exactly once, the
+//! gateway port with its adapters, refunds and the ledger every charge is written to.
+pub mod gateway;
