@@ -47,5 +47,30 @@ fn identity(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, identity);
+/// The limiter's share of a limited request: the route's class, then one take from
+/// the caller's bucket (a few thousand callers, as in an on-sale).
+fn rate_limit(c: &mut Criterion) {
+    use boxoffice::clock::{DynClock, SystemClock};
+    use boxoffice::config::RateLimits;
+    use boxoffice::ratelimit::{class_of, Identity, LocalRateLimiter, RateLimiter};
+    use std::sync::Arc;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let clock: DynClock = Arc::new(SystemClock);
+    let limiter = LocalRateLimiter::new(&RateLimits::raised(), clock).expect("limiter");
+    let callers: Vec<Identity> = (0..4096)
+        .map(|_| Identity::Account(UserId::new()))
+        .collect();
+    let mut n = 0usize;
+    c.bench_function("rate_limit/check", |b| {
+        b.iter(|| {
+            n = (n + 1) % callers.len();
+            let class = class_of("POST", "/api/v1/bookings/reserve").expect("limited");
+            rt.block_on(limiter.check(class, &callers[n]))
+        })
+    });
+}
+
+criterion_group!(benches, identity, rate_limit);
 criterion_main!(benches);

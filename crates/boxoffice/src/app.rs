@@ -13,6 +13,7 @@ use crate::inventory::{DynInventory, LocalInventory};
 use crate::mail::{MailService, RetryPolicy};
 use crate::organizations::{Access, OrganizationService};
 use crate::outbox::OutboxConsumer;
+use crate::payments::{PaymentService, SagaTiming};
 use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RateLimiter};
 use crate::state::{AppState, Services};
 use crate::store::{Backend, DynStore, OrganizationStore, SqlStore};
@@ -33,6 +34,9 @@ const OUTBOX_GAP_GRACE: Duration = Duration::from_secs(5);
 
 pub struct App {
     pub state: AppState,
+    /// The payment gateway (and the in-process simulator, which lives as long as
+    /// the app).
+    _gateway: crate::payments::gateway::Gateway,
     sql: SqlStore,
     /// Holds the database-wide inventory lock (PostgreSQL) while the app runs.
     ownership: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
@@ -150,14 +154,41 @@ impl App {
             clock.clone(),
             audit.clone(),
         ));
+        let gateway = crate::payments::gateway::connect(&config.payments).await?;
         let booking = Arc::new(BookingService::new(
             store.clone(),
-            access,
-            cache,
-            inventory,
+            access.clone(),
+            cache.clone(),
+            inventory.clone(),
             writer,
             clock.clone(),
+            gateway.gateway.is_some(),
         ));
+        let payments = Arc::new(PaymentService::new(
+            store.clone(),
+            gateway.gateway.clone(),
+            booking.clone(),
+            inventory,
+            cache,
+            access,
+            clock.clone(),
+            SagaTiming {
+                grace: Duration::from_secs(config.payments.grace_secs),
+                retry_after: Duration::from_secs(config.payments.retry_secs),
+                ..SagaTiming::default()
+            },
+        ));
+        if payments.enabled() {
+            let resolving = payments.clone();
+            jobs.every(
+                "payment-resolver",
+                Duration::from_millis(config.payments.resolve_interval_ms.max(10)),
+                move || {
+                    let payments = resolving.clone();
+                    async move { crate::payments::resolve_payments(&payments).await }
+                },
+            );
+        }
         let expiry_every = Duration::from_millis(config.expiry_interval_ms.max(10));
         let expiring = booking.clone();
         jobs.every("hold-expiry", expiry_every, move || {
@@ -239,6 +270,7 @@ impl App {
             privacy,
             catalog,
             booking,
+            payments,
             rate_limits,
             mail,
             audit,
@@ -246,6 +278,7 @@ impl App {
         }));
         Ok(Self {
             state,
+            _gateway: gateway,
             sql,
             ownership,
             jobs,

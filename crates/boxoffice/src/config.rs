@@ -157,8 +157,34 @@ pub struct PaymentsConfig {
     pub breaker_failures: u32,
     /// How long an open breaker fails fast before one call may probe.
     pub breaker_open_secs: u64,
+    /// How long a hold with a payment in flight may outlive its deadline while the
+    /// gateway cannot say whether it captured; then the tickets return to sale and a
+    /// later capture follows the late-payment policy.
+    pub grace_secs: u64,
+    /// An attempt (or refund) whose gateway call got no answer is sent again with
+    /// the same idempotency key after this long.
+    pub retry_secs: u64,
+    /// How often the resolver looks for unsettled payments.
+    pub resolve_interval_ms: u64,
     /// Knobs of the in-process simulator (`payments.simulator.latency_ms`, …).
     pub simulator: crate::payments::gateway::SimulatorKnobs,
+}
+
+impl PaymentsConfig {
+    /// Points the gateway's webhooks at this server when no public URL is set.
+    pub fn fill_webhook_url(&mut self, bound: SocketAddr) {
+        if self.webhook_url.is_none() {
+            let host = if bound.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], bound.port()))
+            } else {
+                bound
+            };
+            self.webhook_url = Some(format!(
+                "http://{host}{}",
+                crate::payments::http::WEBHOOK_PATH
+            ));
+        }
+    }
 }
 
 impl Default for PaymentsConfig {
@@ -172,6 +198,9 @@ impl Default for PaymentsConfig {
             timeout_ms: 5_000,
             breaker_failures: 5,
             breaker_open_secs: 10,
+            grace_secs: 120,
+            retry_secs: 5,
+            resolve_interval_ms: 1_000,
             simulator: Default::default(),
         }
     }

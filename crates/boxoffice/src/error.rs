@@ -18,6 +18,10 @@ pub enum ConflictKind {
     /// The change would leave an organization without an owner.
     LastOwner,
     RequestInFlight,
+    /// A paid booking is confirmed by its payment (`POST /bookings/{id}/checkout`).
+    PaymentRequired,
+    /// A payment for this booking is with the gateway; its answer comes first.
+    PaymentInProgress,
     /// A write broke a rule of the stored data that has no more specific meaning.
     DataConflict,
 }
@@ -35,6 +39,8 @@ impl ConflictKind {
             ConflictKind::InUse => "in-use",
             ConflictKind::LastOwner => "last-owner",
             ConflictKind::RequestInFlight => "request-in-flight",
+            ConflictKind::PaymentRequired => "payment-required",
+            ConflictKind::PaymentInProgress => "payment-in-progress",
             ConflictKind::DataConflict => "data-conflict",
         }
     }
@@ -65,6 +71,12 @@ pub enum Error {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The payment gateway is down (its circuit breaker is open): retry after the
+    /// given time, the booking keeps its hold meanwhile.
+    #[error(
+        "the payment provider is unavailable; the hold is kept, retry in {retry_after_secs} s"
+    )]
+    PaymentUnavailable { retry_after_secs: u64 },
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
     /// The caller's bucket for this route is empty (answered with `Retry-After`).

@@ -39,6 +39,8 @@ pub async fn launch(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let mut config = config;
+    config.payments.fill_webhook_url(listener.local_addr()?);
     let app = app::App::build(config, Arc::new(clock::SystemClock)).await?;
     if app.state.config.demo_data {
         demo::seed_if_empty(&app.state).await?;

@@ -10,6 +10,7 @@ use crate::clock::DynClock;
 use crate::config::Config;
 use crate::mail::MailService;
 use crate::organizations::OrganizationService;
+use crate::payments::PaymentService;
 use crate::ratelimit::DynRateLimiter;
 use crate::store::DynStore;
 use crate::tasks::Health;
@@ -37,6 +38,8 @@ pub struct Services {
     pub privacy: Arc<PrivacyService>,
     pub catalog: Arc<CatalogService>,
     pub booking: Arc<BookingService>,
+    /// Checkout, refunds, the gateway's webhooks.
+    pub payments: Arc<PaymentService>,
     /// Token buckets per caller; `None` when `rate_limits.enabled` is off.
     pub rate_limits: Option<DynRateLimiter>,
     /// Outgoing mail: `send_template(to, template, context)`.

@@ -57,7 +57,14 @@ pub enum BookingAction {
     FailPayment,
     Confirm,
     Cancel,
+    /// The deadline passed with no payment in flight.
     Expire,
+    /// The deadline passed while a payment was in flight, and the gateway confirmed
+    /// it was not captured in time.
+    AbandonPayment,
+    /// A capture arrived after the hold had ended and the same tickets could be
+    /// taken again.
+    ConfirmLate,
     /// A sale refunded in full.
     Refund,
     /// A sale refunded in part.
@@ -129,7 +136,11 @@ impl BookingStatus {
             // While the gateway has the money in flight only its answer or the
             // deadline may end the hold: a buyer's cancel would race the capture.
             (S::Held | S::PaymentFailed, A::Cancel) => Some(S::Cancelled),
-            (S::Held | S::PaymentPending | S::PaymentFailed, A::Expire) => Some(S::Expired),
+            // A payment in flight is resolved with the gateway before its hold may
+            // lapse: expiry alone never releases tickets someone may have paid for.
+            (S::Held | S::PaymentFailed, A::Expire) => Some(S::Expired),
+            (S::PaymentPending, A::AbandonPayment) => Some(S::Expired),
+            (S::Expired | S::Cancelled, A::ConfirmLate) => Some(S::Confirmed),
             (S::Confirmed, A::Refund) => Some(S::Refunded),
             (S::Confirmed, A::RefundPartially) => Some(S::PartiallyRefunded),
             _ => None,
@@ -145,6 +156,7 @@ impl BookingAction {
             self,
             BookingAction::Cancel
                 | BookingAction::Expire
+                | BookingAction::AbandonPayment
                 | BookingAction::Refund
                 | BookingAction::RefundPartially
         )
@@ -157,19 +169,22 @@ impl BookingAction {
             BookingAction::FailPayment => "booking.payment_failed",
             BookingAction::Confirm => "booking.confirmed",
             BookingAction::Cancel => "booking.cancelled",
-            BookingAction::Expire => "booking.expired",
+            BookingAction::Expire | BookingAction::AbandonPayment => "booking.expired",
+            BookingAction::ConfirmLate => "booking.confirmed",
             BookingAction::Refund => "booking.refunded",
             BookingAction::RefundPartially => "booking.partially_refunded",
         }
     }
 
     /// The state the action leads to (the same from every source state).
-    pub const ALL: [BookingAction; 7] = [
+    pub const ALL: [BookingAction; 9] = [
         BookingAction::StartPayment,
         BookingAction::FailPayment,
         BookingAction::Confirm,
         BookingAction::Cancel,
         BookingAction::Expire,
+        BookingAction::AbandonPayment,
+        BookingAction::ConfirmLate,
         BookingAction::Refund,
         BookingAction::RefundPartially,
     ];
@@ -204,12 +219,7 @@ mod tests {
 
     #[test]
     fn final_states_are_final() {
-        for s in [
-            BookingStatus::Cancelled,
-            BookingStatus::Expired,
-            BookingStatus::Refunded,
-            BookingStatus::PartiallyRefunded,
-        ] {
+        for s in [BookingStatus::Refunded, BookingStatus::PartiallyRefunded] {
             for a in BookingAction::ALL {
                 assert_eq!(s.apply(a), None, "{s:?} --{a:?}");
             }
@@ -228,12 +238,18 @@ mod tests {
         );
         assert_eq!(
             BookingAction::Expire.sources(),
-            vec![
-                BookingStatus::Held,
-                BookingStatus::PaymentPending,
-                BookingStatus::PaymentFailed
-            ]
+            vec![BookingStatus::Held, BookingStatus::PaymentFailed],
+            "a hold with money in flight waits for the gateway"
         );
+        for s in [BookingStatus::Cancelled, BookingStatus::Expired] {
+            for a in BookingAction::ALL {
+                assert_eq!(
+                    s.apply(a).is_some(),
+                    a == BookingAction::ConfirmLate,
+                    "{s:?} --{a:?}"
+                );
+            }
+        }
         assert_eq!(
             BookingStatus::PaymentPending.apply(BookingAction::Cancel),
             None,

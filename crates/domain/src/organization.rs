@@ -77,6 +77,8 @@ pub enum Permission {
     ManageApiKeys,
     /// Read the organization's audit log.
     ViewAudit,
+    /// Set refund policies; approve or reject refunds outside them.
+    ManageRefunds,
 }
 
 /// What an API key may do: read is the sales and check-in views; write adds the
@@ -160,9 +162,12 @@ mod tests {
             P::CheckIn,
             P::ManageApiKeys,
             P::ViewAudit,
+            P::ManageRefunds,
         ];
         let granted = |f: &dyn Fn(P) -> bool| all.iter().filter(|p| f(**p)).count();
-        assert_eq!(granted(&|p| MemberRole::Owner.allows(p)), 8);
+        assert_eq!(granted(&|p| MemberRole::Owner.allows(p)), 9);
+        assert!(MemberRole::Manager.allows(P::ManageRefunds));
+        assert!(!MemberRole::BoxOffice.allows(P::ManageRefunds));
         assert!(!MemberRole::Manager.allows(P::ManageMembers));
         assert!(!MemberRole::Manager.allows(P::ViewAudit));
         assert!(!MemberRole::Manager.allows(P::ManageOrganization));
@@ -179,6 +184,7 @@ mod tests {
                 P::ManageApiKeys,
                 P::ViewAudit,
                 P::ManageOrganization,
+                P::ManageRefunds,
             ] {
                 assert!(!scope.allows(p), "{scope:?} {p:?}");
             }

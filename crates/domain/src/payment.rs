@@ -117,6 +117,12 @@ pub enum RefundReason {
 }
 
 impl RefundReason {
+    pub const ALL: [RefundReason; 3] = [
+        RefundReason::Requested,
+        RefundReason::LatePayment,
+        RefundReason::Duplicate,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RefundReason::Requested => "requested",
@@ -126,13 +132,7 @@ impl RefundReason {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            RefundReason::Requested,
-            RefundReason::LatePayment,
-            RefundReason::Duplicate,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 

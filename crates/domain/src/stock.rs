@@ -105,6 +105,11 @@ impl ZoneStock {
         Ok(())
     }
 
+    fn unsell(&mut self, n: u32) -> Result<(), StockError> {
+        self.0.sold = self.0.sold.checked_sub(n).ok_or(StockError::Inconsistent)?;
+        Ok(())
+    }
+
     fn resize(&mut self, capacity: u32) -> Result<(), StockError> {
         let committed = self.0.held + self.0.sold;
         if capacity < committed {
@@ -221,6 +226,24 @@ impl ShowStock {
         Ok(())
     }
 
+    /// Puts sold tickets back on sale (a refunded booking).
+    pub fn return_sold(&mut self, zone: ZoneId, buyer: UserId, n: u32) -> Result<(), StockError> {
+        let owned = self.owned_by(buyer);
+        if owned < n {
+            return Err(StockError::Inconsistent);
+        }
+        self.zones
+            .get_mut(&zone)
+            .ok_or(StockError::UnknownZone)?
+            .unsell(n)?;
+        if owned == n {
+            self.per_buyer.remove(&buyer);
+        } else {
+            self.per_buyer.insert(buyer, owned - n);
+        }
+        Ok(())
+    }
+
     /// Turns held tickets into sold ones; the buyer's total is unchanged.
     pub fn confirm(&mut self, zone: ZoneId, n: u32) -> Result<(), StockError> {
         self.zones
@@ -234,6 +257,27 @@ impl ShowStock {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn returned_tickets_are_on_sale_again() {
+        let zone = ZoneId::new();
+        let buyer = UserId::new();
+        let mut show = ShowStock::new();
+        show.set_capacity(zone, 4).unwrap();
+        show.reserve(zone, buyer, &Selection::Quantity(3), 4)
+            .unwrap();
+        show.confirm(zone, 3).unwrap();
+        assert_eq!(show.zone(zone).unwrap().available(), 1);
+        show.return_sold(zone, buyer, 3).unwrap();
+        let c = show.zone(zone).unwrap();
+        assert_eq!((c.available(), c.held, c.sold), (4, 0, 0));
+        assert_eq!(show.owned_by(buyer), 0);
+        assert_eq!(
+            show.return_sold(zone, buyer, 1),
+            Err(StockError::Inconsistent),
+            "nothing sold is left to return"
+        );
+    }
 
     #[test]
     fn reserve_is_all_or_nothing() {

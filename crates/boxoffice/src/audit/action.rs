@@ -34,6 +34,9 @@ pub enum Action {
     BookingConfirmed,
     BookingCancelled,
     BookingExpired,
+    BookingPaymentFailed,
+    BookingRefunded,
+    BookingPartiallyRefunded,
     OrganizationCreated,
     OrganizationRenamed,
     InvitationCreated,
@@ -54,7 +57,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 41] = [
+    pub const ALL: [Action; 44] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::Logout,
@@ -79,6 +82,9 @@ impl Action {
         Action::BookingConfirmed,
         Action::BookingCancelled,
         Action::BookingExpired,
+        Action::BookingPaymentFailed,
+        Action::BookingRefunded,
+        Action::BookingPartiallyRefunded,
         Action::OrganizationCreated,
         Action::OrganizationRenamed,
         Action::InvitationCreated,
@@ -124,6 +130,9 @@ impl Action {
             Action::BookingConfirmed => "booking.confirmed",
             Action::BookingCancelled => "booking.cancelled",
             Action::BookingExpired => "booking.expired",
+            Action::BookingPaymentFailed => "booking.payment_failed",
+            Action::BookingRefunded => "booking.refunded",
+            Action::BookingPartiallyRefunded => "booking.partially_refunded",
             Action::OrganizationCreated => "organization.created",
             Action::OrganizationRenamed => "organization.renamed",
             Action::InvitationCreated => "organization.invitation.created",
@@ -321,12 +330,7 @@ mod tests {
         for n in names {
             assert!(is_action_name(n), "{n}");
         }
-        for a in [
-            boxoffice_domain::booking::BookingAction::Confirm,
-            boxoffice_domain::booking::BookingAction::Cancel,
-            boxoffice_domain::booking::BookingAction::Expire,
-            boxoffice_domain::booking::BookingAction::StartPayment,
-        ] {
+        for a in boxoffice_domain::booking::BookingAction::ALL {
             assert!(
                 Action::ALL.iter().any(|x| x.as_str() == a.event_type()),
                 "booking events keep their outbox names: {}",

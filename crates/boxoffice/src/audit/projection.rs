@@ -31,6 +31,9 @@ fn action_of(event_type: &str) -> Option<Action> {
         "booking.confirmed" => Action::BookingConfirmed,
         "booking.cancelled" => Action::BookingCancelled,
         "booking.expired" => Action::BookingExpired,
+        "booking.payment_failed" => Action::BookingPaymentFailed,
+        "booking.refunded" => Action::BookingRefunded,
+        "booking.partially_refunded" => Action::BookingPartiallyRefunded,
         _ => return None,
     })
 }
@@ -41,7 +44,8 @@ pub(super) fn entry_of(event: &OutboxEvent) -> Option<AuditRecord> {
     let p = &event.payload;
     let buyer = p["user_id"].as_str().map(str::to_owned);
     let (actor_type, actor_id) = match action {
-        Action::BookingExpired => (ActorType::System, None),
+        // The platform acts on the deadline and on the payment provider's word.
+        Action::BookingExpired | Action::BookingPaymentFailed => (ActorType::System, None),
         _ => (ActorType::User, buyer.clone()),
     };
     Some(AuditRecord {

@@ -131,7 +131,7 @@ async fn get_booking(
     Ok(axum::Json(s.booking.get(who, id).await?))
 }
 
-/// Live and recorded sales of a show, with an invariant check (its organization's members and API keys, admins).
+/// Live and recorded sales of a show with an invariant check, and its revenue by the ledger with a reconciliation of money against bookings (its organization's members and API keys, admins).
 #[utoipa::path(get, path = "/api/v1/shows/{id}/sales", operation_id = "getSales", tag = "booking", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = SalesReport)))]
 async fn sales(
@@ -139,5 +139,7 @@ async fn sales(
     Caller(who): Caller,
     Path(id): Path<ShowId>,
 ) -> Result<axum::Json<SalesReport>> {
-    Ok(axum::Json(s.booking.sales(who, id).await?))
+    let mut report = s.booking.sales(who, id).await?;
+    report.revenue = s.payments.revenue(id).await?;
+    Ok(axum::Json(report))
 }

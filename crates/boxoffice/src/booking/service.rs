@@ -116,6 +116,9 @@ pub struct SalesReport {
     /// the record and nobody is above the limit. Writes still in flight can make this
     /// briefly false during a sale.
     pub consistent: bool,
+    /// Money by the ledger: captured, refunded, and the bookings whose money does
+    /// not match their state (the reconciliation check).
+    pub revenue: crate::payments::views::Revenue,
 }
 
 pub struct BookingService {
@@ -126,6 +129,9 @@ pub struct BookingService {
     inventory: DynInventory,
     writer: Writer,
     clock: DynClock,
+    /// Online payment is on: a buyer's paid booking is confirmed by its payment,
+    /// not by `confirm`.
+    payments_required: bool,
 }
 
 impl BookingService {
@@ -136,6 +142,7 @@ impl BookingService {
         inventory: DynInventory,
         writer: Writer,
         clock: DynClock,
+        payments_required: bool,
     ) -> Self {
         Self {
             store,
@@ -144,6 +151,7 @@ impl BookingService {
             inventory,
             writer,
             clock,
+            payments_required,
         }
     }
 
@@ -258,7 +266,8 @@ impl BookingService {
                 match action {
                     BookingAction::Confirm => "confirmed",
                     BookingAction::Cancel => "cancelled",
-                    BookingAction::Expire => "expired",
+                    BookingAction::Expire | BookingAction::AbandonPayment => "expired",
+                    BookingAction::ConfirmLate => "confirmed",
                     BookingAction::StartPayment => "paid",
                     BookingAction::FailPayment => "marked unpaid",
                     BookingAction::Refund | BookingAction::RefundPartially => "refunded",
@@ -267,11 +276,36 @@ impl BookingService {
         )
     }
 
-    /// Completes a hold. Payments insert their step before this later; confirming an
-    /// already confirmed booking returns it unchanged.
+    /// Completes a hold without a payment: free tickets, admins, and every booking
+    /// when online payment is off. Confirming an already confirmed booking returns it
+    /// unchanged.
     pub async fn confirm(&self, who: Principal, id: BookingId) -> Result<BookingView> {
+        if self.payments_required && !who.is_admin() {
+            let booking = self.owned(who, id).await?;
+            let free = booking.unit_price.amount_minor == 0;
+            if !free && booking.status != BookingStatus::Confirmed {
+                return Err(Error::conflict(
+                    ConflictKind::PaymentRequired,
+                    format!(
+                        "this booking costs money: pay it with POST /api/v1/bookings/{id}/checkout"
+                    ),
+                ));
+            }
+        }
         self.settle(who, id, BookingAction::Confirm, Deadline::NotPassed)
             .await
+    }
+
+    /// Applies `action` to a booking for the payment saga (no owner check: the saga
+    /// acts on the gateway's word); the booking if it applied.
+    pub(crate) async fn apply(
+        &self,
+        id: BookingId,
+        action: BookingAction,
+        deadline: Deadline,
+        at: Timestamp,
+    ) -> Result<Option<BookingRecord>> {
+        self.transition(id, action, deadline, at, None).await
     }
 
     /// Releases a hold before its deadline.
@@ -376,6 +410,7 @@ impl BookingService {
             recorded_max_per_buyer: recorded.max_per_buyer,
             zones,
             consistent,
+            revenue: Default::default(),
         })
     }
 

@@ -346,6 +346,30 @@ pub fn booking_status() -> Object {
     closed_set(&names(&BookingStatus::ALL, BookingStatus::as_str), false)
 }
 
+/// State of a payment attempt.
+pub fn payment_status() -> Object {
+    use boxoffice_domain::payment::PaymentStatus;
+    closed_set(&names(&PaymentStatus::ALL, PaymentStatus::as_str), false)
+}
+
+/// State of a refund.
+pub fn refund_status() -> Object {
+    use boxoffice_domain::payment::RefundStatus;
+    closed_set(&names(&RefundStatus::ALL, RefundStatus::as_str), false)
+}
+
+/// Why money went back.
+pub fn refund_reason() -> Object {
+    use boxoffice_domain::payment::RefundReason;
+    closed_set(&names(&RefundReason::ALL, RefundReason::as_str), false)
+}
+
+/// What a ledger row records.
+pub fn ledger_kind() -> Object {
+    use crate::store::LedgerKind;
+    closed_set(&names(&LedgerKind::ALL, LedgerKind::as_str), false)
+}
+
 /// Role of an account.
 pub fn role() -> Object {
     closed_set(&names(&Role::ALL, Role::as_str), false)
@@ -525,6 +549,11 @@ pub fn token_type() -> Object {
     closed_set(&["Bearer"], false)
 }
 
+/// What the payment webhook did with an event.
+pub fn webhook_outcome() -> Object {
+    closed_set(&["processed", "duplicate"], false)
+}
+
 /// Liveness and readiness answers.
 pub fn health_status() -> Object {
     closed_set(&["ok", "ready"], false)
@@ -543,6 +572,9 @@ struct Specific {
     rule_fields: &'static [&'static str],
     /// Answers 404 although it has no path id (ids in the body).
     not_found: bool,
+    /// Calls the payment provider: 503 payment-unavailable with Retry-After while
+    /// its circuit breaker is open.
+    gateway: bool,
 }
 
 const NONE: Specific = Specific {
@@ -551,6 +583,7 @@ const NONE: Specific = Specific {
     conflicts: &[],
     rule_fields: &[],
     not_found: false,
+    gateway: false,
 };
 
 const OWNER: Specific = Specific {
@@ -690,12 +723,42 @@ fn specific(operation_id: &str) -> Option<Specific> {
             ..NONE
         },
         "confirmBooking" => Specific {
-            conflicts: &[C::HoldExpired, C::InvalidState],
+            conflicts: &[C::HoldExpired, C::InvalidState, C::PaymentRequired],
             ..OWNER
         },
         "cancelBooking" => Specific {
             conflicts: &[C::InvalidState],
             ..OWNER
+        },
+        "checkoutBooking" => Specific {
+            conflicts: &[C::HoldExpired, C::InvalidState, C::PaymentInProgress],
+            rule_fields: &["payment_method"],
+            gateway: true,
+            ..OWNER
+        },
+        "getBookingPayments" | "listShowRefunds" => OWNER,
+        "requestRefund" => Specific {
+            conflicts: &[C::InvalidState],
+            gateway: true,
+            ..OWNER
+        },
+        "approveRefund" => Specific {
+            conflicts: &[C::InvalidState],
+            gateway: true,
+            ..OWNER
+        },
+        "rejectRefund" => Specific {
+            conflicts: &[C::InvalidState],
+            ..OWNER
+        },
+        "getRefundPolicy" => NONE,
+        "setRefundPolicy" => Specific {
+            rule_fields: &["tiers"],
+            ..OWNER
+        },
+        "receivePaymentWebhook" => Specific {
+            conflicts: &[C::InvalidState],
+            ..NONE
         },
         _ => return None,
     })
@@ -846,6 +909,9 @@ fn error_statuses(
     for t in problem::UNAVAILABLE_TYPES {
         add(503, t.to_string());
     }
+    if spec.gateway {
+        add(503, slug("payment-unavailable"));
+    }
     out
 }
 
@@ -871,6 +937,10 @@ fn describe(status: u16, spec: &Specific) -> String {
             spec.rule_fields.join(", ")
         ),
         500 => "An unexpected failure; it is logged with the request id.".into(),
+        503 if spec.gateway => "The request timed out, the store is unavailable, the server is \
+            shutting down, or the payment provider is unavailable (payment-unavailable, with \
+            Retry-After; a hold is kept meanwhile)."
+            .into(),
         503 => "The request timed out, the store is unavailable, or the server is shutting down."
             .into(),
         _ => "Error.".into(),
@@ -1062,6 +1132,17 @@ pub fn complete(doc: &mut OpenApi) {
             }
             if limited {
                 rate_limit_headers(op);
+            }
+            if spec.gateway {
+                if let Some(RefOr::T(r)) = op.responses.responses.get_mut("503") {
+                    r.headers.insert(
+                        "Retry-After".into(),
+                        seconds_header(
+                            "Whole seconds until the payment provider may be tried again (payment-unavailable).",
+                            1.0,
+                        ),
+                    );
+                }
             }
             if !spec.rule_fields.is_empty() {
                 let ext = ExtensionsBuilder::new()

@@ -19,7 +19,12 @@ use axum::response::{IntoResponse, Response};
 pub const HEADER: &str = "idempotency-key";
 const REPLAYED: &str = "idempotent-replayed";
 const MAX_STORED_BODY: usize = 1024 * 1024;
-pub const EXEMPT_PREFIXES: &[&str] = &["/api/v1/auth/", "/api/v1/admin/users/"];
+/// The payment provider's webhook is not ours to key: it de-duplicates by event id.
+pub const EXEMPT_PREFIXES: &[&str] = &[
+    "/api/v1/auth/",
+    "/api/v1/admin/users/",
+    "/api/v1/payments/webhook",
+];
 
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let is_write = matches!(

@@ -44,7 +44,9 @@ fn next_conflict(kind: Option<ConflictKind>) -> Option<ConflictKind> {
         Some(C::Duplicate) => Some(C::InUse),
         Some(C::InUse) => Some(C::LastOwner),
         Some(C::LastOwner) => Some(C::RequestInFlight),
-        Some(C::RequestInFlight) => Some(C::DataConflict),
+        Some(C::RequestInFlight) => Some(C::PaymentRequired),
+        Some(C::PaymentRequired) => Some(C::PaymentInProgress),
+        Some(C::PaymentInProgress) => Some(C::DataConflict),
         Some(C::DataConflict) => None,
     }
 }
@@ -71,6 +73,7 @@ impl Error {
                 | Error::PayloadTooLarge(_)
                 | Error::UnsupportedMediaType(_)
                 | Error::Unavailable(_)
+                | Error::PaymentUnavailable { .. }
                 | Error::MethodNotAllowed
                 | Error::RateLimited { .. }
                 | Error::Internal(_) => {}
@@ -87,6 +90,9 @@ impl Error {
             Error::PayloadTooLarge(String::new()),
             Error::UnsupportedMediaType(String::new()),
             Error::Unavailable(String::new()),
+            Error::PaymentUnavailable {
+                retry_after_secs: 1,
+            },
             Error::MethodNotAllowed,
             Error::RateLimited {
                 retry_after_secs: 1,
@@ -224,6 +230,11 @@ impl Error {
                 "unavailable",
                 "Service unavailable",
             ),
+            Error::PaymentUnavailable { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment-unavailable",
+                "Payment provider unavailable",
+            ),
             Error::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
@@ -278,6 +289,8 @@ fn conflict_title(kind: ConflictKind) -> &'static str {
         ConflictKind::InUse => "Still in use",
         ConflictKind::LastOwner => "An organization keeps an owner",
         ConflictKind::RequestInFlight => "Request still in progress",
+        ConflictKind::PaymentRequired => "Payment required",
+        ConflictKind::PaymentInProgress => "Payment in progress",
         ConflictKind::DataConflict => "Conflicts with existing data",
     }
 }
@@ -298,7 +311,9 @@ impl IntoResponse for Error {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Error::RateLimited { retry_after_secs } = self {
+        if let Error::RateLimited { retry_after_secs }
+        | Error::PaymentUnavailable { retry_after_secs } = self
+        {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }

@@ -114,6 +114,12 @@ impl Inventory for LocalInventory {
         })
     }
 
+    async fn return_sold(&self, hold: &Hold) -> Result<(), StockError> {
+        self.with_show(hold.show, |e| {
+            e.stock.return_sold(hold.zone, hold.buyer, hold.quantity)
+        })
+    }
+
     async fn forget(&self, hold: &Hold) {
         if let Some(entry) = self.entry(hold.show) {
             entry

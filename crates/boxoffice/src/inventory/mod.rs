@@ -78,6 +78,8 @@ pub trait Inventory: Send + Sync {
     async fn release(&self, hold: &Hold) -> Result<(), StockError>;
     /// Turns a hold into sold tickets.
     async fn confirm(&self, hold: &Hold) -> Result<(), StockError>;
+    /// Puts a sale's tickets back on sale (a refund).
+    async fn return_sold(&self, hold: &Hold) -> Result<(), StockError>;
     /// Stops tracking a hold's deadline (the store says it already ended).
     async fn forget(&self, hold: &Hold);
     /// Holds whose deadline is at or before `now`, oldest first.

@@ -167,6 +167,7 @@ mod tests {
             max_per_buyer: 2,
             recorded_max_per_buyer: 2,
             consistent: true,
+            revenue: Default::default(),
             zones: vec![ZoneSales {
                 zone_id: boxoffice_domain::ZoneId::new(),
                 name: "GA".into(),

@@ -2,9 +2,11 @@
 //! One SQL adapter serves SQLite and PostgreSQL; a Redis- or test-backed store only
 //! has to implement these traits.
 mod organizations;
+mod payments;
 mod sql;
 
 pub use organizations::*;
+pub use payments::*;
 pub use sql::{Backend, SqlStore};
 
 use async_trait::async_trait;
@@ -80,6 +82,7 @@ pub trait Store:
     + AuditStore
     + ConsumerOffsetStore
     + PersonalDataStore
+    + PaymentStore
 {
 }
 impl<T> Store for T where
@@ -95,6 +98,7 @@ impl<T> Store for T where
         + AuditStore
         + ConsumerOffsetStore
         + PersonalDataStore
+        + PaymentStore
 {
 }
 

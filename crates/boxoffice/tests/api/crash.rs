@@ -13,17 +13,20 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 const CAPACITY: u64 = 300;
-const ADMIN_EMAIL: &str = "ops@example.com";
+pub(crate) const ADMIN_EMAIL: &str = "ops@example.com";
 const WORKERS: usize = 32;
 
 /// How every run of the binary is configured: same database, same signing key.
-struct Setup {
-    database_url: String,
-    dir: PathBuf,
+pub(crate) struct Setup {
+    pub(crate) database_url: String,
+    pub(crate) dir: PathBuf,
+    /// More `BOXOFFICE_*` settings (the payment gateway, …); without them, online
+    /// payment is off and holds are confirmed directly.
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl Setup {
-    fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
         // Only our configuration: the test environment's BOXOFFICE_* variables (such
         // as the PostgreSQL URL of the tests) are not the server's.
@@ -40,8 +43,12 @@ impl Setup {
                 "crash-test-signing-key-crash-test-signing-key",
             )
             .env("BOXOFFICE_DATABASE_MAX_CONNECTIONS", "8")
+            .env("BOXOFFICE_PAYMENTS__GATEWAY", "none")
             .env("RUST_LOG", "info,sqlx=warn")
             .kill_on_drop(true);
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
         // A crowd of buyers from one address: limits far above it, still counted.
         for class in ["LOGIN", "REGISTER", "RESERVE", "DEFAULT"] {
             cmd.env(
@@ -53,7 +60,7 @@ impl Setup {
         cmd
     }
 
-    async fn create_admin(&self) {
+    pub(crate) async fn create_admin(&self) {
         let out = self
             .command()
             .args(["admin", "create-user", "--email", ADMIN_EMAIL])
@@ -71,24 +78,9 @@ impl Setup {
     }
 
     /// Starts `boxoffice serve` on a free port and waits until it is ready.
-    async fn serve(&self, name: &str) -> Server {
+    pub(crate) async fn serve(&self, name: &str) -> Server {
         for attempt in 0..5 {
-            let port = free_port();
-            let log = self.dir.join(format!("{name}-{attempt}.log"));
-            let file = std::fs::File::create(&log).unwrap();
-            let child = self
-                .command()
-                .arg("serve")
-                .env("BOXOFFICE_BIND", format!("127.0.0.1:{port}"))
-                .stdout(Stdio::from(file.try_clone().unwrap()))
-                .stderr(Stdio::from(file))
-                .spawn()
-                .expect("the server starts");
-            let mut server = Server {
-                child,
-                base: format!("http://127.0.0.1:{port}"),
-                log,
-            };
+            let mut server = self.start(&format!("{name}-{attempt}"), free_port());
             if server.ready().await {
                 return server;
             }
@@ -101,16 +93,42 @@ impl Setup {
         }
         panic!("no free port for the server");
     }
+
+    /// Starts `boxoffice serve` on `port` (one a gateway already sends webhooks
+    /// to) and waits until it is ready.
+    pub(crate) async fn serve_at(&self, name: &str, port: u16) -> Server {
+        let mut server = self.start(name, port);
+        assert!(server.ready().await, "the server exited: {}", server.logs());
+        server
+    }
+
+    fn start(&self, name: &str, port: u16) -> Server {
+        let log = self.dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = self
+            .command()
+            .arg("serve")
+            .env("BOXOFFICE_BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("the server starts");
+        Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
     base: String,
     log: PathBuf,
 }
 
 impl Server {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
@@ -141,12 +159,17 @@ impl Server {
     }
 
     /// SIGKILL: no shutdown hook, no flush.
-    async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         self.child.kill().await.expect("killed");
     }
 }
 
-async fn call(http: &reqwest::Client, url: String, token: &str, body: Option<Value>) -> Resp {
+pub(crate) async fn call(
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> Resp {
     let req = match body {
         Some(b) => http.post(url).json(&b),
         None => http.get(url),
@@ -154,7 +177,7 @@ async fn call(http: &reqwest::Client, url: String, token: &str, body: Option<Val
     read(req.bearer_auth(token).send().await.expect("answered")).await
 }
 
-async fn bulk(
+pub(crate) async fn bulk(
     http: &reqwest::Client,
     s: &Server,
     admin: &str,
@@ -176,60 +199,74 @@ async fn bulk(
         .collect()
 }
 
+/// Signs the admin in.
+pub(crate) async fn admin_token(http: &reqwest::Client, s: &Server) -> String {
+    let login = http
+        .post(s.url("/api/v1/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let login = read(login).await;
+    assert_eq!(login.expect(200)["user"]["role"], "admin");
+    login.body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// An organization, an event and a show with one zone on sale; `(show, zone)`.
+pub(crate) async fn sale(
+    http: &reqwest::Client,
+    s: &Server,
+    admin: &str,
+    capacity: u64,
+    price_minor: i64,
+) -> (String, String) {
+    let org = call(
+        http,
+        s.url("/api/v1/organizations"),
+        admin,
+        Some(json!({"name": "Crash Promotions"})),
+    )
+    .await;
+    let org_id = org.expect(201)["id"].as_str().unwrap().to_owned();
+    let event = call(
+        http,
+        s.url("/api/v1/events"),
+        admin,
+        Some(json!({"title": "Crash Night", "category": "concert", "city": "Oslo", "organization_id": org_id})),
+    )
+    .await;
+    let event_id = event.expect(201)["id"].as_str().unwrap().to_owned();
+    let show = call(
+        http,
+        s.url(&format!("/api/v1/events/{event_id}/shows")),
+        admin,
+        Some(json!({
+            "venue": "Spektrum",
+            "starts_at": "2099-06-01T20:00:00Z",
+            "per_user_limit": 10,
+            "zones": [{"name": "Floor", "price_minor": price_minor, "currency": "NOK", "capacity": capacity}],
+        })),
+    )
+    .await;
+    let show_id = show.expect(201)["id"].as_str().unwrap().to_owned();
+    let zone_id = show.body["zones"][0]["id"].as_str().unwrap().to_owned();
+    (show_id, zone_id)
+}
+
 async fn acknowledged_holds_survive_kill_9(backend: Backend) {
     let db = TestDb::create(backend).await;
     let work = tempfile::tempdir().unwrap();
     let setup = Setup {
         database_url: db.url.clone(),
         dir: work.path().to_owned(),
+        env: Vec::new(),
     };
     setup.create_admin().await;
     let mut first = setup.serve("first").await;
     let http = client();
 
-    let login = http
-        .post(first.url("/api/v1/auth/login"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let login = read(login).await;
-    let admin = login.expect(200)["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(login.body["user"]["role"], "admin");
-
-    let org = call(
-        &http,
-        first.url("/api/v1/organizations"),
-        &admin,
-        Some(json!({"name": "Crash Promotions"})),
-    )
-    .await;
-    let org_id = org.expect(201)["id"].as_str().unwrap().to_owned();
-    let event = call(
-        &http,
-        first.url("/api/v1/events"),
-        &admin,
-        Some(json!({"title": "Crash Night", "category": "concert", "city": "Oslo", "organization_id": org_id})),
-    )
-    .await;
-    let event_id = event.expect(201)["id"].as_str().unwrap().to_owned();
-    let show = call(
-        &http,
-        first.url(&format!("/api/v1/events/{event_id}/shows")),
-        &admin,
-        Some(json!({
-            "venue": "Spektrum",
-            "starts_at": "2099-06-01T20:00:00Z",
-            "per_user_limit": 10,
-            "zones": [{"name": "Floor", "price_minor": 5000, "currency": "NOK", "capacity": CAPACITY}],
-        })),
-    )
-    .await;
-    let show_id = show.expect(201)["id"].as_str().unwrap().to_owned();
-    let zone_id = show.body["zones"][0]["id"].as_str().unwrap().to_owned();
+    let admin = admin_token(&http, &first).await;
+    let (show_id, zone_id) = sale(&http, &first, &admin, CAPACITY, 5000).await;
     let reserve_body = |qty: u32| json!({"show_id": show_id, "zone_id": zone_id, "quantity": qty});
 
     let buyers = bulk(&http, &first, &admin, 400, "rush").await;

@@ -14,14 +14,14 @@ use boxoffice_domain::catalog::{EventDetails, ShowDetails, ZoneDetails};
 use boxoffice_domain::organization::MemberRole;
 use boxoffice_domain::{BookingId, EventId, OrganizationId, ShowId, Timestamp, UserId, ZoneId};
 
-const T0: i64 = 1_900_000_000_000;
-const HOUR: i64 = 3_600_000;
+pub(crate) const T0: i64 = 1_900_000_000_000;
+pub(crate) const HOUR: i64 = 3_600_000;
 
-fn at(ms: i64) -> Timestamp {
+pub(crate) fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(T0 + ms)
 }
 
-async fn store(backend: Backend) -> (SqlStore, TestDb) {
+pub(crate) async fn store(backend: Backend) -> (SqlStore, TestDb) {
     let db = TestDb::create(backend).await;
     let store = SqlStore::connect(&db.url, 4, Default::default())
         .await
@@ -32,7 +32,7 @@ async fn store(backend: Backend) -> (SqlStore, TestDb) {
     (store, db)
 }
 
-fn user(email: &str, role: Role) -> UserRecord {
+pub(crate) fn user(email: &str, role: Role) -> UserRecord {
     UserRecord {
         id: UserId::new(),
         email: Email::parse(email).unwrap(),
@@ -51,7 +51,7 @@ fn org_of(organizer: UserId) -> OrganizationId {
 }
 
 /// Gives each organizer an organization of their own.
-async fn organizations(s: &SqlStore, organizers: &[&UserRecord]) {
+pub(crate) async fn organizations(s: &SqlStore, organizers: &[&UserRecord]) {
     for u in organizers {
         let org = OrganizationRecord {
             id: org_of(u.id),
@@ -70,7 +70,13 @@ async fn organizations(s: &SqlStore, organizers: &[&UserRecord]) {
     }
 }
 
-fn event(organizer: UserId, title: &str, category: &str, city: &str, n: i64) -> EventRecord {
+pub(crate) fn event(
+    organizer: UserId,
+    title: &str,
+    category: &str,
+    city: &str,
+    n: i64,
+) -> EventRecord {
     EventRecord {
         id: EventId::new(),
         organization_id: org_of(organizer),
@@ -81,7 +87,7 @@ fn event(organizer: UserId, title: &str, category: &str, city: &str, n: i64) -> 
     }
 }
 
-fn show(event: EventId, starts: Timestamp) -> ShowRecord {
+pub(crate) fn show(event: EventId, starts: Timestamp) -> ShowRecord {
     ShowRecord {
         id: ShowId::new(),
         event_id: event,
@@ -98,7 +104,7 @@ fn show(event: EventId, starts: Timestamp) -> ShowRecord {
     }
 }
 
-fn zone(show: ShowId, name: &str, capacity: i64) -> ZoneRecord {
+pub(crate) fn zone(show: ShowId, name: &str, capacity: i64) -> ZoneRecord {
     ZoneRecord {
         id: ZoneId::new(),
         show_id: show,
@@ -108,7 +114,12 @@ fn zone(show: ShowId, name: &str, capacity: i64) -> ZoneRecord {
     }
 }
 
-fn booking(user: UserId, zone: &ZoneRecord, quantity: u32, expires: Timestamp) -> BookingRecord {
+pub(crate) fn booking(
+    user: UserId,
+    zone: &ZoneRecord,
+    quantity: u32,
+    expires: Timestamp,
+) -> BookingRecord {
     BookingRecord {
         id: BookingId::new(),
         user_id: user,

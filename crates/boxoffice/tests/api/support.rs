@@ -279,6 +279,10 @@ pub struct ShowSpec {
     pub per_user_limit: Option<i64>,
     /// Seconds from now; `None` opens the sale now.
     pub opens_in_secs: Option<i64>,
+    /// Ticket price; `None`: 25.00 EUR.
+    pub price_minor: Option<i64>,
+    /// When the show starts, in seconds from now; `None`: in 30 days.
+    pub starts_in_secs: Option<i64>,
 }
 
 impl Default for ShowSpec {
@@ -288,6 +292,8 @@ impl Default for ShowSpec {
             hold_ttl_secs: None,
             per_user_limit: None,
             opens_in_secs: None,
+            price_minor: None,
+            starts_in_secs: None,
         }
     }
 }
@@ -301,6 +307,8 @@ pub struct TestApp {
     pub db: TestDb,
     /// Where the default (folder) mail transport writes `.eml` files.
     pub mail_dir: tempfile::TempDir,
+    /// What the app was built with; a restart builds with it again.
+    config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -313,6 +321,37 @@ impl TestApp {
     /// Spawns with the test configuration changed by `configure` (mail goes to a
     /// temporary folder unless `configure` says otherwise).
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::spawn_on(backend, listener, configure).await
+    }
+
+    /// Spawns with online payment through a simulator of the test's own, which
+    /// outlives restarts of the app as a real provider would.
+    pub async fn spawn_with_gateway(
+        backend: Backend,
+        knobs: paysim::SimulatorKnobs,
+        configure: impl FnOnce(&mut Config),
+    ) -> (Self, PaySim) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let sim = PaySim::start(
+            knobs,
+            format!("http://{addr}{}", boxoffice::payments::http::WEBHOOK_PATH),
+        )
+        .await;
+        let app = Self::spawn_on(backend, listener, |c| {
+            sim.configure(c);
+            configure(c);
+        })
+        .await;
+        (app, sim)
+    }
+
+    async fn spawn_on(
+        backend: Backend,
+        listener: TcpListener,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         record_logs();
         let db = TestDb::create(backend).await;
         let clock = Arc::new(ManualClock::default());
@@ -320,12 +359,13 @@ impl TestApp {
         let mut config = Config::for_tests(&db.url);
         config.mail_dir = mail_dir.path().to_owned();
         configure(&mut config);
-        let app = App::build(config, clock.clone())
+        let addr = listener.local_addr().expect("address");
+        let mut built = config.clone();
+        built.payments.fill_webhook_url(addr);
+        let app = App::build(built, clock.clone())
             .await
             .expect("the application builds");
         let state = app.state.clone();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("address");
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.serve(listener, async move {
             let _ = rx.await;
@@ -337,6 +377,7 @@ impl TestApp {
             clock,
             db,
             mail_dir,
+            config,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -352,12 +393,15 @@ impl TestApp {
             let stopped = tokio::time::timeout(Duration::from_secs(10), server).await;
             assert!(stopped.is_ok(), "the server stops within 10 s");
         }
-        let app = App::build(Config::for_tests(&self.db.url), self.clock.clone())
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let mut config = self.config.clone();
+        config.payments.fill_webhook_url(addr);
+        let app = App::build(config, self.clock.clone())
             .await
             .expect("the application builds again");
         self.state = app.state.clone();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        self.base = format!("http://{}", listener.local_addr().expect("address"));
+        self.base = format!("http://{addr}");
         let (tx, rx) = oneshot::channel::<()>();
         self.server = Some(tokio::spawn(app.serve(listener, async move {
             let _ = rx.await;
@@ -558,8 +602,8 @@ impl TestApp {
         let now = self.clock.now();
         let mut show = json!({
             "venue": "Hall One",
-            "starts_at": rfc3339(now.plus_secs(30 * 24 * 3600)),
-            "zones": [{"name": "Floor", "price_minor": 2500, "currency": "EUR", "capacity": spec.capacity}],
+            "starts_at": rfc3339(now.plus_secs(spec.starts_in_secs.unwrap_or(30 * 24 * 3600))),
+            "zones": [{"name": "Floor", "price_minor": spec.price_minor.unwrap_or(2500), "currency": "EUR", "capacity": spec.capacity}],
         });
         if let Some(ttl) = spec.hold_ttl_secs {
             show["hold_ttl_secs"] = json!(ttl);
@@ -737,4 +781,78 @@ pub fn zone_totals(sales: &Value) -> (u64, u64, u64) {
         z["sold"].as_u64().expect("sold"),
         z["available"].as_u64().expect("available"),
     )
+}
+
+/// The payment provider of a test: the simulator on its own port, with the
+/// credentials the app is configured with.
+pub struct PaySim {
+    pub handle: paysim::SimulatorHandle,
+    api_key: String,
+    secret: String,
+}
+
+impl PaySim {
+    pub async fn start(knobs: paysim::SimulatorKnobs, webhook_url: String) -> Self {
+        use secrecy::SecretString;
+        let api_key = format!("sk_test_{}", uuid::Uuid::new_v4().simple());
+        let secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
+        let mut config = paysim::SimulatorConfig::new(
+            SecretString::from(api_key.clone()),
+            SecretString::from(secret.clone()),
+        );
+        config.webhook_url = Some(webhook_url);
+        config.knobs = knobs;
+        config.webhook_retry_base = Duration::from_millis(50);
+        config.timeout_hold = Duration::from_secs(5);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let handle = paysim::Simulator::start(config, listener).expect("simulator");
+        Self {
+            handle,
+            api_key,
+            secret,
+        }
+    }
+
+    /// Points `config` at this simulator, with the saga's timings shortened.
+    pub fn configure(&self, config: &mut Config) {
+        use boxoffice::config::GatewayKind;
+        use secrecy::SecretString;
+        let p = &mut config.payments;
+        p.gateway = GatewayKind::Http;
+        p.gateway_url = Some(self.handle.url().to_owned());
+        p.api_key = Some(SecretString::from(self.api_key.clone()));
+        p.webhook_secret = Some(SecretString::from(self.secret.clone()));
+        p.timeout_ms = 1_000;
+        p.retry_secs = 1;
+        p.resolve_interval_ms = 100;
+        p.breaker_open_secs = 1;
+    }
+
+    /// The same settings for a server started as a process.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("GATEWAY", "http".to_owned()),
+            ("GATEWAY_URL", self.handle.url().to_owned()),
+            ("API_KEY", self.api_key.clone()),
+            ("WEBHOOK_SECRET", self.secret.clone()),
+            ("TIMEOUT_MS", "1000".to_owned()),
+            ("RETRY_SECS", "1".to_owned()),
+            ("RESOLVE_INTERVAL_MS", "100".to_owned()),
+            ("BREAKER_OPEN_SECS", "1".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("BOXOFFICE_PAYMENTS__{k}"), v))
+        .collect()
+    }
+
+    /// Signs `body` as the simulator would, `age_secs` ago (with the real secret, or
+    /// with `secret` to forge).
+    pub fn sign(&self, body: &str, age_secs: i64, secret: Option<&str>) -> String {
+        let now = boxoffice_domain::Timestamp::now().millis() / 1000;
+        boxoffice_domain::signature::header(
+            &[secret.unwrap_or(&self.secret).as_bytes()],
+            now - age_secs,
+            body.as_bytes(),
+        )
+    }
 }

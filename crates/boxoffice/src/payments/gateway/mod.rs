@@ -142,6 +142,10 @@ pub trait PaymentGateway: Send + Sync {
     /// capture that won the race is reported `Succeeded`, never an error.
     async fn cancel_intent(&self, id: &str, idempotency_key: &str) -> Result<Intent, GatewayError>;
     async fn refund(&self, req: &RefundRequest) -> Result<GatewayRefund, GatewayError>;
+    /// The request header the provider puts its webhook signature in.
+    fn signature_header(&self) -> &'static str {
+        "paysim-signature"
+    }
     /// Checks a webhook's signature (header value) and timestamp against `now` and
     /// parses it.
     fn verify_webhook(
@@ -183,5 +187,20 @@ impl Default for SimulatorKnobs {
             duplicate_rate: 0.0,
             reorder_ms: 0,
         }
+    }
+}
+
+/// The configured gateway, with whatever keeps it alive (the in-process simulator).
+#[derive(Default)]
+pub struct Gateway {
+    /// `None`: no online payment.
+    pub gateway: Option<DynGateway>,
+}
+
+/// Builds the gateway `cfg` names.
+pub async fn connect(cfg: &crate::config::PaymentsConfig) -> anyhow::Result<Gateway> {
+    match cfg.gateway {
+        crate::config::GatewayKind::None => Ok(Gateway::default()),
+        other => anyhow::bail!("payments.gateway = {other:?} is not available in this build"),
     }
 }

@@ -15,11 +15,11 @@ use boxoffice_domain::{BookingId, ShowId, Timestamp, UserId, ZoneId};
 use sqlx::any::AnyRow;
 use std::collections::HashMap;
 
-const BOOKING_COLUMNS: &str =
+pub(super) const BOOKING_COLUMNS: &str =
     "id, user_id, show_id, zone_id, quantity, unit_price_minor, currency, status, expires_at, created_at, updated_at";
-const OUTBOX_COLUMNS: &str = "id, event_type, aggregate_id, payload, created_at";
+pub(super) const OUTBOX_COLUMNS: &str = "id, event_type, aggregate_id, payload, created_at";
 
-fn booking_from(row: &AnyRow) -> StoreResult<BookingRecord> {
+pub(super) fn booking_from(row: &AnyRow) -> StoreResult<BookingRecord> {
     Ok(BookingRecord {
         id: get_id(row, "id")?,
         user_id: get_id(row, "user_id")?,
@@ -64,11 +64,21 @@ fn booking_args(b: &BookingRecord) -> Vec<Arg> {
 }
 
 fn outbox_args(event_type: &str, b: &BookingRecord, at: Timestamp) -> StoreResult<Vec<Arg>> {
-    let payload = serde_json::to_string(b).map_err(|e| StoreError::Other(e.into()))?;
+    event_args(event_type, &b.id.to_string(), b, at)
+}
+
+/// An outbox row: `payload` serialized as the event's JSON.
+pub(super) fn event_args(
+    event_type: &str,
+    aggregate_id: &str,
+    payload: &impl serde::Serialize,
+    at: Timestamp,
+) -> StoreResult<Vec<Arg>> {
+    let payload = serde_json::to_string(payload).map_err(|e| StoreError::Other(e.into()))?;
     Ok(vec![
         t(uuid::Uuid::now_v7()),
         t(event_type),
-        t(b.id),
+        t(aggregate_id),
         Arg::Text(payload),
         ts(at),
     ])
@@ -77,7 +87,7 @@ fn outbox_args(event_type: &str, b: &BookingRecord, at: Timestamp) -> StoreResul
 /// `UPDATE bookings … FROM (VALUES (id, instant, owner) …)`: moves each listed booking
 /// from the action's source states to `target`, checked against its own instant and
 /// owner, and returns the rows it changed tagged with `group`.
-fn transition_statement(
+pub(super) fn transition_statement(
     group: usize,
     action: BookingAction,
     target: BookingStatus,
@@ -127,7 +137,7 @@ fn qualified(table: &str, columns: &str) -> String {
         .join(", ")
 }
 
-fn status_list(statuses: &[BookingStatus]) -> String {
+pub(super) fn status_list(statuses: &[BookingStatus]) -> String {
     // Closed set of our own constants: safe to inline.
     statuses
         .iter()

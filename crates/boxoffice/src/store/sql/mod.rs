@@ -10,6 +10,7 @@ mod idempotency;
 mod lifecycle;
 mod mfa;
 mod organizations;
+mod payments;
 mod personal;
 mod settings;
 mod statement;

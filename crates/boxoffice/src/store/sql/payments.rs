@@ -1,0 +1,588 @@
+//! Payments in SQL. Each change is one transaction: the payment (or refund) row moves
+//! only from a state that may become the new one, and only if it moved are the
+//! ledger row, the booking step and the outbox events written with it.
+use super::bookings::{
+    booking_from, event_args, status_list, transition_statement, BOOKING_COLUMNS, OUTBOX_COLUMNS,
+};
+use super::statement::{
+    get_i64, get_id, get_money, get_opt_str, get_opt_ts, get_parsed, get_str, get_ts, get_u32, i,
+    insert_statements, opt_ts, t, ts, Arg, Sql,
+};
+use super::SqlStore;
+use crate::store::{
+    BookingMoney, BookingRecord, BookingStep, Changed, LedgerEntry, LedgerKind, Page,
+    PaymentChange, PaymentRecord, PaymentStore, RefundChange, RefundRecord, StoreError,
+    StoreResult,
+};
+use async_trait::async_trait;
+use boxoffice_domain::booking::{BookingAction, BookingStatus};
+use boxoffice_domain::payment::{PaymentStatus, RefundPolicy, RefundReason, RefundStatus};
+use boxoffice_domain::{BookingId, ShowId, Timestamp};
+use sqlx::any::AnyRow;
+
+const PAYMENT_COLUMNS: &str = "id, booking_id, user_id, show_id, attempt, amount_minor, currency, payment_method, status, intent_id, failure_code, captured_at, created_at, updated_at";
+const REFUND_COLUMNS: &str = "id, booking_id, payment_id, show_id, user_id, amount_minor, currency, percent, reason, status, requested_by, decided_by, gateway_refund_id, failure, created_at, updated_at";
+const LEDGER_COLUMNS: &str =
+    "id, booking_id, show_id, payment_id, refund_id, kind, amount_minor, currency, external_ref, at";
+
+fn opt_text(v: Option<impl ToString>) -> Arg {
+    v.map(t).unwrap_or(Arg::NullText)
+}
+
+fn payment_from(row: &AnyRow) -> StoreResult<PaymentRecord> {
+    Ok(PaymentRecord {
+        id: get_str(row, "id")?,
+        booking_id: get_id(row, "booking_id")?,
+        user_id: get_id(row, "user_id")?,
+        show_id: get_id(row, "show_id")?,
+        attempt: get_u32(row, "attempt")?,
+        amount: get_money(row, "amount_minor")?,
+        payment_method: get_str(row, "payment_method")?,
+        status: get_parsed(row, "status", |s| {
+            PaymentStatus::parse(s).ok_or_else(|| format!("payment status {s}"))
+        })?,
+        intent_id: get_opt_str(row, "intent_id")?,
+        failure_code: get_opt_str(row, "failure_code")?,
+        captured_at: get_opt_ts(row, "captured_at")?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+    })
+}
+
+fn payment_args(p: &PaymentRecord) -> Vec<Arg> {
+    vec![
+        t(&p.id),
+        t(p.booking_id),
+        t(p.user_id),
+        t(p.show_id),
+        i(p.attempt),
+        i(p.amount.amount_minor),
+        t(p.amount.currency),
+        t(&p.payment_method),
+        t(p.status.as_str()),
+        opt_text(p.intent_id.as_ref()),
+        opt_text(p.failure_code.as_ref()),
+        opt_ts(p.captured_at),
+        ts(p.created_at),
+        ts(p.updated_at),
+    ]
+}
+
+fn refund_from(row: &AnyRow) -> StoreResult<RefundRecord> {
+    Ok(RefundRecord {
+        id: get_str(row, "id")?,
+        booking_id: get_id(row, "booking_id")?,
+        payment_id: get_str(row, "payment_id")?,
+        show_id: get_id(row, "show_id")?,
+        user_id: get_id(row, "user_id")?,
+        amount: get_money(row, "amount_minor")?,
+        percent: u8::try_from(get_i64(row, "percent")?).map_err(super::statement::bad_row)?,
+        reason: get_parsed(row, "reason", |s| {
+            RefundReason::parse(s).ok_or_else(|| format!("refund reason {s}"))
+        })?,
+        status: get_parsed(row, "status", |s| {
+            RefundStatus::parse(s).ok_or_else(|| format!("refund status {s}"))
+        })?,
+        requested_by: get_opt_str(row, "requested_by")?
+            .map(|s| s.parse().map_err(super::statement::bad_row))
+            .transpose()?,
+        decided_by: get_opt_str(row, "decided_by")?
+            .map(|s| s.parse().map_err(super::statement::bad_row))
+            .transpose()?,
+        gateway_refund_id: get_opt_str(row, "gateway_refund_id")?,
+        failure: get_opt_str(row, "failure")?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+    })
+}
+
+fn refund_args(r: &RefundRecord) -> Vec<Arg> {
+    vec![
+        t(&r.id),
+        t(r.booking_id),
+        t(&r.payment_id),
+        t(r.show_id),
+        t(r.user_id),
+        i(r.amount.amount_minor),
+        t(r.amount.currency),
+        i(r.percent),
+        t(r.reason.as_str()),
+        t(r.status.as_str()),
+        opt_text(r.requested_by),
+        opt_text(r.decided_by),
+        opt_text(r.gateway_refund_id.as_ref()),
+        opt_text(r.failure.as_ref()),
+        ts(r.created_at),
+        ts(r.updated_at),
+    ]
+}
+
+fn ledger_from(row: &AnyRow) -> StoreResult<LedgerEntry> {
+    Ok(LedgerEntry {
+        id: get_str(row, "id")?,
+        booking_id: get_id(row, "booking_id")?,
+        show_id: get_id(row, "show_id")?,
+        payment_id: get_str(row, "payment_id")?,
+        refund_id: get_opt_str(row, "refund_id")?,
+        kind: get_parsed(row, "kind", |s| {
+            LedgerKind::parse(s).ok_or_else(|| format!("ledger kind {s}"))
+        })?,
+        amount: get_money(row, "amount_minor")?,
+        external_ref: get_str(row, "external_ref")?,
+        at: get_ts(row, "at")?,
+    })
+}
+
+/// Inserts a ledger row unless the same movement (kind, gateway id) is recorded.
+fn ledger_insert(e: &LedgerEntry) -> Sql {
+    let mut sql = Sql::insert("ledger_entries", LEDGER_COLUMNS);
+    sql.tuple(vec![
+        t(&e.id),
+        t(e.booking_id),
+        t(e.show_id),
+        t(&e.payment_id),
+        opt_text(e.refund_id.as_ref()),
+        t(e.kind.as_str()),
+        i(e.amount.amount_minor),
+        t(e.amount.currency),
+        t(&e.external_ref),
+        ts(e.at),
+    ]);
+    sql.push(" ON CONFLICT (kind, external_ref) DO NOTHING");
+    sql
+}
+
+fn names<T: Copy>(items: &[T], name: fn(T) -> &'static str) -> String {
+    // Closed sets of our own constants: safe to inline.
+    items
+        .iter()
+        .map(|s| format!("'{}'", name(*s)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn outbox(
+    event_type: &str,
+    aggregate: &str,
+    payload: &serde_json::Value,
+    at: Timestamp,
+) -> StoreResult<Vec<Sql>> {
+    Ok(insert_statements(
+        "outbox",
+        OUTBOX_COLUMNS,
+        vec![event_args(event_type, aggregate, payload, at)?],
+    ))
+}
+
+impl SqlStore {
+    /// Runs the booking step inside an open batch; the booking if it applied.
+    async fn step(
+        batch: &mut super::batch::Batch,
+        booking: BookingId,
+        step: Option<BookingStep>,
+    ) -> StoreResult<Option<BookingRecord>> {
+        let Some(step) = step else { return Ok(None) };
+        let Some(target) = step.action.target() else {
+            return Ok(None);
+        };
+        let rows = batch
+            .run(vec![transition_statement(
+                0,
+                step.action,
+                target,
+                step.deadline,
+                &[(booking, step.at, None)],
+            )])
+            .await?;
+        rows.first().map(booking_from).transpose()
+    }
+
+    /// The statements that close a change: ledger row, record event, booking event.
+    fn closing(
+        ledger: Option<&LedgerEntry>,
+        event: Option<(&str, &str, serde_json::Value)>,
+        booking: Option<(&BookingRecord, BookingAction)>,
+        at: Timestamp,
+    ) -> StoreResult<Vec<Sql>> {
+        let mut last = Vec::new();
+        if let Some(l) = ledger {
+            last.push(ledger_insert(l));
+        }
+        if let Some((kind, aggregate, payload)) = event {
+            last.extend(outbox(kind, aggregate, &payload, at)?);
+        }
+        if let Some((b, action)) = booking {
+            let payload = serde_json::to_value(b).map_err(|e| StoreError::Other(e.into()))?;
+            last.extend(outbox(
+                action.event_type(),
+                &b.id.to_string(),
+                &payload,
+                b.updated_at,
+            )?);
+        }
+        Ok(last)
+    }
+}
+
+#[async_trait]
+impl PaymentStore for SqlStore {
+    async fn start_payment(
+        &self,
+        payment: &PaymentRecord,
+        at: Timestamp,
+    ) -> StoreResult<Option<BookingRecord>> {
+        let mut batch = self.batch().await?;
+        let action = BookingAction::StartPayment;
+        let target = BookingStatus::PaymentPending;
+        let rows = batch
+            .run(vec![transition_statement(
+                0,
+                action,
+                target,
+                crate::store::Deadline::NotPassed,
+                &[(payment.booking_id, at, Some(payment.user_id))],
+            )])
+            .await?;
+        let Some(booking) = rows.first().map(booking_from).transpose()? else {
+            batch.finish(Vec::new()).await?;
+            return Ok(None);
+        };
+        let mut last = insert_statements("payments", PAYMENT_COLUMNS, vec![payment_args(payment)]);
+        last.extend(Self::closing(None, None, Some((&booking, action)), at)?);
+        batch.finish(last).await?;
+        Ok(Some(booking))
+    }
+
+    async fn payment_processing(
+        &self,
+        payment_id: &str,
+        intent_id: &str,
+        ledger: &LedgerEntry,
+        at: Timestamp,
+    ) -> StoreResult<PaymentRecord> {
+        let mut batch = self.batch().await?;
+        let mut upd = Sql::update("payments");
+        upd.push("status = ")
+            .text(PaymentStatus::Processing.as_str())
+            .push(", intent_id = ")
+            .text(intent_id)
+            .push(", updated_at = ")
+            .int(at.millis())
+            .push(" WHERE id = ")
+            .text(payment_id)
+            .push(" AND status = ")
+            .text(PaymentStatus::Pending.as_str());
+        // Already past pending (a webhook overtook the answer): only the intent id.
+        let mut fill = Sql::update("payments");
+        fill.push("intent_id = ")
+            .text(intent_id)
+            .push(" WHERE id = ")
+            .text(payment_id)
+            .push(" AND intent_id IS NULL");
+        batch.run(vec![upd, fill]).await?;
+        batch.finish(vec![ledger_insert(ledger)]).await?;
+        self.payment(payment_id).await
+    }
+
+    async fn change_payment(&self, c: &PaymentChange) -> StoreResult<Changed<PaymentRecord>> {
+        let sources: Vec<PaymentStatus> = PaymentStatus::ALL
+            .into_iter()
+            .filter(|s| s.may_become(c.to))
+            .collect();
+        let mut upd = Sql::update("payments");
+        upd.push("status = ")
+            .text(c.to.as_str())
+            .push(", updated_at = ")
+            .int(c.at.millis());
+        if let Some(intent) = &c.intent_id {
+            upd.push(", intent_id = COALESCE(intent_id, ")
+                .text(intent)
+                .push(")");
+        }
+        if let Some(at) = c.captured_at {
+            upd.push(", captured_at = ").int(at.millis());
+        }
+        if let Some(code) = &c.failure_code {
+            upd.push(", failure_code = ").text(code);
+        }
+        upd.push(" WHERE id = ").text(&c.payment_id);
+        upd.push(&format!(
+            " AND status IN ({}) RETURNING {PAYMENT_COLUMNS}",
+            names(&sources, PaymentStatus::as_str)
+        ));
+        let mut batch = self.batch().await?;
+        let rows = batch.run(vec![upd]).await?;
+        let Some(payment) = rows.first().map(payment_from).transpose()? else {
+            batch.finish(Vec::new()).await?;
+            return Ok(Changed {
+                record: self.payment(&c.payment_id).await?,
+                changed: false,
+                booking: None,
+            });
+        };
+        let booking = Self::step(&mut batch, payment.booking_id, c.booking).await?;
+        let event = PaymentRecord::event_type(c.to)
+            .map(|kind| (kind, payment.id.as_str(), payment.event_payload()));
+        let last = Self::closing(
+            c.ledger.as_ref(),
+            event,
+            booking.as_ref().zip(c.booking.map(|s| s.action)),
+            c.at,
+        )?;
+        batch.finish(last).await?;
+        Ok(Changed {
+            record: payment,
+            changed: true,
+            booking,
+        })
+    }
+
+    async fn payment(&self, id: &str) -> StoreResult<PaymentRecord> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = "
+        ));
+        sql.text(id);
+        self.one(&sql, payment_from).await
+    }
+
+    async fn payment_by_intent(&self, intent_id: &str) -> StoreResult<PaymentRecord> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE intent_id = "
+        ));
+        sql.text(intent_id);
+        self.one(&sql, payment_from).await
+    }
+
+    async fn payments_of(&self, booking: BookingId) -> StoreResult<Vec<PaymentRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE booking_id = "
+        ));
+        sql.text(booking).push(" ORDER BY attempt");
+        self.all(&sql, payment_from).await
+    }
+
+    async fn stale_payments(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<PaymentRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status IN ('pending', 'processing') AND updated_at < "
+        ));
+        sql.int(before.millis())
+            .push(" ORDER BY updated_at LIMIT ")
+            .int(i64::from(limit));
+        self.all(&sql, payment_from).await
+    }
+
+    async fn overdue_payment_holds(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<BookingRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {BOOKING_COLUMNS} FROM bookings WHERE status IN ({}) AND expires_at <= ",
+            status_list(&[BookingStatus::PaymentPending, BookingStatus::PaymentFailed])
+        ));
+        sql.int(now.millis())
+            .push(" ORDER BY expires_at LIMIT ")
+            .int(i64::from(limit));
+        self.all(&sql, booking_from).await
+    }
+
+    async fn claim_gateway_event(&self, id: &str, at: Timestamp) -> StoreResult<bool> {
+        let mut sql = Sql::insert("gateway_events", "id, received_at");
+        sql.tuple(vec![t(id), ts(at)])
+            .push(" ON CONFLICT (id) DO NOTHING");
+        Ok(self.execute(&sql).await? == 1)
+    }
+
+    async fn release_gateway_event(&self, id: &str) -> StoreResult<()> {
+        let mut sql = Sql::delete("gateway_events");
+        sql.push("id = ").text(id);
+        self.execute(&sql).await.map(drop)
+    }
+
+    async fn insert_refund(&self, refund: &RefundRecord) -> StoreResult<()> {
+        let mut batch = self.batch().await?;
+        let mut last = insert_statements("refunds", REFUND_COLUMNS, vec![refund_args(refund)]);
+        if let Some(kind) = RefundRecord::event_type(refund.status) {
+            last.extend(outbox(
+                kind,
+                &refund.id,
+                &refund.event_payload(),
+                refund.created_at,
+            )?);
+        }
+        batch.run(Vec::new()).await?;
+        batch.finish(last).await.map(drop)
+    }
+
+    async fn change_refund(&self, c: &RefundChange) -> StoreResult<Changed<RefundRecord>> {
+        let mut upd = Sql::update("refunds");
+        upd.push("status = ")
+            .text(c.to.as_str())
+            .push(", updated_at = ")
+            .int(c.at.millis());
+        if let Some(by) = c.decided_by {
+            upd.push(", decided_by = ").text(by);
+        }
+        if let Some((amount, percent)) = c.amount {
+            upd.push(", amount_minor = ")
+                .int(amount)
+                .push(", percent = ")
+                .int(i64::from(percent));
+        }
+        if let Some(g) = &c.gateway_refund_id {
+            upd.push(", gateway_refund_id = COALESCE(gateway_refund_id, ")
+                .text(g)
+                .push(")");
+        }
+        if let Some(f) = &c.failure {
+            upd.push(", failure = ").text(f);
+        }
+        upd.push(" WHERE id = ").text(&c.refund_id);
+        upd.push(&format!(
+            " AND status IN ({}) RETURNING {REFUND_COLUMNS}",
+            names(&c.from, RefundStatus::as_str)
+        ));
+        let mut batch = self.batch().await?;
+        let rows = batch.run(vec![upd]).await?;
+        let Some(refund) = rows.first().map(refund_from).transpose()? else {
+            batch.finish(Vec::new()).await?;
+            return Ok(Changed {
+                record: self.refund(&c.refund_id).await?,
+                changed: false,
+                booking: None,
+            });
+        };
+        let booking = Self::step(&mut batch, refund.booking_id, c.booking).await?;
+        let event = RefundRecord::event_type(c.to)
+            .map(|kind| (kind, refund.id.as_str(), refund.event_payload()));
+        let last = Self::closing(
+            c.ledger.as_ref(),
+            event,
+            booking.as_ref().zip(c.booking.map(|s| s.action)),
+            c.at,
+        )?;
+        batch.finish(last).await?;
+        Ok(Changed {
+            record: refund,
+            changed: true,
+            booking,
+        })
+    }
+
+    async fn refund(&self, id: &str) -> StoreResult<RefundRecord> {
+        let mut sql = Sql::new(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = "));
+        sql.text(id);
+        self.one(&sql, refund_from).await
+    }
+
+    async fn refund_by_gateway_id(&self, gateway_id: &str) -> StoreResult<RefundRecord> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE gateway_refund_id = "
+        ));
+        sql.text(gateway_id);
+        self.one(&sql, refund_from).await
+    }
+
+    async fn refunds_of(&self, booking: BookingId) -> StoreResult<Vec<RefundRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE booking_id = "
+        ));
+        sql.text(booking).push(" ORDER BY created_at, id");
+        self.all(&sql, refund_from).await
+    }
+
+    async fn refunds_of_show(
+        &self,
+        show: ShowId,
+        status: Option<RefundStatus>,
+        page: Page,
+    ) -> StoreResult<(Vec<RefundRecord>, i64)> {
+        let filter = || {
+            let mut w = Sql::new(" WHERE show_id = ");
+            w.text(show);
+            if let Some(s) = status {
+                w.push(" AND status = ").text(s.as_str());
+            }
+            w
+        };
+        let mut count = Sql::new("SELECT COUNT(*) AS n FROM refunds");
+        count.append(filter());
+        let total = self.count(&count).await?;
+        let mut sql = Sql::new(&format!("SELECT {REFUND_COLUMNS} FROM refunds"));
+        sql.append(filter())
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .int(i64::from(page.per_page))
+            .push(" OFFSET ")
+            .int(page.offset());
+        Ok((self.all(&sql, refund_from).await?, total))
+    }
+
+    async fn stale_refunds(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<RefundRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE status IN ('processing', 'failed') AND updated_at < "
+        ));
+        sql.int(before.millis())
+            .push(" ORDER BY updated_at LIMIT ")
+            .int(i64::from(limit));
+        self.all(&sql, refund_from).await
+    }
+
+    async fn show_money(&self, show: ShowId) -> StoreResult<Vec<BookingMoney>> {
+        let cols = BOOKING_COLUMNS
+            .split(", ")
+            .map(|c| format!("b.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut sql = Sql::new(&format!(
+            "SELECT {cols}, \
+             CAST(COALESCE(SUM(CASE WHEN l.kind = 'capture' THEN l.amount_minor ELSE 0 END), 0) AS BIGINT) AS captured, \
+             CAST(COALESCE(SUM(CASE WHEN l.kind = 'refund' THEN l.amount_minor ELSE 0 END), 0) AS BIGINT) AS refunded \
+             FROM bookings b JOIN ledger_entries l ON l.booking_id = b.id WHERE b.show_id = "
+        ));
+        sql.text(show)
+            .push(&format!(" GROUP BY {cols} ORDER BY b.id"));
+        self.all(&sql, |row| {
+            Ok(BookingMoney {
+                booking: booking_from(row)?,
+                captured_minor: get_i64(row, "captured")?,
+                refunded_minor: get_i64(row, "refunded")?,
+            })
+        })
+        .await
+    }
+
+    async fn ledger_of(&self, booking: BookingId) -> StoreResult<Vec<LedgerEntry>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {LEDGER_COLUMNS} FROM ledger_entries WHERE booking_id = "
+        ));
+        sql.text(booking).push(" ORDER BY at, id");
+        self.all(&sql, ledger_from).await
+    }
+
+    async fn refund_policy(&self, show: ShowId) -> StoreResult<Option<RefundPolicy>> {
+        let mut sql = Sql::new("SELECT tiers FROM refund_policies WHERE show_id = ");
+        sql.text(show);
+        self.fetch_optional(&sql)
+            .await?
+            .map(|row| get_parsed(&row, "tiers", |s| serde_json::from_str::<RefundPolicy>(s)))
+            .transpose()
+    }
+
+    async fn set_refund_policy(
+        &self,
+        show: ShowId,
+        policy: &RefundPolicy,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let tiers = serde_json::to_string(policy).map_err(|e| StoreError::Other(e.into()))?;
+        let mut sql = Sql::insert("refund_policies", "show_id, tiers, updated_at");
+        sql.tuple(vec![t(show), Arg::Text(tiers), ts(at)]).push(
+            " ON CONFLICT (show_id) DO UPDATE SET tiers = excluded.tiers, updated_at = excluded.updated_at",
+        );
+        self.execute(&sql).await.map(drop)
+    }
+}
