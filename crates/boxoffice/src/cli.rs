@@ -1,5 +1,5 @@
-//! Command line: `serve` (default), `migrate`, `loadtest` and `admin` tasks, all in
-//! one binary so operators deploy exactly one artifact.
+//! Command line: `serve` (default), `migrate`, `loadtest`, `payment-sim` and `admin`
+//! tasks, all in one binary so operators deploy exactly one artifact.
 use crate::accounts::NewAccount;
 use crate::config::Config;
 use crate::store::SqlStore;
@@ -30,9 +30,50 @@ enum Command {
     /// Run a flash sale and verify nothing was oversold: against `--url`, or against
     /// a server of its own on a temporary database when no URL is given.
     Loadtest(crate::loadtest::Args),
+    /// Run the payment simulator: a card processor with a Stripe-like API, signed
+    /// webhooks and knobs for latency, declines, timeouts, duplicates and outages.
+    PaymentSim(PaymentSimArgs),
     /// Operator tasks on the database.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(clap::Args)]
+struct PaymentSimArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BOXOFFICE_PAYSIM_BIND", default_value = "127.0.0.1:8090")]
+    bind: std::net::SocketAddr,
+    /// Key callers present as `Authorization: Bearer …` (boxoffice's
+    /// `payments.api_key`). Prefer the variable: arguments show in process lists.
+    #[arg(long, env = "BOXOFFICE_PAYSIM_API_KEY", hide_env_values = true)]
+    api_key: String,
+    /// Where results are posted: boxoffice's public webhook URL.
+    #[arg(long, env = "BOXOFFICE_PAYSIM_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Secret webhooks are signed with (boxoffice's `payments.webhook_secret`).
+    #[arg(long, env = "BOXOFFICE_PAYSIM_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: String,
+    /// Deliveries of one webhook before it is abandoned (backoff doubles from 250 ms).
+    #[arg(long, env = "BOXOFFICE_PAYSIM_WEBHOOK_ATTEMPTS", default_value_t = 5)]
+    webhook_attempts: u32,
+    /// Delay before every API answer.
+    #[arg(long, env = "BOXOFFICE_PAYSIM_LATENCY_MS", default_value_t = 0)]
+    latency_ms: u64,
+    /// Time from an accepted intent or refund to its result and webhook.
+    #[arg(long, env = "BOXOFFICE_PAYSIM_PROCESSING_MS", default_value_t = 20)]
+    processing_ms: u64,
+    /// Share of `pm_card_visa` intents declined (0–1).
+    #[arg(long, env = "BOXOFFICE_PAYSIM_FAILURE_RATE", default_value_t = 0.0)]
+    failure_rate: f64,
+    /// Share of API calls that take effect but answer only after 60 s (0–1).
+    #[arg(long, env = "BOXOFFICE_PAYSIM_TIMEOUT_RATE", default_value_t = 0.0)]
+    timeout_rate: f64,
+    /// Share of webhooks delivered twice (0–1).
+    #[arg(long, env = "BOXOFFICE_PAYSIM_DUPLICATE_RATE", default_value_t = 0.0)]
+    duplicate_rate: f64,
+    /// Up to this much random delay per webhook, so they arrive out of order.
+    #[arg(long, env = "BOXOFFICE_PAYSIM_REORDER_MS", default_value_t = 0)]
+    reorder_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +124,7 @@ pub fn main() -> ExitCode {
             Command::Serve => serve(config).await.map(|()| ExitCode::SUCCESS),
             Command::Migrate => migrate(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Loadtest(args) => crate::loadtest::run(args, config).await,
+            Command::PaymentSim(args) => payment_sim(args).await.map(|()| ExitCode::SUCCESS),
             Command::Admin(AdminCommand::CreateUser {
                 email,
                 password,
@@ -137,6 +179,34 @@ pub(crate) fn listen(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::T
     socket.set_nodelay(true)?;
     socket.bind(addr)?;
     Ok(socket.listen(8192)?)
+}
+
+async fn payment_sim(args: PaymentSimArgs) -> anyhow::Result<()> {
+    let mut config = paysim::SimulatorConfig::new(
+        args.api_key.into(),
+        args.webhook_secret.into(),
+    );
+    config.webhook_url = args.webhook_url;
+    config.webhook_attempts = args.webhook_attempts;
+    config.knobs = paysim::SimulatorKnobs {
+        latency_ms: args.latency_ms,
+        processing_ms: args.processing_ms,
+        failure_rate: args.failure_rate,
+        timeout_rate: args.timeout_rate,
+        duplicate_rate: args.duplicate_rate,
+        reorder_ms: args.reorder_ms,
+    };
+    tracing::info!(
+        bind = %args.bind,
+        webhook_url = ?config.webhook_url,
+        knobs = ?config.knobs,
+        "starting the payment simulator"
+    );
+    let handle = paysim::Simulator::start(config, listen(args.bind)?)?;
+    println!("payment simulator on {}", handle.url());
+    shutdown_signal().await;
+    handle.shutdown().await;
+    Ok(())
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {

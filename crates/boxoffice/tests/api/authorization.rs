@@ -2,7 +2,8 @@
 //! kind of caller, answers the status its row states. An operation missing from the
 //! table fails the test, so a new route cannot ship without its row.
 use crate::on_both_backends;
-use crate::support::{rfc3339, Backend, Resp, TestApp, User, PASSWORD};
+use crate::support::{eventually, rfc3339, Backend, Resp, TestApp, User, PASSWORD};
+use std::time::Duration;
 use boxoffice::accounts::Principal;
 use boxoffice::clock::Clock;
 use boxoffice_domain::account::Role;
@@ -79,9 +80,21 @@ const MATRIX: &[(&str, [u16; 9])] = &[
     ("listBookings", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
     ("listPendingBookings", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
     ("getBooking", [401, 200, 403, 403, 403, 403, 200, 401, 401]),
-    ("confirmBooking", [401, 200, 403, 403, 403, 403, 200, 401, 401]),
+    // With online payment on, a buyer's paid hold is confirmed by its payment.
+    ("confirmBooking", [401, 409, 403, 403, 403, 403, 200, 401, 401]),
     ("cancelBooking", [401, 200, 403, 403, 403, 403, 200, 401, 401]),
     ("getSales", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    // Payments: the buyer's own money; refunds decided by who manages the show.
+    ("checkoutBooking", [401, 202, 403, 403, 403, 403, 202, 401, 401]),
+    ("getBookingPayments", [401, 200, 403, 403, 403, 403, 200, 401, 401]),
+    ("requestRefund", [401, 202, 403, 403, 403, 403, 202, 401, 401]),
+    ("approveRefund", [401, 403, 403, 403, 200, 200, 200, 401, 401]),
+    ("rejectRefund", [401, 403, 403, 403, 200, 200, 200, 401, 401]),
+    ("listShowRefunds", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    ("getRefundPolicy", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("setRefundPolicy", [401, 403, 403, 403, 200, 200, 200, 401, 401]),
+    // Signed by the provider, never by a caller's token: unsigned is refused.
+    ("receivePaymentWebhook", [400, 400, 400, 400, 400, 400, 400, 400, 400]),
     // Organizations.
     ("listMyOrganizations", [401, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("createOrganization", [401, 403, 201, 403, 403, 201, 201, 401, 401]),
@@ -130,6 +143,7 @@ struct Target {
     member: String,
     invitation: String,
     key: String,
+    refund: String,
     /// An id that names nothing the caller has.
     unknown: String,
     body: Option<Value>,
@@ -228,6 +242,41 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
                 )
                 .await;
             t.booking = r.expect(201)["id"].as_str().unwrap().to_owned();
+        }
+        "checkoutBooking" => {
+            t.booking = buyer_holds(app, w, &t).await;
+            t.body = Some(json!({"payment_method": "pm_card_ok"}));
+        }
+        "getBookingPayments" | "requestRefund" => {
+            t.booking = buyer_pays(app, w, &t.show, &t.zone).await;
+        }
+        "approveRefund" | "rejectRefund" => {
+            // Two hours before the show: outside the default policy, so it waits.
+            let soon = app
+                .create_show(
+                    &owner,
+                    &t.event,
+                    &json!({"venue": "Hall", "starts_at": rfc3339(app.clock.now().plus_secs(2 * 3600)),
+                            "zones": [{"name": "Floor", "price_minor": 2500, "currency": "EUR", "capacity": 5}]}),
+                )
+                .await;
+            let (show, zone) = (soon["id"].as_str().unwrap(), soon["zones"][0]["id"].as_str().unwrap());
+            let booking = buyer_pays(app, w, show, zone).await;
+            let r = app
+                .post(
+                    &format!("/api/v1/bookings/{booking}/refund"),
+                    Some(&app.token_for(&w.buyer)),
+                    &json!({}),
+                )
+                .await;
+            assert_eq!(r.expect(202)["status"], "requested");
+            t.refund = r.body["id"].as_str().unwrap().to_owned();
+            if op == "approveRefund" {
+                t.body = Some(json!({"percent": 50}));
+            }
+        }
+        "setRefundPolicy" => {
+            t.body = Some(json!({"tiers": [{"min_hours_before": 24, "percent": 100}]}));
         }
         "changeMemberRole" | "removeMember" => {
             let member = app.buyer().await;
@@ -330,6 +379,44 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
     t
 }
 
+/// A hold of the world's buyer on the target's show.
+async fn buyer_holds(app: &TestApp, w: &World, t: &Target) -> String {
+    let r = app
+        .post(
+            "/api/v1/bookings/reserve",
+            Some(&app.token_for(&w.buyer)),
+            &json!({"show_id": t.show, "zone_id": t.zone, "quantity": 1}),
+        )
+        .await;
+    r.expect(201)["id"].as_str().unwrap().to_owned()
+}
+
+/// A booking of the world's buyer, paid and confirmed through the provider.
+async fn buyer_pays(app: &TestApp, w: &World, show: &str, zone: &str) -> String {
+    let token = app.token_for(&w.buyer);
+    let r = app
+        .post(
+            "/api/v1/bookings/reserve",
+            Some(&token),
+            &json!({"show_id": show, "zone_id": zone, "quantity": 1}),
+        )
+        .await;
+    let booking = r.expect(201)["id"].as_str().unwrap().to_owned();
+    app.post(
+        &format!("/api/v1/bookings/{booking}/checkout"),
+        Some(&token),
+        &json!({"payment_method": "pm_card_ok"}),
+    )
+    .await
+    .expect(202);
+    eventually(Duration::from_secs(15), "the payment to confirm the booking", || async {
+        let r = app.get(&format!("/api/v1/bookings/{booking}"), Some(&token)).await;
+        (r.body["status"] == "confirmed").then_some(())
+    })
+    .await;
+    booking
+}
+
 /// The concrete path of a templated one, with the target's ids.
 fn fill(path: &str, org: &str, t: &Target) -> String {
     let id = if path.starts_with("/api/v1/organizations/") {
@@ -340,6 +427,8 @@ fn fill(path: &str, org: &str, t: &Target) -> String {
         &t.show
     } else if path.starts_with("/api/v1/bookings/") {
         &t.booking
+    } else if path.starts_with("/api/v1/refunds/") {
+        &t.refund
     } else {
         // Someone else's or nobody's: sessions and trusted devices.
         &t.unknown
@@ -353,7 +442,8 @@ fn fill(path: &str, org: &str, t: &Target) -> String {
 
 on_both_backends!(every_operation_answers_each_caller_as_the_matrix_says);
 async fn every_operation_answers_each_caller_as_the_matrix_says(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let (app, _provider) =
+        TestApp::spawn_with_gateway(backend, paysim::SimulatorKnobs::default(), |_| {}).await;
     let doc = app
         .get("/api/v1/openapi.json", None)
         .await

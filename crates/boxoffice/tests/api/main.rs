@@ -13,6 +13,7 @@ mod concurrency;
 mod conflicts;
 mod crash;
 mod expiry;
+mod gateway;
 mod idempotency;
 mod lifecycle;
 mod mfa;

@@ -6,8 +6,16 @@
 //! reaches the same intent or refund instead of charging twice. Results arrive
 //! asynchronously as signed webhooks; `retrieve_intent` answers the same question
 //! when a webhook is late or lost.
+pub mod breaker;
+pub mod http;
+
+pub use breaker::Breaker;
+pub use http::HttpGateway;
+
+use crate::config::{GatewayKind, PaymentsConfig};
 use async_trait::async_trait;
 use boxoffice_domain::{BookingId, Currency, Timestamp};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,49 +166,79 @@ pub trait PaymentGateway: Send + Sync {
 
 pub type DynGateway = Arc<dyn PaymentGateway>;
 
-/// Behaviour of the payment simulator: how slow, how unreliable, how disorderly its
-/// webhooks. Shared by `boxoffice payment-sim` and the in-process simulator.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SimulatorKnobs {
-    /// Delay before every API answer.
-    pub latency_ms: u64,
-    /// Time from an accepted intent to its result (and webhook).
-    pub processing_ms: u64,
-    /// Share of intents declined (0.0–1.0), besides the test cards that always are.
-    pub failure_rate: f64,
-    /// Share of API calls that take effect but answer too late for the caller.
-    pub timeout_rate: f64,
-    /// Share of webhooks delivered twice.
-    pub duplicate_rate: f64,
-    /// Up to this much random extra delay per webhook, so they arrive out of order.
-    pub reorder_ms: u64,
-}
+/// The simulator's knobs live with the simulator; configuration names them here.
+pub use paysim::SimulatorKnobs;
 
-impl Default for SimulatorKnobs {
-    fn default() -> Self {
-        Self {
-            latency_ms: 0,
-            processing_ms: 20,
-            failure_rate: 0.0,
-            timeout_rate: 0.0,
-            duplicate_rate: 0.0,
-            reorder_ms: 0,
-        }
-    }
-}
-
-/// The configured gateway, with whatever keeps it alive (the in-process simulator).
-#[derive(Default)]
+/// What [`connect`] set up: the gateway the saga calls (none when payments are
+/// off) and, for the embedded default, the in-process simulator serving it.
 pub struct Gateway {
-    /// `None`: no online payment.
     pub gateway: Option<DynGateway>,
+    /// Kept alive with the gateway: dropping it stops the simulator.
+    pub simulator: Option<paysim::SimulatorHandle>,
 }
 
-/// Builds the gateway `cfg` names.
-pub async fn connect(cfg: &crate::config::PaymentsConfig) -> anyhow::Result<Gateway> {
-    match cfg.gateway {
-        crate::config::GatewayKind::None => Ok(Gateway::default()),
-        other => anyhow::bail!("payments.gateway = {other:?} is not available in this build"),
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("gateway", &self.gateway.is_some())
+            .field("simulator", &self.simulator)
+            .finish()
     }
+}
+
+/// Builds the configured gateway behind a circuit breaker. The in-process simulator
+/// posts its webhooks to `payments.webhook_url` (the public URL of the webhook
+/// route, filled in from the bound address when unset); a separate gateway is told
+/// its webhook URL on its own side.
+pub async fn connect(cfg: &PaymentsConfig) -> anyhow::Result<Gateway> {
+    let timeout = Duration::from_millis(cfg.timeout_ms.max(1));
+    let (http, simulator) = match cfg.gateway {
+        GatewayKind::None => {
+            return Ok(Gateway {
+                gateway: None,
+                simulator: None,
+            })
+        }
+        GatewayKind::Http => {
+            let url = cfg
+                .gateway_url
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("payments.gateway_url is required for the http gateway"))?;
+            let api_key = cfg
+                .api_key
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("payments.api_key is required for the http gateway"))?;
+            let secret = cfg.webhook_secret.clone().ok_or_else(|| {
+                anyhow::anyhow!("payments.webhook_secret is required for the http gateway")
+            })?;
+            (HttpGateway::new(&url, api_key, secret, timeout)?, None)
+        }
+        GatewayKind::Simulator => {
+            let api_key = cfg.api_key.clone().unwrap_or_else(random_secret);
+            let secret = cfg.webhook_secret.clone().unwrap_or_else(random_secret);
+            let mut sim = paysim::SimulatorConfig::new(api_key.clone(), secret.clone());
+            sim.webhook_url = cfg.webhook_url.clone();
+            sim.knobs = cfg.simulator.clone();
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+            let handle = paysim::Simulator::start(sim, listener)?;
+            let http = HttpGateway::new(handle.url(), api_key, secret, timeout)?;
+            (http, Some(handle))
+        }
+    };
+    let breaker = Breaker::new(
+        http,
+        cfg.breaker_failures,
+        Duration::from_secs(cfg.breaker_open_secs),
+    );
+    let gateway: DynGateway = Arc::new(breaker);
+    Ok(Gateway {
+        gateway: Some(gateway),
+        simulator,
+    })
+}
+
+/// 32 random bytes, hex: a key or signing secret nobody configured.
+fn random_secret() -> SecretString {
+    let bytes: [u8; 32] = rand::random();
+    SecretString::from(hex::encode(bytes))
 }
