@@ -95,7 +95,11 @@ fn config(kind: GatewayKind) -> PaymentsConfig {
 
 /// The embedded default: `connect` starts the simulator on a port of its own.
 async fn embedded(cfg: PaymentsConfig, receiver: &Receiver) -> (DynGateway, SimulatorHandle) {
-    let Gateway { gateway, simulator } = connect(&cfg, receiver.url.clone()).await.unwrap();
+    let cfg = PaymentsConfig {
+        webhook_url: Some(receiver.url.clone()),
+        ..cfg
+    };
+    let Gateway { gateway, simulator } = connect(&cfg).await.unwrap();
     (gateway.unwrap(), simulator.expect("an in-process simulator"))
 }
 
@@ -251,7 +255,7 @@ async fn a_retried_create_reaches_the_same_intent_over_a_separate_simulator() {
         gateway_url: Some(sim.url().to_owned()),
         ..config(GatewayKind::Http)
     };
-    let Gateway { gateway, simulator } = connect(&cfg, "unused".into()).await.unwrap();
+    let Gateway { gateway, simulator } = connect(&cfg).await.unwrap();
     assert!(simulator.is_none());
     let gateway = gateway.unwrap();
 
@@ -609,11 +613,11 @@ async fn knobs_change_at_run_time_and_refuse_nonsense() {
 
 #[tokio::test]
 async fn no_gateway_and_an_incomplete_http_gateway() {
-    let none = connect(&config(GatewayKind::None), "unused".into())
+    let none = connect(&config(GatewayKind::None))
         .await
         .unwrap();
     assert!(none.gateway.is_none() && none.simulator.is_none());
-    let err = connect(&config(GatewayKind::Http), "unused".into())
+    let err = connect(&config(GatewayKind::Http))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("payments.gateway_url"), "{err}");

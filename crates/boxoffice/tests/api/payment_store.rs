@@ -4,7 +4,7 @@ use crate::on_both_backends;
 use crate::store_suite::{at, booking, event, organizations, show, store, user, zone, HOUR};
 use crate::support::Backend;
 use boxoffice::store::{
-    BookingStep, BookingStore, BookingWrite, CatalogStore, Deadline, LedgerEntry, LedgerKind,
+    AccountStore, BookingStep, BookingStore, BookingWrite, CatalogStore, Deadline, LedgerEntry, LedgerKind,
     PaymentChange, PaymentRecord, PaymentStore, RefundChange, RefundRecord, StoreError,
 };
 use boxoffice_domain::account::Role;
