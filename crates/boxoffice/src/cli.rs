@@ -182,10 +182,7 @@ pub(crate) fn listen(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::T
 }
 
 async fn payment_sim(args: PaymentSimArgs) -> anyhow::Result<()> {
-    let mut config = paysim::SimulatorConfig::new(
-        args.api_key.into(),
-        args.webhook_secret.into(),
-    );
+    let mut config = paysim::SimulatorConfig::new(args.api_key.into(), args.webhook_secret.into());
     config.webhook_url = args.webhook_url;
     config.webhook_attempts = args.webhook_attempts;
     config.knobs = paysim::SimulatorKnobs {

@@ -14,7 +14,11 @@ use tokio::net::TcpListener;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let intents: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(20_000);
+    let intents: u64 = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(20_000);
     let concurrency: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(64);
 
     let received = Arc::new(AtomicU64::new(0));

@@ -87,10 +87,16 @@ pub struct CreateRefund {
 pub enum BooksError {
     /// The key was used before for another operation or other parameters.
     Idempotency(String),
-    Invalid { param: &'static str, message: String },
+    Invalid {
+        param: &'static str,
+        message: String,
+    },
     NotFound(String),
     /// A refund beyond what is captured and not yet refunded.
-    AmountTooLarge { requested: i64, refundable: i64 },
+    AmountTooLarge {
+        requested: i64,
+        refundable: i64,
+    },
     /// A refund of an intent that captured nothing.
     NotCaptured(String),
 }
@@ -514,17 +520,26 @@ mod tests {
         assert_eq!(declined.failure_code.as_deref(), Some("card_declined"));
         assert_eq!(declined.captured_at, None);
         assert_eq!(
-            books.settle_intent(&visa_low.id, 0.2, 0.5, 7).unwrap().status,
+            books
+                .settle_intent(&visa_low.id, 0.2, 0.5, 7)
+                .unwrap()
+                .status,
             IntentStatus::Failed
         );
         assert_eq!(
-            books.settle_intent(&visa_high.id, 0.7, 0.5, 7).unwrap().status,
+            books
+                .settle_intent(&visa_high.id, 0.7, 0.5, 7)
+                .unwrap()
+                .status,
             IntentStatus::Succeeded
         );
         // Settling twice changes nothing and reports nothing.
         assert_eq!(books.settle_intent(&visa_high.id, 0.0, 1.0, 8), None);
         let totals = books.ledger().totals;
-        assert_eq!((totals.succeeded, totals.failed, totals.captured), (2, 2, 2));
+        assert_eq!(
+            (totals.succeeded, totals.failed, totals.captured),
+            (2, 2, 2)
+        );
     }
 
     #[test]

@@ -102,7 +102,12 @@ async fn deliver(shared: &Shared, id: &str, body: axum::body::Bytes, delay: Dura
                 return;
             }
             Ok(r) => {
-                tracing::warn!(event = id, attempt, status = r.status().as_u16(), "webhook refused");
+                tracing::warn!(
+                    event = id,
+                    attempt,
+                    status = r.status().as_u16(),
+                    "webhook refused"
+                );
             }
             Err(e) => {
                 tracing::warn!(event = id, attempt, error = %e, "webhook delivery failed");

@@ -127,7 +127,10 @@ async fn an_intent_is_processed_and_announced_by_a_signed_webhook() {
     assert_eq!(event["data"]["object"]["id"], intent["id"]);
     assert!(event["data"]["object"]["captured_at"].is_i64());
     let (status, now) = s
-        .get(&format!("/v1/payment_intents/{}", intent["id"].as_str().unwrap()))
+        .get(&format!(
+            "/v1/payment_intents/{}",
+            intent["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(status, 200);
     assert_eq!(now["status"], "succeeded");
@@ -148,8 +151,10 @@ async fn one_key_one_intent_and_other_parameters_are_an_idempotency_error() {
         .post(format!("{}/v1/payment_intents", s.sim.url()))
         .bearer_auth(KEY)
         .header("Idempotency-Key", "same")
-        .json(&json!({"amount": 500, "currency": "EUR", "payment_method": "pm_card_ok",
-                      "metadata": {"booking_id": "b-1", "payment_id": "p-1"}}))
+        .json(
+            &json!({"amount": 500, "currency": "EUR", "payment_method": "pm_card_ok",
+                      "metadata": {"booking_id": "b-1", "payment_id": "p-1"}}),
+        )
         .send()
         .await
         .unwrap();
@@ -164,7 +169,10 @@ async fn one_key_one_intent_and_other_parameters_are_an_idempotency_error() {
                    "metadata": {"booking_id": "b-1", "payment_id": "p-1"}}),
         )
         .await;
-    assert_eq!((status, body["error"]["type"].as_str()), (400, Some("idempotency_error")));
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (400, Some("idempotency_error"))
+    );
     let (status, body) = s
         .post("/v1/payment_intents", None, json!({"amount": 1}))
         .await;
@@ -178,7 +186,10 @@ async fn one_key_one_intent_and_other_parameters_are_an_idempotency_error() {
                    "metadata": {"booking_id": "b", "payment_id": "p"}}),
         )
         .await;
-    assert_eq!((status, body["error"]["param"].as_str()), (400, Some("payment_method")));
+    assert_eq!(
+        (status, body["error"]["param"].as_str()),
+        (400, Some("payment_method"))
+    );
 
     // Concurrent retries of one key still make one intent.
     let mut tasks = Vec::new();
@@ -190,8 +201,10 @@ async fn one_key_one_intent_and_other_parameters_are_an_idempotency_error() {
                 .post(url)
                 .bearer_auth(KEY)
                 .header("Idempotency-Key", "racing")
-                .json(&json!({"amount": 9, "currency": "EUR", "payment_method": "pm_card_ok",
-                              "metadata": {"booking_id": "b", "payment_id": "p"}}))
+                .json(
+                    &json!({"amount": 9, "currency": "EUR", "payment_method": "pm_card_ok",
+                              "metadata": {"booking_id": "b", "payment_id": "p"}}),
+                )
                 .send()
                 .await
                 .unwrap();
@@ -219,10 +232,9 @@ async fn the_api_key_is_required_everywhere() {
         ("POST", "/_sim/knobs"),
     ] {
         for auth in [None, Some("Bearer sk_wrong"), Some("Bearer "), Some(KEY)] {
-            let mut r = s.client.request(
-                method.parse().unwrap(),
-                format!("{}{path}", s.sim.url()),
-            );
+            let mut r = s
+                .client
+                .request(method.parse().unwrap(), format!("{}{path}", s.sim.url()));
             if let Some(a) = auth {
                 r = r.header("authorization", a);
             }
@@ -242,22 +254,44 @@ async fn refunds_are_bounded_by_the_capture_and_announced() {
     let id = intent["id"].as_str().unwrap();
     // Not captured yet: nothing to refund.
     let (status, body) = s
-        .post("/v1/refunds", Some("r-early"), json!({"payment_intent": id, "amount": 10}))
+        .post(
+            "/v1/refunds",
+            Some("r-early"),
+            json!({"payment_intent": id, "amount": 10}),
+        )
         .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("payment_intent_unexpected_state")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("payment_intent_unexpected_state"))
+    );
     s.webhook().await;
     let (status, refund) = s
-        .post("/v1/refunds", Some("r-1"), json!({"payment_intent": id, "amount": 700}))
+        .post(
+            "/v1/refunds",
+            Some("r-1"),
+            json!({"payment_intent": id, "amount": 700}),
+        )
         .await;
     assert_eq!(status, 200);
     assert!(refund["id"].as_str().unwrap().starts_with("re_"));
     assert_eq!(refund["status"], "pending");
     let (status, body) = s
-        .post("/v1/refunds", Some("r-2"), json!({"payment_intent": id, "amount": 301}))
+        .post(
+            "/v1/refunds",
+            Some("r-2"),
+            json!({"payment_intent": id, "amount": 301}),
+        )
         .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("amount_too_large")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("amount_too_large"))
+    );
     let (_, same) = s
-        .post("/v1/refunds", Some("r-1"), json!({"payment_intent": id, "amount": 700}))
+        .post(
+            "/v1/refunds",
+            Some("r-1"),
+            json!({"payment_intent": id, "amount": 700}),
+        )
         .await;
     assert_eq!(same["id"], refund["id"]);
     let event = s.webhook().await;
@@ -268,7 +302,11 @@ async fn refunds_are_bounded_by_the_capture_and_announced() {
     assert_eq!(ledger["intents"][0]["refunded"], 700);
     assert_eq!(ledger["totals"]["refunds"], 1);
     let (status, _) = s
-        .post("/v1/refunds", Some("r-3"), json!({"payment_intent": "pi_nope", "amount": 1}))
+        .post(
+            "/v1/refunds",
+            Some("r-3"),
+            json!({"payment_intent": "pi_nope", "amount": 1}),
+        )
         .await;
     assert_eq!(status, 400);
     s.sim.shutdown().await;
@@ -282,7 +320,10 @@ async fn cancel_before_capture_cancels_and_after_it_answers_the_capture() {
     })
     .await;
     let early = s.intent("early", 100, "pm_card_ok").await;
-    let path = format!("/v1/payment_intents/{}/cancel", early["id"].as_str().unwrap());
+    let path = format!(
+        "/v1/payment_intents/{}/cancel",
+        early["id"].as_str().unwrap()
+    );
     let (status, body) = s.post(&path, Some("c-1"), json!({})).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("canceled")));
     let event = s.webhook().await;
@@ -299,7 +340,10 @@ async fn cancel_before_capture_cancels_and_after_it_answers_the_capture() {
         .unwrap();
     let late = s.intent("late", 100, "pm_card_ok").await;
     s.webhook().await;
-    let path = format!("/v1/payment_intents/{}/cancel", late["id"].as_str().unwrap());
+    let path = format!(
+        "/v1/payment_intents/{}/cancel",
+        late["id"].as_str().unwrap()
+    );
     let (status, body) = s.post(&path, Some("c-2"), json!({})).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("succeeded")));
     let (status, _) = s
@@ -312,14 +356,20 @@ async fn cancel_before_capture_cancels_and_after_it_answers_the_capture() {
 #[tokio::test]
 async fn knobs_slow_down_time_out_and_take_the_api_down() {
     let s = setup(fast()).await;
-    let (status, view) = s.post("/_sim/knobs", None, json!({"latency_ms": 100})).await;
+    let (status, view) = s
+        .post("/_sim/knobs", None, json!({"latency_ms": 100}))
+        .await;
     assert_eq!((status, view["latency_ms"].as_u64()), (200, Some(100)));
     let started = Instant::now();
     s.intent("slow", 1, "pm_card_ok").await;
     assert!(started.elapsed() >= Duration::from_millis(100));
 
-    s.post("/_sim/knobs", None, json!({"latency_ms": 0, "timeout_rate": 1.0}))
-        .await;
+    s.post(
+        "/_sim/knobs",
+        None,
+        json!({"latency_ms": 0, "timeout_rate": 1.0}),
+    )
+    .await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(300))
         .build()
@@ -328,8 +378,10 @@ async fn knobs_slow_down_time_out_and_take_the_api_down() {
         .post(format!("{}/v1/payment_intents", s.sim.url()))
         .bearer_auth(KEY)
         .header("Idempotency-Key", "held")
-        .json(&json!({"amount": 77, "currency": "EUR", "payment_method": "pm_card_ok",
-                      "metadata": {"booking_id": "b", "payment_id": "p"}}))
+        .json(
+            &json!({"amount": 77, "currency": "EUR", "payment_method": "pm_card_ok",
+                      "metadata": {"booking_id": "b", "payment_id": "p"}}),
+        )
         .send()
         .await;
     assert!(timed_out.unwrap_err().is_timeout());
@@ -337,10 +389,19 @@ async fn knobs_slow_down_time_out_and_take_the_api_down() {
     assert_eq!(ledger.totals.intents, 2, "the held call took effect");
     assert!(ledger.intents.iter().any(|i| i.amount == 77));
 
-    let (status, view) = s.post("/_sim/knobs", None, json!({"timeout_rate": 0.0, "down": true})).await;
+    let (status, view) = s
+        .post(
+            "/_sim/knobs",
+            None,
+            json!({"timeout_rate": 0.0, "down": true}),
+        )
+        .await;
     assert_eq!((status, view["down"].as_bool()), (200, Some(true)));
     let (status, body) = s.get("/v1/payment_intents/pi_1").await;
-    assert_eq!((status, body["error"]["type"].as_str()), (503, Some("api_error")));
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (503, Some("api_error"))
+    );
     s.sim.set_down(false);
     let (status, _) = s.get("/v1/payment_intents/pi_1").await;
     assert_eq!(status, 404);

@@ -92,9 +92,13 @@ async fn handle(
     ));
     let now = state.clock.now();
     let expires = now.plus_secs(state.config.idempotency_ttl_secs);
+    // Requests are cut at the request timeout: a claim older than that (with a
+    // margin) was left by a process that stopped mid-request.
+    let lease = i64::try_from(state.config.request_timeout_secs).unwrap_or(i64::MAX / 2000) + 5;
+    let abandoned_before = now.plus_secs(-lease);
     let claim = state
         .store
-        .claim_key(&scope, &key, &fingerprint, now, expires)
+        .claim_key(&scope, &key, &fingerprint, now, expires, abandoned_before)
         .await
         .map_err(|e| Error::from(e).into_response())?;
     match claim {

@@ -169,6 +169,33 @@ async fn set_refund_policy(
     ))
 }
 
+/// An event as the payment provider posts it, signed in its signature header
+/// (`Paysim-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "evt_3f9a2c",
+    "type": "payment_intent.succeeded",
+    "created": 1767225600000_i64,
+    "data": {"object": {
+        "id": "pi_7d1e0b", "object": "payment_intent", "status": "succeeded",
+        "amount": 5000, "currency": "EUR", "payment_method": "pm_card_visa",
+        "created": 1767225599000_i64, "captured_at": 1767225600000_i64,
+        "failure_code": null, "amount_refunded": 0,
+        "metadata": {"booking_id": "01890a5d-ac96-774b-bcce-b302099a8057",
+                     "payment_id": "01890a5d-ac96-774b-bcce-b302099a8058"}}}
+}))]
+pub struct ProviderEvent {
+    pub id: String,
+    /// `payment_intent.succeeded`, `payment_intent.payment_failed`,
+    /// `payment_intent.canceled`, `refund.succeeded`, `refund.failed`; others are
+    /// acknowledged and ignored.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created: i64,
+    /// `{"object": …}`: the intent or refund as the provider sees it now.
+    pub data: serde_json::Value,
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct WebhookAck {
     /// `processed`, or `duplicate` for an event already handled.
@@ -179,7 +206,7 @@ pub struct WebhookAck {
 /// The payment provider's webhook: a signed event (intent succeeded, failed or
 /// cancelled; refund succeeded or failed). Bad signatures, stale timestamps and
 /// events for unknown payments are refused and logged; duplicates are acknowledged.
-#[utoipa::path(post, path = "/api/v1/payments/webhook", operation_id = "receivePaymentWebhook", tag = "payments", request_body(content = serde_json::Value, description = "The provider's event, signed in its signature header."),
+#[utoipa::path(post, path = "/api/v1/payments/webhook", operation_id = "receivePaymentWebhook", tag = "payments", request_body(content = ProviderEvent, description = "The provider's event, signed in its signature header; the raw body is what is verified."),
     responses((status = 200, body = WebhookAck)))]
 async fn webhook(
     State(s): State<AppState>,

@@ -452,6 +452,9 @@ pub enum IdempotencyClaim {
 
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for a request. A claim still running that was made before
+    /// `abandoned_before` belonged to a process that died mid-request (no request
+    /// runs that long): it is taken over, so the client's retry can proceed.
     async fn claim_key(
         &self,
         scope: &str,
@@ -459,6 +462,7 @@ pub trait IdempotencyStore: Send + Sync {
         fingerprint: &str,
         now: Timestamp,
         expires_at: Timestamp,
+        abandoned_before: Timestamp,
     ) -> StoreResult<IdempotencyClaim>;
     async fn complete_key(
         &self,

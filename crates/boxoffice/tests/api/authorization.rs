@@ -3,13 +3,13 @@
 //! table fails the test, so a new route cannot ship without its row.
 use crate::on_both_backends;
 use crate::support::{eventually, rfc3339, Backend, Resp, TestApp, User, PASSWORD};
-use std::time::Duration;
 use boxoffice::accounts::Principal;
 use boxoffice::clock::Clock;
 use boxoffice_domain::account::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// Callers, in the order of the columns of [`MATRIX`].
 const CALLERS: [&str; 9] = [
@@ -260,7 +260,10 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
                             "zones": [{"name": "Floor", "price_minor": 2500, "currency": "EUR", "capacity": 5}]}),
                 )
                 .await;
-            let (show, zone) = (soon["id"].as_str().unwrap(), soon["zones"][0]["id"].as_str().unwrap());
+            let (show, zone) = (
+                soon["id"].as_str().unwrap(),
+                soon["zones"][0]["id"].as_str().unwrap(),
+            );
             let booking = buyer_pays(app, w, show, zone).await;
             let r = app
                 .post(
@@ -409,10 +412,16 @@ async fn buyer_pays(app: &TestApp, w: &World, show: &str, zone: &str) -> String 
     )
     .await
     .expect(202);
-    eventually(Duration::from_secs(15), "the payment to confirm the booking", || async {
-        let r = app.get(&format!("/api/v1/bookings/{booking}"), Some(&token)).await;
-        (r.body["status"] == "confirmed").then_some(())
-    })
+    eventually(
+        Duration::from_secs(15),
+        "the payment to confirm the booking",
+        || async {
+            let r = app
+                .get(&format!("/api/v1/bookings/{booking}"), Some(&token))
+                .await;
+            (r.body["status"] == "confirmed").then_some(())
+        },
+    )
     .await;
     booking
 }

@@ -7,8 +7,8 @@ use axum::routing::post;
 use axum::Router;
 use boxoffice::config::{GatewayKind, PaymentsConfig};
 use boxoffice::payments::gateway::{
-    connect, DynGateway, Gateway, GatewayError, GatewayEventKind, GatewayRefundStatus,
-    HttpGateway, IntentRequest, IntentStatus, PaymentGateway, RefundRequest, WebhookError,
+    connect, DynGateway, Gateway, GatewayError, GatewayEventKind, GatewayRefundStatus, HttpGateway,
+    IntentRequest, IntentStatus, PaymentGateway, RefundRequest, WebhookError,
 };
 use boxoffice_domain::signature::{self, SignatureError};
 use boxoffice_domain::{BookingId, Currency, Timestamp};
@@ -100,7 +100,10 @@ async fn embedded(cfg: PaymentsConfig, receiver: &Receiver) -> (DynGateway, Simu
         ..cfg
     };
     let Gateway { gateway, simulator } = connect(&cfg).await.unwrap();
-    (gateway.unwrap(), simulator.expect("an in-process simulator"))
+    (
+        gateway.unwrap(),
+        simulator.expect("an in-process simulator"),
+    )
 }
 
 fn intent_request(key: &str, amount: i64, card: &str) -> IntentRequest {
@@ -154,7 +157,11 @@ async fn a_charge_is_announced_by_a_signed_webhook_and_refunds_are_bounded() {
 
     let delivery = receiver.next().await;
     let event = gateway
-        .verify_webhook(delivery.signature.as_deref(), &delivery.body, Timestamp::now())
+        .verify_webhook(
+            delivery.signature.as_deref(),
+            &delivery.body,
+            Timestamp::now(),
+        )
         .unwrap();
     assert!(event.id.starts_with("evt_"));
     let settled = match event.kind {
@@ -186,7 +193,11 @@ async fn a_charge_is_announced_by_a_signed_webhook_and_refunds_are_bounded() {
     assert_eq!(refund.amount_minor, 600);
     let delivery = receiver.next().await;
     match gateway
-        .verify_webhook(delivery.signature.as_deref(), &delivery.body, Timestamp::now())
+        .verify_webhook(
+            delivery.signature.as_deref(),
+            &delivery.body,
+            Timestamp::now(),
+        )
         .unwrap()
         .kind
     {
@@ -217,7 +228,11 @@ async fn a_charge_is_announced_by_a_signed_webhook_and_refunds_are_bounded() {
         .unwrap();
     let delivery = receiver.next().await;
     match gateway
-        .verify_webhook(delivery.signature.as_deref(), &delivery.body, Timestamp::now())
+        .verify_webhook(
+            delivery.signature.as_deref(),
+            &delivery.body,
+            Timestamp::now(),
+        )
         .unwrap()
         .kind
     {
@@ -246,11 +261,8 @@ async fn a_retried_create_reaches_the_same_intent_over_a_separate_simulator() {
     let mut sim_config =
         paysim::SimulatorConfig::new(SecretString::from(API_KEY), SecretString::from(SECRET));
     sim_config.webhook_url = Some(receiver.url.clone());
-    let sim = paysim::Simulator::start(
-        sim_config,
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    )
-    .unwrap();
+    let sim = paysim::Simulator::start(sim_config, TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .unwrap();
     let cfg = PaymentsConfig {
         gateway_url: Some(sim.url().to_owned()),
         ..config(GatewayKind::Http)
@@ -573,7 +585,9 @@ async fn knobs_change_at_run_time_and_refuse_nonsense() {
             .json(&body)
             .send()
     };
-    let r = post_knobs(serde_json::json!({"latency_ms": 150})).await.unwrap();
+    let r = post_knobs(serde_json::json!({"latency_ms": 150}))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let view: Value = r.json().await.unwrap();
     assert_eq!(view["latency_ms"], 150);
@@ -594,7 +608,11 @@ async fn knobs_change_at_run_time_and_refuse_nonsense() {
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["type"], "invalid_request_error");
     }
-    assert_eq!(sim.knobs().knobs.latency_ms, 150, "a refused change changes nothing");
+    assert_eq!(
+        sim.knobs().knobs.latency_ms,
+        150,
+        "a refused change changes nothing"
+    );
 
     let r = post_knobs(serde_json::json!({"down": true, "latency_ms": 0}))
         .await
@@ -613,12 +631,8 @@ async fn knobs_change_at_run_time_and_refuse_nonsense() {
 
 #[tokio::test]
 async fn no_gateway_and_an_incomplete_http_gateway() {
-    let none = connect(&config(GatewayKind::None))
-        .await
-        .unwrap();
+    let none = connect(&config(GatewayKind::None)).await.unwrap();
     assert!(none.gateway.is_none() && none.simulator.is_none());
-    let err = connect(&config(GatewayKind::Http))
-        .await
-        .unwrap_err();
+    let err = connect(&config(GatewayKind::Http)).await.unwrap_err();
     assert!(err.to_string().contains("payments.gateway_url"), "{err}");
 }

@@ -49,6 +49,15 @@ const KNOWN: &[(&str, &str)] = &[
     ("put", "/api/v1/shows/{id}/zones/{zone_id}"),
     ("delete", "/api/v1/shows/{id}/zones/{zone_id}"),
     ("get", "/api/v1/shows/{id}/sales"),
+    ("post", "/api/v1/bookings/{id}/checkout"),
+    ("get", "/api/v1/bookings/{id}/payments"),
+    ("post", "/api/v1/bookings/{id}/refund"),
+    ("post", "/api/v1/refunds/{id}/approve"),
+    ("post", "/api/v1/refunds/{id}/reject"),
+    ("get", "/api/v1/shows/{id}/refunds"),
+    ("get", "/api/v1/shows/{id}/refund-policy"),
+    ("put", "/api/v1/shows/{id}/refund-policy"),
+    ("post", "/api/v1/payments/webhook"),
     ("post", "/api/v1/bookings/reserve"),
     ("get", "/api/v1/bookings"),
     ("get", "/api/v1/bookings/pending"),
@@ -365,14 +374,24 @@ async fn every_operation_states_its_statuses_problem_types_and_examples() {
                     assert!(declared.contains(t), "{name} {s}: unknown type {t}");
                 }
             }
-            assert_eq!(response_types(op, "503"), problem::UNAVAILABLE_TYPES);
+            // Operations that call the payment provider add its outage, with the
+            // time to retry after.
+            let mut unavailable: Vec<String> = problem::UNAVAILABLE_TYPES
+                .iter()
+                .map(|t| t.to_string())
+                .collect();
+            if op["responses"]["503"]["headers"]["Retry-After"].is_object() {
+                unavailable.push("/problems/payment-unavailable".into());
+            }
+            assert_eq!(response_types(op, "503"), unavailable, "{name}: 503");
 
             // Writes: Idempotency-Key with its two refusals (credential endpoints
             // are exempt); every request may carry X-Request-Id.
             let header = |n: &str| params.iter().any(|p| p["in"] == "header" && p["name"] == n);
             assert!(header("X-Request-Id"), "{name}: X-Request-Id");
-            let exempt =
-                path.starts_with("/api/v1/auth/") || path.starts_with("/api/v1/admin/users/");
+            let exempt = boxoffice::http::idempotency::EXEMPT_PREFIXES
+                .iter()
+                .any(|p| path.starts_with(p));
             if *method != "get" && !exempt {
                 assert!(header("Idempotency-Key"), "{name}: Idempotency-Key");
                 assert!(response_types(op, "409").contains(&"/problems/request-in-flight".into()));

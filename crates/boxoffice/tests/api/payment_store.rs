@@ -4,8 +4,8 @@ use crate::on_both_backends;
 use crate::store_suite::{at, booking, event, organizations, show, store, user, zone, HOUR};
 use crate::support::Backend;
 use boxoffice::store::{
-    AccountStore, BookingStep, BookingStore, BookingWrite, CatalogStore, Deadline, LedgerEntry, LedgerKind,
-    PaymentChange, PaymentRecord, PaymentStore, RefundChange, RefundRecord, StoreError,
+    AccountStore, BookingStep, BookingStore, BookingWrite, CatalogStore, Deadline, LedgerEntry,
+    LedgerKind, PaymentChange, PaymentRecord, PaymentStore, RefundChange, RefundRecord, StoreError,
 };
 use boxoffice_domain::account::Role;
 use boxoffice_domain::booking::{BookingAction, BookingStatus};

@@ -669,25 +669,33 @@ async fn idempotency_keys(backend: Backend) {
     let now = at(0);
     let expires = at(HOUR);
     assert_eq!(
-        s.claim_key("u1", "k1", "fp-a", now, expires).await.unwrap(),
+        s.claim_key("u1", "k1", "fp-a", now, expires, at(-HOUR))
+            .await
+            .unwrap(),
         IdempotencyClaim::Claimed
     );
     assert_eq!(
-        s.claim_key("u1", "k1", "fp-b", now, expires).await.unwrap(),
+        s.claim_key("u1", "k1", "fp-b", now, expires, at(-HOUR))
+            .await
+            .unwrap(),
         IdempotencyClaim::InFlight {
             fingerprint: "fp-a".into()
         }
     );
     // Another caller's key of the same name is independent.
     assert_eq!(
-        s.claim_key("u2", "k1", "fp-c", now, expires).await.unwrap(),
+        s.claim_key("u2", "k1", "fp-c", now, expires, at(-HOUR))
+            .await
+            .unwrap(),
         IdempotencyClaim::Claimed
     );
     s.complete_key("u1", "k1", 201, "application/json", r#"{"id":1}"#)
         .await
         .unwrap();
     assert_eq!(
-        s.claim_key("u1", "k1", "fp-a", now, expires).await.unwrap(),
+        s.claim_key("u1", "k1", "fp-a", now, expires, at(-HOUR))
+            .await
+            .unwrap(),
         IdempotencyClaim::Done {
             fingerprint: "fp-a".into(),
             status: 201,
@@ -698,12 +706,16 @@ async fn idempotency_keys(backend: Backend) {
     // Abandoning releases only unfinished keys.
     s.abandon_key("u1", "k1").await.unwrap();
     assert!(matches!(
-        s.claim_key("u1", "k1", "fp-a", now, expires).await.unwrap(),
+        s.claim_key("u1", "k1", "fp-a", now, expires, at(-HOUR))
+            .await
+            .unwrap(),
         IdempotencyClaim::Done { .. }
     ));
     s.abandon_key("u2", "k1").await.unwrap();
     assert_eq!(
-        s.claim_key("u2", "k1", "fp-d", now, expires).await.unwrap(),
+        s.claim_key("u2", "k1", "fp-d", now, expires, at(-HOUR))
+            .await
+            .unwrap(),
         IdempotencyClaim::Claimed
     );
     assert!(matches!(
@@ -712,26 +724,41 @@ async fn idempotency_keys(backend: Backend) {
     ));
 
     // Purging removes expired keys only; an expired key is claimable afresh.
-    s.claim_key("u3", "k9", "fp-e", now, at(10 * HOUR))
+    s.claim_key("u3", "k9", "fp-e", now, at(10 * HOUR), at(-HOUR))
         .await
         .unwrap();
     assert_eq!(s.purge_keys(at(HOUR - 1)).await.unwrap(), 0);
     assert_eq!(s.purge_keys(at(HOUR)).await.unwrap(), 2);
     assert!(matches!(
-        s.claim_key("u3", "k9", "fp-x", at(HOUR), at(2 * HOUR))
+        s.claim_key("u3", "k9", "fp-x", at(HOUR), at(2 * HOUR), at(-HOUR))
+            .await
+            .unwrap(),
+        IdempotencyClaim::InFlight { .. }
+    ));
+    // A claim its process never finished is taken over once its lease is over.
+    assert!(matches!(
+        s.claim_key("u3", "k9", "fp-x", at(HOUR), at(2 * HOUR), at(0))
             .await
             .unwrap(),
         IdempotencyClaim::InFlight { .. }
     ));
     assert_eq!(
-        s.claim_key("u1", "k1", "fp-z", at(HOUR), at(2 * HOUR))
+        s.claim_key("u3", "k9", "fp-x", at(HOUR), at(2 * HOUR), at(1))
             .await
             .unwrap(),
         IdempotencyClaim::Claimed
     );
-    s.claim_key("u4", "k4", "fp-f", now, at(1)).await.unwrap();
     assert_eq!(
-        s.claim_key("u4", "k4", "fp-g", at(2), at(HOUR))
+        s.claim_key("u1", "k1", "fp-z", at(HOUR), at(2 * HOUR), at(-HOUR))
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    s.claim_key("u4", "k4", "fp-f", now, at(1), at(-HOUR))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.claim_key("u4", "k4", "fp-g", at(2), at(HOUR), at(-HOUR))
             .await
             .unwrap(),
         IdempotencyClaim::Claimed,

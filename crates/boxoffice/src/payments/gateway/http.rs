@@ -326,7 +326,9 @@ fn path_segment(id: &str) -> Result<&str, GatewayError> {
     {
         Ok(id)
     } else {
-        Err(GatewayError::Rejected(format!("malformed gateway id {id:?}")))
+        Err(GatewayError::Rejected(format!(
+            "malformed gateway id {id:?}"
+        )))
     }
 }
 
@@ -358,14 +360,21 @@ mod tests {
     fn a_signed_event_parses_into_the_ports_types() {
         let now = Timestamp::from_millis(1_700_000_010_000);
         let event = gateway()
-            .verify_webhook(Some(&signed(SUCCEEDED, 1_700_000_000)), SUCCEEDED.as_bytes(), now)
+            .verify_webhook(
+                Some(&signed(SUCCEEDED, 1_700_000_000)),
+                SUCCEEDED.as_bytes(),
+                now,
+            )
             .unwrap();
         assert_eq!(event.id, "evt_1");
         match event.kind {
             GatewayEventKind::Intent(i) => {
                 assert_eq!(i.status, IntentStatus::Succeeded);
                 assert_eq!(i.amount_minor, 1500);
-                assert_eq!(i.captured_at, Some(Timestamp::from_millis(1_700_000_000_123)));
+                assert_eq!(
+                    i.captured_at,
+                    Some(Timestamp::from_millis(1_700_000_000_123))
+                );
                 assert_eq!(i.payment, "pay_1");
             }
             other => panic!("{other:?}"),
@@ -374,7 +383,10 @@ mod tests {
         let event = gateway()
             .verify_webhook(Some(&signed(other, 1_700_000_000)), other.as_bytes(), now)
             .unwrap();
-        assert_eq!(event.kind, GatewayEventKind::Other("customer.created".into()));
+        assert_eq!(
+            event.kind,
+            GatewayEventKind::Other("customer.created".into())
+        );
     }
 
     #[test]
@@ -387,16 +399,25 @@ mod tests {
             Err(WebhookError::Signature(SignatureError::Mismatch))
         );
         assert_eq!(
-            g.verify_webhook(Some(&signed(SUCCEEDED, 1_699_999_000)), SUCCEEDED.as_bytes(), now),
+            g.verify_webhook(
+                Some(&signed(SUCCEEDED, 1_699_999_000)),
+                SUCCEEDED.as_bytes(),
+                now
+            ),
             Err(WebhookError::Signature(SignatureError::Stale))
         );
         assert_eq!(
             g.verify_webhook(None, SUCCEEDED.as_bytes(), now),
             Err(WebhookError::Signature(SignatureError::Malformed))
         );
-        let garbled = r#"{"id":"evt_3","type":"payment_intent.succeeded","data":{"object":{"id":1}}}"#;
+        let garbled =
+            r#"{"id":"evt_3","type":"payment_intent.succeeded","data":{"object":{"id":1}}}"#;
         assert!(matches!(
-            g.verify_webhook(Some(&signed(garbled, 1_700_000_000)), garbled.as_bytes(), now),
+            g.verify_webhook(
+                Some(&signed(garbled, 1_700_000_000)),
+                garbled.as_bytes(),
+                now
+            ),
             Err(WebhookError::Body(_))
         ));
     }
@@ -405,7 +426,10 @@ mod tests {
     fn ids_that_would_change_the_path_are_refused() {
         assert!(path_segment("pi_0123abc").is_ok());
         for bad in ["", "../refunds", "pi_1?x=1", "pi 1", "pi_1/cancel"] {
-            assert!(matches!(path_segment(bad), Err(GatewayError::Rejected(_))), "{bad}");
+            assert!(
+                matches!(path_segment(bad), Err(GatewayError::Rejected(_))),
+                "{bad}"
+            );
         }
     }
 }

@@ -200,14 +200,12 @@ pub async fn connect(cfg: &PaymentsConfig) -> anyhow::Result<Gateway> {
             })
         }
         GatewayKind::Http => {
-            let url = cfg
-                .gateway_url
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("payments.gateway_url is required for the http gateway"))?;
-            let api_key = cfg
-                .api_key
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("payments.api_key is required for the http gateway"))?;
+            let url = cfg.gateway_url.clone().ok_or_else(|| {
+                anyhow::anyhow!("payments.gateway_url is required for the http gateway")
+            })?;
+            let api_key = cfg.api_key.clone().ok_or_else(|| {
+                anyhow::anyhow!("payments.api_key is required for the http gateway")
+            })?;
             let secret = cfg.webhook_secret.clone().ok_or_else(|| {
                 anyhow::anyhow!("payments.webhook_secret is required for the http gateway")
             })?;

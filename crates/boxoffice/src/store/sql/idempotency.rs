@@ -28,10 +28,17 @@ impl IdempotencyStore for SqlStore {
         fingerprint: &str,
         now: Timestamp,
         expires_at: Timestamp,
+        abandoned_before: Timestamp,
     ) -> StoreResult<IdempotencyClaim> {
-        // A stale key (past its retention) is forgotten before claiming afresh.
+        // A stale key (past its retention) or a claim its process never finished is
+        // forgotten before claiming afresh.
         let mut stale = delete_key(scope, key);
-        stale.push(" AND expires_at <= ").int(now.millis());
+        stale
+            .push(" AND (expires_at <= ")
+            .int(now.millis())
+            .push(" OR (status IS NULL AND created_at < ")
+            .int(abandoned_before.millis())
+            .push("))");
         self.execute(&stale).await?;
         let mut claim = Sql::insert("idempotency_keys", KEY_COLUMNS);
         claim.tuple(vec![
