@@ -52,9 +52,18 @@ pub struct Args {
     /// Stop after this many reserve requests.
     #[arg(long)]
     pub requests: Option<u64>,
-    /// Confirm every successful hold.
-    #[arg(long)]
+    /// Confirm every successful hold (the embedded server takes no payment then).
+    #[arg(long, conflicts_with = "checkout")]
     pub confirm: bool,
+    /// Buy every successful hold through the payment provider: checkout, then wait
+    /// for the captured payment to confirm it (the embedded server runs its payment
+    /// simulator). Reports complete purchases per second and their latency.
+    #[arg(long)]
+    pub checkout: bool,
+    /// The embedded server's simulated provider takes this long to answer each call
+    /// and again to capture (with --checkout, without --url).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub gateway_latency_ms: u64,
     /// Stop once the server answers sold out and no tickets remain [default: true in
     /// closed loop, false with --rate].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
@@ -120,7 +129,16 @@ pub struct Settings {
     pub duration: Duration,
     pub requests: Option<u64>,
     pub confirm: bool,
+    /// Pay for every hold (checkout) and wait for its confirmation.
+    pub checkout: bool,
     pub stop_when_sold_out: bool,
+}
+
+impl Settings {
+    /// Whether every hold is taken to a sale (confirmed or paid).
+    pub fn completes(&self) -> bool {
+        self.confirm || self.checkout
+    }
 }
 
 impl Settings {
@@ -175,6 +193,7 @@ impl Settings {
             duration,
             requests: a.requests,
             confirm: a.confirm,
+            checkout: a.checkout,
             stop_when_sold_out: a.stop_when_sold_out.unwrap_or(matches!(mode, Mode::Closed)),
         })
     }

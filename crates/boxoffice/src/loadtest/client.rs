@@ -143,6 +143,21 @@ impl Conn {
         self.post_as(path, Some(token), body).await
     }
 
+    /// Sends one GET with credentials and reads the answer.
+    pub async fn get(&mut self, path: &str, token: &HeaderValue) -> Result<Answer, Failure> {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(HOST, self.target.host.clone())
+            .header(AUTHORIZATION, token.clone())
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Failure {
+                kind: "transport",
+                error: e.into(),
+            })?;
+        self.send(req).await
+    }
+
     /// A POST without credentials (login).
     pub async fn post_anonymous(&mut self, path: &str, body: Bytes) -> Result<Answer, Failure> {
         self.post_as(path, None, body).await

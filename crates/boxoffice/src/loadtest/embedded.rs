@@ -36,6 +36,8 @@ impl Embedded {
         config.demo_data = false;
         config.mail_dir = dir.path().join("mail");
         config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = crate::cli::listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        config.payments.fill_webhook_url(listener.local_addr()?);
         let app = App::build(config, Arc::new(crate::clock::SystemClock)).await?;
         let admin_email = "loadtest-admin@boxoffice.invalid".to_string();
         let admin_password = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
@@ -52,7 +54,6 @@ impl Embedded {
             )
             .await
             .map_err(|e| anyhow::anyhow!("creating the load test admin: {e}"))?;
-        let listener = crate::cli::listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let url = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.serve(listener, async move {

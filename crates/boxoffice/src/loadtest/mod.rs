@@ -41,6 +41,14 @@ fn note(quiet: bool, message: &str) {
 
 pub async fn run(args: Args, mut config: crate::config::Config) -> anyhow::Result<ExitCode> {
     let mut s = Settings::from_args(&args)?;
+    // The sale is paid only when asked: `--confirm` confirms holds directly.
+    if args.checkout {
+        config.payments.gateway = crate::config::GatewayKind::Simulator;
+        config.payments.simulator.latency_ms = args.gateway_latency_ms;
+        config.payments.simulator.processing_ms = args.gateway_latency_ms;
+    } else {
+        config.payments.gateway = crate::config::GatewayKind::None;
+    }
     match args.rate_limits {
         RateLimitMode::Raised => config.rate_limits = crate::config::RateLimits::raised(),
         RateLimitMode::Off => config.rate_limits.enabled = false,
@@ -143,7 +151,7 @@ async fn sale(
         per_user_limit: s.per_user_limit,
         quantity: s.quantity,
         holds: outcome.stats.holds(),
-        confirmed: s.confirm.then_some(outcome.stats.confirmed),
+        confirmed: s.completes().then_some(outcome.stats.confirmed),
         max_holds_per_buyer: outcome.per_buyer.iter().copied().max().unwrap_or(0),
         false_limit_reached: outcome
             .per_buyer

@@ -64,7 +64,13 @@ pub fn text(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check]) -> Strin
         s.per_user_limit,
         s.buyers,
         s.quantity,
-        if s.confirm { ", confirming holds" } else { "" }
+        if s.checkout {
+            ", buying holds through the payment provider"
+        } else if s.confirm {
+            ", confirming holds"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         t,
@@ -100,7 +106,7 @@ pub fn text(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check]) -> Strin
             let _ = writeln!(t, "            first: {first}");
         }
     }
-    if s.confirm {
+    if s.completes() {
         let failures: Vec<String> = o
             .stats
             .confirm_failures
@@ -118,6 +124,13 @@ pub fn text(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check]) -> Strin
                 format!(" (failed: {})", failures.join(", "))
             }
         );
+        if s.checkout {
+            let _ = writeln!(
+                t,
+                "purchase:   {} (reserve to confirmed, through the provider)",
+                Latency::of(&o.stats.purchase).line()
+            );
+        }
     }
     let _ = writeln!(
         t,
@@ -185,8 +198,9 @@ pub fn json(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check], show_id:
         "problems": o.stats.problems,
         "errors": o.stats.errors,
         "first_error": o.stats.first_error,
-        "confirmed": s.confirm.then_some(o.stats.confirmed),
-        "confirmed_per_s": s.confirm.then(|| r2(o.stats.confirmed as f64 / sum.duration_s.max(1e-9))),
+        "confirmed": s.completes().then_some(o.stats.confirmed),
+        "confirmed_per_s": s.completes().then(|| r2(o.stats.confirmed as f64 / sum.duration_s.max(1e-9))),
+        "purchase_latency": s.checkout.then(|| latency(&Latency::of(&o.stats.purchase))),
         "stopped_by": o.stopped_by,
         "client_cpu_pct": sum.client_cpu_pct.map(r2),
         "checks": checks.iter().map(|c| json!({"name": c.name, "passed": c.passed, "detail": c.detail})).collect::<Vec<_>>(),
@@ -221,6 +235,7 @@ mod tests {
             duration: Duration::from_secs(2),
             requests: None,
             confirm: false,
+            checkout: false,
             stop_when_sold_out: true,
         }
     }

@@ -120,6 +120,12 @@ struct BookingId<'a> {
     id: Cow<'a, str>,
 }
 
+/// The one field a purchase waits on.
+#[derive(Deserialize)]
+struct BookingStatusOnly {
+    status: String,
+}
+
 /// The `type` of a problem body; `(none)` when the body is not a problem document.
 pub fn problem_type(body: &[u8]) -> Cow<'_, str> {
     serde_json::from_slice::<ProblemType>(body)
@@ -177,7 +183,9 @@ impl Shared {
             stats.lock().answered(answer.status.as_u16(), latency);
             self.holds.fetch_add(1, Relaxed);
             self.per_buyer[buyer].fetch_add(1, Relaxed);
-            if self.load.settings.confirm {
+            if self.load.settings.checkout {
+                self.checkout(conn, stats, token, &answer.body, origin).await;
+            } else if self.load.settings.confirm {
                 self.confirm(conn, stats, token, &answer.body).await;
             }
             return;
@@ -215,6 +223,58 @@ impl Shared {
             }
         };
         *stats.lock().confirm_failures.entry(failure).or_default() += 1;
+    }
+
+    /// Pays for a hold (a card that always captures) and waits, polling the booking,
+    /// until the captured payment has confirmed it.
+    async fn checkout(
+        &self,
+        conn: &mut Conn,
+        stats: &Mutex<Stats>,
+        token: &HeaderValue,
+        body: &[u8],
+        origin: Instant,
+    ) {
+        let failure = match serde_json::from_slice::<BookingId>(body) {
+            Err(_) => "201 without a booking id".to_string(),
+            Ok(b) => match self.pay(conn, token, &b.id).await {
+                Ok(()) => {
+                    let mut stats = stats.lock();
+                    stats.confirmed += 1;
+                    let us = u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    let _ = stats.purchase.record(us.max(1));
+                    return;
+                }
+                Err(reason) => reason,
+            },
+        };
+        *stats.lock().confirm_failures.entry(failure).or_default() += 1;
+    }
+
+    async fn pay(&self, conn: &mut Conn, token: &HeaderValue, id: &str) -> Result<(), String> {
+        let path = format!("/api/v1/bookings/{id}/checkout");
+        let body = Bytes::from_static(br#"{"payment_method":"pm_card_ok"}"#);
+        match conn.post(&path, token, body).await {
+            Ok(a) if a.status == StatusCode::ACCEPTED => {}
+            Ok(a) => return Err(format!("checkout {} {}", a.status.as_u16(), problem_type(&a.body))),
+            Err(f) => return Err(format!("checkout {}", f.kind)),
+        }
+        let path = format!("/api/v1/bookings/{id}");
+        let mut wait = Duration::from_millis(1);
+        let give_up = Instant::now() + Duration::from_secs(30);
+        loop {
+            tokio::time::sleep(wait).await;
+            let answer = conn.get(&path, token).await.map_err(|f| format!("poll {}", f.kind))?;
+            let status = serde_json::from_slice::<BookingStatusOnly>(&answer.body)
+                .map(|b| b.status)
+                .unwrap_or_default();
+            match status.as_str() {
+                "confirmed" => return Ok(()),
+                "payment_pending" | "held" if Instant::now() < give_up => {}
+                other => return Err(format!("ended {other}")),
+            }
+            wait = (wait * 2).min(Duration::from_millis(20));
+        }
     }
 
     async fn closed_loop(&self, task: usize, mut conn: Conn, deadline: Instant) {

@@ -27,8 +27,11 @@ pub struct Stats {
     pub problems: BTreeMap<String, u64>,
     /// Reserves without an answer, by kind (`connect`, `timeout`, `transport`).
     pub errors: BTreeMap<&'static str, u64>,
-    /// Confirm requests answered `200`.
+    /// Holds confirmed: confirm requests answered `200`, or purchases whose payment
+    /// confirmed them.
     pub confirmed: u64,
+    /// With `--checkout`: from the reserve request to the booking seen confirmed, in µs.
+    pub purchase: Histogram<u64>,
     /// Confirm requests that failed, by status or error kind.
     pub confirm_failures: BTreeMap<String, u64>,
     /// The first reason a reserve got no answer, to show what went wrong.
@@ -47,6 +50,7 @@ impl Default for Stats {
             problems: BTreeMap::new(),
             errors: BTreeMap::new(),
             confirmed: 0,
+            purchase: histogram(),
             confirm_failures: BTreeMap::new(),
             first_error: None,
             connects: 0,
@@ -103,6 +107,7 @@ impl Stats {
             *self.errors.entry(k).or_default() += v;
         }
         self.confirmed += other.confirmed;
+        let _ = self.purchase.add(&other.purchase);
         for (k, v) in &other.confirm_failures {
             *self.confirm_failures.entry(k.clone()).or_default() += v;
         }
