@@ -160,12 +160,13 @@ impl App {
             access.clone(),
             cache.clone(),
             inventory.clone(),
-            writer,
+            writer.clone(),
             clock.clone(),
             gateway.gateway.is_some(),
         ));
         let payments = Arc::new(PaymentService::new(
             store.clone(),
+            writer,
             gateway.gateway.clone(),
             booking.clone(),
             inventory,

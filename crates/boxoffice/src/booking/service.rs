@@ -244,7 +244,7 @@ impl BookingService {
             .await?
         {
             WriteOutcome::Applied(b) => Ok(Some(b)),
-            WriteOutcome::Skipped | WriteOutcome::Held => Ok(None),
+            WriteOutcome::Skipped | WriteOutcome::Held | WriteOutcome::Payment(_) => Ok(None),
         }
     }
 
@@ -439,7 +439,9 @@ impl BookingService {
                     released += 1;
                 }
                 // Confirmed or cancelled meanwhile: that path owns the counters.
-                WriteOutcome::Skipped | WriteOutcome::Held => self.inventory.forget(hold).await,
+                WriteOutcome::Skipped | WriteOutcome::Held | WriteOutcome::Payment(_) => {
+                    self.inventory.forget(hold).await
+                }
             }
         }
         Ok(released)

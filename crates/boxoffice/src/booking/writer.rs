@@ -109,6 +109,10 @@ impl Writer {
     }
 }
 
+fn unrecorded() -> Error {
+    Error::Unavailable("the booking could not be recorded; retry".into())
+}
+
 fn stopped() -> Error {
     Error::Unavailable("the server is shutting down; retry shortly".into())
 }
@@ -153,12 +157,27 @@ async fn run(
                     let _ = reply.send(Ok(outcome));
                 }
             }
+            // One write broke the batch: each is tried alone, so only that one
+            // fails and the others (someone else's holds) are kept.
+            Err(e) if n > 1 => {
+                tracing::warn!(error = %e, batch = n, "booking batch failed; committing its writes one by one");
+                for (write, reply) in writes.into_iter().zip(replies) {
+                    let outcome = match store.apply(std::slice::from_ref(&write)).await {
+                        Ok(mut outcomes) => outcomes.pop().ok_or_else(|| {
+                            Error::Internal(anyhow::anyhow!("a write without an outcome"))
+                        }),
+                        Err(e) => {
+                            tracing::error!(error = %e, "booking write failed");
+                            Err(unrecorded())
+                        }
+                    };
+                    let _ = reply.send(outcome);
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, batch = n, "booking batch failed");
                 for reply in replies {
-                    let _ = reply.send(Err(Error::Unavailable(
-                        "the booking could not be recorded; retry".into(),
-                    )));
+                    let _ = reply.send(Err(unrecorded()));
                 }
             }
         }

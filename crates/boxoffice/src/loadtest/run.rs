@@ -184,7 +184,8 @@ impl Shared {
             self.holds.fetch_add(1, Relaxed);
             self.per_buyer[buyer].fetch_add(1, Relaxed);
             if self.load.settings.checkout {
-                self.checkout(conn, stats, token, &answer.body, origin).await;
+                self.checkout(conn, stats, token, &answer.body, origin)
+                    .await;
             } else if self.load.settings.confirm {
                 self.confirm(conn, stats, token, &answer.body).await;
             }
@@ -256,7 +257,13 @@ impl Shared {
         let body = Bytes::from_static(br#"{"payment_method":"pm_card_ok"}"#);
         match conn.post(&path, token, body).await {
             Ok(a) if a.status == StatusCode::ACCEPTED => {}
-            Ok(a) => return Err(format!("checkout {} {}", a.status.as_u16(), problem_type(&a.body))),
+            Ok(a) => {
+                return Err(format!(
+                    "checkout {} {}",
+                    a.status.as_u16(),
+                    problem_type(&a.body)
+                ))
+            }
             Err(f) => return Err(format!("checkout {}", f.kind)),
         }
         let path = format!("/api/v1/bookings/{id}");
@@ -264,7 +271,10 @@ impl Shared {
         let give_up = Instant::now() + Duration::from_secs(30);
         loop {
             tokio::time::sleep(wait).await;
-            let answer = conn.get(&path, token).await.map_err(|f| format!("poll {}", f.kind))?;
+            let answer = conn
+                .get(&path, token)
+                .await
+                .map_err(|f| format!("poll {}", f.kind))?;
             let status = serde_json::from_slice::<BookingStatusOnly>(&answer.body)
                 .map(|b| b.status)
                 .unwrap_or_default();

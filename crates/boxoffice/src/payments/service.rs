@@ -16,6 +16,7 @@ use super::views::{
     LedgerMismatch, LedgerView, PaymentView, RefundPolicyView, RefundTierView, RefundView, Revenue,
 };
 use crate::accounts::Principal;
+use crate::booking::Writer;
 use crate::booking::{BookingService, BookingView};
 use crate::catalog::ShowCache;
 use crate::clock::DynClock;
@@ -23,8 +24,9 @@ use crate::error::{ConflictKind, Error, OrNotFound, Result};
 use crate::inventory::{DynInventory, Hold};
 use crate::organizations::Access;
 use crate::store::{
-    BookingRecord, BookingStep, Deadline, DynStore, LedgerEntry, LedgerKind, Page, PaymentChange,
-    PaymentRecord, RefundChange, RefundRecord, StoreError,
+    BookingRecord, BookingStep, BookingWrite, Changed, Deadline, DynStore, LedgerEntry, LedgerKind,
+    Page, PaymentChange, PaymentOutcome, PaymentRecord, PaymentWrite, RefundChange, RefundRecord,
+    StoreError, WriteOutcome,
 };
 use crate::timefmt::rfc3339;
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
@@ -62,6 +64,9 @@ impl Default for SagaTiming {
 
 pub struct PaymentService {
     store: DynStore,
+    /// Payment writes share the bookings' group commit: one flush for a batch of
+    /// holds, transitions and payment changes.
+    writer: Writer,
     /// `None`: no online payment (`payments.gateway = "none"`).
     gateway: Option<DynGateway>,
     bookings: Arc<BookingService>,
@@ -82,6 +87,12 @@ fn total_of(b: &BookingRecord) -> Result<Money> {
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("booking {} total overflows", b.id)))
 }
 
+fn unexpected(what: &dyn std::fmt::Debug) -> Error {
+    Error::Internal(anyhow::anyhow!(
+        "the writer answered {what:?} to a payment write"
+    ))
+}
+
 fn gateway_failure(e: GatewayError) -> Error {
     match e {
         GatewayError::Unavailable { retry_after } => Error::PaymentUnavailable {
@@ -95,6 +106,7 @@ impl PaymentService {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: DynStore,
+        writer: Writer,
         gateway: Option<DynGateway>,
         bookings: Arc<BookingService>,
         inventory: DynInventory,
@@ -105,6 +117,7 @@ impl PaymentService {
     ) -> Self {
         Self {
             store,
+            writer,
             gateway,
             bookings,
             inventory,
@@ -113,6 +126,33 @@ impl PaymentService {
             clock,
             timing,
         }
+    }
+
+    async fn write(&self, w: PaymentWrite) -> Result<PaymentOutcome> {
+        match self.writer.submit(BookingWrite::Payment(w)).await? {
+            WriteOutcome::Payment(o) => Ok(o),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn change(&self, c: PaymentChange) -> Result<Changed<PaymentRecord>> {
+        match self.write(PaymentWrite::Change(c)).await? {
+            PaymentOutcome::Changed(c) => Ok(c),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn change_refund(&self, c: RefundChange) -> Result<Changed<RefundRecord>> {
+        match self.write(PaymentWrite::ChangeRefund(c)).await? {
+            PaymentOutcome::RefundChanged(c) => Ok(c),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn insert_refund(&self, refund: &RefundRecord) -> Result<()> {
+        self.write(PaymentWrite::InsertRefund(refund.clone()))
+            .await
+            .map(drop)
     }
 
     pub fn enabled(&self) -> bool {
@@ -180,11 +220,15 @@ impl PaymentService {
             created_at: now,
             updated_at: now,
         };
-        let started = match self.store.start_payment(&payment, now).await {
-            Ok(started) => started,
-            // Two checkouts of one booking raced to the same attempt number.
-            Err(StoreError::Conflict(_)) => None,
-            Err(e) => return Err(e.into()),
+        let started = match self
+            .write(PaymentWrite::Start {
+                payment: payment.clone(),
+                at: now,
+            })
+            .await?
+        {
+            PaymentOutcome::Started(b) => b,
+            other => return Err(unexpected(&other)),
         };
         if started.is_none() {
             let current = self.owned(&who, id).await?;
@@ -290,11 +334,27 @@ impl PaymentService {
             external_ref: intent.id.clone(),
             at: self.clock.now(),
         };
-        let recorded = self
-            .store
-            .payment_processing(&payment.id, &intent.id, &ledger, self.clock.now())
+        let recorded = match self
+            .write(PaymentWrite::Processing {
+                payment_id: payment.id.clone(),
+                intent_id: intent.id.clone(),
+                ledger,
+                at: self.clock.now(),
+            })
             .await
-            .map_err(|e| GatewayError::Transport(format!("recording the intent: {e}")))?;
+        {
+            Ok(PaymentOutcome::Processing(p)) => p,
+            Ok(other) => {
+                return Err(GatewayError::Transport(format!(
+                    "recording the intent: {other:?}"
+                )))
+            }
+            Err(e) => {
+                return Err(GatewayError::Transport(format!(
+                    "recording the intent: {e}"
+                )))
+            }
+        };
         if intent.status != IntentStatus::Processing {
             if let Err(e) = self.apply_intent(&intent).await {
                 tracing::error!(payment = %payment.id, error = %e, "could not apply an immediate payment result");
@@ -307,22 +367,21 @@ impl PaymentService {
     /// hold stays so the buyer can try again.
     async fn fail_attempt(&self, payment: &PaymentRecord, code: &str) -> Result<()> {
         let now = self.clock.now();
-        self.store
-            .change_payment(&PaymentChange {
-                payment_id: payment.id.clone(),
-                to: PaymentStatus::Failed,
+        self.change(PaymentChange {
+            payment_id: payment.id.clone(),
+            to: PaymentStatus::Failed,
+            at: now,
+            intent_id: None,
+            captured_at: None,
+            failure_code: Some(code.into()),
+            ledger: None,
+            booking: Some(BookingStep {
+                action: BookingAction::FailPayment,
+                deadline: Deadline::Any,
                 at: now,
-                intent_id: None,
-                captured_at: None,
-                failure_code: Some(code.into()),
-                ledger: None,
-                booking: Some(BookingStep {
-                    action: BookingAction::FailPayment,
-                    deadline: Deadline::Any,
-                    at: now,
-                }),
-            })
-            .await?;
+            }),
+        })
+        .await?;
         Ok(())
     }
 
@@ -404,8 +463,7 @@ impl PaymentService {
                 // Only the newest attempt speaks for the booking.
                 let latest = self.is_latest(&payment).await?;
                 let changed = self
-                    .store
-                    .change_payment(&PaymentChange {
+                    .change(PaymentChange {
                         payment_id: payment.id.clone(),
                         to,
                         at: now,
@@ -439,8 +497,7 @@ impl PaymentService {
         let now = self.clock.now();
         let captured_at = intent.captured_at.unwrap_or(now);
         let changed = self
-            .store
-            .change_payment(&PaymentChange {
+            .change(PaymentChange {
                 payment_id: payment.id.clone(),
                 to: PaymentStatus::Succeeded,
                 at: now,
@@ -586,7 +643,7 @@ impl PaymentService {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_refund(&refund).await?;
+        self.insert_refund(&refund).await?;
         self.execute_refund(&refund).await
     }
 
@@ -618,12 +675,11 @@ impl PaymentService {
                 Ok(())
             }
             Err(e) => {
-                self.store
-                    .change_refund(&RefundChange {
-                        failure: Some(e.to_string()),
-                        ..self.refund_move(refund, RefundStatus::Failed)
-                    })
-                    .await?;
+                self.change_refund(RefundChange {
+                    failure: Some(e.to_string()),
+                    ..self.refund_move(refund, RefundStatus::Failed)
+                })
+                .await?;
                 Ok(())
             }
         }
@@ -648,23 +704,21 @@ impl PaymentService {
         match r.status {
             GatewayRefundStatus::Succeeded => self.refund_done(refund, Some(&r.id)).await,
             GatewayRefundStatus::Pending => {
-                self.store
-                    .change_refund(&RefundChange {
-                        from: vec![RefundStatus::Processing],
-                        gateway_refund_id: Some(r.id.clone()),
-                        ..self.refund_move(refund, RefundStatus::Processing)
-                    })
-                    .await?;
+                self.change_refund(RefundChange {
+                    from: vec![RefundStatus::Processing],
+                    gateway_refund_id: Some(r.id.clone()),
+                    ..self.refund_move(refund, RefundStatus::Processing)
+                })
+                .await?;
                 Ok(())
             }
             GatewayRefundStatus::Failed => {
-                self.store
-                    .change_refund(&RefundChange {
-                        gateway_refund_id: Some(r.id.clone()),
-                        failure: Some("refused by the payment provider".into()),
-                        ..self.refund_move(refund, RefundStatus::Failed)
-                    })
-                    .await?;
+                self.change_refund(RefundChange {
+                    gateway_refund_id: Some(r.id.clone()),
+                    failure: Some("refused by the payment provider".into()),
+                    ..self.refund_move(refund, RefundStatus::Failed)
+                })
+                .await?;
                 Ok(())
             }
         }
@@ -705,8 +759,7 @@ impl PaymentService {
             at: now,
         });
         let changed = self
-            .store
-            .change_refund(&RefundChange {
+            .change_refund(RefundChange {
                 gateway_refund_id: gateway_id.map(str::to_string),
                 ledger,
                 booking: step,
@@ -785,7 +838,7 @@ impl PaymentService {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_refund(&refund).await?;
+        self.insert_refund(&refund).await?;
         if refund.status == RefundStatus::Processing {
             self.execute_refund(&refund).await?;
         }
@@ -819,8 +872,7 @@ impl PaymentService {
         };
         let payment = self.store.payment(&refund.payment_id).await?;
         let changed = self
-            .store
-            .change_refund(&RefundChange {
+            .change_refund(RefundChange {
                 from: vec![RefundStatus::Requested],
                 decided_by: Some(who.user),
                 amount: Some((
@@ -846,8 +898,7 @@ impl PaymentService {
     pub async fn reject_refund(&self, who: Principal, id: &str) -> Result<RefundView> {
         let refund = self.refund_for_organizer(&who, id).await?;
         let changed = self
-            .store
-            .change_refund(&RefundChange {
+            .change_refund(RefundChange {
                 from: vec![RefundStatus::Requested],
                 decided_by: Some(who.user),
                 ..self.refund_move(&refund, RefundStatus::Rejected)
@@ -1065,8 +1116,7 @@ impl PaymentService {
         let now = self.clock.now();
         let latest = self.is_latest(payment).await?;
         let changed = self
-            .store
-            .change_payment(&PaymentChange {
+            .change(PaymentChange {
                 payment_id: payment.id.clone(),
                 to: PaymentStatus::Failed,
                 at: now,

@@ -355,6 +355,8 @@ pub enum BookingWrite {
         /// the expiry job), so the owner check costs no read of its own.
         owner: Option<UserId>,
     },
+    /// A payment or refund change with its ledger row and booking step.
+    Payment(PaymentWrite),
 }
 
 /// How a transition relates to the hold's deadline.
@@ -375,6 +377,8 @@ pub enum WriteOutcome {
     Applied(BookingRecord),
     /// No booking in a source state (already moved on, or expired).
     Skipped,
+    /// What a payment write did.
+    Payment(PaymentOutcome),
 }
 
 #[derive(Clone, Debug, Default)]

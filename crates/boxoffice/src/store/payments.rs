@@ -138,6 +138,49 @@ pub struct Changed<T> {
     pub booking: Option<BookingRecord>,
 }
 
+/// One payment write. The group-commit writer commits these in the same
+/// transactions as holds and booking transitions (one flush for a batch of all of
+/// them), applied in order after the batch's booking writes.
+#[derive(Clone, Debug)]
+pub enum PaymentWrite {
+    /// See [`PaymentStore::start_payment`].
+    Start {
+        payment: PaymentRecord,
+        at: Timestamp,
+    },
+    /// See [`PaymentStore::payment_processing`].
+    Processing {
+        payment_id: String,
+        intent_id: String,
+        ledger: LedgerEntry,
+        at: Timestamp,
+    },
+    Change(PaymentChange),
+    InsertRefund(RefundRecord),
+    ChangeRefund(RefundChange),
+}
+
+/// What a [`PaymentWrite`] did, by kind.
+#[derive(Clone, Debug)]
+pub enum PaymentOutcome {
+    Started(Option<BookingRecord>),
+    Processing(PaymentRecord),
+    Changed(Changed<PaymentRecord>),
+    RefundInserted,
+    RefundChanged(Changed<RefundRecord>),
+}
+
+impl<T> Changed<T> {
+    /// A record that had already moved on.
+    pub fn unchanged(record: T) -> Self {
+        Self {
+            record,
+            changed: false,
+            booking: None,
+        }
+    }
+}
+
 /// Money recorded per booking of a show, for the sales report and reconciliation.
 #[derive(Clone, Debug)]
 pub struct BookingMoney {

@@ -7,7 +7,7 @@ use super::statement::{
 use super::SqlStore;
 use crate::store::{
     BookingQuery, BookingRecord, BookingStore, BookingWrite, Deadline, InventorySnapshot,
-    OutboxEvent, Page, ShowTallies, StoreError, StoreResult, WriteOutcome,
+    OutboxEvent, Page, PaymentWrite, ShowTallies, StoreError, StoreResult, WriteOutcome,
 };
 use async_trait::async_trait;
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
@@ -179,7 +179,14 @@ impl BookingStore for SqlStore {
             .iter()
             .filter_map(|w| match w {
                 BookingWrite::Hold(b) => Some(b),
-                BookingWrite::Transition { .. } => None,
+                BookingWrite::Transition { .. } | BookingWrite::Payment(_) => None,
+            })
+            .collect();
+        let payments: Vec<&PaymentWrite> = writes
+            .iter()
+            .filter_map(|w| match w {
+                BookingWrite::Payment(p) => Some(p),
+                _ => None,
             })
             .collect();
         if !holds.is_empty() {
@@ -228,7 +235,7 @@ impl BookingStore for SqlStore {
             }
         }
         let mut batch = self.batch().await?;
-        if groups.is_empty() {
+        if groups.is_empty() && payments.is_empty() {
             batch.finish(first).await?;
             return Ok(vec![WriteOutcome::Held; writes.len()]);
         }
@@ -247,10 +254,18 @@ impl BookingStore for SqlStore {
             )?);
             applied.insert((booking.id, *action), booking);
         }
-        batch
-            .finish(insert_statements("outbox", OUTBOX_COLUMNS, events))
-            .await?;
+        // Payment writes, in order, after the booking writes of the batch; what
+        // closes each (rows, ledger, events) goes with the commit.
+        let mut closing = insert_statements("outbox", OUTBOX_COLUMNS, events);
+        let mut paid = Vec::with_capacity(payments.len());
+        for p in payments {
+            let (outcome, last) = Self::write_in(&mut batch, p).await?;
+            closing.extend(last);
+            paid.push(outcome);
+        }
+        batch.finish(closing).await?;
         // Each applied change is reported once, to the first write that asked for it.
+        let mut paid = paid.into_iter();
         let outcomes = writes
             .iter()
             .map(|w| match w {
@@ -261,6 +276,9 @@ impl BookingStore for SqlStore {
                         None => WriteOutcome::Skipped,
                     }
                 }
+                BookingWrite::Payment(_) => paid
+                    .next()
+                    .map_or(WriteOutcome::Skipped, WriteOutcome::Payment),
             })
             .collect();
         Ok(outcomes)

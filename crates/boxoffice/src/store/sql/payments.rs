@@ -1,6 +1,7 @@
 //! Payments in SQL. Each change is one transaction: the payment (or refund) row moves
 //! only from a state that may become the new one, and only if it moved are the
 //! ledger row, the booking step and the outbox events written with it.
+use super::batch::Batch;
 use super::bookings::{
     booking_from, event_args, status_list, transition_statement, BOOKING_COLUMNS, OUTBOX_COLUMNS,
 };
@@ -10,9 +11,9 @@ use super::statement::{
 };
 use super::SqlStore;
 use crate::store::{
-    BookingMoney, BookingRecord, BookingStep, Changed, LedgerEntry, LedgerKind, Page,
-    PaymentChange, PaymentRecord, PaymentStore, RefundChange, RefundRecord, StoreError,
-    StoreResult,
+    BookingMoney, BookingRecord, BookingStep, Changed, Deadline, LedgerEntry, LedgerKind, Page,
+    PaymentChange, PaymentOutcome, PaymentRecord, PaymentStore, PaymentWrite, RefundChange,
+    RefundRecord, StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
@@ -177,7 +178,7 @@ fn outbox(
 impl SqlStore {
     /// Runs the booking step inside an open batch; the booking if it applied.
     async fn step(
-        batch: &mut super::batch::Batch,
+        batch: &mut Batch,
         booking: BookingId,
         step: Option<BookingStep>,
     ) -> StoreResult<Option<BookingRecord>> {
@@ -224,6 +225,247 @@ impl SqlStore {
     }
 }
 
+fn unexpected(outcome: PaymentOutcome) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("a payment write answered {outcome:?}"))
+}
+
+/// `UPDATE … SET status = to … WHERE id = … AND status IN (from) RETURNING …`.
+fn move_statement(
+    table: &'static str,
+    id: &str,
+    to: &str,
+    from: &str,
+    at: Timestamp,
+    sets: impl FnOnce(&mut Sql),
+    columns: &str,
+) -> Sql {
+    let mut upd = Sql::update(table);
+    upd.push("status = ")
+        .text(to)
+        .push(", updated_at = ")
+        .int(at.millis());
+    sets(&mut upd);
+    upd.push(" WHERE id = ").text(id);
+    upd.push(&format!(" AND status IN ({from}) RETURNING {columns}"));
+    upd
+}
+
+impl SqlStore {
+    /// One payment write in a transaction of its own.
+    async fn write_alone(&self, w: &PaymentWrite) -> StoreResult<PaymentOutcome> {
+        let mut batch = self.batch().await?;
+        batch.run(Vec::new()).await?;
+        let (outcome, last) = Self::write_in(&mut batch, w).await?;
+        batch.finish(last).await?;
+        Ok(outcome)
+    }
+
+    /// Applies `w` inside an open transaction: its conditional updates run now, the
+    /// inserts that close it (payment or refund rows, ledger rows, outbox events) are
+    /// returned to be sent with the commit.
+    pub(super) async fn write_in(
+        batch: &mut Batch,
+        w: &PaymentWrite,
+    ) -> StoreResult<(PaymentOutcome, Vec<Sql>)> {
+        match w {
+            PaymentWrite::Start { payment, at } => {
+                let action = BookingAction::StartPayment;
+                let rows = batch
+                    .run(vec![transition_statement(
+                        0,
+                        action,
+                        BookingStatus::PaymentPending,
+                        Deadline::NotPassed,
+                        &[(payment.booking_id, *at, Some(payment.user_id))],
+                    )])
+                    .await?;
+                let Some(booking) = rows.first().map(booking_from).transpose()? else {
+                    return Ok((PaymentOutcome::Started(None), Vec::new()));
+                };
+                let mut last =
+                    insert_statements("payments", PAYMENT_COLUMNS, vec![payment_args(payment)]);
+                last.extend(Self::closing(None, None, Some((&booking, action)), *at)?);
+                Ok((PaymentOutcome::Started(Some(booking)), last))
+            }
+            PaymentWrite::Processing {
+                payment_id,
+                intent_id,
+                ledger,
+                at,
+            } => {
+                let mut upd = Sql::update("payments");
+                upd.push("status = ")
+                    .text(PaymentStatus::Processing.as_str())
+                    .push(", intent_id = ")
+                    .text(intent_id)
+                    .push(", updated_at = ")
+                    .int(at.millis())
+                    .push(" WHERE id = ")
+                    .text(payment_id)
+                    .push(" AND status = ")
+                    .text(PaymentStatus::Pending.as_str());
+                // Already past pending (a webhook overtook the answer): the intent id.
+                let mut fill = Sql::update("payments");
+                fill.push("intent_id = ")
+                    .text(intent_id)
+                    .push(" WHERE id = ")
+                    .text(payment_id)
+                    .push(" AND intent_id IS NULL");
+                let mut read = Sql::new(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = "
+                ));
+                read.text(payment_id);
+                let rows = batch.run(vec![upd, fill, read]).await?;
+                let payment = rows
+                    .last()
+                    .map(payment_from)
+                    .transpose()?
+                    .ok_or(StoreError::NotFound)?;
+                Ok((
+                    PaymentOutcome::Processing(payment),
+                    vec![ledger_insert(ledger)],
+                ))
+            }
+            PaymentWrite::Change(c) => {
+                let sources: Vec<PaymentStatus> = PaymentStatus::ALL
+                    .into_iter()
+                    .filter(|s| s.may_become(c.to))
+                    .collect();
+                let upd = move_statement(
+                    "payments",
+                    &c.payment_id,
+                    c.to.as_str(),
+                    &names(&sources, PaymentStatus::as_str),
+                    c.at,
+                    |upd| {
+                        if let Some(intent) = &c.intent_id {
+                            upd.push(", intent_id = COALESCE(intent_id, ")
+                                .text(intent)
+                                .push(")");
+                        }
+                        if let Some(at) = c.captured_at {
+                            upd.push(", captured_at = ").int(at.millis());
+                        }
+                        if let Some(code) = &c.failure_code {
+                            upd.push(", failure_code = ").text(code);
+                        }
+                    },
+                    PAYMENT_COLUMNS,
+                );
+                let rows = batch.run(vec![upd]).await?;
+                let Some(payment) = rows.first().map(payment_from).transpose()? else {
+                    let mut read = Sql::new(&format!(
+                        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = "
+                    ));
+                    read.text(&c.payment_id);
+                    let rows = batch.run(vec![read]).await?;
+                    let record = rows
+                        .first()
+                        .map(payment_from)
+                        .transpose()?
+                        .ok_or(StoreError::NotFound)?;
+                    return Ok((
+                        PaymentOutcome::Changed(Changed::unchanged(record)),
+                        Vec::new(),
+                    ));
+                };
+                let booking = Self::step(batch, payment.booking_id, c.booking).await?;
+                let event = PaymentRecord::event_type(c.to)
+                    .map(|kind| (kind, payment.id.as_str(), payment.event_payload()));
+                let last = Self::closing(
+                    c.ledger.as_ref(),
+                    event,
+                    booking.as_ref().zip(c.booking.map(|s| s.action)),
+                    c.at,
+                )?;
+                Ok((
+                    PaymentOutcome::Changed(Changed {
+                        record: payment,
+                        changed: true,
+                        booking,
+                    }),
+                    last,
+                ))
+            }
+            PaymentWrite::InsertRefund(refund) => {
+                let mut last =
+                    insert_statements("refunds", REFUND_COLUMNS, vec![refund_args(refund)]);
+                if let Some(kind) = RefundRecord::event_type(refund.status) {
+                    last.extend(outbox(
+                        kind,
+                        &refund.id,
+                        &refund.event_payload(),
+                        refund.created_at,
+                    )?);
+                }
+                Ok((PaymentOutcome::RefundInserted, last))
+            }
+            PaymentWrite::ChangeRefund(c) => {
+                let upd = move_statement(
+                    "refunds",
+                    &c.refund_id,
+                    c.to.as_str(),
+                    &names(&c.from, RefundStatus::as_str),
+                    c.at,
+                    |upd| {
+                        if let Some(by) = c.decided_by {
+                            upd.push(", decided_by = ").text(by);
+                        }
+                        if let Some((amount, percent)) = c.amount {
+                            upd.push(", amount_minor = ")
+                                .int(amount)
+                                .push(", percent = ")
+                                .int(i64::from(percent));
+                        }
+                        if let Some(g) = &c.gateway_refund_id {
+                            upd.push(", gateway_refund_id = COALESCE(gateway_refund_id, ")
+                                .text(g)
+                                .push(")");
+                        }
+                        if let Some(f) = &c.failure {
+                            upd.push(", failure = ").text(f);
+                        }
+                    },
+                    REFUND_COLUMNS,
+                );
+                let rows = batch.run(vec![upd]).await?;
+                let Some(refund) = rows.first().map(refund_from).transpose()? else {
+                    let mut read =
+                        Sql::new(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = "));
+                    read.text(&c.refund_id);
+                    let rows = batch.run(vec![read]).await?;
+                    let record = rows
+                        .first()
+                        .map(refund_from)
+                        .transpose()?
+                        .ok_or(StoreError::NotFound)?;
+                    return Ok((
+                        PaymentOutcome::RefundChanged(Changed::unchanged(record)),
+                        Vec::new(),
+                    ));
+                };
+                let booking = Self::step(batch, refund.booking_id, c.booking).await?;
+                let event = RefundRecord::event_type(c.to)
+                    .map(|kind| (kind, refund.id.as_str(), refund.event_payload()));
+                let last = Self::closing(
+                    c.ledger.as_ref(),
+                    event,
+                    booking.as_ref().zip(c.booking.map(|s| s.action)),
+                    c.at,
+                )?;
+                Ok((
+                    PaymentOutcome::RefundChanged(Changed {
+                        record: refund,
+                        changed: true,
+                        booking,
+                    }),
+                    last,
+                ))
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl PaymentStore for SqlStore {
     async fn start_payment(
@@ -231,26 +473,16 @@ impl PaymentStore for SqlStore {
         payment: &PaymentRecord,
         at: Timestamp,
     ) -> StoreResult<Option<BookingRecord>> {
-        let mut batch = self.batch().await?;
-        let action = BookingAction::StartPayment;
-        let target = BookingStatus::PaymentPending;
-        let rows = batch
-            .run(vec![transition_statement(
-                0,
-                action,
-                target,
-                crate::store::Deadline::NotPassed,
-                &[(payment.booking_id, at, Some(payment.user_id))],
-            )])
-            .await?;
-        let Some(booking) = rows.first().map(booking_from).transpose()? else {
-            batch.finish(Vec::new()).await?;
-            return Ok(None);
-        };
-        let mut last = insert_statements("payments", PAYMENT_COLUMNS, vec![payment_args(payment)]);
-        last.extend(Self::closing(None, None, Some((&booking, action)), at)?);
-        batch.finish(last).await?;
-        Ok(Some(booking))
+        match self
+            .write_alone(&PaymentWrite::Start {
+                payment: payment.clone(),
+                at,
+            })
+            .await?
+        {
+            PaymentOutcome::Started(b) => Ok(b),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn payment_processing(
@@ -260,81 +492,43 @@ impl PaymentStore for SqlStore {
         ledger: &LedgerEntry,
         at: Timestamp,
     ) -> StoreResult<PaymentRecord> {
-        let mut batch = self.batch().await?;
-        let mut upd = Sql::update("payments");
-        upd.push("status = ")
-            .text(PaymentStatus::Processing.as_str())
-            .push(", intent_id = ")
-            .text(intent_id)
-            .push(", updated_at = ")
-            .int(at.millis())
-            .push(" WHERE id = ")
-            .text(payment_id)
-            .push(" AND status = ")
-            .text(PaymentStatus::Pending.as_str());
-        // Already past pending (a webhook overtook the answer): only the intent id.
-        let mut fill = Sql::update("payments");
-        fill.push("intent_id = ")
-            .text(intent_id)
-            .push(" WHERE id = ")
-            .text(payment_id)
-            .push(" AND intent_id IS NULL");
-        batch.run(vec![upd, fill]).await?;
-        batch.finish(vec![ledger_insert(ledger)]).await?;
-        self.payment(payment_id).await
+        let w = PaymentWrite::Processing {
+            payment_id: payment_id.into(),
+            intent_id: intent_id.into(),
+            ledger: ledger.clone(),
+            at,
+        };
+        match self.write_alone(&w).await? {
+            PaymentOutcome::Processing(p) => Ok(p),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn change_payment(&self, c: &PaymentChange) -> StoreResult<Changed<PaymentRecord>> {
-        let sources: Vec<PaymentStatus> = PaymentStatus::ALL
-            .into_iter()
-            .filter(|s| s.may_become(c.to))
-            .collect();
-        let mut upd = Sql::update("payments");
-        upd.push("status = ")
-            .text(c.to.as_str())
-            .push(", updated_at = ")
-            .int(c.at.millis());
-        if let Some(intent) = &c.intent_id {
-            upd.push(", intent_id = COALESCE(intent_id, ")
-                .text(intent)
-                .push(")");
+        match self.write_alone(&PaymentWrite::Change(c.clone())).await? {
+            PaymentOutcome::Changed(c) => Ok(c),
+            other => Err(unexpected(other)),
         }
-        if let Some(at) = c.captured_at {
-            upd.push(", captured_at = ").int(at.millis());
+    }
+
+    async fn insert_refund(&self, refund: &RefundRecord) -> StoreResult<()> {
+        match self
+            .write_alone(&PaymentWrite::InsertRefund(refund.clone()))
+            .await?
+        {
+            PaymentOutcome::RefundInserted => Ok(()),
+            other => Err(unexpected(other)),
         }
-        if let Some(code) = &c.failure_code {
-            upd.push(", failure_code = ").text(code);
+    }
+
+    async fn change_refund(&self, c: &RefundChange) -> StoreResult<Changed<RefundRecord>> {
+        match self
+            .write_alone(&PaymentWrite::ChangeRefund(c.clone()))
+            .await?
+        {
+            PaymentOutcome::RefundChanged(c) => Ok(c),
+            other => Err(unexpected(other)),
         }
-        upd.push(" WHERE id = ").text(&c.payment_id);
-        upd.push(&format!(
-            " AND status IN ({}) RETURNING {PAYMENT_COLUMNS}",
-            names(&sources, PaymentStatus::as_str)
-        ));
-        let mut batch = self.batch().await?;
-        let rows = batch.run(vec![upd]).await?;
-        let Some(payment) = rows.first().map(payment_from).transpose()? else {
-            batch.finish(Vec::new()).await?;
-            return Ok(Changed {
-                record: self.payment(&c.payment_id).await?,
-                changed: false,
-                booking: None,
-            });
-        };
-        let booking = Self::step(&mut batch, payment.booking_id, c.booking).await?;
-        let event = PaymentRecord::event_type(c.to)
-            .map(|kind| (kind, payment.id.as_str(), payment.event_payload()));
-        let last = Self::closing(
-            c.ledger.as_ref(),
-            event,
-            booking.as_ref().zip(c.booking.map(|s| s.action)),
-            c.at,
-        )?;
-        batch.finish(last).await?;
-        Ok(Changed {
-            record: payment,
-            changed: true,
-            booking,
-        })
     }
 
     async fn payment(&self, id: &str) -> StoreResult<PaymentRecord> {
@@ -401,76 +595,6 @@ impl PaymentStore for SqlStore {
         let mut sql = Sql::delete("gateway_events");
         sql.push("id = ").text(id);
         self.execute(&sql).await.map(drop)
-    }
-
-    async fn insert_refund(&self, refund: &RefundRecord) -> StoreResult<()> {
-        let mut batch = self.batch().await?;
-        let mut last = insert_statements("refunds", REFUND_COLUMNS, vec![refund_args(refund)]);
-        if let Some(kind) = RefundRecord::event_type(refund.status) {
-            last.extend(outbox(
-                kind,
-                &refund.id,
-                &refund.event_payload(),
-                refund.created_at,
-            )?);
-        }
-        batch.run(Vec::new()).await?;
-        batch.finish(last).await.map(drop)
-    }
-
-    async fn change_refund(&self, c: &RefundChange) -> StoreResult<Changed<RefundRecord>> {
-        let mut upd = Sql::update("refunds");
-        upd.push("status = ")
-            .text(c.to.as_str())
-            .push(", updated_at = ")
-            .int(c.at.millis());
-        if let Some(by) = c.decided_by {
-            upd.push(", decided_by = ").text(by);
-        }
-        if let Some((amount, percent)) = c.amount {
-            upd.push(", amount_minor = ")
-                .int(amount)
-                .push(", percent = ")
-                .int(i64::from(percent));
-        }
-        if let Some(g) = &c.gateway_refund_id {
-            upd.push(", gateway_refund_id = COALESCE(gateway_refund_id, ")
-                .text(g)
-                .push(")");
-        }
-        if let Some(f) = &c.failure {
-            upd.push(", failure = ").text(f);
-        }
-        upd.push(" WHERE id = ").text(&c.refund_id);
-        upd.push(&format!(
-            " AND status IN ({}) RETURNING {REFUND_COLUMNS}",
-            names(&c.from, RefundStatus::as_str)
-        ));
-        let mut batch = self.batch().await?;
-        let rows = batch.run(vec![upd]).await?;
-        let Some(refund) = rows.first().map(refund_from).transpose()? else {
-            batch.finish(Vec::new()).await?;
-            return Ok(Changed {
-                record: self.refund(&c.refund_id).await?,
-                changed: false,
-                booking: None,
-            });
-        };
-        let booking = Self::step(&mut batch, refund.booking_id, c.booking).await?;
-        let event = RefundRecord::event_type(c.to)
-            .map(|kind| (kind, refund.id.as_str(), refund.event_payload()));
-        let last = Self::closing(
-            c.ledger.as_ref(),
-            event,
-            booking.as_ref().zip(c.booking.map(|s| s.action)),
-            c.at,
-        )?;
-        batch.finish(last).await?;
-        Ok(Changed {
-            record: refund,
-            changed: true,
-            booking,
-        })
     }
 
     async fn refund(&self, id: &str) -> StoreResult<RefundRecord> {
