@@ -1,6 +1,6 @@
 -- Payments: one row per attempt to take the money for a booking, the refunds of
--- captured payments, the ledger every movement of money is written to, the gateway
--- webhooks already handled, and per-show refund policies.
+-- captured payments, the ledger every movement of money is written to, and per-show
+-- refund policies.
 CREATE TABLE payments (
     id              TEXT PRIMARY KEY,
     booking_id      TEXT NOT NULL REFERENCES bookings (id),
@@ -58,11 +58,6 @@ CREATE TABLE ledger_entries (
 );
 CREATE INDEX ledger_show ON ledger_entries (show_id, booking_id);
 CREATE INDEX ledger_booking ON ledger_entries (booking_id);
-
-CREATE TABLE gateway_events (
-    id           TEXT PRIMARY KEY,
-    received_at  BIGINT NOT NULL
-);
 
 CREATE TABLE refund_policies (
     show_id     TEXT PRIMARY KEY REFERENCES shows (id) ON DELETE CASCADE,

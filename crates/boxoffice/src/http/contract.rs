@@ -551,7 +551,7 @@ pub fn token_type() -> Object {
 
 /// What the payment webhook did with an event.
 pub fn webhook_outcome() -> Object {
-    closed_set(&["processed", "duplicate"], false)
+    closed_set(&["processed", "ignored"], false)
 }
 
 /// Liveness and readiness answers.

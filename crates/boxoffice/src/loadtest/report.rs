@@ -130,6 +130,11 @@ pub fn text(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check]) -> Strin
                 "purchase:   {} (reserve to confirmed, through the provider)",
                 Latency::of(&o.stats.purchase).line()
             );
+            let _ = writeln!(
+                t,
+                "checkout:   {} (POST /bookings/{{id}}/checkout)",
+                Latency::of(&o.stats.checkout).line()
+            );
         }
     }
     let _ = writeln!(
@@ -201,6 +206,7 @@ pub fn json(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check], show_id:
         "confirmed": s.completes().then_some(o.stats.confirmed),
         "confirmed_per_s": s.completes().then(|| r2(o.stats.confirmed as f64 / sum.duration_s.max(1e-9))),
         "purchase_latency": s.checkout.then(|| latency(&Latency::of(&o.stats.purchase))),
+        "checkout_latency": s.checkout.then(|| latency(&Latency::of(&o.stats.checkout))),
         "stopped_by": o.stopped_by,
         "client_cpu_pct": sum.client_cpu_pct.map(r2),
         "checks": checks.iter().map(|c| json!({"name": c.name, "passed": c.passed, "detail": c.detail})).collect::<Vec<_>>(),

@@ -238,7 +238,7 @@ impl Shared {
     ) {
         let failure = match serde_json::from_slice::<BookingId>(body) {
             Err(_) => "201 without a booking id".to_string(),
-            Ok(b) => match self.pay(conn, token, &b.id).await {
+            Ok(b) => match self.pay(conn, stats, token, &b.id).await {
                 Ok(()) => {
                     let mut stats = stats.lock();
                     stats.confirmed += 1;
@@ -252,10 +252,20 @@ impl Shared {
         *stats.lock().confirm_failures.entry(failure).or_default() += 1;
     }
 
-    async fn pay(&self, conn: &mut Conn, token: &HeaderValue, id: &str) -> Result<(), String> {
+    async fn pay(
+        &self,
+        conn: &mut Conn,
+        stats: &Mutex<Stats>,
+        token: &HeaderValue,
+        id: &str,
+    ) -> Result<(), String> {
         let path = format!("/api/v1/bookings/{id}/checkout");
         let body = Bytes::from_static(br#"{"payment_method":"pm_card_ok"}"#);
-        match conn.post(&path, token, body).await {
+        let sent = Instant::now();
+        let answer = conn.post(&path, token, body).await;
+        let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let _ = stats.lock().checkout.record(us.max(1));
+        match answer {
             Ok(a) if a.status == StatusCode::ACCEPTED => {}
             Ok(a) => {
                 return Err(format!(

@@ -32,6 +32,8 @@ pub struct Stats {
     pub confirmed: u64,
     /// With `--checkout`: from the reserve request to the booking seen confirmed, in µs.
     pub purchase: Histogram<u64>,
+    /// With `--checkout`: how long `POST /bookings/{id}/checkout` took to answer, in µs.
+    pub checkout: Histogram<u64>,
     /// Confirm requests that failed, by status or error kind.
     pub confirm_failures: BTreeMap<String, u64>,
     /// The first reason a reserve got no answer, to show what went wrong.
@@ -51,6 +53,7 @@ impl Default for Stats {
             errors: BTreeMap::new(),
             confirmed: 0,
             purchase: histogram(),
+            checkout: histogram(),
             confirm_failures: BTreeMap::new(),
             first_error: None,
             connects: 0,
@@ -108,6 +111,7 @@ impl Stats {
         }
         self.confirmed += other.confirmed;
         let _ = self.purchase.add(&other.purchase);
+        let _ = self.checkout.add(&other.checkout);
         for (k, v) in &other.confirm_failures {
             *self.confirm_failures.entry(k.clone()).or_default() += v;
         }

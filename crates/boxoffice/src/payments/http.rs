@@ -198,7 +198,8 @@ pub struct ProviderEvent {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct WebhookAck {
-    /// `processed`, or `duplicate` for an event already handled.
+    /// `processed` (a duplicate is processed again and changes nothing), or
+    /// `ignored` for an event type this platform does not act on.
     #[schema(schema_with = crate::http::contract::webhook_outcome)]
     pub status: String,
 }

@@ -398,26 +398,19 @@ impl PaymentService {
                 tracing::warn!(reason = %e, bytes = body.len(), "refused a payment webhook");
                 Error::BadRequest(format!("refused: {e}"))
             })?;
-        if !self
-            .store
-            .claim_gateway_event(&event.id, self.clock.now())
-            .await?
-        {
-            return Ok("duplicate");
-        }
+        // Duplicates and reordered deliveries need no bookkeeping of their own: every
+        // change they cause is conditional on the state it moves from, so the second
+        // delivery of an event finds nothing left to change.
         let handled = match &event.kind {
             GatewayEventKind::Intent(intent) => self.apply_intent(intent).await,
             GatewayEventKind::Refund(refund) => self.apply_refund_result(refund).await,
             GatewayEventKind::Other(kind) => {
                 tracing::debug!(kind = %kind, "ignored a payment webhook");
-                Ok(())
+                return Ok("ignored");
             }
         };
         if let Err(e) = handled {
-            // Not handled: let the gateway's retry try again.
-            if let Err(release) = self.store.release_gateway_event(&event.id).await {
-                tracing::error!(error = %release, "could not release a webhook claim");
-            }
+            // Not handled: the gateway's retry tries again.
             if let Error::NotFound(what) = e {
                 tracing::warn!(event = %event.id, what, "payment webhook for an unknown record");
             }

@@ -1,7 +1,7 @@
-//! Storage port of payments: attempts, refunds, the ledger and handled gateway
-//! events. Every change of money and the booking change it causes are written in
-//! one transaction with their outbox events, so a crash between "charged" and
-//! "confirmed" cannot happen: both are recorded or neither is.
+//! Storage port of payments: attempts, refunds and the ledger. Every change of money
+//! and the booking change it causes are written in one transaction with their outbox
+//! events, so a crash between "charged" and "confirmed" cannot happen: both are
+//! recorded or neither is.
 use super::{BookingRecord, Deadline, Page, StoreResult};
 use async_trait::async_trait;
 use boxoffice_domain::booking::BookingAction;
@@ -227,10 +227,6 @@ pub trait PaymentStore: Send + Sync {
         now: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<BookingRecord>>;
-    /// Marks a gateway event handled; `false` if it already was.
-    async fn claim_gateway_event(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
-    /// Forgets a claim whose handling failed, so the gateway's retry is handled.
-    async fn release_gateway_event(&self, id: &str) -> StoreResult<()>;
 
     async fn insert_refund(&self, refund: &RefundRecord) -> StoreResult<()>;
     async fn change_refund(&self, change: &RefundChange) -> StoreResult<Changed<RefundRecord>>;

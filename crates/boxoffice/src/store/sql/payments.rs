@@ -584,19 +584,6 @@ impl PaymentStore for SqlStore {
         self.all(&sql, booking_from).await
     }
 
-    async fn claim_gateway_event(&self, id: &str, at: Timestamp) -> StoreResult<bool> {
-        let mut sql = Sql::insert("gateway_events", "id, received_at");
-        sql.tuple(vec![t(id), ts(at)])
-            .push(" ON CONFLICT (id) DO NOTHING");
-        Ok(self.execute(&sql).await? == 1)
-    }
-
-    async fn release_gateway_event(&self, id: &str) -> StoreResult<()> {
-        let mut sql = Sql::delete("gateway_events");
-        sql.push("id = ").text(id);
-        self.execute(&sql).await.map(drop)
-    }
-
     async fn refund(&self, id: &str) -> StoreResult<RefundRecord> {
         let mut sql = Sql::new(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = "));
         sql.text(id);
