@@ -98,11 +98,38 @@ async function main(): Promise<void> {
     replay.data,
   );
 
-  const confirmed = await api.POST("/api/v1/bookings/{id}/confirm", {
+  // A paid hold is confirmed by its payment, not by asking.
+  const asked = await api.POST("/api/v1/bookings/{id}/confirm", {
     ...bearer(token),
     params: { path: { id: held.data.id } },
   });
-  check(confirmed.data?.status === "confirmed", "confirm", confirmed.data ?? confirmed.error);
+  check(
+    asked.response.status === 409 && asked.error?.type === "/problems/payment-required",
+    "a paid hold is not confirmed without its payment",
+    asked.error,
+  );
+  const paid = await api.POST("/api/v1/bookings/{id}/checkout", {
+    ...bearer(token),
+    params: { path: { id: held.data.id }, header: { "Idempotency-Key": `tour-${run}-pay-1` } },
+    body: { payment_method: "pm_card_ok" },
+  });
+  check(paid.response.status === 202 && paid.data?.payment?.amount_minor === 9000, "checkout", paid.data ?? paid.error);
+  let status = paid.data.booking.status;
+  for (let i = 0; i < 100 && status !== "confirmed"; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = await api.GET("/api/v1/bookings/{id}", { ...bearer(token), params: { path: { id: held.data.id } } });
+    status = now.data?.status ?? status;
+  }
+  check(status === "confirmed", "the captured payment confirms the booking", status);
+  const money = await api.GET("/api/v1/bookings/{id}/payments", {
+    ...bearer(token),
+    params: { path: { id: held.data.id } },
+  });
+  check(
+    money.data?.ledger.map((l) => l.kind).join(",") === "charge,capture",
+    "the ledger has the charge and the capture",
+    money.data ?? money.error,
+  );
 
   const other = await api.POST("/api/v1/bookings/reserve", {
     ...bearer(token),
@@ -140,13 +167,14 @@ async function main(): Promise<void> {
     params: { path: { id: show.data.id } },
   });
   check(sales.data !== undefined && sales.data.consistent, "sales are consistent", sales.data ?? sales.error);
+  check(sales.data.revenue.net_minor === 9000 && sales.data.revenue.mismatches.length === 0, "revenue by the ledger", sales.data.revenue);
   const floor = sales.data.zones[0];
   check(
     floor !== undefined && floor.sold === 2 && floor.held === 0 && floor.available === 798,
     "2 sold, none held, 798 left",
     floor,
   );
-  console.log("tour: OK (organizer, event, show, buyer, browse, reserve, replay, confirm, cancel, lists, limit, sales)");
+  console.log("tour: OK (organizer, event, show, buyer, browse, reserve, replay, checkout, cancel, lists, limit, sales)");
 }
 
 main().catch((e: unknown) => {
