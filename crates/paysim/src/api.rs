@@ -38,21 +38,40 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-fn error(
+/// A Stripe-like error answer: `{"error": {type, code, message, param}}`.
+struct ApiError {
     status: StatusCode,
-    kind: &str,
-    code: Option<&str>,
-    message: &str,
-    param: Option<&str>,
-) -> Response {
-    (
-        status,
-        Json(json!({"error": {"type": kind, "code": code, "message": message, "param": param}})),
-    )
-        .into_response()
+    kind: &'static str,
+    code: Option<&'static str>,
+    message: String,
+    param: Option<&'static str>,
 }
 
-fn books_error(e: BooksError) -> Response {
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"type": self.kind, "code": self.code,
+                                    "message": self.message, "param": self.param}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+fn error(
+    status: StatusCode,
+    kind: &'static str,
+    code: Option<&'static str>,
+    message: &str,
+    param: Option<&'static str>,
+) -> ApiError {
+    ApiError {
+        status,
+        kind,
+        code,
+        message: message.to_owned(),
+        param,
+    }
+}
+
+fn books_error(e: BooksError) -> ApiError {
     let invalid = "invalid_request_error";
     match e {
         BooksError::Idempotency(m) => {
@@ -102,7 +121,8 @@ async fn outage(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> 
             None,
             "the payment processor is unavailable",
             None,
-        );
+        )
+        .into_response();
         r.headers_mut()
             .insert("retry-after", HeaderValue::from_static("1"));
         return r;
@@ -126,7 +146,8 @@ async fn authorize(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
             None,
             "invalid API key",
             None,
-        );
+        )
+        .into_response();
     }
     next.run(req).await
 }
@@ -149,7 +170,7 @@ async fn misbehave(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
     response
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<String, Response> {
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
         Some(k) if !k.is_empty() && k.len() <= 255 => Ok(k.to_owned()),
         _ => Err(error(
@@ -162,7 +183,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, Response> {
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
@@ -228,7 +249,7 @@ async fn create_intent(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let req: CreateIntent = parse(&body)?;
     let created = shared.books().create_intent(&key, req, now_ms());
@@ -242,7 +263,7 @@ async fn create_intent(
 async fn retrieve_intent(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     let intent = shared.books().intent(&id).map_err(books_error)?;
     Ok(answer(&intent, false))
 }
@@ -251,7 +272,7 @@ async fn cancel_intent(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let cancelled = shared.books().cancel_intent(&key, &id);
     let (intent, changed) = cancelled.map_err(books_error)?;
@@ -268,7 +289,7 @@ async fn create_refund(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let req: CreateRefund = parse(&body)?;
     let created = shared.books().create_refund(&key, req, now_ms());
@@ -282,7 +303,7 @@ async fn create_refund(
 async fn retrieve_refund(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     let refund = shared.books().refund(&id).map_err(books_error)?;
     Ok(answer(&refund, false))
 }
@@ -298,7 +319,7 @@ async fn knobs(State(shared): State<Arc<Shared>>) -> Response {
 async fn update_knobs(
     State(shared): State<Arc<Shared>>,
     body: Bytes,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     let update: KnobsUpdate = parse(&body)?;
     let view = shared.update_knobs(&update).map_err(|m| {
         error(

@@ -18,6 +18,10 @@ use std::time::Duration;
 /// A webhook signed longer ago than this is refused as a replay.
 const WEBHOOK_TOLERANCE_SECS: i64 = signature::DEFAULT_TOLERANCE_SECS;
 
+/// Where the simulator signs its webhooks (header names are case-insensitive; the
+/// lower case is what a `HeaderMap` lookup wants).
+const SIGNATURE_HEADER: &str = "paysim-signature";
+
 /// Retry-After when the gateway says 503 without one.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -283,6 +287,10 @@ impl PaymentGateway for HttpGateway {
             .map_err(|e| GatewayError::Transport(format!("unreadable refund: {e}")))
     }
 
+    fn signature_header(&self) -> &'static str {
+        SIGNATURE_HEADER
+    }
+
     fn verify_webhook(
         &self,
         signature: Option<&str>,
@@ -420,6 +428,13 @@ mod tests {
             ),
             Err(WebhookError::Body(_))
         ));
+    }
+
+    #[test]
+    fn the_signature_header_is_the_simulators() {
+        assert!(gateway()
+            .signature_header()
+            .eq_ignore_ascii_case(paysim::SIGNATURE_HEADER));
     }
 
     #[test]
