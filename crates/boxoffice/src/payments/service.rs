@@ -129,8 +129,12 @@ impl PaymentService {
     }
 
     async fn write(&self, w: PaymentWrite) -> Result<PaymentOutcome> {
-        match self.writer.submit(BookingWrite::Payment(w)).await? {
-            WriteOutcome::Payment(o) => Ok(o),
+        match self
+            .writer
+            .submit(BookingWrite::Payment(Box::new(w)))
+            .await?
+        {
+            WriteOutcome::Payment(o) => Ok(*o),
             other => Err(unexpected(&other)),
         }
     }
@@ -731,7 +735,7 @@ impl PaymentService {
     /// the sale and its tickets go back on sale.
     async fn refund_done(&self, refund: &RefundRecord, gateway_id: Option<&str>) -> Result<()> {
         let now = self.clock.now();
-        let step = (refund.reason == RefundReason::Requested).then(|| BookingStep {
+        let step = (refund.reason == RefundReason::Requested).then_some(BookingStep {
             action: if refund.percent >= 100 {
                 BookingAction::Refund
             } else {

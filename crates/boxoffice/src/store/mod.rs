@@ -356,7 +356,7 @@ pub enum BookingWrite {
         owner: Option<UserId>,
     },
     /// A payment or refund change with its ledger row and booking step.
-    Payment(PaymentWrite),
+    Payment(Box<PaymentWrite>),
 }
 
 /// How a transition relates to the hold's deadline.
@@ -378,7 +378,7 @@ pub enum WriteOutcome {
     /// No booking in a source state (already moved on, or expired).
     Skipped,
     /// What a payment write did.
-    Payment(PaymentOutcome),
+    Payment(Box<PaymentOutcome>),
 }
 
 #[derive(Clone, Debug, Default)]

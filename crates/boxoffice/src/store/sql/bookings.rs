@@ -185,7 +185,7 @@ impl BookingStore for SqlStore {
         let payments: Vec<&PaymentWrite> = writes
             .iter()
             .filter_map(|w| match w {
-                BookingWrite::Payment(p) => Some(p),
+                BookingWrite::Payment(p) => Some(p.as_ref()),
                 _ => None,
             })
             .collect();
@@ -276,9 +276,9 @@ impl BookingStore for SqlStore {
                         None => WriteOutcome::Skipped,
                     }
                 }
-                BookingWrite::Payment(_) => paid
-                    .next()
-                    .map_or(WriteOutcome::Skipped, WriteOutcome::Payment),
+                BookingWrite::Payment(_) => paid.next().map_or(WriteOutcome::Skipped, |o| {
+                    WriteOutcome::Payment(Box::new(o))
+                }),
             })
             .collect();
         Ok(outcomes)
