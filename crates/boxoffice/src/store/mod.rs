@@ -3,9 +3,11 @@
 //! has to implement these traits.
 mod organizations;
 mod sql;
+mod webhooks;
 
 pub use organizations::*;
 pub use sql::{Backend, SqlStore};
+pub use webhooks::*;
 
 use async_trait::async_trait;
 use boxoffice_domain::account::{Email, Role};
@@ -80,6 +82,7 @@ pub trait Store:
     + AuditStore
     + ConsumerOffsetStore
     + PersonalDataStore
+    + WebhookStore
 {
 }
 impl<T> Store for T where
@@ -95,6 +98,7 @@ impl<T> Store for T where
         + AuditStore
         + ConsumerOffsetStore
         + PersonalDataStore
+        + WebhookStore
 {
 }
 
@@ -574,15 +578,25 @@ pub trait MfaStore: Send + Sync {
 pub enum SealedField {
     TotpSecret,
     UserPhone,
+    WebhookSecret,
+    /// The secret a webhook endpoint signs with alongside the new one while rotating.
+    WebhookPreviousSecret,
 }
 
 impl SealedField {
-    pub const ALL: [SealedField; 2] = [SealedField::TotpSecret, SealedField::UserPhone];
+    pub const ALL: [SealedField; 4] = [
+        SealedField::TotpSecret,
+        SealedField::UserPhone,
+        SealedField::WebhookSecret,
+        SealedField::WebhookPreviousSecret,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             SealedField::TotpSecret => "TOTP secret",
             SealedField::UserPhone => "phone number",
+            SealedField::WebhookSecret => "webhook secret",
+            SealedField::WebhookPreviousSecret => "previous webhook secret",
         }
     }
 }

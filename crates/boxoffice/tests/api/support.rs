@@ -345,6 +345,11 @@ impl TestApp {
     /// Stops the server gracefully, then starts a new one on the same database and
     /// clock (a process restart).
     pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`TestApp::restart`] with the test configuration changed by `configure`.
+    pub async fn restart_with(&mut self, configure: impl FnOnce(&mut Config)) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -352,7 +357,9 @@ impl TestApp {
             let stopped = tokio::time::timeout(Duration::from_secs(10), server).await;
             assert!(stopped.is_ok(), "the server stops within 10 s");
         }
-        let app = App::build(Config::for_tests(&self.db.url), self.clock.clone())
+        let mut config = Config::for_tests(&self.db.url);
+        configure(&mut config);
+        let app = App::build(config, self.clock.clone())
             .await
             .expect("the application builds again");
         self.state = app.state.clone();

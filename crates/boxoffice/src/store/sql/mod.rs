@@ -13,6 +13,7 @@ mod organizations;
 mod personal;
 mod settings;
 mod statement;
+mod webhooks;
 
 use super::Durability;
 use anyhow::{anyhow, Context};
