@@ -125,6 +125,15 @@ pub trait WebhookStore: Send + Sync {
         now: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<(DeliveryRecord, WebhookRecord)>>;
+    /// Takes deliveries for an attempt: those of `ids` still pending and due at `now`
+    /// get `lease_until` as their next attempt (a crash mid-attempt sends again after
+    /// it); the ids taken. A delivery settled or taken meanwhile is not returned.
+    async fn claim_deliveries(
+        &self,
+        ids: &[DeliveryId],
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Vec<DeliveryId>>;
     /// An endpoint's deliveries, newest first, and how many it has.
     async fn deliveries_of(
         &self,

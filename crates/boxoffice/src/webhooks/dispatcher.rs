@@ -29,6 +29,9 @@ use tokio_util::sync::CancellationToken;
 pub const SIGNATURE_HEADER: &str = "Boxoffice-Signature";
 pub const EVENT_ID_HEADER: &str = "Boxoffice-Event-Id";
 pub const EVENT_TYPE_HEADER: &str = "Boxoffice-Event-Type";
+/// How long after an attempt's timeout a claimed delivery becomes due again when its
+/// outcome was never recorded (the process died mid-attempt).
+const LEASE_MARGIN_MS: i64 = 30_000;
 /// Longest error text kept per attempt.
 const MAX_ERROR_CHARS: usize = 500;
 
@@ -97,20 +100,41 @@ impl Dispatcher {
             return Ok(());
         }
         let busy = self.inflight.lock().len();
+        let now = self.clock.now();
         let due = self
             .store
-            .due_deliveries(
-                self.clock.now(),
-                u32::try_from(free + busy).unwrap_or(u32::MAX),
-            )
+            .due_deliveries(now, u32::try_from(free + busy).unwrap_or(u32::MAX))
             .await?;
+        let candidates: Vec<DeliveryId> = {
+            let inflight = self.inflight.lock();
+            due.iter()
+                .map(|(d, _)| d.id)
+                .filter(|id| !inflight.contains(id))
+                .take(free)
+                .collect()
+        };
+        // The read above may predate an attempt that settled since: only what the
+        // claim takes is sent, so a delivery never goes out twice from here.
+        let lease = now.plus_millis(
+            i64::try_from(self.config.timeout_ms)
+                .unwrap_or(i64::MAX / 2)
+                .saturating_add(LEASE_MARGIN_MS),
+        );
+        let claimed: HashSet<DeliveryId> = self
+            .store
+            .claim_deliveries(&candidates, now, lease)
+            .await?
+            .into_iter()
+            .collect();
         for (delivery, endpoint) in due {
-            if !self.inflight.lock().insert(delivery.id) {
+            if !claimed.contains(&delivery.id) || !self.inflight.lock().insert(delivery.id) {
                 continue;
             }
+            // Only this loop takes permits, and at most `free` of them.
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                 self.inflight.lock().remove(&delivery.id);
-                break;
+                tracing::warn!(delivery = %delivery.id, "no free slot for a claimed delivery; it is retried after its lease");
+                continue;
             };
             let me = self.clone();
             tasks.spawn(async move {

@@ -1054,6 +1054,45 @@ async fn webhook_endpoints_deliveries_and_attempts(backend: Backend) {
         Err(StoreError::NotFound)
     ));
 
+    // A claim takes a due delivery once, until its lease ends.
+    let fresh = delivery(paused.id, "e9", at(60));
+    s.insert_deliveries(std::slice::from_ref(&fresh))
+        .await
+        .unwrap();
+    let ids = [fresh.id, DeliveryId::new()];
+    assert_eq!(
+        s.claim_deliveries(&ids, at(59), at(90)).await.unwrap(),
+        [] as [DeliveryId; 0]
+    );
+    assert_eq!(
+        s.claim_deliveries(&ids, at(60), at(90)).await.unwrap(),
+        [fresh.id]
+    );
+    assert!(s
+        .claim_deliveries(&ids, at(61), at(95))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.delivery(fresh.id).await.unwrap().next_attempt_at,
+        Some(at(90))
+    );
+    assert!(s
+        .due_deliveries(at(89), 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|(d, _)| d.id != fresh.id));
+    assert_eq!(
+        s.claim_deliveries(&ids, at(90), at(120)).await.unwrap(),
+        [fresh.id]
+    );
+    assert!(s
+        .claim_deliveries(&[], at(90), at(120))
+        .await
+        .unwrap()
+        .is_empty());
+
     // Deleting an endpoint takes its deliveries and attempts along.
     assert!(!s
         .delete_webhook(OrganizationId::new(), live.id)

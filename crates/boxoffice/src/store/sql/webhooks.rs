@@ -250,6 +250,30 @@ impl WebhookStore for SqlStore {
         .await
     }
 
+    async fn claim_deliveries(
+        &self,
+        ids: &[DeliveryId],
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Vec<DeliveryId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::update("webhook_deliveries");
+        sql.push("next_attempt_at = ")
+            .int(lease_until.millis())
+            .push(" WHERE status = 'pending' AND next_attempt_at <= ")
+            .int(now.millis())
+            .push(" AND id IN ")
+            .tuple(ids.iter().map(t).collect())
+            .push(" RETURNING id");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|row| get_id(row, "id"))
+            .collect()
+    }
+
     async fn deliveries_of(
         &self,
         endpoint: WebhookId,
