@@ -754,6 +754,7 @@ fn specific(operation_id: &str) -> Option<Specific> {
         | "deleteWebhook"
         | "rotateWebhookSecret"
         | "listWebhookDeliveries"
+        | "getWebhookDelivery"
         | "redeliverWebhookDelivery"
         | "pingWebhook" => OWNER,
         "createWebhook" | "updateWebhook" => Specific {

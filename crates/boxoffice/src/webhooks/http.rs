@@ -1,6 +1,8 @@
 //! Webhook endpoints under `/api/v1/organizations/{id}/webhooks`, and the payload
 //! schemas organizers code their receivers against. Authorization is the service's.
-use super::{DeliveryView, NewWebhook, WebhookChange, WebhookView, WebhookWithSecret};
+use super::{
+    DeliveryDetail, DeliveryView, NewWebhook, WebhookChange, WebhookView, WebhookWithSecret,
+};
 use crate::error::Result;
 use crate::http::extract::{Caller, Json, Path, Query};
 use crate::http::paging::{self, PageQuery, Paged};
@@ -57,6 +59,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_webhook, update_webhook, delete_webhook))
         .routes(routes!(rotate_secret))
         .routes(routes!(list_deliveries))
+        .routes(routes!(get_delivery))
         .routes(routes!(redeliver))
         .routes(routes!(ping))
 }
@@ -171,6 +174,21 @@ async fn list_deliveries(
     let page = paging::page(q.page, q.per_page)?;
     let (items, total) = s.webhooks.deliveries(who, id, webhook, page).await?;
     Ok(axum::Json(Paged::new(items, page, total)))
+}
+
+/// One delivery with every attempt: when, the answer's status, how long it took and
+/// why it failed.
+#[utoipa::path(get, path = "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries/{delivery_id}", operation_id = "getWebhookDelivery", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("webhook_id" = Uuid, Path), ("delivery_id" = Uuid, Path)),
+    responses((status = 200, body = DeliveryDetail)))]
+async fn get_delivery(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path((id, webhook, delivery)): Path<(OrganizationId, WebhookId, DeliveryId)>,
+) -> Result<axum::Json<DeliveryDetail>> {
+    Ok(axum::Json(
+        s.webhooks.delivery(who, id, webhook, delivery).await?,
+    ))
 }
 
 /// Send a delivery again now (delivered, failed or pending), with a fresh retry

@@ -12,8 +12,8 @@ mod service;
 pub use consumer::WebhookFanOut;
 pub use dispatcher::{envelope, Dispatcher, EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER};
 pub use service::{
-    new_secret, signing_secrets, DeliveryView, NewWebhook, WebhookChange, WebhookService,
-    WebhookView, WebhookWithSecret,
+    new_secret, signing_secrets, AttemptView, DeliveryDetail, DeliveryView, NewWebhook,
+    WebhookChange, WebhookService, WebhookView, WebhookWithSecret,
 };
 
 /// Name of the fan-out's row in `consumer_offsets`.

@@ -7,7 +7,9 @@ use crate::config::WebhooksConfig;
 use crate::error::{Error, OrNotFound, Result};
 use crate::http::contract;
 use crate::organizations::Access;
-use crate::store::{DeliveryRecord, DeliveryStatus, DynStore, Page, StoreError, WebhookRecord};
+use crate::store::{
+    AttemptRecord, DeliveryRecord, DeliveryStatus, DynStore, Page, StoreError, WebhookRecord,
+};
 use crate::timefmt::rfc3339;
 use crate::vault::Vault;
 use base64::Engine;
@@ -125,6 +127,45 @@ impl From<&DeliveryRecord> for DeliveryView {
             created_at: rfc3339(d.created_at),
         }
     }
+}
+
+/// One attempt of a delivery.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    /// 1 for the first.
+    #[schema(minimum = 1, example = 1)]
+    pub attempt: u32,
+    #[schema(schema_with = contract::date_time)]
+    pub at: String,
+    /// The answer's HTTP status; `null` when none came (refused, timed out).
+    #[schema(minimum = 100, maximum = 599, example = 503)]
+    pub response_status: Option<u16>,
+    /// From sending the request to its answer (or failure).
+    #[schema(minimum = 0, example = 42)]
+    pub duration_ms: i64,
+    /// Why it failed (truncated); `null` for a success.
+    #[schema(example = "answered 503")]
+    pub error: Option<String>,
+}
+
+impl From<&AttemptRecord> for AttemptView {
+    fn from(a: &AttemptRecord) -> Self {
+        Self {
+            attempt: a.attempt,
+            at: rfc3339(a.at),
+            response_status: a.response_status,
+            duration_ms: a.duration_ms,
+            error: a.error.clone(),
+        }
+    }
+}
+
+/// A delivery with every attempt made.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DeliveryDetail {
+    pub delivery: DeliveryView,
+    /// First first.
+    pub attempts: Vec<AttemptView>,
 }
 
 pub struct NewWebhook {
@@ -399,6 +440,32 @@ impl WebhookService {
         Ok((items.iter().map(Into::into).collect(), total))
     }
 
+    /// A delivery of the endpoint, 404 for another endpoint's.
+    async fn delivery_of(&self, id: WebhookId, delivery: DeliveryId) -> Result<DeliveryRecord> {
+        match self.store.delivery(delivery).await {
+            Ok(d) if d.endpoint_id == id => Ok(d),
+            Ok(_) | Err(StoreError::NotFound) => Err(Error::NotFound("delivery")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One delivery with the log of its attempts.
+    pub async fn delivery(
+        &self,
+        who: Principal,
+        org: OrganizationId,
+        id: WebhookId,
+        delivery: DeliveryId,
+    ) -> Result<DeliveryDetail> {
+        self.owned(&who, org, id).await?;
+        let d = self.delivery_of(id, delivery).await?;
+        let attempts = self.store.attempts_of(delivery).await?;
+        Ok(DeliveryDetail {
+            delivery: (&d).into(),
+            attempts: attempts.iter().map(Into::into).collect(),
+        })
+    }
+
     /// Sends a delivery again now, with a fresh retry window, whatever its state.
     pub async fn redeliver(
         &self,
@@ -408,11 +475,7 @@ impl WebhookService {
         delivery: DeliveryId,
     ) -> Result<DeliveryView> {
         self.owned(&who, org, id).await?;
-        match self.store.delivery(delivery).await {
-            Ok(d) if d.endpoint_id == id => {}
-            Ok(_) | Err(StoreError::NotFound) => return Err(Error::NotFound("delivery")),
-            Err(e) => return Err(e.into()),
-        }
+        self.delivery_of(id, delivery).await?;
         let now = self.clock.now();
         self.store
             .redeliver(delivery, now)

@@ -107,6 +107,7 @@ const MATRIX: &[(&str, [u16; 9])] = &[
     ("deleteWebhook", [401, 403, 403, 403, 204, 204, 204, 403, 204]),
     ("rotateWebhookSecret", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
     ("listWebhookDeliveries", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("getWebhookDelivery", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
     ("redeliverWebhookDelivery", [401, 403, 403, 403, 202, 202, 202, 403, 202]),
     ("pingWebhook", [401, 403, 403, 403, 202, 202, 202, 403, 202]),
     // Probes.
@@ -302,6 +303,7 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
         | "deleteWebhook"
         | "rotateWebhookSecret"
         | "listWebhookDeliveries"
+        | "getWebhookDelivery"
         | "redeliverWebhookDelivery"
         | "pingWebhook" => {
             let r = app

@@ -88,6 +88,10 @@ const KNOWN: &[(&str, &str)] = &[
         "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries",
     ),
     (
+        "get",
+        "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries/{delivery_id}",
+    ),
+    (
         "post",
         "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     ),

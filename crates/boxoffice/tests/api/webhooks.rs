@@ -309,21 +309,33 @@ async fn a_failing_receiver_gets_the_delivery_later_with_attempts_logged(backend
     .await;
     assert_eq!(d["attempts"], 3);
     assert_eq!(d["last_response_status"], 200);
-    let attempts = app
-        .state
-        .store
-        .attempts_of(d["id"].as_str().unwrap().parse().unwrap())
-        .await
-        .unwrap();
+    let detail = app
+        .get(
+            &format!(
+                "/api/v1/organizations/{org}/webhooks/{hook_id}/deliveries/{}",
+                d["id"].as_str().unwrap()
+            ),
+            Some(&app.token_for(&owner)),
+        )
+        .await;
+    let detail = detail.expect(200);
+    assert_eq!(detail["delivery"]["id"], d["id"]);
+    let attempts = detail["attempts"].as_array().unwrap();
     assert_eq!(
         attempts
             .iter()
-            .map(|a| (a.attempt, a.response_status))
+            .map(|a| (
+                a["attempt"].as_u64().unwrap(),
+                a["response_status"].as_u64().unwrap()
+            ))
             .collect::<Vec<_>>(),
-        [(1, Some(500)), (2, Some(500)), (3, Some(200))]
+        [(1, 500), (2, 500), (3, 200)]
     );
-    assert_eq!(attempts[0].error.as_deref(), Some("answered 500"));
-    assert_eq!(attempts[2].error, None);
+    assert_eq!(attempts[0]["error"], "answered 500");
+    assert!(attempts[2]["error"].is_null());
+    assert!(attempts
+        .iter()
+        .all(|a| a["duration_ms"].as_i64().unwrap() >= 0 && a["at"].is_string()));
     app.stop().await;
 }
 
