@@ -129,6 +129,11 @@ pub struct WebhooksConfig {
     /// Accept plain `http://` endpoint URLs (development, tests); otherwise only
     /// `https://`, so payloads and signatures never cross the network in clear.
     pub allow_http: bool,
+    /// Accept endpoints on loopback, private, link-local and other non-public
+    /// addresses (development, tests). Off, such URLs are refused at registration and
+    /// names resolving only to such addresses are not called, so an endpoint cannot
+    /// turn the platform against its own network.
+    pub allow_private_addresses: bool,
     /// Delay ceiling after the first failed attempt; it doubles per attempt.
     pub retry_base_ms: u64,
     /// Largest delay ceiling between two attempts.
@@ -149,6 +154,7 @@ impl Default for WebhooksConfig {
     fn default() -> Self {
         Self {
             allow_http: false,
+            allow_private_addresses: false,
             retry_base_ms: 10_000,
             retry_cap_ms: 3_600_000,
             max_age_secs: 24 * 3600,
@@ -418,6 +424,7 @@ impl Config {
             // Test receivers listen on plain http at 127.0.0.1.
             webhooks: WebhooksConfig {
                 allow_http: true,
+                allow_private_addresses: true,
                 ..WebhooksConfig::default()
             },
             ..Self::default()

@@ -84,6 +84,43 @@ pub fn parse_url(raw: &str, allow_http: bool) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// Whether an address is on the public internet: not loopback, private, link-local,
+/// shared (CGNAT), unique-local, multicast, broadcast, unspecified or documentation.
+/// Endpoints are refused anything else unless the platform allows it, so an
+/// organizer cannot make the platform call its own network.
+pub fn is_public_address(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_address(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
 /// Checks a subscription: at least one type, each from [`EVENT_TYPES`]; returns them
 /// without repeats, in the order of that list.
 pub fn parse_event_types(raw: &[String]) -> Result<Vec<String>, String> {
@@ -164,6 +201,38 @@ mod tests {
         }
         for bad in ["https://u@a.example/", "ftp://a", "https:// a", "https://"] {
             assert!(!re.is_match(bad) && parse_url(bad, true).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public_address(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public_address(public.parse().unwrap()), "{public}");
         }
     }
 

@@ -55,12 +55,15 @@ impl Dispatcher {
         config: WebhooksConfig,
         wake: Arc<Notify>,
     ) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             // A redirect could lead a signed payload anywhere: it counts as a failure.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("boxoffice-webhooks/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_millis(config.timeout_ms.max(1)))
-            .build()?;
+            .connect_timeout(Duration::from_millis(config.timeout_ms.max(1)));
+        if !config.allow_private_addresses {
+            client = client.dns_resolver(Arc::new(PublicOnly));
+        }
+        let client = client.build()?;
         Ok(Self {
             store,
             vault,
@@ -192,6 +195,14 @@ impl Dispatcher {
         endpoint: &WebhookRecord,
         now: Timestamp,
     ) -> Result<u16, String> {
+        if !self.config.allow_private_addresses {
+            // Address literals never reach the resolver.
+            let url =
+                url::Url::parse(&endpoint.url).map_err(|_| "the URL does not parse".to_owned())?;
+            if let Some(why) = super::service::local_target(&url) {
+                return Err(format!("refused: the URL {why}"));
+            }
+        }
         let secrets = signing_secrets(&self.vault, endpoint, now)
             .await
             .map_err(|_| {
@@ -265,6 +276,26 @@ fn outcome(
         error,
     };
     (d, attempt)
+}
+
+/// Resolves names to their public addresses only: a name resolving to loopback or
+/// private addresses alone fails as a connection error.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| boxoffice_domain::webhook::is_public_address(a.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err("the name resolves to no public address".into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// The body sent: `{id, type, created_at, data}`.
@@ -376,6 +407,17 @@ mod tests {
         assert_eq!(ok.status, DeliveryStatus::Delivered);
         assert_eq!(ok.delivered_at, Some(t0));
         assert_eq!((log.response_status, log.error), (Some(204), None));
+    }
+
+    #[tokio::test]
+    async fn names_resolving_only_to_local_addresses_are_refused() {
+        use reqwest::dns::Resolve;
+        use std::str::FromStr;
+        let local = PublicOnly
+            .resolve(reqwest::dns::Name::from_str("localhost").unwrap())
+            .await;
+        let error = local.err().expect("localhost is refused").to_string();
+        assert!(error.contains("no public address"), "{error}");
     }
 
     #[test]

@@ -183,6 +183,20 @@ pub struct WebhookChange {
     pub enabled: Option<bool>,
 }
 
+/// Why `url` names a host that is not on the public internet (an address literal
+/// or `localhost`), if it does. Names are checked again when they resolve.
+pub fn local_target(url: &url::Url) -> Option<&'static str> {
+    let refused = "must not point to a loopback, private or link-local address";
+    match url.host()? {
+        url::Host::Ipv4(ip) => (!webhook::is_public_address(ip.into())).then_some(refused),
+        url::Host::Ipv6(ip) => (!webhook::is_public_address(ip.into())).then_some(refused),
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            (d == "localhost" || d.ends_with(".localhost")).then_some(refused)
+        }
+    }
+}
+
 /// A fresh signing secret: `whsec_` and 32 random bytes, base64url.
 pub fn new_secret() -> String {
     let mut bytes = [0u8; 32];
@@ -276,7 +290,12 @@ impl WebhookService {
     fn parse_url(&self, raw: &str) -> std::result::Result<String, String> {
         let url = webhook::parse_url(raw, self.config.allow_http)?;
         // What the HTTP client will be handed must parse as a URL too.
-        url::Url::parse(&url).map_err(|e| format!("is not a valid URL: {e}"))?;
+        let parsed = url::Url::parse(&url).map_err(|e| format!("is not a valid URL: {e}"))?;
+        if !self.config.allow_private_addresses {
+            if let Some(why) = local_target(&parsed) {
+                return Err(why.into());
+            }
+        }
         Ok(url)
     }
 

@@ -159,6 +159,7 @@ async fn register(
 fn fast(c: &mut Config) {
     c.webhooks = WebhooksConfig {
         allow_http: true,
+        allow_private_addresses: true,
         retry_base_ms: 50,
         retry_cap_ms: 200,
         poll_ms: 20,
@@ -533,7 +534,11 @@ async fn other_organizations_and_buyers_cannot_see_or_change_endpoints(backend: 
 }
 
 async fn bad_input_names_the_field(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.webhooks.allow_http = false).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.webhooks.allow_http = false;
+        c.webhooks.allow_private_addresses = false;
+    })
+    .await;
     let owner = app.organizer().await;
     let org = app.org_of(&owner).await;
     let path = format!("/api/v1/organizations/{org}/webhooks");
@@ -553,6 +558,22 @@ async fn bad_input_names_the_field(backend: Backend) {
         ),
         (
             json!({"url": format!("https://hooks.example.com/{}", "a".repeat(3000)), "event_types": ["booking.confirmed"]}),
+            "url",
+        ),
+        (
+            json!({"url": "https://127.0.0.1:8443/x", "event_types": ["booking.confirmed"]}),
+            "url",
+        ),
+        (
+            json!({"url": "https://[::1]/x", "event_types": ["booking.confirmed"]}),
+            "url",
+        ),
+        (
+            json!({"url": "https://169.254.169.254/latest", "event_types": ["booking.confirmed"]}),
+            "url",
+        ),
+        (
+            json!({"url": "https://localhost/x", "event_types": ["booking.confirmed"]}),
             "url",
         ),
         (
@@ -632,6 +653,49 @@ async fn bad_input_names_the_field(backend: Backend) {
     app.get(&format!("{path}/{}", uuid::Uuid::now_v7()), Some(&token))
         .await
         .expect_problem(404, "/problems/not-found");
+    app.stop().await;
+}
+
+/// An endpoint registered while local addresses were allowed is not called once
+/// they are not (names are checked again when they resolve: see the dispatcher's
+/// unit tests).
+async fn local_endpoints_are_not_called_when_refused(backend: Backend) {
+    let mut app = TestApp::spawn_with(backend, fast).await;
+    let owner = app.organizer().await;
+    let org = app.org_of(&owner).await;
+    let receiver = Receiver::start(0).await;
+    let url = receiver.url.replace("127.0.0.1", "localhost");
+    let (hook, _) = register(&app, &owner, &org, &url, &["booking.confirmed"]).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    ping(&app, &owner, &org, hook_id).await;
+    receiver.wait_delivered(1, "allowed: delivered").await;
+
+    app.restart_with(|c| {
+        fast(c);
+        c.webhooks.allow_private_addresses = false;
+    })
+    .await;
+    let queued = ping(&app, &owner, &org, hook_id).await;
+    let failed = eventually(WAIT, "the attempt is refused", || async {
+        let log = deliveries(&app, &owner, &org, hook_id).await;
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == queued["id"] && d["attempts"].as_u64().unwrap_or(0) >= 1)
+            .cloned()
+    })
+    .await;
+    assert_eq!(failed["status"], "pending", "retried later: {failed}");
+    assert!(failed["last_response_status"].is_null(), "{failed}");
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused"),
+        "{failed}"
+    );
+    assert_eq!(receiver.hits().len(), 1, "only the first ping arrived");
     app.stop().await;
 }
 
@@ -793,5 +857,6 @@ on_both_backends!(
     rotation_signs_with_both_secrets_until_the_overlap_ends,
     other_organizations_and_buyers_cannot_see_or_change_endpoints,
     bad_input_names_the_field,
+    local_endpoints_are_not_called_when_refused,
     a_restart_neither_loses_nor_double_sends_a_due_delivery,
 );
