@@ -656,6 +656,64 @@ async fn bad_input_names_the_field(backend: Backend) {
     app.stop().await;
 }
 
+/// `boxoffice admin rotate-key` re-seals endpoint secrets (current and previous), and
+/// the running server keeps signing with the same secrets.
+async fn rotate_key_reseals_webhook_secrets(backend: Backend) {
+    let app = TestApp::spawn_with(backend, fast).await;
+    let owner = app.organizer().await;
+    let org = app.org_of(&owner).await;
+    let receiver = Receiver::start(0).await;
+    let (hook, old) = register(&app, &owner, &org, &receiver.url, &["booking.confirmed"]).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    let r = app
+        .post(
+            &format!("/api/v1/organizations/{org}/webhooks/{hook_id}/rotate-secret"),
+            Some(&app.token_for(&owner)),
+            &json!({}),
+        )
+        .await;
+    let new = r.expect(200)["secret"].as_str().unwrap().to_owned();
+    let id = hook_id.parse().unwrap();
+    let sealed = app.state.store.webhook(id).await.unwrap();
+    assert!(sealed.secret_sealed.starts_with("v1:"), "sealed, not clear");
+    assert!(!sealed.secret_sealed.contains(&new[6..]));
+    assert!(sealed
+        .previous_secret_sealed
+        .as_deref()
+        .unwrap()
+        .starts_with("v1:"));
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .args(["admin", "rotate-key"])
+        .env("BOXOFFICE_DATABASE_URL", &app.db.url)
+        .env("RUST_LOG", "warn")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("2 values sealed under key v2 (new)"), "{out}");
+    let resealed = app.state.store.webhook(id).await.unwrap();
+    assert!(resealed.secret_sealed.starts_with("v2:"));
+    assert!(resealed
+        .previous_secret_sealed
+        .as_deref()
+        .unwrap()
+        .starts_with("v2:"));
+
+    ping(&app, &owner, &org, hook_id).await;
+    let got = receiver
+        .wait_delivered(1, "a ping after the key rotation")
+        .await;
+    verify_with(&app, &got[0], &new).expect("the same secret signs");
+    verify_with(&app, &got[0], &old).expect("the previous one too, while it overlaps");
+    app.stop().await;
+}
+
 /// An endpoint registered while local addresses were allowed is not called once
 /// they are not (names are checked again when they resolve: see the dispatcher's
 /// unit tests).
@@ -858,5 +916,6 @@ on_both_backends!(
     other_organizations_and_buyers_cannot_see_or_change_endpoints,
     bad_input_names_the_field,
     local_endpoints_are_not_called_when_refused,
+    rotate_key_reseals_webhook_secrets,
     a_restart_neither_loses_nor_double_sends_a_due_delivery,
 );
