@@ -18,6 +18,7 @@ use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RateLimiter};
 use crate::state::{AppState, Services};
 use crate::store::{Backend, DynStore, OrganizationStore, SqlStore};
 use crate::tasks::{Health, TaskGroup};
+use crate::webhooks::{Dispatcher, WebhookFanOut, WebhookService};
 use secrecy::ExposeSecret;
 use std::future::Future;
 use std::sync::Arc;
@@ -135,6 +136,16 @@ impl App {
         let access = Arc::new(
             Access::new(org_store.clone()).with_mfa_for_members(config.mfa_required_for_members),
         );
+        let wake_dispatcher = Arc::new(tokio::sync::Notify::new());
+        let webhooks = Arc::new(WebhookService::new(
+            store.clone(),
+            access.clone(),
+            vault.clone(),
+            clock.clone(),
+            audit.clone(),
+            config.webhooks.clone(),
+            wake_dispatcher.clone(),
+        ));
         let organizations = Arc::new(
             OrganizationService::new(
                 org_store.clone(),
@@ -170,7 +181,7 @@ impl App {
             gateway.gateway.clone(),
             booking.clone(),
             inventory,
-            cache,
+            cache.clone(),
             access,
             clock.clone(),
             SagaTiming {
@@ -231,6 +242,35 @@ impl App {
                 }
             }
         });
+        let webhook_consumer = Arc::new(OutboxConsumer::new(
+            crate::webhooks::OUTBOX_CONSUMER,
+            store.clone(),
+            Arc::new(WebhookFanOut::new(
+                store.clone(),
+                cache,
+                clock.clone(),
+                wake_dispatcher.clone(),
+            )),
+            OUTBOX_BATCH,
+            OUTBOX_GAP_GRACE,
+        ));
+        jobs.every("webhook-outbox", OUTBOX_POLL, move || {
+            let consumer = webhook_consumer.clone();
+            async move {
+                if let Err(e) = consumer.catch_up().await {
+                    tracing::warn!(consumer = consumer.name(), error = %e, "outbox consumer failed; retrying");
+                }
+            }
+        });
+        let dispatcher = Arc::new(Dispatcher::new(
+            store.clone(),
+            vault.clone(),
+            clock.clone(),
+            config.webhooks.clone(),
+            wake_dispatcher,
+        )?);
+        let dispatcher_stop = jobs.token();
+        jobs.spawn("webhook-dispatcher", dispatcher.run(dispatcher_stop));
         if sql.backend() == Backend::Sqlite {
             // Keeps the WAL short off the commit path.
             let wal = sql.clone();
@@ -275,6 +315,7 @@ impl App {
             rate_limits,
             mail,
             audit,
+            webhooks,
             health,
         }));
         Ok(Self {

@@ -117,6 +117,53 @@ pub struct Config {
     /// The payment gateway and the checkout saga (`payments.gateway`, …;
     /// `BOXOFFICE_PAYMENTS__GATEWAY=http` in the environment).
     pub payments: PaymentsConfig,
+    /// Organizer webhooks: retries, timeouts, secret rotation (`webhooks.retry_base_ms`,
+    /// …; `BOXOFFICE_WEBHOOKS__ALLOW_HTTP=true` in the environment).
+    pub webhooks: WebhooksConfig,
+}
+
+/// The `webhooks` section.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Accept plain `http://` endpoint URLs (development, tests); otherwise only
+    /// `https://`, so payloads and signatures never cross the network in clear.
+    pub allow_http: bool,
+    /// Accept endpoints on loopback, private, link-local and other non-public
+    /// addresses (development, tests). Off, such URLs are refused at registration and
+    /// names resolving only to such addresses are not called, so an endpoint cannot
+    /// turn the platform against its own network.
+    pub allow_private_addresses: bool,
+    /// Delay ceiling after the first failed attempt; it doubles per attempt.
+    pub retry_base_ms: u64,
+    /// Largest delay ceiling between two attempts.
+    pub retry_cap_ms: u64,
+    /// A delivery still failing this long after its first attempt is given up.
+    pub max_age_secs: u64,
+    /// One attempt gives up after this long.
+    pub timeout_ms: u64,
+    /// How long the previous secret keeps signing after a rotation.
+    pub secret_overlap_secs: u64,
+    /// Attempts in flight at once.
+    pub concurrency: usize,
+    /// How often the dispatcher looks for due deliveries when nothing woke it.
+    pub poll_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            allow_private_addresses: false,
+            retry_base_ms: 10_000,
+            retry_cap_ms: 3_600_000,
+            max_age_secs: 24 * 3600,
+            timeout_ms: 10_000,
+            secret_overlap_secs: 24 * 3600,
+            concurrency: 32,
+            poll_ms: 500,
+        }
+    }
 }
 
 /// Which gateway takes the money.
@@ -326,7 +373,7 @@ const KEYS: &[&str] = &[
 ];
 
 /// Sections set from the environment with `__` between levels.
-const SECTIONS: &[&str] = &["rate_limits__", "payments__"];
+const SECTIONS: &[&str] = &["rate_limits__", "payments__", "webhooks__"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -356,6 +403,7 @@ impl Default for Config {
             mail_dir: "data/mail".into(),
             mail_attempts: 5,
             payments: PaymentsConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -366,7 +414,8 @@ impl Config {
         // Defaults of nested sections, so that a layer may set one key of a class.
         let mut figment = Figment::new()
             .merge(Serialized::default("rate_limits", RateLimits::default()))
-            .merge(Serialized::default("payments", PaymentsConfig::default()));
+            .merge(Serialized::default("payments", PaymentsConfig::default()))
+            .merge(Serialized::default("webhooks", WebhooksConfig::default()));
         match file {
             Some(f) => figment = figment.merge(Toml::file_exact(f)),
             None => figment = figment.merge(Toml::file("boxoffice.toml")),
@@ -400,6 +449,12 @@ impl Config {
             payments: PaymentsConfig {
                 gateway: GatewayKind::None,
                 ..PaymentsConfig::default()
+            },
+            // Test receivers listen on plain http at 127.0.0.1.
+            webhooks: WebhooksConfig {
+                allow_http: true,
+                allow_private_addresses: true,
+                ..WebhooksConfig::default()
             },
             ..Self::default()
         }
@@ -491,6 +546,28 @@ mod tests {
             }
             assert!(url.expose().contains("s3cret-Pw"));
             assert_eq!(Config::default().mail_transport, MailTransport::Folder);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn webhooks_default_to_https_and_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.webhooks, WebhooksConfig::default());
+            assert!(!c.webhooks.allow_http);
+            assert_eq!(c.webhooks.max_age_secs, 24 * 3600);
+            assert_eq!(c.webhooks.secret_overlap_secs, 24 * 3600);
+            jail.create_file("boxoffice.toml", "[webhooks]\nretry_base_ms = 250")?;
+            jail.set_env("BOXOFFICE_WEBHOOKS__ALLOW_HTTP", "true");
+            jail.set_env("BOXOFFICE_WEBHOOKS__SECRET_OVERLAP_SECS", "60");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert!(c.webhooks.allow_http);
+            assert_eq!(c.webhooks.retry_base_ms, 250);
+            assert_eq!(c.webhooks.secret_overlap_secs, 60);
+            assert_eq!(c.webhooks.retry_cap_ms, 3_600_000);
+            jail.set_env("BOXOFFICE_WEBHOOKS__RETRY_BAES_MS", "1");
+            assert!(Config::load(None).is_err(), "unknown keys are refused");
             Ok(())
         });
     }

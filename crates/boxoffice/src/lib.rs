@@ -28,6 +28,7 @@ pub mod tasks;
 pub mod telemetry;
 pub mod timefmt;
 pub mod vault;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;

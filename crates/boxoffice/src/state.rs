@@ -14,6 +14,7 @@ use crate::payments::PaymentService;
 use crate::ratelimit::DynRateLimiter;
 use crate::store::DynStore;
 use crate::tasks::Health;
+use crate::webhooks::WebhookService;
 use std::sync::Arc;
 
 /// What handlers reach: cloned per request, so it is one `Arc`.
@@ -45,6 +46,8 @@ pub struct Services {
     /// Outgoing mail: `send_template(to, template, context)`.
     pub mail: Arc<MailService>,
     pub audit: AuditLog,
+    /// Organizers' webhook endpoints and their delivery log.
+    pub webhooks: Arc<WebhookService>,
     /// Whether every background task is alive (readiness).
     pub health: Health,
 }

@@ -79,6 +79,14 @@ typed_id!(
     /// A hold that may become a confirmed booking.
     BookingId
 );
+typed_id!(
+    /// An organization's webhook endpoint.
+    WebhookId
+);
+typed_id!(
+    /// One event to be delivered to one webhook endpoint.
+    DeliveryId
+);
 
 #[cfg(test)]
 mod tests {

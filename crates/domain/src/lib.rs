@@ -17,6 +17,7 @@ pub mod signature;
 pub mod stock;
 pub mod time;
 pub mod validate;
+pub mod webhook;
 
 pub use ids::{ApiKeyId, BookingId, EventId, InvitationId, OrganizationId, ShowId, UserId, ZoneId};
 pub use money::{Currency, Money};

@@ -18,7 +18,8 @@ pub const INVITATION_TTL_HOURS: i64 = 72;
 pub enum MemberRole {
     /// Everything, including members, API keys and the audit log.
     Owner,
-    /// The catalog, sales, check-in and API keys; not the team or the organization.
+    /// The catalog, sales, check-in, API keys and webhooks; not the team or the
+    /// organization.
     Manager,
     /// Check-in and sales views only.
     BoxOffice,
@@ -79,10 +80,13 @@ pub enum Permission {
     ViewAudit,
     /// Set refund policies; approve or reject refunds outside them.
     ManageRefunds,
+    /// Register, change and remove webhook endpoints; read their delivery log.
+    ManageWebhooks,
 }
 
 /// What an API key may do: read is the sales and check-in views; write adds the
-/// catalog. Keys never manage members, keys or the audit log.
+/// catalog and webhooks (an integration registers its own endpoint). Keys never
+/// manage members, keys or the audit log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyScope {
@@ -113,7 +117,11 @@ impl KeyScope {
             KeyScope::Read => matches!(p, P::ViewOrganization | P::ViewSales | P::CheckIn),
             KeyScope::Write => matches!(
                 p,
-                P::ViewOrganization | P::ViewSales | P::CheckIn | P::ManageCatalog
+                P::ViewOrganization
+                    | P::ViewSales
+                    | P::CheckIn
+                    | P::ManageCatalog
+                    | P::ManageWebhooks
             ),
         }
     }
@@ -163,11 +171,16 @@ mod tests {
             P::ManageApiKeys,
             P::ViewAudit,
             P::ManageRefunds,
+            P::ManageWebhooks,
         ];
         let granted = |f: &dyn Fn(P) -> bool| all.iter().filter(|p| f(**p)).count();
-        assert_eq!(granted(&|p| MemberRole::Owner.allows(p)), 9);
+        assert_eq!(granted(&|p| MemberRole::Owner.allows(p)), 10);
         assert!(MemberRole::Manager.allows(P::ManageRefunds));
         assert!(!MemberRole::BoxOffice.allows(P::ManageRefunds));
+        assert!(MemberRole::Manager.allows(P::ManageWebhooks));
+        assert!(!MemberRole::BoxOffice.allows(P::ManageWebhooks));
+        assert!(!KeyScope::Read.allows(P::ManageWebhooks));
+        assert!(KeyScope::Write.allows(P::ManageWebhooks));
         assert!(!MemberRole::Manager.allows(P::ManageMembers));
         assert!(!MemberRole::Manager.allows(P::ViewAudit));
         assert!(!MemberRole::Manager.allows(P::ManageOrganization));

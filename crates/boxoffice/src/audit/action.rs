@@ -54,10 +54,15 @@ pub enum Action {
     PasswordReset,
     EmailVerified,
     SessionRevoked,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
+    WebhookSecretRotated,
+    WebhookRedelivered,
 }
 
 impl Action {
-    pub const ALL: [Action; 44] = [
+    pub const ALL: [Action; 49] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::Logout,
@@ -102,6 +107,11 @@ impl Action {
         Action::PasswordReset,
         Action::EmailVerified,
         Action::SessionRevoked,
+        Action::WebhookCreated,
+        Action::WebhookUpdated,
+        Action::WebhookDeleted,
+        Action::WebhookSecretRotated,
+        Action::WebhookRedelivered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -150,6 +160,11 @@ impl Action {
             Action::PasswordReset => "account.password.reset",
             Action::EmailVerified => "account.email.verified",
             Action::SessionRevoked => "auth.session.revoked",
+            Action::WebhookCreated => "organization.webhook.created",
+            Action::WebhookUpdated => "organization.webhook.updated",
+            Action::WebhookDeleted => "organization.webhook.deleted",
+            Action::WebhookSecretRotated => "organization.webhook.secret_rotated",
+            Action::WebhookRedelivered => "organization.webhook.redelivered",
         }
     }
 }

@@ -17,6 +17,7 @@ use boxoffice_domain::catalog::{
 use boxoffice_domain::money::{CURRENCY_PATTERN, MAX_PRICE_MINOR};
 use boxoffice_domain::organization::{self, KeyScope, MemberRole};
 use boxoffice_domain::validate::TextRule;
+use boxoffice_domain::webhook;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use utoipa::openapi::extensions::ExtensionsBuilder;
@@ -544,6 +545,87 @@ pub fn audit_limit() -> Object {
     )
 }
 
+fn webhook_url_schema(nullable: bool) -> Object {
+    with_null(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("uri".into())))
+            .max_length(Some(webhook::MAX_URL_CHARS))
+            .pattern(Some(webhook::URL_PATTERN))
+            .description(Some(
+                "An https URL with a host and no user name or password (plain http only \
+                 where the platform's `webhooks.allow_http` allows it).",
+            ))
+            .examples([json!("https://hooks.example.com/boxoffice")]),
+        nullable,
+    )
+    .build()
+}
+
+/// Where a webhook endpoint receives deliveries.
+pub fn webhook_url() -> Object {
+    webhook_url_schema(false)
+}
+
+/// A new endpoint URL, or `null` for unchanged.
+pub fn webhook_url_change() -> Object {
+    webhook_url_schema(true)
+}
+
+/// Description of a webhook endpoint.
+pub fn webhook_description() -> Object {
+    text_schema(webhook::DESCRIPTION, "Ticket sync", false)
+}
+
+/// Description of a webhook endpoint, or `null` (none, or unchanged).
+pub fn webhook_description_change() -> Object {
+    text_schema(webhook::DESCRIPTION, "Ticket sync", true)
+}
+
+fn webhook_event_types_schema(nullable: bool) -> utoipa::openapi::schema::Array {
+    let builder = utoipa::openapi::schema::ArrayBuilder::new()
+        .items(closed_set(&webhook::EVENT_TYPES, false))
+        .min_items(Some(1))
+        .description(Some("Event types to receive; repeats are ignored."))
+        .examples([json!(["booking.confirmed", "booking.refunded"])]);
+    if nullable {
+        builder
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::Array,
+                Type::Null,
+            ]))
+            .build()
+    } else {
+        builder.build()
+    }
+}
+
+/// Event types a webhook endpoint subscribes to.
+pub fn webhook_event_types() -> utoipa::openapi::schema::Array {
+    webhook_event_types_schema(false)
+}
+
+/// Event types, or `null` for unchanged.
+pub fn webhook_event_types_change() -> utoipa::openapi::schema::Array {
+    webhook_event_types_schema(true)
+}
+
+/// The `type` of a delivered webhook event (subscribable types and the ping).
+pub fn webhook_delivered_type() -> Object {
+    closed_set(&webhook::delivered_types(), false)
+}
+
+/// Where a webhook delivery stands.
+pub fn delivery_status() -> Object {
+    closed_set(
+        &names(
+            &crate::store::DeliveryStatus::ALL,
+            crate::store::DeliveryStatus::as_str,
+        ),
+        false,
+    )
+}
+
 /// Always `Bearer`.
 pub fn token_type() -> Object {
     closed_set(&["Bearer"], false)
@@ -700,6 +782,18 @@ fn specific(operation_id: &str) -> Option<Specific> {
             ..OWNER
         },
         "listAuditEntries" | "listOrganizationAudit" => OWNER,
+        "listWebhooks"
+        | "getWebhook"
+        | "deleteWebhook"
+        | "rotateWebhookSecret"
+        | "listWebhookDeliveries"
+        | "getWebhookDelivery"
+        | "redeliverWebhookDelivery"
+        | "pingWebhook" => OWNER,
+        "createWebhook" | "updateWebhook" => Specific {
+            rule_fields: &["url"],
+            ..OWNER
+        },
         "deleteEvent" | "deleteShow" | "deleteZone" => Specific {
             conflicts: &[C::InUse],
             ..OWNER

@@ -42,6 +42,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     tags(
         (name = "accounts", description = "Registration, login, tokens, profile"),
         (name = "organizations", description = "Organizations (tenants), members, invitations and API keys"),
+        (name = "webhooks", description = "Signed event deliveries to organizers' endpoints: endpoints, secrets, the delivery log. The payloads are the WebhookEvent schema, which also describes how to verify the Boxoffice-Signature header"),
         (name = "mfa", description = "Second factor: TOTP, backup codes, trusted devices"),
         (name = "catalog", description = "Events, shows and zones"),
         (name = "booking", description = "Holds and bookings: the on-sale hot path"),
@@ -79,8 +80,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::booking::http::routes())
         .merge(crate::payments::http::routes())
         .merge(crate::audit::http::routes())
+        .merge(crate::webhooks::http::routes())
         .merge(health::routes())
         .split_for_parts();
+    crate::webhooks::http::add_payload_schemas(&mut doc);
     contract::complete(&mut doc);
     (router, doc)
 }

@@ -4,10 +4,12 @@
 mod organizations;
 mod payments;
 mod sql;
+mod webhooks;
 
 pub use organizations::*;
 pub use payments::*;
 pub use sql::{Backend, SqlStore};
+pub use webhooks::*;
 
 use async_trait::async_trait;
 use boxoffice_domain::account::{Email, Role};
@@ -83,6 +85,7 @@ pub trait Store:
     + ConsumerOffsetStore
     + PersonalDataStore
     + PaymentStore
+    + WebhookStore
 {
 }
 impl<T> Store for T where
@@ -99,6 +102,7 @@ impl<T> Store for T where
         + ConsumerOffsetStore
         + PersonalDataStore
         + PaymentStore
+        + WebhookStore
 {
 }
 
@@ -586,15 +590,25 @@ pub trait MfaStore: Send + Sync {
 pub enum SealedField {
     TotpSecret,
     UserPhone,
+    WebhookSecret,
+    /// The secret a webhook endpoint signs with alongside the new one while rotating.
+    WebhookPreviousSecret,
 }
 
 impl SealedField {
-    pub const ALL: [SealedField; 2] = [SealedField::TotpSecret, SealedField::UserPhone];
+    pub const ALL: [SealedField; 4] = [
+        SealedField::TotpSecret,
+        SealedField::UserPhone,
+        SealedField::WebhookSecret,
+        SealedField::WebhookPreviousSecret,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             SealedField::TotpSecret => "TOTP secret",
             SealedField::UserPhone => "phone number",
+            SealedField::WebhookSecret => "webhook secret",
+            SealedField::WebhookPreviousSecret => "previous webhook secret",
         }
     }
 }

@@ -112,6 +112,17 @@ const MATRIX: &[(&str, [u16; 9])] = &[
     ("createApiKey", [401, 403, 403, 403, 201, 201, 201, 403, 403]),
     ("revokeApiKey", [401, 403, 403, 403, 204, 204, 204, 403, 403]),
     ("listOrganizationAudit", [401, 403, 403, 403, 403, 200, 200, 403, 403]),
+    // Webhooks: owners, managers, admins and write API keys.
+    ("listWebhooks", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("createWebhook", [401, 403, 403, 403, 201, 201, 201, 403, 201]),
+    ("getWebhook", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("updateWebhook", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("deleteWebhook", [401, 403, 403, 403, 204, 204, 204, 403, 204]),
+    ("rotateWebhookSecret", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("listWebhookDeliveries", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("getWebhookDelivery", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("redeliverWebhookDelivery", [401, 403, 403, 403, 202, 202, 202, 403, 202]),
+    ("pingWebhook", [401, 403, 403, 403, 202, 202, 202, 403, 202]),
     // Probes.
     ("liveness", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("readiness", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -144,6 +155,8 @@ struct Target {
     invitation: String,
     key: String,
     refund: String,
+    webhook: String,
+    delivery: String,
     /// An id that names nothing the caller has.
     unknown: String,
     body: Option<Value>,
@@ -337,6 +350,31 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
                 .await;
             t.key = r.expect(201)["key"]["id"].as_str().unwrap().to_owned();
         }
+        "getWebhook"
+        | "updateWebhook"
+        | "deleteWebhook"
+        | "rotateWebhookSecret"
+        | "listWebhookDeliveries"
+        | "getWebhookDelivery"
+        | "redeliverWebhookDelivery"
+        | "pingWebhook" => {
+            let r = app
+                .post(
+                    &format!("/api/v1/organizations/{org}/webhooks"),
+                    Some(&owner),
+                    &json!({"url": "http://127.0.0.1:9/matrix", "event_types": ["booking.confirmed"]}),
+                )
+                .await;
+            t.webhook = r.expect(201)["webhook"]["id"].as_str().unwrap().to_owned();
+            let r = app
+                .post(
+                    &format!("/api/v1/organizations/{org}/webhooks/{}/ping", t.webhook),
+                    Some(&owner),
+                    &json!({}),
+                )
+                .await;
+            t.delivery = r.expect(202)["id"].as_str().unwrap().to_owned();
+        }
         "refreshTokens" | "logOut" => {
             let r = app
                 .post(
@@ -377,6 +415,10 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
         "createOrganization" | "renameOrganization" => Some(json!({"name": "Matrix Org"})),
         "inviteMember" => Some(json!({"email": "invitee@example.com", "role": "box_office"})),
         "createApiKey" => Some(json!({"name": "matrix", "scope": "read"})),
+        "createWebhook" => {
+            Some(json!({"url": "http://127.0.0.1:9/matrix", "event_types": ["booking.confirmed"]}))
+        }
+        "updateWebhook" => Some(json!({"enabled": false})),
         _ => None,
     });
     t
@@ -447,6 +489,8 @@ fn fill(path: &str, org: &str, t: &Target) -> String {
         .replace("{user_id}", &t.member)
         .replace("{invitation_id}", &t.invitation)
         .replace("{key_id}", &t.key)
+        .replace("{webhook_id}", &t.webhook)
+        .replace("{delivery_id}", &t.delivery)
 }
 
 on_both_backends!(every_operation_answers_each_caller_as_the_matrix_says);

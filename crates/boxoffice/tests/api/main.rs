@@ -28,3 +28,4 @@ mod privacy;
 mod rate_limits;
 mod smtp;
 mod store_suite;
+mod webhooks;

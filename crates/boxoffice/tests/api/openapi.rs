@@ -83,6 +83,31 @@ const KNOWN: &[(&str, &str)] = &[
     ("post", "/api/v1/organizations/{id}/api-keys"),
     ("delete", "/api/v1/organizations/{id}/api-keys/{key_id}"),
     ("get", "/api/v1/organizations/{id}/audit"),
+    ("get", "/api/v1/organizations/{id}/webhooks"),
+    ("post", "/api/v1/organizations/{id}/webhooks"),
+    ("get", "/api/v1/organizations/{id}/webhooks/{webhook_id}"),
+    ("patch", "/api/v1/organizations/{id}/webhooks/{webhook_id}"),
+    ("delete", "/api/v1/organizations/{id}/webhooks/{webhook_id}"),
+    (
+        "post",
+        "/api/v1/organizations/{id}/webhooks/{webhook_id}/rotate-secret",
+    ),
+    (
+        "get",
+        "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries",
+    ),
+    (
+        "get",
+        "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries/{delivery_id}",
+    ),
+    (
+        "post",
+        "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    ),
+    (
+        "post",
+        "/api/v1/organizations/{id}/webhooks/{webhook_id}/ping",
+    ),
     ("get", "/health/live"),
     ("get", "/health/ready"),
 ];
@@ -578,4 +603,41 @@ async fn closed_sets_formats_and_bounds_come_from_the_domain() {
     assert_eq!(query(events, "from")["format"], "date-time");
     assert_eq!(strings(&query(events, "category")["enum"]), CATEGORIES);
     assert!(query("/api/v1/bookings", "status")["pattern"].is_string());
+}
+
+#[tokio::test]
+async fn webhook_payloads_and_event_types_are_documented_from_the_domain() {
+    use boxoffice_domain::webhook::{delivered_types, EVENT_TYPES, MAX_URL_CHARS, URL_PATTERN};
+    let doc = served_document().await;
+    let subscribable = &prop(&doc, "WebhookInput", "event_types")["items"]["enum"];
+    assert_eq!(strings(subscribable), EVENT_TYPES);
+    assert_eq!(
+        strings(&schema(&doc, "WebhookEventType")["enum"]),
+        delivered_types()
+    );
+    let url = prop(&doc, "WebhookInput", "url");
+    assert_eq!(url["pattern"], URL_PATTERN);
+    assert_eq!(url["maxLength"], MAX_URL_CHARS);
+    let envelope = schema(&doc, "WebhookEvent");
+    for field in ["id", "type", "created_at", "data"] {
+        assert!(envelope["properties"][field].is_object(), "{field}");
+    }
+    assert_eq!(
+        envelope["properties"]["type"]["$ref"],
+        "#/components/schemas/WebhookEventType"
+    );
+    let scheme = envelope["description"].as_str().unwrap();
+    for needle in [
+        "HMAC-SHA256",
+        "Boxoffice-Signature",
+        "{t}.{raw body}",
+        "5 minutes",
+    ] {
+        assert!(scheme.contains(needle), "{needle}: {scheme}");
+    }
+    assert!(schema(&doc, "BookingPayload")["properties"]["show_id"].is_object());
+    assert_eq!(
+        strings(&prop(&doc, "DeliveryView", "status")["enum"]),
+        ["pending", "delivered", "failed"]
+    );
 }

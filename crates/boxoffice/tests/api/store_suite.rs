@@ -3,14 +3,16 @@
 use crate::on_both_backends;
 use crate::support::{Backend, TestDb};
 use boxoffice::store::{
-    AccountStore, BookingQuery, BookingRecord, BookingStore, BookingWrite, CatalogStore, Conflict,
-    Deadline, EventFilter, EventRecord, IdempotencyClaim, IdempotencyStore, MembershipRecord,
-    OrganizationRecord, OrganizationStore, Page, RefreshRecord, SettingsStore, ShowRecord,
-    SqlStore, StoreError, UserRecord, WriteOutcome, ZoneRecord,
+    AccountStore, AttemptRecord, BookingQuery, BookingRecord, BookingStore, BookingWrite,
+    CatalogStore, Conflict, Deadline, DeliveryRecord, DeliveryStatus, EventFilter, EventRecord,
+    IdempotencyClaim, IdempotencyStore, MembershipRecord, OrganizationRecord, OrganizationStore,
+    Page, RefreshRecord, SettingsStore, ShowRecord, SqlStore, StoreError, UserRecord,
+    WebhookRecord, WebhookStore, WriteOutcome, ZoneRecord,
 };
 use boxoffice_domain::account::{Email, Role};
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
 use boxoffice_domain::catalog::{EventDetails, ShowDetails, ZoneDetails};
+use boxoffice_domain::ids::{DeliveryId, WebhookId};
 use boxoffice_domain::organization::MemberRole;
 use boxoffice_domain::{BookingId, EventId, OrganizationId, ShowId, Timestamp, UserId, ZoneId};
 
@@ -898,10 +900,263 @@ async fn constraint_violations_are_typed(backend: Backend) {
     s.close().await;
 }
 
+fn webhook(org: OrganizationId, enabled: bool, n: i64) -> WebhookRecord {
+    WebhookRecord {
+        id: WebhookId::new(),
+        organization_id: org,
+        url: format!("https://hooks.example.com/{n}"),
+        description: String::new(),
+        event_types: vec!["booking.reserved".into(), "booking.confirmed".into()],
+        enabled,
+        secret_sealed: "v1:c2VhbGVk".into(),
+        previous_secret_sealed: None,
+        previous_expires_at: None,
+        created_at: at(n),
+        updated_at: at(n),
+    }
+}
+
+fn delivery(endpoint: WebhookId, event: &str, due: Timestamp) -> DeliveryRecord {
+    DeliveryRecord {
+        id: DeliveryId::new(),
+        endpoint_id: endpoint,
+        event_id: event.into(),
+        event_type: "booking.confirmed".into(),
+        payload: serde_json::json!({"show_id": "s1", "quantity": 2}),
+        event_created_at: at(0),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at: Some(due),
+        first_attempt_at: None,
+        last_attempt_at: None,
+        last_status: None,
+        last_error: None,
+        delivered_at: None,
+        created_at: at(0),
+    }
+}
+
+async fn webhook_endpoints_deliveries_and_attempts(backend: Backend) {
+    let (s, _db) = store(backend).await;
+    let owner = user("hooks@example.com", Role::Organizer);
+    s.insert_users(std::slice::from_ref(&owner)).await.unwrap();
+    organizations(&s, &[&owner]).await;
+    let org = org_of(owner.id);
+    let live = webhook(org, true, 1);
+    let paused = webhook(org, false, 2);
+    s.insert_webhook(&live).await.unwrap();
+    s.insert_webhook(&paused).await.unwrap();
+    let orphan = webhook(OrganizationId::new(), true, 3);
+    assert!(matches!(
+        s.insert_webhook(&orphan).await,
+        Err(StoreError::Conflict(Conflict::UnknownReference {
+            what: "organization"
+        }))
+    ));
+    let listed = s.webhooks_of(org).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|w| w.id).collect::<Vec<_>>(),
+        [live.id, paused.id]
+    );
+    assert_eq!(listed[0].event_types, live.event_types);
+    assert!(listed[0].enabled && !listed[1].enabled);
+    let enabled = s.enabled_webhooks().await.unwrap();
+    assert_eq!(enabled.iter().map(|w| w.id).collect::<Vec<_>>(), [live.id]);
+
+    // One delivery per endpoint and event, however often the fan-out replays.
+    let first = [
+        delivery(live.id, "e1", at(10)),
+        delivery(live.id, "e2", at(20)),
+        delivery(paused.id, "e1", at(10)),
+    ];
+    assert_eq!(s.insert_deliveries(&first).await.unwrap(), 3);
+    let replay = [
+        delivery(live.id, "e1", at(10)),
+        delivery(live.id, "e3", at(5 * HOUR)),
+    ];
+    assert_eq!(s.insert_deliveries(&replay).await.unwrap(), 1);
+    assert_eq!(s.insert_deliveries(&[]).await.unwrap(), 0);
+
+    // Due: pending, at or before now, to enabled endpoints, most overdue first.
+    let due = s.due_deliveries(at(20), 10).await.unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|(d, _)| d.event_id.as_str())
+            .collect::<Vec<_>>(),
+        ["e1", "e2"]
+    );
+    assert!(due
+        .iter()
+        .all(|(d, w)| w.id == live.id && d.endpoint_id == live.id));
+    assert_eq!(due[0].1.url, live.url);
+    assert_eq!(due[0].0.payload["quantity"], 2);
+    assert_eq!(s.due_deliveries(at(20), 1).await.unwrap().len(), 1);
+
+    // An attempt is logged with the delivery's new state, once.
+    let mut after = due[0].0.clone();
+    after.attempts = 1;
+    after.first_attempt_at = Some(at(20));
+    after.last_attempt_at = Some(at(20));
+    after.last_status = Some(503);
+    after.last_error = Some("answered 503".into());
+    after.next_attempt_at = Some(at(30));
+    let attempt = AttemptRecord {
+        delivery_id: after.id,
+        attempt: 1,
+        at: at(20),
+        response_status: Some(503),
+        duration_ms: 12,
+        error: Some("answered 503".into()),
+    };
+    assert!(s.record_attempt(&after, &attempt).await.unwrap());
+    assert!(
+        !s.record_attempt(&after, &attempt).await.unwrap(),
+        "the same attempt is not recorded twice"
+    );
+    assert_eq!(s.delivery(after.id).await.unwrap(), after);
+    assert_eq!(
+        s.attempts_of(after.id).await.unwrap(),
+        std::slice::from_ref(&attempt)
+    );
+    let due = s.due_deliveries(at(25), 10).await.unwrap();
+    assert_eq!(due.len(), 1, "e1 waits for its retry");
+    assert_eq!(due[0].0.event_id, "e2");
+
+    let mut delivered = after.clone();
+    delivered.attempts = 2;
+    delivered.status = DeliveryStatus::Delivered;
+    delivered.next_attempt_at = None;
+    delivered.delivered_at = Some(at(30));
+    delivered.last_status = Some(200);
+    delivered.last_error = None;
+    let second = AttemptRecord {
+        attempt: 2,
+        at: at(30),
+        response_status: Some(200),
+        error: None,
+        ..attempt.clone()
+    };
+    assert!(s.record_attempt(&delivered, &second).await.unwrap());
+    assert_eq!(s.attempts_of(after.id).await.unwrap().len(), 2);
+    assert!(s
+        .due_deliveries(at(HOUR), 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|(d, _)| d.id != after.id));
+
+    // Redelivery: pending again, due now, a fresh window.
+    s.redeliver(after.id, at(40)).await.unwrap();
+    let again = s.delivery(after.id).await.unwrap();
+    assert_eq!(again.status, DeliveryStatus::Pending);
+    assert_eq!(again.next_attempt_at, Some(at(40)));
+    assert_eq!((again.first_attempt_at, again.delivered_at), (None, None));
+    assert_eq!(again.attempts, 2, "the count goes on");
+    assert!(matches!(
+        s.redeliver(DeliveryId::new(), at(40)).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // The log, newest first, paged.
+    let (page, total) = s
+        .deliveries_of(
+            live.id,
+            Page {
+                page: 1,
+                per_page: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(page.len(), 2);
+
+    // Changes and rotation; enabling makes its deliveries due.
+    let mut changed = paused.clone();
+    changed.enabled = true;
+    changed.previous_secret_sealed = Some("v1:b2xk".into());
+    changed.previous_expires_at = Some(at(HOUR));
+    changed.updated_at = at(50);
+    s.update_webhook(&changed).await.unwrap();
+    let read = s.webhook(paused.id).await.unwrap();
+    assert!(read.enabled);
+    assert_eq!(read.previous_secret_sealed.as_deref(), Some("v1:b2xk"));
+    assert_eq!(read.previous_expires_at, Some(at(HOUR)));
+    assert!(s
+        .due_deliveries(at(HOUR), 10)
+        .await
+        .unwrap()
+        .iter()
+        .any(|(_, w)| w.id == paused.id));
+    let mut elsewhere = changed.clone();
+    elsewhere.organization_id = OrganizationId::new();
+    assert!(matches!(
+        s.update_webhook(&elsewhere).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // A claim takes a due delivery once, until its lease ends.
+    let fresh = delivery(paused.id, "e9", at(60));
+    s.insert_deliveries(std::slice::from_ref(&fresh))
+        .await
+        .unwrap();
+    let ids = [fresh.id, DeliveryId::new()];
+    assert_eq!(
+        s.claim_deliveries(&ids, at(59), at(90)).await.unwrap(),
+        [] as [DeliveryId; 0]
+    );
+    assert_eq!(
+        s.claim_deliveries(&ids, at(60), at(90)).await.unwrap(),
+        [fresh.id]
+    );
+    assert!(s
+        .claim_deliveries(&ids, at(61), at(95))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.delivery(fresh.id).await.unwrap().next_attempt_at,
+        Some(at(90))
+    );
+    assert!(s
+        .due_deliveries(at(89), 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|(d, _)| d.id != fresh.id));
+    assert_eq!(
+        s.claim_deliveries(&ids, at(90), at(120)).await.unwrap(),
+        [fresh.id]
+    );
+    assert!(s
+        .claim_deliveries(&[], at(90), at(120))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Deleting an endpoint takes its deliveries and attempts along.
+    assert!(!s
+        .delete_webhook(OrganizationId::new(), live.id)
+        .await
+        .unwrap());
+    assert!(s.delete_webhook(org, live.id).await.unwrap());
+    assert!(matches!(
+        s.webhook(live.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.delivery(after.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.attempts_of(after.id).await.unwrap().is_empty());
+    s.close().await;
+}
+
 on_both_backends!(
     constraint_violations_are_typed,
     users_and_refresh_tokens,
     events_filters_pagination_and_bundles,
     booking_batches_transitions_and_outbox,
-    idempotency_keys
+    idempotency_keys,
+    webhook_endpoints_deliveries_and_attempts
 );

@@ -386,6 +386,11 @@ impl TestApp {
     /// Stops the server gracefully, then starts a new one on the same database and
     /// clock (a process restart).
     pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`TestApp::restart`] with the test configuration changed by `configure`.
+    pub async fn restart_with(&mut self, configure: impl FnOnce(&mut Config)) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -396,6 +401,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let mut config = self.config.clone();
+        configure(&mut config);
         config.payments.fill_webhook_url(addr);
         let app = App::build(config, self.clock.clone())
             .await

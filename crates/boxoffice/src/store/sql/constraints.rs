@@ -93,6 +93,8 @@ const FOREIGN: &[(&str, &str, &str)] = &[
     ("bookings", "user_id", "user"),
     ("bookings", "show_id", "show"),
     ("bookings", "zone_id", "zone"),
+    ("webhook_endpoints", "organization_id", "organization"),
+    ("webhook_deliveries", "endpoint_id", "webhook"),
 ];
 
 /// What a reference points at when the database cannot say which key broke.
@@ -106,6 +108,7 @@ fn row_of(table: &str) -> &'static str {
         "shows" => "show",
         "zones" => "zone",
         "bookings" => "booking",
+        "webhook_endpoints" => "webhook",
         _ => "record",
     }
 }

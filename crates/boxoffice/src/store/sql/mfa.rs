@@ -65,6 +65,8 @@ fn sealed_column(field: SealedField) -> (&'static str, &'static str, &'static st
     match field {
         SealedField::TotpSecret => ("mfa_totp", "user_id", "secret"),
         SealedField::UserPhone => ("users", "id", "phone_sealed"),
+        SealedField::WebhookSecret => ("webhook_endpoints", "id", "secret_sealed"),
+        SealedField::WebhookPreviousSecret => ("webhook_endpoints", "id", "previous_secret_sealed"),
     }
 }
 

@@ -14,6 +14,7 @@ mod payments;
 mod personal;
 mod settings;
 mod statement;
+mod webhooks;
 
 use super::Durability;
 use anyhow::{anyhow, Context};
