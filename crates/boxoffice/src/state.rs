@@ -9,7 +9,9 @@ use crate::catalog::CatalogService;
 use crate::clock::DynClock;
 use crate::config::Config;
 use crate::mail::MailService;
+use crate::notifications::NotificationService;
 use crate::organizations::OrganizationService;
+use crate::outbox::{Consumers, DeadLetterService, LocalRelay};
 use crate::ratelimit::DynRateLimiter;
 use crate::store::DynStore;
 use crate::tasks::Health;
@@ -42,6 +44,13 @@ pub struct Services {
     /// Outgoing mail: `send_template(to, template, context)`.
     pub mail: Arc<MailService>,
     pub audit: AuditLog,
+    /// Wakes outbox consumers when a transaction with events commits; outbox
+    /// writers call `committed()` after their commit.
+    pub relay: Arc<LocalRelay>,
+    /// The outbox consumers this process runs.
+    pub consumers: Arc<Consumers>,
+    pub dead_letters: Arc<DeadLetterService>,
+    pub notifications: Arc<NotificationService>,
     /// Whether every background task is alive (readiness).
     pub health: Health,
 }

@@ -45,6 +45,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "mfa", description = "Second factor: TOTP, backup codes, trusted devices"),
         (name = "catalog", description = "Events, shows and zones"),
         (name = "booking", description = "Holds and bookings: the on-sale hot path"),
+        (name = "notifications", description = "The signed-in user's notifications"),
         (name = "admin", description = "Operator tools"),
         (name = "health", description = "Liveness and readiness")
     )
@@ -77,6 +78,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::catalog::http::routes())
         .merge(crate::booking::http::routes())
         .merge(crate::audit::http::routes())
+        .merge(crate::outbox::http::routes())
+        .merge(crate::notifications::http::routes())
         .merge(health::routes())
         .split_for_parts();
     contract::complete(&mut doc);

@@ -1,10 +1,14 @@
 //! Storage ports: what services need from the system of record, in neutral terms.
 //! One SQL adapter serves SQLite and PostgreSQL; a Redis- or test-backed store only
 //! has to implement these traits.
+mod notifications;
 mod organizations;
+mod outbox;
 mod sql;
 
+pub use notifications::*;
 pub use organizations::*;
+pub use outbox::*;
 pub use sql::{Backend, SqlStore};
 
 use async_trait::async_trait;
@@ -80,6 +84,8 @@ pub trait Store:
     + AuditStore
     + ConsumerOffsetStore
     + PersonalDataStore
+    + OutboxUpkeepStore
+    + NotificationStore
 {
 }
 impl<T> Store for T where
@@ -95,6 +101,8 @@ impl<T> Store for T where
         + AuditStore
         + ConsumerOffsetStore
         + PersonalDataStore
+        + OutboxUpkeepStore
+        + NotificationStore
 {
 }
 

@@ -313,6 +313,16 @@ impl TestApp {
     /// Spawns with the test configuration changed by `configure` (mail goes to a
     /// temporary folder unless `configure` says otherwise).
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_custom(backend, configure, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with `setup` run on the built application before
+    /// it serves (extra outbox consumers).
+    pub async fn spawn_custom(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+        setup: impl FnOnce(&mut App),
+    ) -> Self {
         record_logs();
         let db = TestDb::create(backend).await;
         let clock = Arc::new(ManualClock::default());
@@ -320,9 +330,10 @@ impl TestApp {
         let mut config = Config::for_tests(&db.url);
         config.mail_dir = mail_dir.path().to_owned();
         configure(&mut config);
-        let app = App::build(config, clock.clone())
+        let mut app = App::build(config, clock.clone())
             .await
             .expect("the application builds");
+        setup(&mut app);
         let state = app.state.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
