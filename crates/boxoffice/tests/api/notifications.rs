@@ -221,8 +221,9 @@ async fn the_hourly_email_limit_skips_emails_and_keeps_notifications(backend: Ba
     assert_eq!(received.rcpt_to, vec![other.email.clone()]);
     // An hour later the buyer's emails flow again.
     app.clock.advance_secs(3601);
-    let b = app.hold(&buyer.token, &show, 1).await;
-    app.confirm(&buyer.token, &b).await.expect(200);
+    let token = app.token_for(&buyer);
+    let b = app.hold(&token, &show, 1).await;
+    app.confirm(&token, &b).await.expect(200);
     let (received, _) = sink.next(WAIT).await;
     assert_eq!(received.rcpt_to, vec![buyer.email.clone()]);
     app.stop().await;
