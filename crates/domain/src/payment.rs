@@ -55,12 +55,14 @@ impl PaymentStatus {
     /// still have charged): the money exists, so the record must say so.
     pub fn may_become(self, next: PaymentStatus) -> bool {
         use PaymentStatus as P;
-        match (self, next) {
-            (P::Pending, P::Processing | P::Failed | P::Cancelled | P::Succeeded) => true,
-            (P::Processing, P::Succeeded | P::Failed | P::Cancelled) => true,
-            (P::Failed | P::Cancelled, P::Succeeded) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (
+                P::Pending,
+                P::Processing | P::Failed | P::Cancelled | P::Succeeded
+            ) | (P::Processing, P::Succeeded | P::Failed | P::Cancelled)
+                | (P::Failed | P::Cancelled, P::Succeeded)
+        )
     }
 }
 

@@ -150,7 +150,7 @@ async fn latency(backend: Backend) {
     app.stop().await;
 }
 
-mod outbox_figures {
+mod figures {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
