@@ -315,3 +315,76 @@ async fn attempts_survive_a_restart(backend: Backend) {
     assert_eq!(due_later.len(), 1, "due once its backoff has passed");
     app.stop().await;
 }
+
+/// Refuses a whole batch when any event in it is for three tickets, like a bulk
+/// write that one bad row fails.
+#[derive(Default)]
+struct AllOrNothing {
+    handled: Mutex<Vec<i64>>,
+}
+
+#[async_trait]
+impl OutboxHandler for AllOrNothing {
+    async fn handle(&self, events: &[OutboxEvent]) -> anyhow::Result<Vec<EventFailure>> {
+        if events.iter().any(|e| e.payload["quantity"] == 3) {
+            anyhow::bail!("the batch was refused: a row breaks a rule");
+        }
+        let mut handled = self.handled.lock().unwrap();
+        handled.extend(
+            events
+                .iter()
+                .map(|e| e.payload["quantity"].as_i64().unwrap()),
+        );
+        Ok(Vec::new())
+    }
+}
+
+on_both_backends!(a_batch_that_fails_whole_is_split_to_isolate_the_bad_event);
+async fn a_batch_that_fails_whole_is_split_to_isolate_the_bad_event(backend: Backend) {
+    let handler = Arc::new(AllOrNothing::default());
+    let app = TestApp::spawn_custom(
+        backend,
+        |c| {
+            c.outbox_retry_attempts = 2;
+            c.outbox_retry_base_ms = 0;
+            c.outbox_retry_cap_ms = 0;
+        },
+        {
+            let h = handler.clone();
+            move |app| app.add_consumer("all-or-nothing", h)
+        },
+    )
+    .await;
+    let show = app.show_with(ShowSpec::default()).await;
+    let buyer = app.buyer().await;
+    let bookings = vec![
+        app.hold(&buyer.token, &show, 1).await,
+        app.hold(&buyer.token, &show, 3).await,
+        app.hold(&buyer.token, &show, 2).await,
+    ];
+    let admin = app.admin().await;
+    let letter = eventually(
+        Duration::from_secs(20),
+        "the bad event's dead letter",
+        || async {
+            let r = app
+                .get(
+                    "/api/v1/admin/dead-letters?consumer=all-or-nothing",
+                    Some(&admin.token),
+                )
+                .await;
+            r.expect(200)["items"].as_array().unwrap().first().cloned()
+        },
+    )
+    .await;
+    assert_eq!(letter["event"]["aggregate_id"], bookings[1].as_str());
+    assert_eq!(letter["attempts"], 2);
+    assert!(letter["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("a row breaks a rule"));
+    let mut handled = handler.handled.lock().unwrap().clone();
+    handled.sort();
+    assert_eq!(handled, [1, 2], "the good events went through");
+    app.stop().await;
+}
