@@ -357,7 +357,7 @@ async fn a_batch_that_fails_whole_is_split_to_isolate_the_bad_event(backend: Bac
     .await;
     let show = app.show_with(ShowSpec::default()).await;
     let buyer = app.buyer().await;
-    let bookings = vec![
+    let bookings = [
         app.hold(&buyer.token, &show, 1).await,
         app.hold(&buyer.token, &show, 3).await,
         app.hold(&buyer.token, &show, 2).await,
