@@ -11,8 +11,12 @@ use crate::clock::DynClock;
 use crate::config::Config;
 use crate::inventory::{DynInventory, LocalInventory};
 use crate::mail::{MailService, RetryPolicy};
+use crate::notifications::{NotificationProjection, NotificationService};
 use crate::organizations::{Access, OrganizationService};
-use crate::outbox::OutboxConsumer;
+use crate::outbox::{
+    ConsumerSettings, Consumers, DeadLetterService, LocalRelay, OutboxConsumer, OutboxHandler,
+    Retention,
+};
 use crate::payments::{PaymentService, SagaTiming};
 use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RateLimiter};
 use crate::state::{AppState, Services};
@@ -25,8 +29,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// How often in-process outbox consumers look for new events.
-const OUTBOX_POLL: Duration = Duration::from_millis(200);
 /// Events an outbox consumer handles per transaction.
 const OUTBOX_BATCH: u32 = 1_000;
 /// How long a consumer waits for an outbox position that is not visible yet (a
@@ -47,6 +49,8 @@ pub struct App {
     audit: TaskGroup,
     /// The group-commit writer: stopped last, after committing what is queued.
     writer: TaskGroup,
+    /// How outbox consumers added with [`App::add_consumer`] read and retry.
+    consumer_settings: ConsumerSettings,
 }
 
 impl App {
@@ -91,11 +95,13 @@ impl App {
             (0, Backend::Postgres) => 2,
             (n, _) => n,
         };
+        let relay = Arc::new(LocalRelay::default());
         let (writer, writer_task) = Writer::spawn(
             store.clone(),
             writer_tasks,
             config.writer_batch_max,
             writer_group.token(),
+            relay.clone(),
         )?;
         for task in writer_task {
             writer_group.watch("booking-writer", task);
@@ -227,41 +233,82 @@ impl App {
         } else {
             None
         };
-        let audit_consumer = Arc::new(OutboxConsumer::new(
-            crate::audit::OUTBOX_CONSUMER,
-            store.clone(),
-            Arc::new(BookingAuditProjection::new(store.clone())),
-            OUTBOX_BATCH,
-            OUTBOX_GAP_GRACE,
-        ));
-        jobs.every("audit-outbox", OUTBOX_POLL, move || {
-            let consumer = audit_consumer.clone();
-            async move {
-                if let Err(e) = consumer.catch_up().await {
-                    tracing::warn!(consumer = consumer.name(), error = %e, "outbox consumer failed; retrying");
-                }
-            }
-        });
-        let webhook_consumer = Arc::new(OutboxConsumer::new(
-            crate::webhooks::OUTBOX_CONSUMER,
-            store.clone(),
-            Arc::new(WebhookFanOut::new(
+        let consumer_settings = ConsumerSettings {
+            batch: OUTBOX_BATCH,
+            gap_grace: OUTBOX_GAP_GRACE,
+            backoff: config.outbox_backoff(),
+        };
+        let poll = Duration::from_millis(config.outbox_poll_ms.max(10));
+        let consumers = Arc::new(Consumers::default());
+        let notifications = Arc::new(NotificationService::new(store.clone(), clock.clone()));
+        let handlers: [(&'static str, Arc<dyn OutboxHandler>); 3] = [
+            (
+                crate::audit::OUTBOX_CONSUMER,
+                Arc::new(BookingAuditProjection::new(store.clone())),
+            ),
+            (
+                crate::notifications::OUTBOX_CONSUMER,
+                Arc::new(NotificationProjection::new(
+                    store.clone(),
+                    mail.clone(),
+                    clock.clone(),
+                    config.notification_emails_per_hour,
+                )),
+            ),
+            (
+                crate::webhooks::OUTBOX_CONSUMER,
+                Arc::new(WebhookFanOut::new(
+                    store.clone(),
+                    cache,
+                    clock.clone(),
+                    wake_dispatcher.clone(),
+                )),
+            ),
+        ];
+        for (name, handler) in handlers {
+            let consumer = Arc::new(OutboxConsumer::new(
+                name,
                 store.clone(),
-                cache,
+                handler,
                 clock.clone(),
-                wake_dispatcher.clone(),
-            )),
-            OUTBOX_BATCH,
-            OUTBOX_GAP_GRACE,
+                consumer_settings,
+            ));
+            consumers.register(consumer.clone());
+            jobs.spawn(
+                name,
+                crate::outbox::registry::run(consumer, relay.subscribe(), poll, jobs.token()),
+            );
+        }
+        let retention = Arc::new(Retention::new(
+            store.clone(),
+            consumers.clone(),
+            clock.clone(),
+            Duration::from_secs(config.outbox_retention_hours.saturating_mul(3600)),
+            Duration::from_secs(config.dead_letter_retention_hours.saturating_mul(3600)),
         ));
-        jobs.every("webhook-outbox", OUTBOX_POLL, move || {
-            let consumer = webhook_consumer.clone();
-            async move {
-                if let Err(e) = consumer.catch_up().await {
-                    tracing::warn!(consumer = consumer.name(), error = %e, "outbox consumer failed; retrying");
+        jobs.every(
+            "outbox-retention",
+            Duration::from_secs(config.outbox_prune_interval_secs.max(1)),
+            move || {
+                let retention = retention.clone();
+                async move {
+                    match retention.run_once().await {
+                        Ok(p) if p.events + p.dead_letters > 0 => tracing::info!(
+                            events = p.events,
+                            dead_letters = p.dead_letters,
+                            "outbox retention pruned"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "outbox retention failed; retrying at the next run"),
+                    }
                 }
-            }
-        });
+            },
+        );
+        let dead_letters = Arc::new(DeadLetterService::new(
+            store.clone(),
+            consumers.clone(),
+            clock.clone(),
+        ));
         let dispatcher = Arc::new(Dispatcher::new(
             store.clone(),
             vault.clone(),
@@ -299,6 +346,7 @@ impl App {
                 booking: booking.clone(),
                 mfa: mfa.clone(),
                 audit: audit.clone(),
+                notifications: notifications.clone(),
             },
         ));
         let state = AppState(Arc::new(Services {
@@ -316,6 +364,10 @@ impl App {
             mail,
             audit,
             webhooks,
+            relay,
+            consumers,
+            dead_letters,
+            notifications,
             health,
         }));
         Ok(Self {
@@ -326,7 +378,26 @@ impl App {
             jobs,
             audit: audit_group,
             writer: writer_group,
+            consumer_settings,
         })
+    }
+
+    /// Runs one more outbox consumer beside the built-in ones, supervised like them,
+    /// woken by the same commits, with its dead letters replayable through the API.
+    pub fn add_consumer(&mut self, name: &'static str, handler: Arc<dyn OutboxHandler>) {
+        let s = &self.state;
+        let consumer = Arc::new(OutboxConsumer::new(
+            name,
+            s.store.clone(),
+            handler,
+            s.clock.clone(),
+            self.consumer_settings,
+        ));
+        s.consumers.register(consumer.clone());
+        let poll = Duration::from_millis(s.config.outbox_poll_ms.max(10));
+        let run =
+            crate::outbox::registry::run(consumer, s.relay.subscribe(), poll, self.jobs.token());
+        self.jobs.spawn(name, run);
     }
 
     /// Starts an extra background task under the same supervision as the built-in

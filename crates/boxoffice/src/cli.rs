@@ -98,6 +98,32 @@ enum AdminCommand {
         #[arg(long)]
         resume: bool,
     },
+    /// Outbox events a consumer gave up on: list, show, replay or discard them.
+    #[command(subcommand)]
+    DeadLetters(DeadLetterCommand),
+}
+
+#[derive(Subcommand)]
+enum DeadLetterCommand {
+    /// Letters, most recently failed first.
+    List {
+        /// Only this consumer's (`notifications`, `audit` …).
+        #[arg(long)]
+        consumer: Option<String>,
+        /// Only letters in this state: open, replayed or discarded.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        #[arg(long, default_value_t = 50)]
+        per_page: u32,
+    },
+    /// One letter with its event and last error, as JSON.
+    Show { id: String },
+    /// Runs the consumer's handler on the letter's event now.
+    Replay { id: String },
+    /// Gives up on an open letter for good.
+    Discard { id: String },
 }
 
 pub fn main() -> ExitCode {
@@ -143,6 +169,9 @@ pub fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS),
             Command::Admin(AdminCommand::RotateKey { resume }) => {
                 rotate_key(config, resume).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Admin(AdminCommand::DeadLetters(command)) => {
+                dead_letters(config, command).await
             }
         }
     });
@@ -270,6 +299,128 @@ async fn rotate_key(config: Config, resume: bool) -> anyhow::Result<()> {
         if report.added_key { " (new)" } else { "" }
     );
     Ok(())
+}
+
+/// Works beside a running server, against the database: replays run this binary's
+/// own handlers (mail goes out through the configured transport before it exits).
+async fn dead_letters(config: Config, command: DeadLetterCommand) -> anyhow::Result<ExitCode> {
+    use crate::outbox::dead_letters::{DeadLetterQuery, DeadLetterView, Operator};
+    use std::sync::Arc;
+    let sql = SqlStore::connect(config.database_url.expose(), 2, config.durability).await?;
+    sql.migrate().await?;
+    let store: crate::store::DynStore = Arc::new(sql.clone());
+    let clock: crate::clock::DynClock = Arc::new(crate::clock::SystemClock);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (mail, sender) = crate::mail::MailService::start(
+        crate::mail::mailer_from_config(&config)?,
+        crate::mail::RetryPolicy {
+            attempts: config.mail_attempts.max(1),
+            ..crate::mail::RetryPolicy::default()
+        },
+        stop.clone(),
+    );
+    let sender = tokio::spawn(sender);
+    let consumers = Arc::new(crate::outbox::Consumers::default());
+    let settings = crate::outbox::ConsumerSettings {
+        batch: 1,
+        gap_grace: std::time::Duration::from_secs(5),
+        backoff: config.outbox_backoff(),
+    };
+    let handlers: [(&'static str, Arc<dyn crate::outbox::OutboxHandler>); 2] = [
+        (
+            crate::audit::OUTBOX_CONSUMER,
+            Arc::new(crate::audit::BookingAuditProjection::new(store.clone())),
+        ),
+        (
+            crate::notifications::OUTBOX_CONSUMER,
+            Arc::new(crate::notifications::NotificationProjection::new(
+                store.clone(),
+                mail.clone(),
+                clock.clone(),
+                config.notification_emails_per_hour,
+            )),
+        ),
+    ];
+    for (name, handler) in handlers {
+        consumers.register(Arc::new(crate::outbox::OutboxConsumer::new(
+            name,
+            store.clone(),
+            handler,
+            clock.clone(),
+            settings,
+        )));
+    }
+    let service = crate::outbox::DeadLetterService::new(store, consumers, clock);
+    let who = Operator::Console;
+    let line = |l: &DeadLetterView| {
+        let error: String = l.last_error.chars().take(60).collect();
+        format!(
+            "{}  {:<14} {:<9} {:>3}  {:<24} {}  {}",
+            l.id, l.consumer, l.status, l.attempts, l.event.event_type, l.last_failed_at, error
+        )
+    };
+    let outcome: anyhow::Result<ExitCode> = async {
+        let err = |e: crate::error::Error| anyhow::anyhow!("{}", e.to_problem().detail);
+        match command {
+            DeadLetterCommand::List {
+                consumer,
+                status,
+                page,
+                per_page,
+            } => {
+                let listed = service
+                    .list(
+                        who,
+                        DeadLetterQuery {
+                            consumer,
+                            status,
+                            page: Some(page),
+                            per_page: Some(per_page),
+                        },
+                    )
+                    .await
+                    .map_err(err)?;
+                for l in &listed.items {
+                    println!("{}", line(l));
+                }
+                println!(
+                    "{} of {} letters (page {})",
+                    listed.items.len(),
+                    listed.total,
+                    listed.page
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            DeadLetterCommand::Show { id } => {
+                let l = service.get(who, &id).await.map_err(err)?;
+                println!("{}", serde_json::to_string_pretty(&l)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            DeadLetterCommand::Replay { id } => {
+                let l = service.replay(who, &id).await.map_err(err)?;
+                if !mail.idle(std::time::Duration::from_secs(60)).await {
+                    eprintln!("warning: mail still undelivered when giving up waiting");
+                }
+                println!("{}", line(&l));
+                if l.status == "replayed" {
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    eprintln!("the replay failed; the letter stays open: {}", l.last_error);
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+            DeadLetterCommand::Discard { id } => {
+                let l = service.discard(who, &id).await.map_err(err)?;
+                println!("{}", line(&l));
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+    .await;
+    stop.cancel();
+    let _ = sender.await;
+    sql.close().await;
+    outcome
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -114,6 +114,24 @@ pub struct Config {
     pub mail_dir: std::path::PathBuf,
     /// Delivery attempts per message, the first included.
     pub mail_attempts: u32,
+    /// How often outbox consumers look for new events when no commit woke them.
+    pub outbox_poll_ms: u64,
+    /// Attempts an outbox consumer makes at an event, the first included, before
+    /// the event becomes a dead letter.
+    pub outbox_retry_attempts: u32,
+    /// Backoff between attempts: a wait drawn between 0 and
+    /// `min(cap, base · 2^(attempt-1))` milliseconds (full jitter).
+    pub outbox_retry_base_ms: u64,
+    pub outbox_retry_cap_ms: u64,
+    /// Outbox events older than this, and handled by every consumer, are pruned.
+    pub outbox_retention_hours: u64,
+    /// Replayed or discarded dead letters are pruned this long after.
+    pub dead_letter_retention_hours: u64,
+    /// How often retention runs.
+    pub outbox_prune_interval_secs: u64,
+    /// Notification emails per user per hour; past it the in-app notification is
+    /// still written and the email is recorded as skipped. 0: no limit.
+    pub notification_emails_per_hour: u32,
     /// The payment gateway and the checkout saga (`payments.gateway`, …;
     /// `BOXOFFICE_PAYMENTS__GATEWAY=http` in the environment).
     pub payments: PaymentsConfig,
@@ -370,6 +388,14 @@ const KEYS: &[&str] = &[
     "mail_from",
     "mail_dir",
     "mail_attempts",
+    "outbox_poll_ms",
+    "outbox_retry_attempts",
+    "outbox_retry_base_ms",
+    "outbox_retry_cap_ms",
+    "outbox_retention_hours",
+    "dead_letter_retention_hours",
+    "outbox_prune_interval_secs",
+    "notification_emails_per_hour",
 ];
 
 /// Sections set from the environment with `__` between levels.
@@ -402,6 +428,14 @@ impl Default for Config {
             mail_from: "boxoffice <no-reply@boxoffice.local>".into(),
             mail_dir: "data/mail".into(),
             mail_attempts: 5,
+            outbox_poll_ms: 200,
+            outbox_retry_attempts: 5,
+            outbox_retry_base_ms: 1_000,
+            outbox_retry_cap_ms: 60_000,
+            outbox_retention_hours: 168,
+            dead_letter_retention_hours: 720,
+            outbox_prune_interval_secs: 300,
+            notification_emails_per_hour: 20,
             payments: PaymentsConfig::default(),
             webhooks: WebhooksConfig::default(),
         }
@@ -433,6 +467,15 @@ impl Config {
         let config: Config = figment.merge(env).merge(sections).extract()?;
         config.rate_limits.validate()?;
         Ok(config)
+    }
+
+    /// How outbox consumers retry.
+    pub fn outbox_backoff(&self) -> crate::outbox::Backoff {
+        crate::outbox::Backoff {
+            attempts: self.outbox_retry_attempts.max(1),
+            base: std::time::Duration::from_millis(self.outbox_retry_base_ms),
+            cap: std::time::Duration::from_millis(self.outbox_retry_cap_ms),
+        }
     }
 
     /// A configuration for tests: the given database, port 0, no demo data.
@@ -590,6 +633,9 @@ mod tests {
             assert_eq!(c.rate_limits.register, Limit::new(3, 2));
             assert_eq!(c.rate_limits.reserve, Limit::new(20, 10));
             assert_eq!(c.rate_limits.default, Limit::new(100, 20));
+            assert_eq!(c.outbox_retention_hours, 168);
+            assert_eq!(c.outbox_backoff(), crate::outbox::Backoff::default());
+            assert_eq!(c.notification_emails_per_hour, 20);
             jail.create_file(
                 "boxoffice.toml",
                 "[rate_limits]\nenabled = false\n[rate_limits.reserve]\nper_minute = 40\nburst = 15",

@@ -18,6 +18,7 @@ pub mod http;
 pub mod inventory;
 pub mod loadtest;
 pub mod mail;
+pub mod notifications;
 pub mod organizations;
 pub mod outbox;
 pub mod payments;

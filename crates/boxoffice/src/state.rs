@@ -9,8 +9,10 @@ use crate::catalog::CatalogService;
 use crate::clock::DynClock;
 use crate::config::Config;
 use crate::mail::MailService;
+use crate::notifications::NotificationService;
 use crate::organizations::OrganizationService;
 use crate::payments::PaymentService;
+use crate::outbox::{Consumers, DeadLetterService, LocalRelay};
 use crate::ratelimit::DynRateLimiter;
 use crate::store::DynStore;
 use crate::tasks::Health;
@@ -48,6 +50,13 @@ pub struct Services {
     pub audit: AuditLog,
     /// Organizers' webhook endpoints and their delivery log.
     pub webhooks: Arc<WebhookService>,
+    /// Wakes outbox consumers when a transaction with events commits; outbox
+    /// writers call `committed()` after their commit.
+    pub relay: Arc<LocalRelay>,
+    /// The outbox consumers this process runs.
+    pub consumers: Arc<Consumers>,
+    pub dead_letters: Arc<DeadLetterService>,
+    pub notifications: Arc<NotificationService>,
     /// Whether every background task is alive (readiness).
     pub health: Health,
 }

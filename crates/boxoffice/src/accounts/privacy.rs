@@ -8,6 +8,7 @@ use crate::booking::{BookingService, BookingView};
 use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
 use crate::http::paging::MAX_PER_PAGE;
+use crate::notifications::{NotificationService, NotificationView};
 use crate::organizations::{ApiKeyView, OrganizationService, OrganizationView};
 use crate::store::{DynStore, MemberChange, Page};
 use crate::vault::Vault;
@@ -39,6 +40,8 @@ pub struct PersonalDataExport {
     pub api_keys: Vec<ApiKeyView>,
     /// Audit log entries of what the person did, newest first.
     pub audit: Vec<AuditEntryView>,
+    /// Notifications sent to the person, newest first.
+    pub notifications: Vec<NotificationView>,
 }
 
 /// The capabilities an export reads from, each through its own use cases.
@@ -48,10 +51,19 @@ pub struct ExportSources {
     pub booking: Arc<BookingService>,
     pub mfa: Arc<MfaService>,
     pub audit: AuditLog,
+    pub notifications: Arc<NotificationService>,
 }
 
 /// The display name an erased account keeps.
 pub const ERASED_NAME: &str = "Erased account";
+
+/// The domain of the placeholder email an erased account keeps (reserved: RFC 2606).
+const ERASED_DOMAIN: &str = "@erased.invalid";
+
+/// Whether `email` is the placeholder of an erased account: nobody to write to.
+pub fn is_erased_email(email: &str) -> bool {
+    email.ends_with(ERASED_DOMAIN)
+}
 
 /// A change of the phone number: absent leaves it, `null` clears it.
 pub type PhoneChange = Option<Option<String>>;
@@ -100,8 +112,9 @@ impl PrivacyService {
     }
 
     /// Anonymizes the person: what identifies them is replaced, their second factor,
-    /// sessions, trusted devices and memberships go; bookings stay with the user id
-    /// (financial records). Refused while they are the last owner of an organization.
+    /// sessions, trusted devices, memberships and notifications go; bookings stay
+    /// with the user id (financial records). Refused while they are the last owner
+    /// of an organization.
     async fn erase(&self, who: Principal, user: UserId) -> Result<()> {
         let orgs = self.store.organizations_of(user).await?;
         for (org, role) in &orgs {
@@ -133,12 +146,13 @@ impl PrivacyService {
         self.store.delete_mfa(user, now).await?;
         self.store.revoke_trusted_devices(user, now).await?;
         self.store.revoke_sessions_except(user, None, now).await?;
+        self.store.delete_notifications_of(user).await?;
         // A hash of a random secret nobody knows: no password matches it.
         let unusable = super::password::hash(super::tokens::new_signing_secret()).await?;
         self.store
             .anonymize_user(
                 user,
-                &format!("erased-{user}@erased.invalid"),
+                &format!("erased-{user}{ERASED_DOMAIN}"),
                 ERASED_NAME,
                 &unusable,
                 now,
@@ -202,6 +216,7 @@ impl PrivacyService {
             mfa: s.mfa.status(who).await?,
             api_keys,
             audit: s.audit.by_actor(who.user).await?,
+            notifications: s.notifications.all_of(who.user).await?,
         })
     }
 

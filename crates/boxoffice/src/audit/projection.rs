@@ -6,7 +6,7 @@
 //! but not the request, so these entries have no IP, user agent or request id; the
 //! actor is the buyer, except for expiry, which the platform does.
 use super::action::Action;
-use crate::outbox::OutboxHandler;
+use crate::outbox::{EventFailure, OutboxHandler};
 use crate::store::{AuditRecord, AuditStore, OutboxEvent};
 use async_trait::async_trait;
 use boxoffice_domain::audit::ActorType;
@@ -73,10 +73,12 @@ pub(super) fn entry_of(event: &OutboxEvent) -> Option<AuditRecord> {
 
 #[async_trait]
 impl OutboxHandler for BookingAuditProjection {
-    async fn handle(&self, events: &[OutboxEvent]) -> anyhow::Result<()> {
+    /// One append for the whole batch; when it fails, the consumer appends the
+    /// events one by one, so only an entry the store refuses is retried.
+    async fn handle(&self, events: &[OutboxEvent]) -> anyhow::Result<Vec<EventFailure>> {
         let records: Vec<AuditRecord> = events.iter().filter_map(entry_of).collect();
         self.store.append_audit(&records).await?;
-        Ok(())
+        Ok(Vec::new())
     }
 }
 

@@ -4,6 +4,7 @@
 //! SQLite gets one task (one writer at a time anyway); PostgreSQL gets several, so
 //! one batch's commit flush overlaps the next batch's inserts.
 use crate::error::{Error, Result};
+use crate::outbox::OutboxRelay;
 use crate::store::{BookingWrite, DynStore, WriteOutcome};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,7 +29,7 @@ const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Writer {
     /// Starts `tasks` writer tasks. On `stop` they refuse new writes, commit what is
-    /// queued and end.
+    /// queued and end. Each commit that wrote outbox events is announced to `relay`.
     ///
     /// The tasks run on a runtime of their own, on their own thread: a commit is a few
     /// round trips to the database driver, and on the shared runtime each answer
@@ -39,6 +40,7 @@ impl Writer {
         tasks: usize,
         batch_max: usize,
         stop: CancellationToken,
+        relay: Arc<dyn OutboxRelay>,
     ) -> std::io::Result<(Self, Vec<JoinHandle<()>>)> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -48,7 +50,13 @@ impl Writer {
         let mut handles = Vec::new();
         for _ in 0..tasks.max(1) {
             let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-            let lane = run(store.clone(), rx, batch_max.max(1), stop.clone());
+            let lane = run(
+                store.clone(),
+                rx,
+                batch_max.max(1),
+                stop.clone(),
+                relay.clone(),
+            );
             let alive = alive.clone();
             handles.push(runtime.spawn(async move {
                 lane.await;
@@ -122,6 +130,7 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     batch_max: usize,
     stop: CancellationToken,
+    relay: Arc<dyn OutboxRelay>,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(batch_max);
     let mut closing = false;
@@ -153,6 +162,10 @@ async fn run(
         }
         match result {
             Ok(outcomes) => {
+                // Every hold and applied transition wrote an event.
+                if outcomes.iter().any(|o| !matches!(o, WriteOutcome::Skipped)) {
+                    relay.committed();
+                }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }

@@ -371,6 +371,38 @@ pub fn ledger_kind() -> Object {
     closed_set(&names(&LedgerKind::ALL, LedgerKind::as_str), false)
 }
 
+/// State of a dead letter.
+pub fn dead_letter_status() -> Object {
+    closed_set(
+        &names(
+            &crate::store::DeadLetterStatus::ALL,
+            crate::store::DeadLetterStatus::as_str,
+        ),
+        false,
+    )
+}
+
+/// What became of a notification's email.
+pub fn email_status() -> Object {
+    closed_set(
+        &names(
+            &crate::store::EmailStatus::ALL,
+            crate::store::EmailStatus::as_str,
+        ),
+        false,
+    )
+}
+
+/// Name of an outbox consumer.
+pub fn consumer_name() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(crate::outbox::dead_letters::CONSUMER_MAX_CHARS))
+        .examples([json!("notifications")])
+        .build()
+}
+
 /// Role of an account.
 pub fn role() -> Object {
     closed_set(&names(&Role::ALL, Role::as_str), false)
@@ -794,6 +826,12 @@ fn specific(operation_id: &str) -> Option<Specific> {
             rule_fields: &["url"],
             ..OWNER
         },
+        "listDeadLetters" | "getDeadLetter" => OWNER,
+        "replayDeadLetter" | "discardDeadLetter" => Specific {
+            conflicts: &[C::InvalidState],
+            ..OWNER
+        },
+        "listNotifications" | "markNotificationRead" | "markAllNotificationsRead" => NONE,
         "deleteEvent" | "deleteShow" | "deleteZone" => Specific {
             conflicts: &[C::InUse],
             ..OWNER

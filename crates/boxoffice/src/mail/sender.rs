@@ -5,6 +5,7 @@ use super::{DynMailer, MailMessage};
 use boxoffice_domain::account::Email;
 use rand::Rng;
 use serde::Serialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
@@ -56,6 +57,8 @@ impl RetryPolicy {
 pub struct MailService {
     templates: Templates,
     queue: mpsc::Sender<MailMessage>,
+    /// Messages queued and not yet delivered or given up on.
+    pending: Arc<AtomicUsize>,
 }
 
 impl MailService {
@@ -70,11 +73,13 @@ impl MailService {
         impl std::future::Future<Output = ()> + Send + 'static,
     ) {
         let (queue, rx) = mpsc::channel(QUEUE);
+        let pending = Arc::new(AtomicUsize::new(0));
         let service = Arc::new(Self {
             templates: Templates::new(),
             queue,
+            pending: pending.clone(),
         });
-        (service, run(mailer, policy, rx, stop))
+        (service, run(mailer, policy, rx, stop, pending))
     }
 
     /// Renders `template` with `context` and queues it for `to`. Returns once queued:
@@ -94,7 +99,9 @@ impl MailService {
             html: rendered.html,
             template: template.to_owned(),
         };
+        self.pending.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = self.queue.try_send(message) {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
             let reason = match e {
                 mpsc::error::TrySendError::Full(_) => "the queue is full",
                 mpsc::error::TrySendError::Closed(_) => "the sender has stopped",
@@ -103,6 +110,19 @@ impl MailService {
         }
         Ok(())
     }
+
+    /// Waits until every queued message was delivered or given up on, for at most
+    /// `wait`; whether it got there. For commands that send mail and then exit.
+    pub async fn idle(&self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.pending.load(Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
 }
 
 async fn run(
@@ -110,6 +130,7 @@ async fn run(
     policy: RetryPolicy,
     mut rx: mpsc::Receiver<MailMessage>,
     stop: CancellationToken,
+    pending: Arc<AtomicUsize>,
 ) {
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     let mut deliveries = JoinSet::new();
@@ -125,8 +146,10 @@ async fn run(
                 let Some(message) = next else { break };
                 let Ok(slot) = slots.clone().acquire_owned().await else { break };
                 let mailer = mailer.clone();
+                let pending = pending.clone();
                 deliveries.spawn(async move {
                     deliver(&*mailer, &message, policy).await;
+                    pending.fetch_sub(1, Ordering::SeqCst);
                     drop(slot);
                 });
             }

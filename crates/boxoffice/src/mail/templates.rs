@@ -5,6 +5,10 @@ use anyhow::{anyhow, Context};
 use minijinja::Environment;
 use serde::Serialize;
 
+/// Templates of account mail, whose context carries an emailed token.
+#[cfg(test)]
+const ACCOUNT_TEMPLATES: &[&str] = &["verify_email", "password_reset", "invitation"];
+
 /// `(name, text, html)` of every template.
 const TEMPLATES: &[(&str, &str, &str)] = &[
     (
@@ -21,6 +25,26 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
         "invitation",
         include_str!("../../templates/mail/invitation.txt"),
         include_str!("../../templates/mail/invitation.html"),
+    ),
+    (
+        "booking_confirmed",
+        include_str!("../../templates/mail/booking_confirmed.txt"),
+        include_str!("../../templates/mail/booking_confirmed.html"),
+    ),
+    (
+        "hold_expired",
+        include_str!("../../templates/mail/hold_expired.txt"),
+        include_str!("../../templates/mail/hold_expired.html"),
+    ),
+    (
+        "payment_failed",
+        include_str!("../../templates/mail/payment_failed.txt"),
+        include_str!("../../templates/mail/payment_failed.html"),
+    ),
+    (
+        "refund_processed",
+        include_str!("../../templates/mail/refund_processed.txt"),
+        include_str!("../../templates/mail/refund_processed.html"),
     ),
 ];
 
@@ -103,9 +127,9 @@ mod tests {
     }
 
     #[test]
-    fn every_template_renders_both_bodies_and_a_subject() {
+    fn every_account_template_renders_both_bodies_and_a_subject() {
         let t = Templates::new();
-        for name in Templates::names() {
+        for name in ACCOUNT_TEMPLATES.iter().copied() {
             let r = t.render(name, context()).unwrap();
             assert!(!r.subject.is_empty(), "{name}");
             assert!(r.text.contains("tok-123"), "{name} text carries the token");
@@ -141,6 +165,49 @@ mod tests {
             !r.html.contains("<i>Jazz"),
             "HTML escapes the organization name"
         );
+    }
+
+    fn summary() -> serde_json::Value {
+        json!({"display_name": "Ana", "summary": {
+            "booking_id": "0190d0f4-7f0c-7aa6-8f2e-5c2d3b1a9e77", "event_name": "Jazz <b>Night</b>",
+            "venue": "Hall", "show_starts_at": "2027-03-01T20:00:00Z", "zone": "Floor",
+            "quantity": 2, "unit_price": "25.00 EUR", "total": "50.00 EUR",
+            "hold_until": "2027-02-01T10:10:00Z", "refunded": "50.00 EUR"}})
+    }
+
+    #[test]
+    fn buyer_templates_carry_the_order_summary() {
+        let t = Templates::new();
+        let buyer: Vec<_> = Templates::names()
+            .filter(|n| !ACCOUNT_TEMPLATES.contains(n))
+            .collect();
+        assert_eq!(buyer.len(), 4, "{buyer:?}");
+        for name in buyer {
+            let r = t.render(name, summary()).unwrap();
+            assert!(
+                r.subject.contains("Jazz <b>Night</b>"),
+                "{name}: {}",
+                r.subject
+            );
+            assert!(r.html.contains("<html"), "{name}");
+            assert!(!r.html.contains("<b>Night"), "{name} HTML escapes");
+            for part in [
+                "0190d0f4-7f0c-7aa6-8f2e-5c2d3b1a9e77",
+                "Floor",
+                "2027-03-01T20:00:00Z",
+            ] {
+                assert!(r.text.contains(part), "{name}: {part} in {}", r.text);
+                assert!(r.html.contains(part), "{name}: {part} in HTML");
+            }
+        }
+        let confirmed = t.render("booking_confirmed", summary()).unwrap();
+        for part in ["25.00 EUR", "50.00 EUR", "Quantity:   2"] {
+            assert!(
+                confirmed.text.contains(part),
+                "{part} in {}",
+                confirmed.text
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,18 @@
 //! A reusable outbox consumer: reads events after its stored offset in batches, hands
 //! them to a handler and stores the new offset, so a restart resumes without losses.
 //!
-//! Delivery is at least once: the offset is saved after the handler succeeded, so a
-//! crash in between replays the batch and handlers must be idempotent (the audit
-//! projection reuses each event's id as its entry id).
+//! Delivery is at least once: the offset is saved after the handler ran, so a crash
+//! in between replays the batch and handlers must be idempotent (the audit projection
+//! reuses each event's id as its entry id, notifications are unique per event and user).
+//!
+//! A handler reports failures per event. A failed event is parked in
+//! `outbox_retries` with a copy of it and the consumer moves on, so one poison event
+//! never holds back the others; parked events are retried after an exponential
+//! backoff with full jitter, and after the last attempt become dead letters that an
+//! admin replays or discards. The attempt count lives in that table, so it survives
+//! a restart (a crash between a failure and its record costs one extra attempt at
+//! most). Retried events may run after later events of the same aggregate, which
+//! handlers must tolerate.
 //!
 //! Positions (`seq`) come from a sequence, and on PostgreSQL concurrent transactions
 //! can commit out of order: seq 12 may become visible after seq 13. Moving the offset
@@ -11,15 +20,41 @@
 //! positions and waits at a hole. A hole that stays open longer than `gap_grace`
 //! belongs to a transaction that rolled back (its sequence values are never reused)
 //! and is stepped over.
-use crate::store::{DynStore, OutboxEvent};
+use super::backoff::Backoff;
+use crate::clock::DynClock;
+use crate::store::{DeadLetterRecord, DeadLetterStatus, DynStore, OutboxEvent, RetryRecord};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Longest error text kept with a retry or dead letter.
+pub const ERROR_MAX_CHARS: usize = 2_000;
+
+/// One event a handler could not handle.
+#[derive(Debug)]
+pub struct EventFailure {
+    /// Position of the event in the slice the handler was given.
+    pub index: usize,
+    pub error: anyhow::Error,
+}
+
 /// What a consumer does with the events it reads. Must be idempotent.
 #[async_trait]
 pub trait OutboxHandler: Send + Sync {
-    async fn handle(&self, events: &[OutboxEvent]) -> anyhow::Result<()>;
+    /// Handles `events` in order and returns those it could not handle, with why.
+    /// `Err` fails the whole batch: the consumer then hands the events over one at
+    /// a time, to tell the failing ones from the rest.
+    async fn handle(&self, events: &[OutboxEvent]) -> anyhow::Result<Vec<EventFailure>>;
+}
+
+/// How a consumer reads and retries.
+#[derive(Clone, Copy, Debug)]
+pub struct ConsumerSettings {
+    /// Events handled per batch.
+    pub batch: u32,
+    /// How long a missing position may stay missing before it is stepped over.
+    pub gap_grace: Duration,
+    pub backoff: Backoff,
 }
 
 pub struct OutboxConsumer {
@@ -27,7 +62,8 @@ pub struct OutboxConsumer {
     name: &'static str,
     store: DynStore,
     handler: Arc<dyn OutboxHandler>,
-    batch: u32,
+    clock: DynClock,
+    settings: ConsumerSettings,
     holes: Holes,
 }
 
@@ -36,15 +72,19 @@ impl OutboxConsumer {
         name: &'static str,
         store: DynStore,
         handler: Arc<dyn OutboxHandler>,
-        batch: u32,
-        gap_grace: Duration,
+        clock: DynClock,
+        settings: ConsumerSettings,
     ) -> Self {
         Self {
             name,
             store,
             handler,
-            batch: batch.max(1),
-            holes: Holes::new(gap_grace),
+            clock,
+            holes: Holes::new(settings.gap_grace),
+            settings: ConsumerSettings {
+                batch: settings.batch.max(1),
+                ..settings
+            },
         }
     }
 
@@ -52,25 +92,134 @@ impl OutboxConsumer {
         self.name
     }
 
-    /// Handles every event visible now, batch by batch; returns how many.
+    /// Handles every event visible now, batch by batch; returns how many were read
+    /// (failed ones included: they are parked for a retry).
     pub async fn catch_up(&self) -> anyhow::Result<u64> {
         let mut offset = self.store.consumer_offset(self.name).await?;
         let mut handled = 0u64;
+        let batch = self.settings.batch;
         loop {
-            let events = self.store.outbox_after(offset, self.batch).await?;
+            let events = self.store.outbox_after(offset, batch).await?;
             let ready = self.holes.ready(offset, &events);
             if ready == 0 {
                 break;
             }
-            self.handler.handle(&events[..ready]).await?;
-            offset = events[ready - 1].seq;
+            let slice = &events[..ready];
+            for failure in self.run(slice).await {
+                self.failed(&slice[failure.index], &failure.error).await?;
+            }
+            offset = slice[ready - 1].seq;
             self.store.save_consumer_offset(self.name, offset).await?;
             handled += ready as u64;
-            if ready < events.len() || events.len() < self.batch as usize {
+            if ready < events.len() || events.len() < batch as usize {
                 break;
             }
         }
         Ok(handled)
+    }
+
+    /// Tries again the parked events whose backoff has passed; returns how many
+    /// succeeded.
+    pub async fn retry_due(&self) -> anyhow::Result<u64> {
+        let due = self
+            .store
+            .due_retries(self.name, self.clock.now(), self.settings.batch)
+            .await?;
+        let mut recovered = 0;
+        for retry in due {
+            match self.replay(&retry.event).await {
+                Ok(()) => {
+                    self.store.delete_retry(self.name, &retry.event.id).await?;
+                    recovered += 1;
+                    tracing::info!(consumer = self.name, event = %retry.event.id, attempts = retry.attempts + 1, "outbox event handled on retry");
+                }
+                Err(e) => self.failed(&retry.event, &e).await?,
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// Runs the handler on one event now (retries, dead-letter replays).
+    pub async fn replay(&self, event: &OutboxEvent) -> anyhow::Result<()> {
+        match self.run(std::slice::from_ref(event)).await.pop() {
+            None => Ok(()),
+            Some(f) => Err(f.error),
+        }
+    }
+
+    /// The handler's failures on `events`; a failed batch is split into single events.
+    async fn run(&self, events: &[OutboxEvent]) -> Vec<EventFailure> {
+        match self.handler.handle(events).await {
+            Ok(failures) => failures
+                .into_iter()
+                .filter(|f| f.index < events.len())
+                .collect(),
+            Err(error) if events.len() == 1 => vec![EventFailure { index: 0, error }],
+            Err(error) => {
+                tracing::warn!(consumer = self.name, events = events.len(), error = %format!("{error:#}"), "outbox batch failed; handling its events one by one");
+                let mut failures = Vec::new();
+                for (index, event) in events.iter().enumerate() {
+                    match self.handler.handle(std::slice::from_ref(event)).await {
+                        Ok(f) if f.is_empty() => {}
+                        Ok(mut f) => failures.push(EventFailure {
+                            index,
+                            error: f.remove(0).error,
+                        }),
+                        Err(error) => failures.push(EventFailure { index, error }),
+                    }
+                }
+                failures
+            }
+        }
+    }
+
+    /// Counts a failed attempt on `event`: parks it for a later retry, or after the
+    /// last attempt turns it into a dead letter.
+    async fn failed(&self, event: &OutboxEvent, error: &anyhow::Error) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let error = truncate(&format!("{error:#}"), ERROR_MAX_CHARS);
+        let previous = self.store.retry_of(self.name, &event.id).await?;
+        let attempts = previous.as_ref().map_or(1, |r| r.attempts + 1);
+        let first_failed_at = previous.as_ref().map_or(now, |r| r.first_failed_at);
+        if attempts >= self.settings.backoff.attempts.max(1) {
+            tracing::error!(consumer = self.name, event = %event.id, event_type = %event.event_type, attempts, error = %error, "outbox event moved to the dead letters");
+            self.store
+                .bury(&DeadLetterRecord {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    consumer: self.name.to_owned(),
+                    event: event.clone(),
+                    last_error: error,
+                    attempts,
+                    first_failed_at,
+                    last_failed_at: now,
+                    status: DeadLetterStatus::Open,
+                    resolved_at: None,
+                })
+                .await?;
+            return Ok(());
+        }
+        let wait = self.settings.backoff.delay(attempts);
+        tracing::warn!(consumer = self.name, event = %event.id, event_type = %event.event_type, attempts, retry_in_ms = wait.as_millis() as u64, error = %error, "outbox event failed; retrying later");
+        self.store
+            .put_retry(&RetryRecord {
+                consumer: self.name.to_owned(),
+                event: event.clone(),
+                attempts,
+                first_failed_at,
+                last_failed_at: now,
+                next_attempt_at: now.plus_millis(wait.as_millis() as i64),
+                last_error: error,
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// `text` cut to at most `max` characters (on a character boundary).
+pub fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 
@@ -156,6 +305,16 @@ mod tests {
             holes.ready(2, &[ev(4)]),
             0,
             "a new hole at 3 starts its own wait"
+        );
+    }
+
+    #[test]
+    fn errors_are_truncated_on_a_character_boundary() {
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("ééééé", 3), "ééé…");
+        assert_eq!(
+            truncate(&"x".repeat(5000), ERROR_MAX_CHARS).chars().count(),
+            ERROR_MAX_CHARS + 1
         );
     }
 }

@@ -1,5 +1,18 @@
-//! In-process readers of the outbox, the platform's event log: each keeps its own stored
-//! offset so projections (audit, later notifications and webhooks) resume where they stopped.
+//! The outbox, the platform's event log: in-process consumers read it with stored
+//! offsets (audit, notifications, later webhooks), retry what fails and park what
+//! keeps failing as dead letters; the relay wakes them at each commit and retention
+//! prunes what all of them have handled.
+mod backoff;
 pub mod consumer;
+pub mod dead_letters;
+pub mod http;
+pub mod registry;
+pub mod relay;
+pub mod retention;
 
-pub use consumer::{OutboxConsumer, OutboxHandler};
+pub use backoff::Backoff;
+pub use consumer::{ConsumerSettings, EventFailure, OutboxConsumer, OutboxHandler};
+pub use dead_letters::{DeadLetterService, DeadLetterView, Operator};
+pub use registry::Consumers;
+pub use relay::{LocalRelay, OutboxRelay};
+pub use retention::Retention;

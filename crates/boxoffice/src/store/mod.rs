@@ -1,13 +1,17 @@
 //! Storage ports: what services need from the system of record, in neutral terms.
 //! One SQL adapter serves SQLite and PostgreSQL; a Redis- or test-backed store only
 //! has to implement these traits.
+mod notifications;
 mod organizations;
 mod payments;
+mod outbox;
 mod sql;
 mod webhooks;
 
+pub use notifications::*;
 pub use organizations::*;
 pub use payments::*;
+pub use outbox::*;
 pub use sql::{Backend, SqlStore};
 pub use webhooks::*;
 
@@ -86,6 +90,8 @@ pub trait Store:
     + PersonalDataStore
     + PaymentStore
     + WebhookStore
+    + OutboxUpkeepStore
+    + NotificationStore
 {
 }
 impl<T> Store for T where
@@ -103,6 +109,8 @@ impl<T> Store for T where
         + PersonalDataStore
         + PaymentStore
         + WebhookStore
+        + OutboxUpkeepStore
+        + NotificationStore
 {
 }
 

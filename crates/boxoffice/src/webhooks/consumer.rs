@@ -6,7 +6,7 @@
 //! registered, so a first run over an old outbox does not flood it with history.
 use crate::catalog::ShowCache;
 use crate::clock::DynClock;
-use crate::outbox::OutboxHandler;
+use crate::outbox::{EventFailure, OutboxHandler};
 use crate::store::{
     DeliveryRecord, DeliveryStatus, DynStore, OutboxEvent, StoreError, WebhookRecord,
 };
@@ -57,20 +57,22 @@ impl WebhookFanOut {
 
 #[async_trait]
 impl OutboxHandler for WebhookFanOut {
-    async fn handle(&self, events: &[OutboxEvent]) -> anyhow::Result<()> {
+    /// One insert for the whole batch; when it fails, the consumer hands the events
+    /// over one by one, so only an event that cannot be fanned out is retried.
+    async fn handle(&self, events: &[OutboxEvent]) -> anyhow::Result<Vec<EventFailure>> {
         let forwarded: Vec<&OutboxEvent> = events
             .iter()
             .filter(|e| EVENT_TYPES.contains(&e.event_type.as_str()))
             .collect();
         if forwarded.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut endpoints: HashMap<OrganizationId, Vec<WebhookRecord>> = HashMap::new();
         for w in self.store.enabled_webhooks().await? {
             endpoints.entry(w.organization_id).or_default().push(w);
         }
         if endpoints.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let now = self.clock.now();
         let mut deliveries = Vec::new();
@@ -106,6 +108,6 @@ impl OutboxHandler for WebhookFanOut {
             tracing::debug!(deliveries = inserted, "webhook deliveries queued");
             self.wake.notify_one();
         }
-        Ok(())
+        Ok(Vec::new())
     }
 }

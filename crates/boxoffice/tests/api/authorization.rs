@@ -5,6 +5,9 @@ use crate::on_both_backends;
 use crate::support::{eventually, rfc3339, Backend, Resp, TestApp, User, PASSWORD};
 use boxoffice::accounts::Principal;
 use boxoffice::clock::Clock;
+use boxoffice::store::{
+    DeadLetterRecord, DeadLetterStatus, EmailStatus, NotificationRecord, OutboxEvent,
+};
 use boxoffice_domain::account::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -60,6 +63,15 @@ const MATRIX: &[(&str, [u16; 9])] = &[
     ("revokeTrustedDevice", [401, 404, 404, 404, 404, 404, 404, 401, 401]),
     // The audit log: admins.
     ("listAuditEntries", [401, 403, 403, 403, 403, 403, 200, 401, 401]),
+    // Dead letters of the outbox consumers: admins.
+    ("listDeadLetters", [401, 403, 403, 403, 403, 403, 200, 401, 401]),
+    ("getDeadLetter", [401, 403, 403, 403, 403, 403, 200, 401, 401]),
+    ("replayDeadLetter", [401, 403, 403, 403, 403, 403, 200, 401, 401]),
+    ("discardDeadLetter", [401, 403, 403, 403, 403, 403, 200, 401, 401]),
+    // Notifications: each account's own (the one marked read is the buyer's).
+    ("listNotifications", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    ("markNotificationRead", [401, 200, 404, 404, 404, 404, 404, 401, 401]),
+    ("markAllNotificationsRead", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
     // Catalog: public reads, writes by the organization's catalog managers.
     ("listEvents", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("getEvent", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -157,6 +169,8 @@ struct Target {
     refund: String,
     webhook: String,
     delivery: String,
+    letter: String,
+    notification: String,
     /// An id that names nothing the caller has.
     unknown: String,
     body: Option<Value>,
@@ -302,6 +316,46 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
         }
         "eraseUser" => {
             t.member = app.buyer().await.id.to_string();
+        }
+        "getDeadLetter" | "replayDeadLetter" | "discardDeadLetter" => {
+            // An audit entry the projection failed to write: replaying it succeeds.
+            let now = app.clock.now();
+            let letter = DeadLetterRecord {
+                id: uuid::Uuid::now_v7().to_string(),
+                consumer: "audit".into(),
+                event: OutboxEvent {
+                    seq: 1,
+                    id: uuid::Uuid::now_v7().to_string(),
+                    event_type: "booking.reserved".into(),
+                    aggregate_id: uuid::Uuid::now_v7().to_string(),
+                    payload: json!({"user_id": w.buyer.id, "show_id": t.show, "zone_id": t.zone, "quantity": 1}),
+                    created_at: now,
+                },
+                last_error: "the audit store was unavailable".into(),
+                attempts: 5,
+                first_failed_at: now,
+                last_failed_at: now,
+                status: DeadLetterStatus::Open,
+                resolved_at: None,
+            };
+            app.state.store.bury(&letter).await.unwrap();
+            t.letter = letter.id;
+        }
+        "markNotificationRead" => {
+            let record = NotificationRecord {
+                id: uuid::Uuid::now_v7().to_string(),
+                user_id: w.buyer.id,
+                event_id: uuid::Uuid::now_v7().to_string(),
+                kind: "booking.confirmed".into(),
+                title: "Booking confirmed: Matrix Night".into(),
+                body: "1 × Floor".into(),
+                detail: json!({}),
+                email_status: EmailStatus::Sent,
+                emailed_at: Some(app.clock.now()),
+                created_at: app.clock.now(),
+                read_at: None,
+            };
+            t.notification = app.state.store.put_notification(&record).await.unwrap().id;
         }
         "revokeInvitation" => {
             let r = app
@@ -480,6 +534,10 @@ fn fill(path: &str, org: &str, t: &Target) -> String {
         &t.booking
     } else if path.starts_with("/api/v1/refunds/") {
         &t.refund
+    } else if path.starts_with("/api/v1/admin/dead-letters/") {
+        &t.letter
+    } else if path.starts_with("/api/v1/notifications/") {
+        &t.notification
     } else {
         // Someone else's or nobody's: sessions and trusted devices.
         &t.unknown

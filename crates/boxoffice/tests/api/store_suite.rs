@@ -1160,3 +1160,172 @@ on_both_backends!(
     idempotency_keys,
     webhook_endpoints_deliveries_and_attempts
 );
+
+fn event_at(seq: i64) -> boxoffice::store::OutboxEvent {
+    boxoffice::store::OutboxEvent {
+        seq,
+        id: uuid::Uuid::now_v7().to_string(),
+        event_type: "booking.confirmed".into(),
+        aggregate_id: BookingId::new().to_string(),
+        payload: serde_json::json!({"quantity": 2, "note": "ünïcode"}),
+        created_at: at(seq),
+    }
+}
+
+on_both_backends!(
+    retries_and_dead_letters,
+    notifications_once_per_event_and_user
+);
+
+async fn retries_and_dead_letters(backend: Backend) {
+    use boxoffice::store::{
+        DeadLetterFilter, DeadLetterRecord, DeadLetterStatus, OutboxUpkeepStore, RetryRecord,
+    };
+    let (s, _db) = store(backend).await;
+    let event = event_at(7);
+    let mut retry = RetryRecord {
+        consumer: "c1".into(),
+        event: event.clone(),
+        attempts: 1,
+        first_failed_at: at(10),
+        last_failed_at: at(10),
+        next_attempt_at: at(1_000),
+        last_error: "first".into(),
+    };
+    s.put_retry(&retry).await.unwrap();
+    assert!(s.due_retries("c1", at(999), 10).await.unwrap().is_empty());
+    retry.attempts = 2;
+    retry.last_error = "second".into();
+    retry.next_attempt_at = at(500);
+    s.put_retry(&retry).await.unwrap();
+    let due = s.due_retries("c1", at(500), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].attempts, due[0].last_error.as_str()), (2, "second"));
+    assert_eq!(due[0].first_failed_at, at(10), "the first failure is kept");
+    assert_eq!(due[0].event.payload, event.payload);
+    assert!(s.due_retries("c2", at(500), 10).await.unwrap().is_empty());
+
+    let mut letter = DeadLetterRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        consumer: "c1".into(),
+        event: event.clone(),
+        last_error: "third".into(),
+        attempts: 3,
+        first_failed_at: at(10),
+        last_failed_at: at(600),
+        status: DeadLetterStatus::Open,
+        resolved_at: None,
+    };
+    s.bury(&letter).await.unwrap();
+    assert!(
+        s.retry_of("c1", &event.id).await.unwrap().is_none(),
+        "buried with its retry"
+    );
+    let stored = s.dead_letter(&letter.id).await.unwrap();
+    assert_eq!((stored.attempts, stored.event.seq), (3, 7));
+    let page = Page {
+        page: 1,
+        per_page: 10,
+    };
+    let open = DeadLetterFilter {
+        consumer: Some("c1".into()),
+        status: Some(DeadLetterStatus::Open),
+    };
+    assert_eq!(s.dead_letters(&open, page).await.unwrap().1, 1);
+    letter.status = DeadLetterStatus::Replayed;
+    letter.resolved_at = Some(at(700));
+    assert!(s.update_open_letter(&letter).await.unwrap());
+    assert!(
+        !s.update_open_letter(&letter).await.unwrap(),
+        "resolved once"
+    );
+    assert_eq!(s.dead_letters(&open, page).await.unwrap().1, 0);
+    assert_eq!(
+        s.dead_letters(&DeadLetterFilter::default(), page)
+            .await
+            .unwrap()
+            .1,
+        1
+    );
+    assert_eq!(
+        s.prune_dead_letters(at(700), 10).await.unwrap(),
+        0,
+        "not before its time"
+    );
+    assert_eq!(s.prune_dead_letters(at(701), 10).await.unwrap(), 1);
+    assert!(matches!(
+        s.dead_letter(&letter.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn notifications_once_per_event_and_user(backend: Backend) {
+    use boxoffice::store::{EmailStatus, NotificationRecord, NotificationStore};
+    let (s, _db) = store(backend).await;
+    let ana = user("ana@example.com", Role::Buyer);
+    let bo = user("bo@example.com", Role::Buyer);
+    s.insert_users(&[ana.clone(), bo.clone()]).await.unwrap();
+    let note = |user: UserId, event: &str, minute: i64| NotificationRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: user,
+        event_id: event.into(),
+        kind: "booking.confirmed".into(),
+        title: "Booking confirmed".into(),
+        body: "2 × Floor".into(),
+        detail: serde_json::json!({"total": "50.00 EUR"}),
+        email_status: EmailStatus::Pending,
+        emailed_at: None,
+        created_at: at(minute * 60_000),
+        read_at: None,
+    };
+    let first = s.put_notification(&note(ana.id, "e1", 1)).await.unwrap();
+    let again = s.put_notification(&note(ana.id, "e1", 2)).await.unwrap();
+    assert_eq!(first.id, again.id, "one per event and user");
+    s.put_notification(&note(bo.id, "e1", 1)).await.unwrap();
+    let second = s.put_notification(&note(ana.id, "e2", 3)).await.unwrap();
+    s.set_email_status(&first.id, EmailStatus::Sent, Some(at(HOUR)))
+        .await
+        .unwrap();
+    s.set_email_status(&second.id, EmailStatus::RateLimited, None)
+        .await
+        .unwrap();
+    assert_eq!(s.emails_sent_since(ana.id, at(HOUR)).await.unwrap(), 1);
+    assert_eq!(s.emails_sent_since(ana.id, at(HOUR + 1)).await.unwrap(), 0);
+    assert_eq!(s.emails_sent_since(bo.id, at(0)).await.unwrap(), 0);
+    let page = Page {
+        page: 1,
+        per_page: 10,
+    };
+    let (items, total) = s.notifications_of(ana.id, false, page).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(items[0].id, second.id, "newest first");
+    assert_eq!(items[0].email_status, EmailStatus::RateLimited);
+    assert!(matches!(
+        s.mark_notification_read(bo.id, &first.id, at(HOUR)).await,
+        Err(StoreError::NotFound)
+    ));
+    let read = s
+        .mark_notification_read(ana.id, &first.id, at(HOUR))
+        .await
+        .unwrap();
+    assert_eq!(read.read_at, Some(at(HOUR)));
+    let reread = s
+        .mark_notification_read(ana.id, &first.id, at(2 * HOUR))
+        .await
+        .unwrap();
+    assert_eq!(reread.read_at, Some(at(HOUR)), "the first read is kept");
+    assert_eq!(s.notifications_of(ana.id, true, page).await.unwrap().1, 1);
+    assert_eq!(
+        s.mark_all_notifications_read(ana.id, at(HOUR))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.notifications_of(ana.id, true, page).await.unwrap().1, 0);
+    assert_eq!(s.delete_notifications_of(ana.id).await.unwrap(), 2);
+    assert_eq!(
+        s.notifications_of(bo.id, false, page).await.unwrap().1,
+        1,
+        "others keep theirs"
+    );
+}

@@ -321,8 +321,18 @@ impl TestApp {
     /// Spawns with the test configuration changed by `configure` (mail goes to a
     /// temporary folder unless `configure` says otherwise).
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_custom(backend, configure, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with `setup` run on the built application before
+    /// it serves (extra outbox consumers).
+    pub async fn spawn_custom(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+        setup: impl FnOnce(&mut App),
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        Self::spawn_on(backend, listener, configure).await
+        Self::spawn_on(backend, listener, configure, setup).await
     }
 
     /// Spawns with online payment through a simulator of the test's own, which
@@ -339,10 +349,15 @@ impl TestApp {
             format!("http://{addr}{}", boxoffice::payments::http::WEBHOOK_PATH),
         )
         .await;
-        let app = Self::spawn_on(backend, listener, |c| {
-            sim.configure(c);
-            configure(c);
-        })
+        let app = Self::spawn_on(
+            backend,
+            listener,
+            |c| {
+                sim.configure(c);
+                configure(c);
+            },
+            |_| {},
+        )
         .await;
         (app, sim)
     }
@@ -351,6 +366,7 @@ impl TestApp {
         backend: Backend,
         listener: TcpListener,
         configure: impl FnOnce(&mut Config),
+        setup: impl FnOnce(&mut App),
     ) -> Self {
         record_logs();
         let db = TestDb::create(backend).await;
@@ -362,9 +378,10 @@ impl TestApp {
         let addr = listener.local_addr().expect("address");
         let mut built = config.clone();
         built.payments.fill_webhook_url(addr);
-        let app = App::build(built, clock.clone())
+        let mut app = App::build(built, clock.clone())
             .await
             .expect("the application builds");
+        setup(&mut app);
         let state = app.state.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.serve(listener, async move {
