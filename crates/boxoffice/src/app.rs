@@ -47,6 +47,9 @@ pub struct App {
     jobs: TaskGroup,
     /// The audit writer: stopped after the jobs, committing what is queued.
     audit: TaskGroup,
+    /// The mail sender: stopped after the jobs, so what their last handlers queue
+    /// (notifications) is still sent.
+    mail: TaskGroup,
     /// The group-commit writer: stopped last, after committing what is queued.
     writer: TaskGroup,
     /// How outbox consumers added with [`App::add_consumer`] read and retry.
@@ -112,6 +115,7 @@ impl App {
         audit_group.watch("audit-writer", audit_task);
         let mut jobs = TaskGroup::new(&health);
         let mailer = crate::mail::mailer_from_config(&config)?;
+        let mut mail_group = TaskGroup::new(&health);
         let (mail, mail_sender) = MailService::start(
             mailer,
             RetryPolicy {
@@ -119,9 +123,9 @@ impl App {
                 attempt_timeout: Duration::from_secs(config.smtp_timeout_secs.max(1) * 3),
                 ..RetryPolicy::default()
             },
-            jobs.token(),
+            mail_group.token(),
         );
-        jobs.spawn("mail-sender", mail_sender);
+        mail_group.spawn("mail-sender", mail_sender);
         let vault = Arc::new(
             crate::vault::Vault::load(config.encryption_keys.as_ref(), store.clone()).await?,
         );
@@ -377,6 +381,7 @@ impl App {
             ownership,
             jobs,
             audit: audit_group,
+            mail: mail_group,
             writer: writer_group,
             consumer_settings,
         })
@@ -443,6 +448,7 @@ impl App {
     /// Stops the background tasks; the writer commits what is queued first.
     pub async fn stop(self) {
         self.jobs.stop().await;
+        self.mail.stop().await;
         self.audit.stop().await;
         self.writer.stop().await;
         // Closing waits for every connection, including the one holding the lock.

@@ -135,9 +135,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The load generator's own server logs warnings only: its report is the output.
+    // The load generator's own server logs warnings only, to stderr: its report is
+    // the output.
     let quiet_logs = matches!(cli.command, Some(Command::Loadtest(_)));
-    crate::telemetry::init(&config.log_format, if quiet_logs { "warn" } else { "info" });
+    crate::telemetry::init(
+        &config.log_format,
+        if quiet_logs { "warn" } else { "info" },
+        quiet_logs,
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

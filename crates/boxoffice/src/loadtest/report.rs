@@ -127,7 +127,7 @@ pub fn text(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check]) -> Strin
         if s.checkout {
             let _ = writeln!(
                 t,
-                "purchase:   {} (reserve to confirmed, through the provider)",
+                "purchase:   {} (hold to sale, by the server's clock, through the provider)",
                 Latency::of(&o.stats.purchase).line()
             );
             let _ = writeln!(

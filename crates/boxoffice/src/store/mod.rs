@@ -3,15 +3,15 @@
 //! has to implement these traits.
 mod notifications;
 mod organizations;
-mod payments;
 mod outbox;
+mod payments;
 mod sql;
 mod webhooks;
 
 pub use notifications::*;
 pub use organizations::*;
-pub use payments::*;
 pub use outbox::*;
+pub use payments::*;
 pub use sql::{Backend, SqlStore};
 pub use webhooks::*;
 
