@@ -225,6 +225,13 @@ impl SqlStore {
     }
 }
 
+/// `SELECT columns FROM table WHERE column = value`, then `tail` (an `ORDER BY`).
+fn select_by(columns: &str, table: &str, column: &str, value: impl ToString, tail: &str) -> Sql {
+    let mut sql = Sql::new(&format!("SELECT {columns} FROM {table} WHERE {column} = "));
+    sql.text(value).push(tail);
+    sql
+}
+
 fn unexpected(outcome: PaymentOutcome) -> StoreError {
     StoreError::Other(anyhow::anyhow!("a payment write answered {outcome:?}"))
 }
@@ -311,10 +318,7 @@ impl SqlStore {
                     .push(" WHERE id = ")
                     .text(payment_id)
                     .push(" AND intent_id IS NULL");
-                let mut read = Sql::new(&format!(
-                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = "
-                ));
-                read.text(payment_id);
+                let read = select_by(PAYMENT_COLUMNS, "payments", "id", payment_id, "");
                 let rows = batch.run(vec![upd, fill, read]).await?;
                 let payment = rows
                     .last()
@@ -354,10 +358,7 @@ impl SqlStore {
                 );
                 let rows = batch.run(vec![upd]).await?;
                 let Some(payment) = rows.first().map(payment_from).transpose()? else {
-                    let mut read = Sql::new(&format!(
-                        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = "
-                    ));
-                    read.text(&c.payment_id);
+                    let read = select_by(PAYMENT_COLUMNS, "payments", "id", &c.payment_id, "");
                     let rows = batch.run(vec![read]).await?;
                     let record = rows
                         .first()
@@ -430,9 +431,7 @@ impl SqlStore {
                 );
                 let rows = batch.run(vec![upd]).await?;
                 let Some(refund) = rows.first().map(refund_from).transpose()? else {
-                    let mut read =
-                        Sql::new(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = "));
-                    read.text(&c.refund_id);
+                    let read = select_by(REFUND_COLUMNS, "refunds", "id", &c.refund_id, "");
                     let rows = batch.run(vec![read]).await?;
                     let record = rows
                         .first()
@@ -532,26 +531,23 @@ impl PaymentStore for SqlStore {
     }
 
     async fn payment(&self, id: &str) -> StoreResult<PaymentRecord> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = "
-        ));
-        sql.text(id);
+        let sql = select_by(PAYMENT_COLUMNS, "payments", "id", id, "");
         self.one(&sql, payment_from).await
     }
 
     async fn payment_by_intent(&self, intent_id: &str) -> StoreResult<PaymentRecord> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE intent_id = "
-        ));
-        sql.text(intent_id);
+        let sql = select_by(PAYMENT_COLUMNS, "payments", "intent_id", intent_id, "");
         self.one(&sql, payment_from).await
     }
 
     async fn payments_of(&self, booking: BookingId) -> StoreResult<Vec<PaymentRecord>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE booking_id = "
-        ));
-        sql.text(booking).push(" ORDER BY attempt");
+        let sql = select_by(
+            PAYMENT_COLUMNS,
+            "payments",
+            "booking_id",
+            booking,
+            " ORDER BY attempt",
+        );
         self.all(&sql, payment_from).await
     }
 
@@ -585,24 +581,29 @@ impl PaymentStore for SqlStore {
     }
 
     async fn refund(&self, id: &str) -> StoreResult<RefundRecord> {
-        let mut sql = Sql::new(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = "));
-        sql.text(id);
+        let sql = select_by(REFUND_COLUMNS, "refunds", "id", id, "");
         self.one(&sql, refund_from).await
     }
 
     async fn refund_by_gateway_id(&self, gateway_id: &str) -> StoreResult<RefundRecord> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE gateway_refund_id = "
-        ));
-        sql.text(gateway_id);
+        let sql = select_by(
+            REFUND_COLUMNS,
+            "refunds",
+            "gateway_refund_id",
+            gateway_id,
+            "",
+        );
         self.one(&sql, refund_from).await
     }
 
     async fn refunds_of(&self, booking: BookingId) -> StoreResult<Vec<RefundRecord>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE booking_id = "
-        ));
-        sql.text(booking).push(" ORDER BY created_at, id");
+        let sql = select_by(
+            REFUND_COLUMNS,
+            "refunds",
+            "booking_id",
+            booking,
+            " ORDER BY created_at, id",
+        );
         self.all(&sql, refund_from).await
     }
 
@@ -667,10 +668,13 @@ impl PaymentStore for SqlStore {
     }
 
     async fn ledger_of(&self, booking: BookingId) -> StoreResult<Vec<LedgerEntry>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {LEDGER_COLUMNS} FROM ledger_entries WHERE booking_id = "
-        ));
-        sql.text(booking).push(" ORDER BY at, id");
+        let sql = select_by(
+            LEDGER_COLUMNS,
+            "ledger_entries",
+            "booking_id",
+            booking,
+            " ORDER BY at, id",
+        );
         self.all(&sql, ledger_from).await
     }
 
