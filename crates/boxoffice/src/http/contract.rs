@@ -889,6 +889,7 @@ fn specific(operation_id: &str) -> Option<Specific> {
             ..OWNER
         },
         "receivePaymentWebhook" => Specific {
+            unauthorized: true,
             conflicts: &[C::InvalidState],
             ..NONE
         },

@@ -1,7 +1,8 @@
 //! Payment endpoints: checkout and the buyer's view of a booking's money, refunds and
 //! their approval, refund policies, and the gateway's webhook.
 use super::views::{
-    ApproveRefund, BookingPayments, CheckoutRequest, CheckoutView, RefundPolicyView, RefundView,
+    ApproveRefund, BookingPayments, CheckoutRequest, CheckoutView, RefundPolicyInput,
+    RefundPolicyView, RefundView,
 };
 use crate::error::{Error, Result};
 use crate::http::extract::{Auth, Caller, Json, Path, Query};
@@ -156,13 +157,13 @@ async fn get_refund_policy(
 /// Replace a show's refund policy (owners and managers of its organization, admins).
 /// Tiers go from furthest to closest to the show, with fewer hours and no larger
 /// share each.
-#[utoipa::path(put, path = "/api/v1/shows/{id}/refund-policy", operation_id = "setRefundPolicy", tag = "payments", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = RefundPolicyView,
+#[utoipa::path(put, path = "/api/v1/shows/{id}/refund-policy", operation_id = "setRefundPolicy", tag = "payments", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = RefundPolicyInput,
     responses((status = 200, body = RefundPolicyView)))]
 async fn set_refund_policy(
     State(s): State<AppState>,
     Auth(who): Auth,
     Path(id): Path<ShowId>,
-    Json(body): Json<RefundPolicyView>,
+    Json(body): Json<RefundPolicyInput>,
 ) -> Result<axum::Json<RefundPolicyView>> {
     Ok(axum::Json(
         s.payments.set_refund_policy(who, id, body).await?,
@@ -205,8 +206,9 @@ pub struct WebhookAck {
 }
 
 /// The payment provider's webhook: a signed event (intent succeeded, failed or
-/// cancelled; refund succeeded or failed). Bad signatures, stale timestamps and
-/// events for unknown payments are refused and logged; duplicates are acknowledged.
+/// cancelled; refund succeeded or failed). A missing, malformed, stale or wrong
+/// signature is refused with 401, an event for an unknown payment with 404, and both
+/// are logged; duplicates are processed again and change nothing.
 #[utoipa::path(post, path = "/api/v1/payments/webhook", operation_id = "receivePaymentWebhook", tag = "payments", request_body(content = ProviderEvent, description = "The provider's event, signed in its signature header; the raw body is what is verified."),
     responses((status = 200, body = WebhookAck)))]
 async fn webhook(

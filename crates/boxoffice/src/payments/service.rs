@@ -13,7 +13,8 @@ use super::gateway::{
 };
 use super::views::{
     parse_payment_method, ApproveRefund, BookingPayments, CheckoutRequest, CheckoutView,
-    LedgerMismatch, LedgerView, PaymentView, RefundPolicyView, RefundTierView, RefundView, Revenue,
+    LedgerMismatch, LedgerView, PaymentView, RefundPolicyInput, RefundPolicyView, RefundTierView,
+    RefundView, Revenue,
 };
 use crate::accounts::Principal;
 use crate::booking::Writer;
@@ -400,7 +401,11 @@ impl PaymentService {
             .verify_webhook(signature, body, self.clock.now())
             .map_err(|e| {
                 tracing::warn!(reason = %e, bytes = body.len(), "refused a payment webhook");
-                Error::BadRequest(format!("refused: {e}"))
+                // The signature is the provider's credential: without a valid one the
+                // sender is not known to be the provider.
+                Error::Unauthorized(
+                    "the payment provider's signature is missing, malformed, stale or wrong",
+                )
             })?;
         // Duplicates and reordered deliveries need no bookkeeping of their own: every
         // change they cause is conditional on the state it moves from, so the second
@@ -972,22 +977,35 @@ impl PaymentService {
         &self,
         who: Principal,
         show: ShowId,
-        body: RefundPolicyView,
+        body: RefundPolicyInput,
     ) -> Result<RefundPolicyView> {
         let meta = self.cache.get(show).ok_or(Error::NotFound("show"))?;
         self.access
             .require(&who, meta.organization_id, Permission::ManageRefunds)
             .await?;
-        let policy = RefundPolicy::parse(
-            body.tiers
-                .iter()
-                .map(|t| RefundTier {
-                    min_hours_before: t.min_hours_before,
-                    percent: t.percent,
-                })
-                .collect(),
-        )
-        .map_err(|m| Error::field("tiers", m))?;
+        let mut tiers = Vec::with_capacity(body.tiers.len());
+        for (n, t) in body.tiers.iter().enumerate() {
+            let hours = u32::try_from(t.min_hours_before)
+                .ok()
+                .filter(|h| *h <= 8784)
+                .ok_or_else(|| {
+                    Error::field(
+                        &format!("tiers[{n}].min_hours_before"),
+                        "must be between 0 and 8784",
+                    )
+                })?;
+            let percent = u8::try_from(t.percent)
+                .ok()
+                .filter(|p| *p <= 100)
+                .ok_or_else(|| {
+                    Error::field(&format!("tiers[{n}].percent"), "must be between 0 and 100")
+                })?;
+            tiers.push(RefundTier {
+                min_hours_before: hours,
+                percent,
+            });
+        }
+        let policy = RefundPolicy::parse(tiers).map_err(|m| Error::field("tiers", m))?;
         self.store
             .set_refund_policy(show, &policy, self.clock.now())
             .await?;

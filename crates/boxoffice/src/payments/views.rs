@@ -183,14 +183,36 @@ pub struct RefundTierView {
 /// A show's refund policy: the first tier whose hours a request meets applies;
 /// none: 0 %, and the request waits for an organizer's approval.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"tiers": [{"min_hours_before": 168, "percent": 100}, {"min_hours_before": 48, "percent": 50}]}))]
+#[schema(example = json!({"tiers": [{"min_hours_before": 168, "percent": 100}, {"min_hours_before": 48, "percent": 50}], "default": true}))]
 pub struct RefundPolicyView {
-    #[schema(max_items = 10)]
     pub tiers: Vec<RefundTierView>,
     /// Whether this is the platform's default (the show has none of its own).
-    #[serde(default, skip_deserializing)]
     pub default: bool,
+}
+
+/// One tier as sent: whole numbers (`48` or `48.0`), checked against the bounds with
+/// the field named.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundTierInput {
+    /// At least this many hours before the show starts.
+    #[serde(deserialize_with = "crate::http::extract::integer::i64")]
+    #[schema(minimum = 0, maximum = 8784)]
+    pub min_hours_before: i64,
+    /// Share of the price returned.
+    #[serde(deserialize_with = "crate::http::extract::integer::i64")]
+    #[schema(minimum = 0, maximum = 100)]
+    pub percent: i64,
+}
+
+/// A show's new refund policy: tiers from furthest to closest to the show, with
+/// fewer hours and no larger share each.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"tiers": [{"min_hours_before": 168, "percent": 100}, {"min_hours_before": 48, "percent": 50}]}))]
+pub struct RefundPolicyInput {
+    #[schema(max_items = 10)]
+    pub tiers: Vec<RefundTierInput>,
 }
 
 /// Revenue of a show by the ledger, and the check of the ledger against bookings.

@@ -106,7 +106,7 @@ const MATRIX: &[(&str, [u16; 9])] = &[
     ("getRefundPolicy", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("setRefundPolicy", [401, 403, 403, 403, 200, 200, 200, 401, 401]),
     // Signed by the provider, never by a caller's token: unsigned is refused.
-    ("receivePaymentWebhook", [400, 400, 400, 400, 400, 400, 400, 400, 400]),
+    ("receivePaymentWebhook", [401, 401, 401, 401, 401, 401, 401, 401, 401]),
     // Organizations.
     ("listMyOrganizations", [401, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("createOrganization", [401, 403, 201, 403, 403, 201, 201, 401, 401]),

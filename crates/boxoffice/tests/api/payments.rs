@@ -194,13 +194,13 @@ async fn forged_webhooks_are_refused(backend: Backend) {
     };
     post(None)
         .await
-        .expect_problem(400, "/problems/malformed-request");
+        .expect_problem(401, "/problems/unauthorized");
     post(Some(sim.sign(&body, 0, Some("whsec_not_the_secret"))))
         .await
-        .expect_problem(400, "/problems/malformed-request");
+        .expect_problem(401, "/problems/unauthorized");
     post(Some(sim.sign(&body, 3600, None)))
         .await
-        .expect_problem(400, "/problems/malformed-request");
+        .expect_problem(401, "/problems/unauthorized");
     // Well signed, but for a payment we never made.
     post(Some(sim.sign(&body, 0, None)))
         .await
