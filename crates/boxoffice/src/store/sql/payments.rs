@@ -356,37 +356,23 @@ impl SqlStore {
                     },
                     PAYMENT_COLUMNS,
                 );
-                let rows = batch.run(vec![upd]).await?;
-                let Some(payment) = rows.first().map(payment_from).transpose()? else {
-                    let read = select_by(PAYMENT_COLUMNS, "payments", "id", &c.payment_id, "");
-                    let rows = batch.run(vec![read]).await?;
-                    let record = rows
-                        .first()
-                        .map(payment_from)
-                        .transpose()?
-                        .ok_or(StoreError::NotFound)?;
-                    return Ok((
-                        PaymentOutcome::Changed(Changed::unchanged(record)),
-                        Vec::new(),
-                    ));
+                let read = select_by(PAYMENT_COLUMNS, "payments", "id", &c.payment_id, "");
+                let event = |p: &PaymentRecord| {
+                    PaymentRecord::event_type(c.to).map(|k| (k, p.id.clone(), p.event_payload()))
                 };
-                let booking = Self::step(batch, payment.booking_id, c.booking).await?;
-                let event = PaymentRecord::event_type(c.to)
-                    .map(|kind| (kind, payment.id.as_str(), payment.event_payload()));
-                let last = Self::closing(
-                    c.ledger.as_ref(),
+                let moved = Self::moved(
+                    batch,
+                    upd,
+                    read,
+                    payment_from,
+                    |p| p.booking_id,
                     event,
-                    booking.as_ref().zip(c.booking.map(|s| s.action)),
+                    c.ledger.as_ref(),
+                    c.booking,
                     c.at,
-                )?;
-                Ok((
-                    PaymentOutcome::Changed(Changed {
-                        record: payment,
-                        changed: true,
-                        booking,
-                    }),
-                    last,
-                ))
+                );
+                let (changed, last) = moved.await?;
+                Ok((PaymentOutcome::Changed(changed), last))
             }
             PaymentWrite::InsertRefund(refund) => {
                 let mut last =
@@ -429,39 +415,70 @@ impl SqlStore {
                     },
                     REFUND_COLUMNS,
                 );
-                let rows = batch.run(vec![upd]).await?;
-                let Some(refund) = rows.first().map(refund_from).transpose()? else {
-                    let read = select_by(REFUND_COLUMNS, "refunds", "id", &c.refund_id, "");
-                    let rows = batch.run(vec![read]).await?;
-                    let record = rows
-                        .first()
-                        .map(refund_from)
-                        .transpose()?
-                        .ok_or(StoreError::NotFound)?;
-                    return Ok((
-                        PaymentOutcome::RefundChanged(Changed::unchanged(record)),
-                        Vec::new(),
-                    ));
+                let read = select_by(REFUND_COLUMNS, "refunds", "id", &c.refund_id, "");
+                let event = |r: &RefundRecord| {
+                    RefundRecord::event_type(c.to).map(|k| (k, r.id.clone(), r.event_payload()))
                 };
-                let booking = Self::step(batch, refund.booking_id, c.booking).await?;
-                let event = RefundRecord::event_type(c.to)
-                    .map(|kind| (kind, refund.id.as_str(), refund.event_payload()));
-                let last = Self::closing(
-                    c.ledger.as_ref(),
+                let moved = Self::moved(
+                    batch,
+                    upd,
+                    read,
+                    refund_from,
+                    |r| r.booking_id,
                     event,
-                    booking.as_ref().zip(c.booking.map(|s| s.action)),
+                    c.ledger.as_ref(),
+                    c.booking,
                     c.at,
-                )?;
-                Ok((
-                    PaymentOutcome::RefundChanged(Changed {
-                        record: refund,
-                        changed: true,
-                        booking,
-                    }),
-                    last,
-                ))
+                );
+                let (changed, last) = moved.await?;
+                Ok((PaymentOutcome::RefundChanged(changed), last))
             }
         }
+    }
+
+    /// Runs a conditional move (`upd`, returning the row if it moved). Unmoved: the
+    /// record as it is (`read`). Moved: the booking step, then the statements that
+    /// close the change (ledger row, the record's event, the booking's event).
+    #[allow(clippy::too_many_arguments)]
+    async fn moved<T>(
+        batch: &mut Batch,
+        upd: Sql,
+        read: Sql,
+        decode: fn(&AnyRow) -> StoreResult<T>,
+        booking_of: fn(&T) -> BookingId,
+        event: impl Fn(&T) -> Option<(&'static str, String, serde_json::Value)>,
+        ledger: Option<&LedgerEntry>,
+        step: Option<BookingStep>,
+        at: Timestamp,
+    ) -> StoreResult<(Changed<T>, Vec<Sql>)> {
+        let rows = batch.run(vec![upd]).await?;
+        let Some(record) = rows.first().map(decode).transpose()? else {
+            let rows = batch.run(vec![read]).await?;
+            let record = rows
+                .first()
+                .map(decode)
+                .transpose()?
+                .ok_or(StoreError::NotFound)?;
+            return Ok((Changed::unchanged(record), Vec::new()));
+        };
+        let booking = Self::step(batch, booking_of(&record), step).await?;
+        let event = event(&record);
+        let last = Self::closing(
+            ledger,
+            event
+                .as_ref()
+                .map(|(k, id, p)| (*k, id.as_str(), p.clone())),
+            booking.as_ref().zip(step.map(|s| s.action)),
+            at,
+        )?;
+        Ok((
+            Changed {
+                record,
+                changed: true,
+                booking,
+            },
+            last,
+        ))
     }
 }
 
