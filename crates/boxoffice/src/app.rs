@@ -22,6 +22,7 @@ use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RateLimiter};
 use crate::state::{AppState, Services};
 use crate::store::{Backend, DynStore, OrganizationStore, SqlStore};
 use crate::tasks::{Health, TaskGroup};
+use crate::tickets::{TicketProjection, TicketService};
 use crate::webhooks::{Dispatcher, WebhookFanOut, WebhookService};
 use secrecy::ExposeSecret;
 use std::future::Future;
@@ -129,6 +130,25 @@ impl App {
         let vault = Arc::new(
             crate::vault::Vault::load(config.encryption_keys.as_ref(), store.clone()).await?,
         );
+        let keys = Arc::new(
+            crate::signing::Keyring::load(
+                &config.signing,
+                store.clone(),
+                vault.clone(),
+                clock.clone(),
+            )
+            .await?,
+        );
+        let reloading = keys.clone();
+        // Another node (or `admin rotate-signing-key`) may have rotated.
+        jobs.every("signing-key-reload", Duration::from_secs(60), move || {
+            let keys = reloading.clone();
+            async move {
+                if let Err(e) = keys.reload().await {
+                    tracing::warn!(error = %e, "signing keys not reloaded; retrying later");
+                }
+            }
+        });
         let mfa = Arc::new(MfaService::new(
             store.clone(),
             vault.clone(),
@@ -192,7 +212,7 @@ impl App {
             booking.clone(),
             inventory,
             cache.clone(),
-            access,
+            access.clone(),
             clock.clone(),
             SagaTiming {
                 grace: Duration::from_secs(config.payments.grace_secs),
@@ -245,7 +265,15 @@ impl App {
         let poll = Duration::from_millis(config.outbox_poll_ms.max(10));
         let consumers = Arc::new(Consumers::default());
         let notifications = Arc::new(NotificationService::new(store.clone(), clock.clone()));
-        let handlers: [(&'static str, Arc<dyn OutboxHandler>); 3] = [
+        let tickets = Arc::new(TicketService::new(
+            store.clone(),
+            keys.clone(),
+            access,
+            cache.clone(),
+            clock.clone(),
+            audit.clone(),
+        ));
+        let handlers: [(&'static str, Arc<dyn OutboxHandler>); 4] = [
             (
                 crate::audit::OUTBOX_CONSUMER,
                 Arc::new(BookingAuditProjection::new(store.clone())),
@@ -267,6 +295,10 @@ impl App {
                     clock.clone(),
                     wake_dispatcher.clone(),
                 )),
+            ),
+            (
+                crate::tickets::OUTBOX_CONSUMER,
+                Arc::new(TicketProjection::new(tickets.clone(), mail.clone())),
             ),
         ];
         for (name, handler) in handlers {
@@ -351,6 +383,7 @@ impl App {
                 mfa: mfa.clone(),
                 audit: audit.clone(),
                 notifications: notifications.clone(),
+                tickets: tickets.clone(),
             },
         ));
         let state = AppState(Arc::new(Services {
@@ -372,6 +405,8 @@ impl App {
             consumers,
             dead_letters,
             notifications,
+            keys,
+            tickets,
             health,
         }));
         Ok(Self {

@@ -15,6 +15,7 @@ pub mod organization;
 pub mod payment;
 pub mod signature;
 pub mod stock;
+pub mod ticket;
 pub mod time;
 pub mod validate;
 pub mod webhook;

@@ -42,6 +42,8 @@ pub struct PersonalDataExport {
     pub audit: Vec<AuditEntryView>,
     /// Notifications sent to the person, newest first.
     pub notifications: Vec<NotificationView>,
+    /// Tickets the person holds or held (revoked ones without their QR code).
+    pub tickets: Vec<crate::tickets::views::TicketView>,
 }
 
 /// The capabilities an export reads from, each through its own use cases.
@@ -52,6 +54,7 @@ pub struct ExportSources {
     pub mfa: Arc<MfaService>,
     pub audit: AuditLog,
     pub notifications: Arc<NotificationService>,
+    pub tickets: Arc<crate::tickets::TicketService>,
 }
 
 /// The display name an erased account keeps.
@@ -147,6 +150,7 @@ impl PrivacyService {
         self.store.revoke_trusted_devices(user, now).await?;
         self.store.revoke_sessions_except(user, None, now).await?;
         self.store.delete_notifications_of(user).await?;
+        self.store.rename_holder(user, ERASED_NAME).await?;
         // A hash of a random secret nobody knows: no password matches it.
         let unusable = super::password::hash(super::tokens::new_signing_secret()).await?;
         self.store
@@ -217,6 +221,7 @@ impl PrivacyService {
             api_keys,
             audit: s.audit.by_actor(who.user).await?,
             notifications: s.notifications.all_of(who.user).await?,
+            tickets: s.tickets.all_of(who.user).await?,
         })
     }
 

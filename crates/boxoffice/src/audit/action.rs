@@ -59,10 +59,13 @@ pub enum Action {
     WebhookDeleted,
     WebhookSecretRotated,
     WebhookRedelivered,
+    TicketTransferred,
+    TicketPolicyChanged,
+    CheckinListCreated,
 }
 
 impl Action {
-    pub const ALL: [Action; 49] = [
+    pub const ALL: [Action; 52] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::Logout,
@@ -112,6 +115,9 @@ impl Action {
         Action::WebhookDeleted,
         Action::WebhookSecretRotated,
         Action::WebhookRedelivered,
+        Action::TicketTransferred,
+        Action::TicketPolicyChanged,
+        Action::CheckinListCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -165,6 +171,9 @@ impl Action {
             Action::WebhookDeleted => "organization.webhook.deleted",
             Action::WebhookSecretRotated => "organization.webhook.secret_rotated",
             Action::WebhookRedelivered => "organization.webhook.redelivered",
+            Action::TicketTransferred => "ticket.transferred",
+            Action::TicketPolicyChanged => "ticket.policy.changed",
+            Action::CheckinListCreated => "checkin.list.created",
         }
     }
 }

@@ -353,6 +353,24 @@ pub fn payment_status() -> Object {
     closed_set(&names(&PaymentStatus::ALL, PaymentStatus::as_str), false)
 }
 
+/// Whether a ticket's code opens the door.
+pub fn ticket_status() -> Object {
+    use boxoffice_domain::ticket::TicketStatus;
+    closed_set(&names(&TicketStatus::ALL, TicketStatus::as_str), false)
+}
+
+/// Why a ticket's code was revoked, when it was.
+pub fn revoke_reason_or_null() -> Object {
+    use boxoffice_domain::ticket::RevokeReason;
+    closed_set(&names(&RevokeReason::ALL, RevokeReason::as_str), true)
+}
+
+/// What a scan at the door came to.
+pub fn scan_result() -> Object {
+    use boxoffice_domain::ticket::ScanResult;
+    closed_set(&names(&ScanResult::ALL, ScanResult::as_str), false)
+}
+
 /// State of a refund.
 pub fn refund_status() -> Object {
     use boxoffice_domain::payment::RefundStatus;
@@ -726,7 +744,9 @@ fn specific(operation_id: &str) -> Option<Specific> {
         | "listBookings"
         | "listPendingBookings"
         | "liveness"
-        | "readiness" => NONE,
+        | "readiness"
+        | "getSigningKeys"
+        | "getJwks" => NONE,
         "registerAccount" => Specific {
             rule_fields: &["email"],
             ..NONE
@@ -892,6 +912,31 @@ fn specific(operation_id: &str) -> Option<Specific> {
             unauthorized: true,
             conflicts: &[C::InvalidState],
             ..NONE
+        },
+        "listMyTickets" | "getTicketPolicy" => NONE,
+        "getTicket" | "listBookingTickets" | "setTicketPolicy" => OWNER,
+        "getTicketQr" | "getBookingTicketsPdf" => Specific {
+            conflicts: &[C::InvalidState],
+            ..OWNER
+        },
+        "transferTicket" => Specific {
+            conflicts: &[C::InvalidState],
+            rule_fields: &["to_email"],
+            ..OWNER
+        },
+        "scanTicket" => Specific {
+            rule_fields: &["qr", "gate", "list_id"],
+            not_found: true,
+            ..OWNER
+        },
+        "listCheckinLists" | "getShowAttendance" | "getOfflineCheckinList" => OWNER,
+        "createCheckinList" => Specific {
+            rule_fields: &["name", "zone_ids"],
+            ..OWNER
+        },
+        "syncCheckinList" => Specific {
+            rule_fields: &["gate", "scans"],
+            ..OWNER
         },
         _ => return None,
     })

@@ -48,6 +48,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "booking", description = "Holds and bookings: the on-sale hot path"),
         (name = "payments", description = "Checkout (hold → payment_pending → confirmed), refunds and refund policies, the payment provider's webhook. A paid hold is confirmed by its captured payment; a payment captured after the hold ended is confirmed if the same tickets can still be taken, otherwise refunded automatically."),
         (name = "notifications", description = "The signed-in user's notifications"),
+        (name = "keys", description = "Public keys (JWKS, Ed25519) that verify what the platform signs: queue passes and e-tickets. An edge or a gate scanner verifies offline with them"),
+        (name = "tickets", description = "E-tickets: signed QR codes, PDFs, transfers"),
+        (name = "check-in", description = "The door: scans, check-in lists, offline gates and their sync, live attendance"),
         (name = "admin", description = "Operator tools"),
         (name = "health", description = "Liveness and readiness")
     )
@@ -84,6 +87,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::webhooks::http::routes())
         .merge(crate::outbox::http::routes())
         .merge(crate::notifications::http::routes())
+        .merge(crate::tickets::http::routes())
+        .merge(crate::signing::http::routes())
         .merge(health::routes())
         .split_for_parts();
     crate::webhooks::http::add_payload_schemas(&mut doc);

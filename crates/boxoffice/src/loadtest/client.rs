@@ -4,7 +4,7 @@ use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderName, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::http::HeaderValue;
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
@@ -140,7 +140,18 @@ impl Conn {
         token: &HeaderValue,
         body: Bytes,
     ) -> Result<Answer, Failure> {
-        self.post_as(path, Some(token), body).await
+        self.post_as(path, Some(token), body, None).await
+    }
+
+    /// A POST with credentials and one more header (`Prefer: wait=N` …).
+    pub async fn post_with(
+        &mut self,
+        path: &str,
+        token: &HeaderValue,
+        body: Bytes,
+        header: (HeaderName, HeaderValue),
+    ) -> Result<Answer, Failure> {
+        self.post_as(path, Some(token), body, Some(header)).await
     }
 
     /// Sends one GET with credentials and reads the answer.
@@ -160,7 +171,7 @@ impl Conn {
 
     /// A POST without credentials (login).
     pub async fn post_anonymous(&mut self, path: &str, body: Bytes) -> Result<Answer, Failure> {
-        self.post_as(path, None, body).await
+        self.post_as(path, None, body, None).await
     }
 
     async fn post_as(
@@ -168,6 +179,7 @@ impl Conn {
         path: &str,
         token: Option<&HeaderValue>,
         body: Bytes,
+        header: Option<(HeaderName, HeaderValue)>,
     ) -> Result<Answer, Failure> {
         let mut req = Request::builder()
             .method(Method::POST)
@@ -178,6 +190,9 @@ impl Conn {
         }
         if !body.is_empty() {
             req = req.header(CONTENT_TYPE, JSON);
+        }
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
         }
         let req = req.body(Full::new(body)).map_err(|e| Failure {
             kind: "transport",

@@ -6,7 +6,7 @@ use super::client::{Conn, Target};
 use super::stats::{self, Stats};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use hyper::http::HeaderValue;
+use hyper::http::{HeaderName, HeaderValue};
 use hyper::StatusCode;
 use indicatif::ProgressBar;
 use parking_lot::Mutex;
@@ -118,6 +118,12 @@ struct ProblemType<'a> {
 struct BookingId<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
+}
+
+/// A checkout's answer: the booking it settled (or left pending).
+#[derive(Deserialize)]
+struct Checkout {
+    booking: BookingStatusOnly,
 }
 
 /// What a purchase waits on, and when the server made the hold and the sale.
@@ -277,11 +283,24 @@ impl Shared {
     ) -> Result<Option<Duration>, String> {
         let path = format!("/api/v1/bookings/{id}/checkout");
         let body = Bytes::from_static(br#"{"payment_method":"pm_card_ok"}"#);
+        // As a buyer's page would: wait in the request for the provider's result.
+        let prefer = (
+            HeaderName::from_static("prefer"),
+            HeaderValue::from_static("wait=10"),
+        );
         let sent = Instant::now();
-        let answer = conn.post(&path, token, body).await;
+        let answer = conn.post_with(&path, token, body, prefer).await;
         let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
         let _ = stats.lock().checkout.record(us.max(1));
         match answer {
+            Ok(a) if a.status == StatusCode::OK => {
+                let settled = serde_json::from_slice::<Checkout>(&a.body).ok();
+                let booking = settled.map(|c| c.booking);
+                return match booking.as_ref().map_or("", |b| b.status.as_str()) {
+                    "confirmed" => Ok(booking.and_then(|b| b.took())),
+                    other => Err(format!("ended {other}")),
+                };
+            }
             Ok(a) if a.status == StatusCode::ACCEPTED => {}
             Ok(a) => {
                 return Err(format!(

@@ -17,12 +17,14 @@ mod templates;
 
 pub use folder::FolderMailer;
 pub use sender::{MailService, RetryPolicy};
+
 pub use smtp::SmtpMailer;
 pub use templates::Templates;
 
 use crate::config::{Config, MailTransport};
 use anyhow::Context;
 use async_trait::async_trait;
+use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart};
 use std::sync::Arc;
 
@@ -35,6 +37,17 @@ pub struct MailMessage {
     pub html: String,
     /// The template it was rendered from, for logs (which never show the bodies).
     pub template: String,
+    /// Files sent along (tickets as PDF).
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a message.
+#[derive(Clone)]
+pub struct Attachment {
+    pub filename: String,
+    /// MIME type (`application/pdf`).
+    pub content_type: String,
+    pub body: Vec<u8>,
 }
 
 impl std::fmt::Debug for MailMessage {
@@ -60,14 +73,25 @@ pub fn build_message(from: &Mailbox, message: &MailMessage) -> anyhow::Result<le
         .to
         .parse()
         .context("the recipient is not a valid address")?;
+    let bodies = MultiPart::alternative_plain_html(message.text.clone(), message.html.clone());
+    let body = if message.attachments.is_empty() {
+        bodies
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(bodies);
+        for a in &message.attachments {
+            let kind = ContentType::parse(&a.content_type)
+                .with_context(|| format!("attachment type {:?}", a.content_type))?;
+            mixed = mixed.singlepart(
+                lettre::message::Attachment::new(a.filename.clone()).body(a.body.clone(), kind),
+            );
+        }
+        mixed
+    };
     lettre::Message::builder()
         .from(from.clone())
         .to(to)
         .subject(message.subject.clone())
-        .multipart(MultiPart::alternative_plain_html(
-            message.text.clone(),
-            message.html.clone(),
-        ))
+        .multipart(body)
         .context("building the message")
 }
 
@@ -104,6 +128,7 @@ mod tests {
             text: "code: secret-token-123".into(),
             html: "<p>secret-token-123</p>".into(),
             template: "password_reset".into(),
+            attachments: Vec::new(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The outbox other capabilities send through: `send_template` renders and queues,
 //! a supervised background task delivers with retries (see the module doc of `mail`).
 use super::templates::Templates;
-use super::{DynMailer, MailMessage};
+use super::{Attachment, DynMailer, MailMessage};
 use boxoffice_domain::account::Email;
 use rand::Rng;
 use serde::Serialize;
@@ -91,6 +91,17 @@ impl MailService {
         template: &str,
         context: impl Serialize,
     ) -> anyhow::Result<()> {
+        self.send_with_attachments(to, template, context, Vec::new())
+    }
+
+    /// [`Self::send_template`] with files attached.
+    pub fn send_with_attachments(
+        &self,
+        to: &Email,
+        template: &str,
+        context: impl Serialize,
+        attachments: Vec<Attachment>,
+    ) -> anyhow::Result<()> {
         let rendered = self.templates.render(template, context)?;
         let message = MailMessage {
             to: to.as_str().to_owned(),
@@ -98,6 +109,7 @@ impl MailService {
             text: rendered.text,
             html: rendered.html,
             template: template.to_owned(),
+            attachments,
         };
         self.pending.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = self.queue.try_send(message) {

@@ -46,6 +46,11 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
         include_str!("../../templates/mail/refund_processed.txt"),
         include_str!("../../templates/mail/refund_processed.html"),
     ),
+    (
+        "tickets_issued",
+        include_str!("../../templates/mail/tickets_issued.txt"),
+        include_str!("../../templates/mail/tickets_issued.html"),
+    ),
 ];
 
 /// A rendered message: subject, text and HTML bodies.
@@ -176,10 +181,29 @@ mod tests {
     }
 
     #[test]
+    fn the_tickets_mail_lists_every_ticket() {
+        let r = Templates::new()
+            .render(
+                "tickets_issued",
+                json!({"display_name": "Ana", "event_name": "Jazz <b>Night</b>", "venue": "Hall",
+                    "starts_at": "2027-03-01T20:00:00Z", "tickets": [
+                        {"zone": "Floor", "seat": null, "holder": "Ana", "code": "AAAA-BBBB"},
+                        {"zone": "Balcony", "seat": "B-7", "holder": "Ana", "code": "CCCC-DDDD"}]}),
+            )
+            .unwrap();
+        assert!(r.subject.contains("Jazz <b>Night</b>"));
+        assert!(!r.html.contains("<b>Night"));
+        for part in ["AAAA-BBBB", "CCCC-DDDD", "seat B-7", "Floor"] {
+            assert!(r.text.contains(part), "{part} in {}", r.text);
+        }
+        assert!(r.html.contains("<code>CCCC-DDDD</code>"));
+    }
+
+    #[test]
     fn buyer_templates_carry_the_order_summary() {
         let t = Templates::new();
         let buyer: Vec<_> = Templates::names()
-            .filter(|n| !ACCOUNT_TEMPLATES.contains(n))
+            .filter(|n| !ACCOUNT_TEMPLATES.contains(n) && *n != "tickets_issued")
             .collect();
         assert_eq!(buyer.len(), 4, "{buyer:?}");
         for name in buyer {

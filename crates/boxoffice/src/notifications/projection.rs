@@ -10,12 +10,16 @@ use crate::accounts::privacy::is_erased_email;
 use crate::clock::DynClock;
 use crate::mail::MailService;
 use crate::outbox::{EventFailure, OutboxHandler};
-use crate::store::{DynStore, EmailStatus, NotificationRecord, OutboxEvent};
+use crate::store::{
+    DynStore, EmailStatus, EventRecord, NotificationRecord, OutboxEvent, ShowBundle, UserRecord,
+};
 use crate::timefmt::rfc3339;
 use anyhow::Context;
 use async_trait::async_trait;
 use boxoffice_domain::{BookingId, Money, ShowId, Timestamp, UserId, ZoneId};
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What the emails of the last hour are counted over.
@@ -111,21 +115,35 @@ impl NotificationProjection {
         }
     }
 
+    /// The show and its event, read once per batch.
+    async fn show<'a>(
+        &self,
+        shows: &'a mut Shows,
+        id: ShowId,
+    ) -> anyhow::Result<&'a (ShowBundle, EventRecord)> {
+        if let Entry::Vacant(slot) = shows.entry(id) {
+            let bundle = self
+                .store
+                .show_bundle(id)
+                .await
+                .context("reading the show")?;
+            let event = self
+                .store
+                .event(bundle.show.event_id)
+                .await
+                .context("reading the event")?;
+            slot.insert((bundle, event));
+        }
+        Ok(&shows[&id])
+    }
+
     async fn summary(
         &self,
+        shows: &mut Shows,
         booking: &BookingPayload,
         refunded: Option<String>,
     ) -> anyhow::Result<Summary> {
-        let bundle = self
-            .store
-            .show_bundle(booking.show_id)
-            .await
-            .context("reading the show")?;
-        let event = self
-            .store
-            .event(bundle.show.event_id)
-            .await
-            .context("reading the event")?;
+        let (bundle, event) = self.show(shows, booking.show_id).await?;
         let zone = bundle
             .zones
             .iter()
@@ -137,7 +155,7 @@ impl NotificationProjection {
             .context("the total overflows")?;
         Ok(Summary {
             booking_id: booking.id.to_string(),
-            event_name: event.details.title,
+            event_name: event.details.title.clone(),
             venue: bundle.show.details.venue.clone(),
             show_starts_at: rfc3339(bundle.show.details.starts_at),
             zone,
@@ -153,7 +171,12 @@ impl NotificationProjection {
     }
 
     /// The buyer and the order summary of `event`.
-    async fn read(&self, kind: Kind, event: &OutboxEvent) -> anyhow::Result<(UserId, Summary)> {
+    async fn read(
+        &self,
+        shows: &mut Shows,
+        kind: Kind,
+        event: &OutboxEvent,
+    ) -> anyhow::Result<(UserId, Summary)> {
         let payload = event.payload.clone();
         match kind {
             Kind::Refunded => {
@@ -176,13 +199,13 @@ impl NotificationProjection {
                 let refunded = format_money(refund.amount_minor, &refund.currency);
                 Ok((
                     refund.user_id,
-                    self.summary(&booking, Some(refunded)).await?,
+                    self.summary(shows, &booking, Some(refunded)).await?,
                 ))
             }
             _ => {
                 let booking: BookingPayload = serde_json::from_value(payload)
                     .context("a booking event without its booking")?;
-                let mut summary = self.summary(&booking, None).await?;
+                let mut summary = self.summary(shows, &booking, None).await?;
                 if kind == Kind::PaymentFailed {
                     summary.hold_until = booking.expires_at.map(rfc3339);
                 }
@@ -191,11 +214,17 @@ impl NotificationProjection {
         }
     }
 
-    async fn notify(&self, event: &OutboxEvent) -> anyhow::Result<()> {
+    /// The inbox entry `event` makes, with what its email needs; `None` when the
+    /// event notifies nobody.
+    async fn prepare(
+        &self,
+        shows: &mut Shows,
+        event: &OutboxEvent,
+    ) -> anyhow::Result<Option<Prepared>> {
         let Some(kind) = Kind::of(&event.event_type) else {
-            return Ok(());
+            return Ok(None);
         };
-        let (user_id, summary) = self.read(kind, event).await?;
+        let (user_id, summary) = self.read(shows, kind, event).await?;
         let user = self
             .store
             .user(user_id)
@@ -203,55 +232,65 @@ impl NotificationProjection {
             .context("reading the buyer")?;
         if is_erased_email(user.email.as_str()) {
             tracing::debug!(event = %event.id, "no notification for an erased account");
-            return Ok(());
+            return Ok(None);
         }
         let (title, body) = texts(kind, &summary);
-        let now = self.clock.now();
-        let stored = self
-            .store
-            .put_notification(&NotificationRecord {
-                id: uuid::Uuid::now_v7().to_string(),
-                user_id,
-                event_id: event.id.clone(),
-                kind: event.event_type.clone(),
-                title,
-                body,
-                detail: serde_json::to_value(&summary)?,
-                email_status: EmailStatus::Pending,
-                emailed_at: None,
-                created_at: now,
-                read_at: None,
-            })
-            .await
-            .context("storing the notification")?;
-        if stored.email_status != EmailStatus::Pending {
-            return Ok(());
-        }
-        if self.emails_per_hour > 0 {
-            let sent = self
-                .store
-                .emails_sent_since(user_id, now.plus_millis(-LIMIT_WINDOW_MS))
-                .await?;
-            if sent >= i64::from(self.emails_per_hour) {
-                tracing::info!(notification = %stored.id, kind = %stored.kind, limit = self.emails_per_hour, "email skipped: the user's hourly limit is spent");
-                self.store
-                    .set_email_status(&stored.id, EmailStatus::RateLimited, None)
-                    .await?;
-                return Ok(());
-            }
-        }
-        let context = serde_json::json!({
-            "display_name": user.display_name,
-            "summary": summary,
-        });
-        self.mail
-            .send_template(&user.email, kind.template(), context)
-            .context("rendering the email")?;
-        self.store
-            .set_email_status(&stored.id, EmailStatus::Sent, Some(now))
-            .await?;
-        Ok(())
+        let record = NotificationRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id,
+            event_id: event.id.clone(),
+            kind: event.event_type.clone(),
+            title,
+            body,
+            detail: serde_json::to_value(&summary)?,
+            email_status: EmailStatus::Pending,
+            emailed_at: None,
+            created_at: self.clock.now(),
+            read_at: None,
+        };
+        Ok(Some(Prepared {
+            record,
+            kind,
+            user,
+            summary,
+        }))
     }
+
+    /// Whether `user` may get one more email now, counting those this batch sends.
+    async fn within_limit(
+        &self,
+        sent: &mut HashMap<UserId, i64>,
+        user: UserId,
+        now: Timestamp,
+    ) -> anyhow::Result<bool> {
+        if self.emails_per_hour == 0 {
+            return Ok(true);
+        }
+        let count = match sent.entry(user) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(
+                self.store
+                    .emails_sent_since(user, now.plus_millis(-LIMIT_WINDOW_MS))
+                    .await?,
+            ),
+        };
+        if *count >= i64::from(self.emails_per_hour) {
+            return Ok(false);
+        }
+        *count += 1;
+        Ok(true)
+    }
+}
+
+/// Shows (and their events) read while handling one batch.
+type Shows = HashMap<ShowId, (ShowBundle, EventRecord)>;
+
+/// An inbox entry about to be stored, and its email.
+struct Prepared {
+    record: NotificationRecord,
+    kind: Kind,
+    user: UserRecord,
+    summary: Summary,
 }
 
 /// Title and text of the inbox entry.
@@ -311,13 +350,73 @@ pub fn format_money(amount_minor: i64, currency: &str) -> String {
 
 #[async_trait]
 impl OutboxHandler for NotificationProjection {
+    /// A batch is two writes however many events it holds: its inbox entries in one,
+    /// then the state of their emails in another.
     async fn handle(&self, events: &[OutboxEvent]) -> anyhow::Result<Vec<EventFailure>> {
         let mut failures = Vec::new();
+        let mut shows = Shows::new();
+        let mut prepared = Vec::new();
         for (index, event) in events.iter().enumerate() {
-            if let Err(error) = self.notify(event).await {
-                failures.push(EventFailure { index, error });
+            match self.prepare(&mut shows, event).await {
+                Ok(Some(p)) => prepared.push((index, p)),
+                Ok(None) => {}
+                Err(error) => failures.push(EventFailure { index, error }),
             }
         }
+        if prepared.is_empty() {
+            return Ok(failures);
+        }
+        let records: Vec<_> = prepared.iter().map(|(_, p)| p.record.clone()).collect();
+        let stored: HashMap<_, _> = self
+            .store
+            .put_notifications(&records)
+            .await
+            .context("storing the notifications")?
+            .into_iter()
+            .map(|n| ((n.event_id.clone(), n.user_id), n))
+            .collect();
+        let now = self.clock.now();
+        let mut sent_per_user = HashMap::new();
+        let (mut sent, mut limited) = (Vec::new(), Vec::new());
+        for (index, p) in prepared {
+            let key = (p.record.event_id.clone(), p.record.user_id);
+            let Some(entry) = stored.get(&key) else {
+                let error = anyhow::anyhow!("the notification was not stored");
+                failures.push(EventFailure { index, error });
+                continue;
+            };
+            if entry.email_status != EmailStatus::Pending {
+                continue; // a replay of an event whose email already went (or never will)
+            }
+            if !self
+                .within_limit(&mut sent_per_user, entry.user_id, now)
+                .await?
+            {
+                tracing::info!(notification = %entry.id, kind = %entry.kind, limit = self.emails_per_hour, "email skipped: the user's hourly limit is spent");
+                limited.push(entry.id.clone());
+                continue;
+            }
+            let context = serde_json::json!({
+                "display_name": p.user.display_name,
+                "summary": p.summary,
+            });
+            match self
+                .mail
+                .send_template(&p.user.email, p.kind.template(), context)
+            {
+                Ok(()) => sent.push(entry.id.clone()),
+                Err(e) => failures.push(EventFailure {
+                    index,
+                    error: e.context("rendering the email"),
+                }),
+            }
+        }
+        self.store
+            .set_email_statuses(&sent, EmailStatus::Sent, Some(now))
+            .await?;
+        self.store
+            .set_email_statuses(&limited, EmailStatus::RateLimited, None)
+            .await?;
         Ok(failures)
     }
 }

@@ -1,5 +1,6 @@
 //! Payment endpoints: checkout and the buyer's view of a booking's money, refunds and
 //! their approval, refund policies, and the gateway's webhook.
+use super::settle;
 use super::views::{
     ApproveRefund, BookingPayments, CheckoutRequest, CheckoutView, RefundPolicyInput,
     RefundPolicyView, RefundView,
@@ -10,7 +11,9 @@ use crate::http::paging::{self, Paged};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use boxoffice_domain::booking::BookingStatus;
 use boxoffice_domain::payment::RefundStatus;
 use boxoffice_domain::{BookingId, ShowId};
 use serde::{Deserialize, Serialize};
@@ -34,21 +37,43 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Pay for a hold. The attempt goes to the payment provider and its result comes
 /// asynchronously: poll the booking (or its payments) until it is `confirmed` or
-/// `payment_failed` (then pay again with another method while the hold lasts). Free
-/// tickets are confirmed at once. Send an `Idempotency-Key`: a retried request never
-/// starts a second attempt.
-#[utoipa::path(post, path = "/api/v1/bookings/{id}/checkout", operation_id = "checkoutBooking", tag = "payments", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = CheckoutRequest,
-    responses((status = 202, body = CheckoutView)))]
+/// `payment_failed` (then pay again with another method while the hold lasts). Or
+/// send `Prefer: wait=N` (RFC 7240, N ≤ 10 seconds): the answer then waits for the
+/// provider's result and is `200` with the settled booking (`Preference-Applied:
+/// wait=N`), or `202` if the result is not in after N seconds. Free tickets are
+/// confirmed at once. Send an `Idempotency-Key`: a retried request never starts a
+/// second attempt.
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/checkout", operation_id = "checkoutBooking", tag = "payments", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Prefer" = Option<String>, Header, description = "`wait=N`: answer once the payment has settled, waiting at most N seconds (capped at 10)", example = "wait=5")),
+    request_body = CheckoutRequest,
+    responses(
+        (status = 200, body = CheckoutView, description = "Asked to wait, and the payment settled: the booking is `confirmed` or `payment_failed`"),
+        (status = 202, body = CheckoutView, description = "The payment is with the provider; its result comes later")))]
 async fn checkout(
     State(s): State<AppState>,
     Auth(who): Auth,
     Path(id): Path<BookingId>,
+    headers: HeaderMap,
     Json(body): Json<CheckoutRequest>,
-) -> Result<(StatusCode, axum::Json<CheckoutView>)> {
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(s.payments.checkout(who, id, body).await?),
-    ))
+) -> Result<Response> {
+    let wait = headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .and_then(settle::preferred_wait);
+    let view = s.payments.checkout(who, id, body, wait).await?;
+    let Some(wait) = wait else {
+        return Ok((StatusCode::ACCEPTED, axum::Json(view)).into_response());
+    };
+    let status = if view.booking.status == BookingStatus::PaymentPending.as_str() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let applied = [(
+        HeaderName::from_static("preference-applied"),
+        format!("wait={}", wait.as_secs()),
+    )];
+    Ok((status, applied, axum::Json(view)).into_response())
 }
 
 /// Payment attempts, refunds and ledger rows of a booking (its owner or an admin).

@@ -4,6 +4,7 @@ pub mod gateway;
 pub mod http;
 mod resolver;
 mod service;
+pub mod settle;
 pub mod views;
 
 pub use resolver::resolve_payments;

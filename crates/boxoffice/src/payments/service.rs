@@ -11,6 +11,7 @@ use super::gateway::{
     DynGateway, GatewayError, GatewayEvent, GatewayEventKind, GatewayRefund, GatewayRefundStatus,
     Intent, IntentRequest, IntentStatus, RefundRequest,
 };
+use super::settle::Settlements;
 use super::views::{
     parse_payment_method, ApproveRefund, BookingPayments, CheckoutRequest, CheckoutView,
     LedgerMismatch, LedgerView, PaymentView, RefundPolicyInput, RefundPolicyView, RefundTierView,
@@ -76,6 +77,8 @@ pub struct PaymentService {
     access: Arc<Access>,
     clock: DynClock,
     timing: SagaTiming,
+    /// Checkouts waiting in this process for their payment's outcome.
+    settlements: Arc<Settlements>,
 }
 
 fn new_id() -> String {
@@ -126,6 +129,7 @@ impl PaymentService {
             access,
             clock,
             timing,
+            settlements: Arc::default(),
         }
     }
 
@@ -189,11 +193,13 @@ impl PaymentService {
     }
 
     /// Starts (or retries) paying for a hold. Free tickets are confirmed at once.
+    /// With `wait`, answers once the provider's result has landed (or `wait` ran out).
     pub async fn checkout(
         &self,
         who: Principal,
         id: BookingId,
         req: CheckoutRequest,
+        wait: Option<Duration>,
     ) -> Result<CheckoutView> {
         let payment_method = parse_payment_method(&req.payment_method)
             .map_err(|m| Error::field("payment_method", m))?;
@@ -243,6 +249,7 @@ impl PaymentService {
                 "another payment of this booking started at the same time",
             ));
         }
+        let watch = wait.map(|_| self.settlements.watch(id));
         let payment = match self.create_intent(&gateway, &payment).await {
             Ok(p) => p,
             Err(e @ GatewayError::Unavailable { .. }) | Err(e @ GatewayError::Rejected(_)) => {
@@ -266,7 +273,17 @@ impl PaymentService {
                 payment
             }
         };
-        let booking = self.store.booking(id).await.or_not_found("booking")?;
+        let mut booking = self.store.booking(id).await.or_not_found("booking")?;
+        if let (Some(watch), Some(wait)) = (watch, wait) {
+            let until = tokio::time::Instant::now() + wait;
+            while booking.status == BookingStatus::PaymentPending
+                && watch
+                    .wait(until.saturating_duration_since(tokio::time::Instant::now()))
+                    .await
+            {
+                booking = self.store.booking(id).await.or_not_found("booking")?;
+            }
+        }
         Ok(CheckoutView {
             booking: (&booking).into(),
             payment: Some((&self.store.payment(&payment.id).await?).into()),
@@ -446,10 +463,30 @@ impl PaymentService {
         {
             return Err(Error::NotFound("payment"));
         }
+        if intent.status == IntentStatus::Processing {
+            return Ok(());
+        }
+        let applied = self.apply_result(&payment, intent).await;
+        self.settlements.settled(payment.booking_id);
+        applied
+    }
+
+    /// A final answer of the provider about `payment`.
+    async fn apply_result(&self, payment: &PaymentRecord, intent: &Intent) -> Result<()> {
         let now = self.clock.now();
+        let target = match intent.status {
+            IntentStatus::Succeeded => PaymentStatus::Succeeded,
+            IntentStatus::Failed => PaymentStatus::Failed,
+            IntentStatus::Cancelled => PaymentStatus::Cancelled,
+            IntentStatus::Processing => return Ok(()),
+        };
+        if payment.status == target {
+            // A repeated answer: whoever moved the payment did the rest.
+            return Ok(());
+        }
         match intent.status {
             IntentStatus::Processing => Ok(()),
-            IntentStatus::Succeeded => self.captured(&payment, intent).await,
+            IntentStatus::Succeeded => self.captured(payment, intent).await,
             IntentStatus::Failed | IntentStatus::Cancelled => {
                 let (to, step) = if intent.status == IntentStatus::Failed {
                     (
@@ -463,7 +500,7 @@ impl PaymentService {
                     )
                 };
                 // Only the newest attempt speaks for the booking.
-                let latest = self.is_latest(&payment).await?;
+                let latest = self.is_latest(payment).await?;
                 let changed = self
                     .change(PaymentChange {
                         payment_id: payment.id.clone(),

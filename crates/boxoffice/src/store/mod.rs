@@ -6,6 +6,7 @@ mod organizations;
 mod outbox;
 mod payments;
 mod sql;
+mod tickets;
 mod webhooks;
 
 pub use notifications::*;
@@ -13,6 +14,7 @@ pub use organizations::*;
 pub use outbox::*;
 pub use payments::*;
 pub use sql::{Backend, SqlStore};
+pub use tickets::*;
 pub use webhooks::*;
 
 use async_trait::async_trait;
@@ -92,6 +94,7 @@ pub trait Store:
     + WebhookStore
     + OutboxUpkeepStore
     + NotificationStore
+    + TicketStore
 {
 }
 impl<T> Store for T where
@@ -111,6 +114,7 @@ impl<T> Store for T where
         + WebhookStore
         + OutboxUpkeepStore
         + NotificationStore
+        + TicketStore
 {
 }
 

@@ -58,10 +58,28 @@ pub trait NotificationStore: Send + Sync {
     async fn put_notification(
         &self,
         record: &NotificationRecord,
-    ) -> StoreResult<NotificationRecord>;
+    ) -> StoreResult<NotificationRecord> {
+        let mut stored = self.put_notifications(std::slice::from_ref(record)).await?;
+        stored.pop().ok_or(super::StoreError::NotFound)
+    }
+    /// Inserts each record unless its user has one for its event, in one write; the
+    /// ones stored afterwards (new or earlier), in no particular order.
+    async fn put_notifications(
+        &self,
+        records: &[NotificationRecord],
+    ) -> StoreResult<Vec<NotificationRecord>>;
     async fn set_email_status(
         &self,
         id: &str,
+        status: EmailStatus,
+        at: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        self.set_email_statuses(&[id.to_owned()], status, at).await
+    }
+    /// Sets the email state of every notification in `ids` in one write.
+    async fn set_email_statuses(
+        &self,
+        ids: &[String],
         status: EmailStatus,
         at: Option<Timestamp>,
     ) -> StoreResult<()>;

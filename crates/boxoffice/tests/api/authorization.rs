@@ -135,6 +135,24 @@ const MATRIX: &[(&str, [u16; 9])] = &[
     ("getWebhookDelivery", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
     ("redeliverWebhookDelivery", [401, 403, 403, 403, 202, 202, 202, 403, 202]),
     ("pingWebhook", [401, 403, 403, 403, 202, 202, 202, 403, 202]),
+    // Tickets: the holder's own; the organization's staff see them; the door scans.
+    ("listMyTickets", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    ("getTicket", [401, 200, 403, 200, 200, 200, 200, 401, 401]),
+    ("getTicketQr", [401, 200, 403, 200, 200, 200, 200, 401, 401]),
+    ("listBookingTickets", [401, 200, 403, 200, 200, 200, 200, 401, 401]),
+    ("getBookingTicketsPdf", [401, 200, 403, 200, 200, 200, 200, 401, 401]),
+    ("transferTicket", [401, 200, 403, 403, 403, 403, 200, 401, 401]),
+    ("getTicketPolicy", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("setTicketPolicy", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("scanTicket", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    ("listCheckinLists", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    ("createCheckinList", [401, 403, 403, 403, 201, 201, 201, 403, 201]),
+    ("getOfflineCheckinList", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    ("syncCheckinList", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    ("getShowAttendance", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    // Published keys.
+    ("getSigningKeys", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("getJwks", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // Probes.
     ("liveness", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("readiness", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -171,6 +189,8 @@ struct Target {
     delivery: String,
     letter: String,
     notification: String,
+    ticket: String,
+    list: String,
     /// An id that names nothing the caller has.
     unknown: String,
     body: Option<Value>,
@@ -307,6 +327,34 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
         }
         "setRefundPolicy" => {
             t.body = Some(json!({"tiers": [{"min_hours_before": 24, "percent": 100}]}));
+        }
+        "getTicket"
+        | "getTicketQr"
+        | "listBookingTickets"
+        | "getBookingTicketsPdf"
+        | "transferTicket"
+        | "scanTicket" => {
+            t.booking = buyer_pays(app, w, &t.show, &t.zone).await;
+            let ticket = first_ticket(app, w, &t.booking).await;
+            t.ticket = ticket["id"].as_str().unwrap().to_owned();
+            if op == "transferTicket" {
+                t.body = Some(json!({"to_email": app.buyer().await.email}));
+            } else if op == "scanTicket" {
+                t.body = Some(json!({"show_id": t.show, "gate": "matrix", "qr": ticket["qr"]}));
+            }
+        }
+        "getOfflineCheckinList" | "syncCheckinList" => {
+            let r = app
+                .post(
+                    &format!("/api/v1/shows/{}/checkin-lists", t.show),
+                    Some(&owner),
+                    &json!({"name": "Matrix entrance", "zone_ids": []}),
+                )
+                .await;
+            t.list = r.expect(201)["id"].as_str().unwrap().to_owned();
+            if op == "syncCheckinList" {
+                t.body = Some(json!({"gate": "matrix", "scans": []}));
+            }
         }
         "changeMemberRole" | "removeMember" => {
             let member = app.buyer().await;
@@ -473,6 +521,8 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
             Some(json!({"url": "http://127.0.0.1:9/matrix", "event_types": ["booking.confirmed"]}))
         }
         "updateWebhook" => Some(json!({"enabled": false})),
+        "setTicketPolicy" => Some(json!({"transfers_allowed": false})),
+        "createCheckinList" => Some(json!({"name": "Balcony entrance", "zone_ids": [t.zone]})),
         _ => None,
     });
     t
@@ -522,6 +572,22 @@ async fn buyer_pays(app: &TestApp, w: &World, show: &str, zone: &str) -> String 
     booking
 }
 
+/// The first ticket of a confirmed booking of the world's buyer, once issued.
+async fn first_ticket(app: &TestApp, w: &World, booking: &str) -> Value {
+    let token = app.token_for(&w.buyer);
+    eventually(
+        Duration::from_secs(15),
+        "the tickets to be issued",
+        || async {
+            let r = app
+                .get(&format!("/api/v1/bookings/{booking}/tickets"), Some(&token))
+                .await;
+            r.body.as_array().and_then(|l| l.first().cloned())
+        },
+    )
+    .await
+}
+
 /// The concrete path of a templated one, with the target's ids.
 fn fill(path: &str, org: &str, t: &Target) -> String {
     let id = if path.starts_with("/api/v1/organizations/") {
@@ -538,6 +604,10 @@ fn fill(path: &str, org: &str, t: &Target) -> String {
         &t.letter
     } else if path.starts_with("/api/v1/notifications/") {
         &t.notification
+    } else if path.starts_with("/api/v1/tickets/") {
+        &t.ticket
+    } else if path.starts_with("/api/v1/checkin-lists/") {
+        &t.list
     } else {
         // Someone else's or nobody's: sessions and trusted devices.
         &t.unknown

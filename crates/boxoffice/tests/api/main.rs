@@ -32,4 +32,5 @@ mod rate_limits;
 mod retention;
 mod smtp;
 mod store_suite;
+mod tickets;
 mod webhooks;

@@ -32,7 +32,7 @@ async fn inbox(app: &TestApp, token: &str, query: &str) -> Value {
 
 on_both_backends!(a_confirmed_booking_is_emailed_with_its_order_summary);
 async fn a_confirmed_booking_is_emailed_with_its_order_summary(backend: Backend) {
-    let sink = SmtpSink::start().await;
+    let sink = SmtpSink::notices().await;
     let app = with_smtp(backend, &sink, 20).await;
     let show = app.show_with(ShowSpec::default()).await;
     let buyer = app.buyer().await;
@@ -185,7 +185,7 @@ async fn a_confirmed_booking_is_emailed_with_its_order_summary(backend: Backend)
 
 on_both_backends!(the_hourly_email_limit_skips_emails_and_keeps_notifications);
 async fn the_hourly_email_limit_skips_emails_and_keeps_notifications(backend: Backend) {
-    let sink = SmtpSink::start().await;
+    let sink = SmtpSink::notices().await;
     let app = with_smtp(backend, &sink, 2).await;
     let show = app.show_with(ShowSpec::default()).await;
     let buyer = app.buyer().await;

@@ -108,7 +108,7 @@ async fn throughput(backend: Backend) {
 
 async fn latency(backend: Backend) {
     let samples = env_or("BOXOFFICE_FIGURES_SAMPLES", 200);
-    let sink = SmtpSink::start().await;
+    let sink = SmtpSink::notices().await;
     let url = sink.url();
     let app = TestApp::spawn_with(backend, move |c| {
         c.mail_transport = MailTransport::Smtp;

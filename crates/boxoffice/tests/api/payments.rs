@@ -24,6 +24,25 @@ async fn checkout(app: &TestApp, token: &str, booking: &str, card: &str, key: &s
     read(res).await
 }
 
+/// A checkout that asks to wait for the outcome (`Prefer: wait=N`).
+async fn checkout_waiting(app: &TestApp, token: &str, booking: &str, card: &str) -> Resp {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/bookings/{booking}/checkout")))
+        .bearer_auth(token)
+        .header("prefer", "wait=10")
+        .json(&json!({"payment_method": card}))
+        .send()
+        .await
+        .expect("answered");
+    let applied = res
+        .headers()
+        .get("preference-applied")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(applied.as_deref(), Some("wait=10"));
+    read(res).await
+}
+
 /// Waits until the booking reaches `status`.
 async fn settles(app: &TestApp, token: &str, booking: &str, status: &str) -> Value {
     eventually(
@@ -247,6 +266,22 @@ async fn refunds_follow_the_policy(backend: Backend) {
     );
     assert_eq!(report["revenue"]["net_minor"], 0);
     assert_eq!(report["revenue"]["mismatches"], json!([]));
+    // The refunded tickets' codes no longer open the door.
+    eventually(WAIT, "the refunded tickets to be revoked", || async {
+        let r = app
+            .get(
+                &format!("/api/v1/bookings/{}/tickets", paid[0]),
+                Some(&buyer.token),
+            )
+            .await;
+        let tickets = r.expect(200).as_array().cloned().unwrap_or_default();
+        (tickets.len() == 2
+            && tickets
+                .iter()
+                .all(|t| t["status"] == "revoked" && t["revoke_reason"] == "refunded"))
+        .then_some(())
+    })
+    .await;
 
     let r = app
         .post(
@@ -368,7 +403,7 @@ async fn a_gateway_that_is_down_fails_fast_and_keeps_the_hold(backend: Backend) 
 /// they were sold meanwhile. Never both sold and back on sale.
 async fn late_payments_are_confirmed_or_refunded(backend: Backend) {
     let knobs = SimulatorKnobs {
-        processing_ms: 1_500,
+        processing_ms: 3_000,
         ..SimulatorKnobs::default()
     };
     let (app, sim) = TestApp::spawn_with_gateway(backend, knobs, |c| {
@@ -445,7 +480,34 @@ async fn late_payments_are_confirmed_or_refunded(backend: Backend) {
     app.stop().await;
 }
 
+/// With `Prefer: wait`, the checkout's own answer carries the settled booking: no
+/// polling for a provider that answers within the wait.
+async fn a_checkout_may_wait_for_its_outcome(backend: Backend) {
+    let knobs = SimulatorKnobs {
+        processing_ms: 300,
+        ..SimulatorKnobs::default()
+    };
+    let (app, sim) = TestApp::spawn_with_gateway(backend, knobs, |_| {}).await;
+    let show = app.show_with(ShowSpec::default()).await;
+    let buyer = app.buyer().await;
+
+    let paid = app.hold(&buyer.token, &show, 2).await;
+    let answer = checkout_waiting(&app, &buyer.token, &paid, "pm_card_ok").await;
+    let settled = answer.expect(200);
+    assert_eq!(settled["booking"]["status"], "confirmed");
+    assert_eq!(settled["payment"]["status"], "succeeded");
+    assert_eq!(at_gateway(&sim, &paid), (5000, 0, 1));
+
+    let declined = app.hold(&buyer.token, &show, 1).await;
+    let answer = checkout_waiting(&app, &buyer.token, &declined, "pm_card_declined").await;
+    let failed = answer.expect(200);
+    assert_eq!(failed["booking"]["status"], "payment_failed");
+    assert_eq!(failed["payment"]["failure_code"], "card_declined");
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_checkout_may_wait_for_its_outcome,
     a_paid_hold_is_confirmed_by_its_capture,
     a_declined_card_keeps_the_hold_for_another_try,
     free_tickets_skip_the_gateway,

@@ -23,7 +23,12 @@ async fn retention_never_prunes_past_the_slowest_consumer(backend: Backend) {
     assert_eq!(events.len(), 4);
     let last = events[3].seq;
     let store = &app.state.store;
-    for name in ["audit", "notifications"] {
+    for name in [
+        "audit",
+        "notifications",
+        boxoffice::tickets::OUTBOX_CONSUMER,
+        boxoffice::webhooks::OUTBOX_CONSUMER,
+    ] {
         eventually(
             Duration::from_secs(10),
             "the consumers catch up",

@@ -68,10 +68,22 @@ pub struct SmtpSink {
     pub port: u16,
     inbox: Mutex<mpsc::UnboundedReceiver<Received>>,
     task: tokio::task::JoinHandle<()>,
+    /// Messages whose subject starts with this are received and then passed over.
+    ignored: Option<&'static str>,
 }
 
 impl SmtpSink {
+    /// A sink for notification emails: the tickets email that follows a confirmed
+    /// booking is passed over.
+    pub async fn notices() -> SmtpSink {
+        Self::start_ignoring(Some("Your tickets")).await
+    }
+
     pub async fn start() -> SmtpSink {
+        Self::start_ignoring(None).await
+    }
+
+    async fn start_ignoring(ignored: Option<&'static str>) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -87,6 +99,7 @@ impl SmtpSink {
             port,
             inbox: Mutex::new(rx),
             task,
+            ignored,
         }
     }
 
@@ -94,21 +107,30 @@ impl SmtpSink {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
-    /// The next message, parsed; fails the test after `wait`.
-    pub async fn next(&self, wait: Duration) -> (Received, Mail) {
-        let got = tokio::time::timeout(wait, self.inbox.lock().await.recv())
-            .await
-            .expect("a message arrives in time")
-            .expect("the listener runs");
-        let mail = Mail::parse(&got.data);
-        (got, mail)
+    /// The next message not passed over, parsed; `None` after `wait`.
+    async fn receive(&self, wait: Duration) -> Option<(Received, Mail)> {
+        let mut inbox = self.inbox.lock().await;
+        tokio::time::timeout(wait, async {
+            loop {
+                let got = inbox.recv().await.expect("the listener runs");
+                let mail = Mail::parse(&got.data);
+                if !self.ignored.is_some_and(|p| mail.subject.starts_with(p)) {
+                    return (got, mail);
+                }
+            }
+        })
+        .await
+        .ok()
     }
 
-    /// Whether a message arrives within `wait`.
+    /// The next message, parsed; fails the test after `wait`.
+    pub async fn next(&self, wait: Duration) -> (Received, Mail) {
+        self.receive(wait).await.expect("a message arrives in time")
+    }
+
+    /// Whether no message arrives within `wait`.
     pub async fn nothing_within(&self, wait: Duration) -> bool {
-        tokio::time::timeout(wait, self.inbox.lock().await.recv())
-            .await
-            .is_err()
+        self.receive(wait).await.is_none()
     }
 }
 

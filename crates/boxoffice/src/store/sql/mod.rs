@@ -16,6 +16,7 @@ mod payments;
 mod personal;
 mod settings;
 mod statement;
+mod tickets;
 mod webhooks;
 
 use super::Durability;

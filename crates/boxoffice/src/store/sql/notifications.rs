@@ -1,13 +1,17 @@
 //! In-app notifications in SQL: inserts that keep the first notification of an event
 //! and user, the buyer's inbox newest first, and the count the email limit reads.
 use super::statement::{
-    bad_row, get_id, get_opt_ts, get_parsed, get_str, get_ts, opt_ts, t, ts, Arg, Sql,
+    bad_row, get_id, get_opt_ts, get_parsed, get_str, get_ts, insert_statements, opt_ts, t, ts,
+    Arg, Sql,
 };
 use super::SqlStore;
-use crate::store::{EmailStatus, NotificationRecord, NotificationStore, Page, StoreResult};
+use crate::store::{
+    EmailStatus, NotificationRecord, NotificationStore, Page, StoreError, StoreResult,
+};
 use async_trait::async_trait;
 use boxoffice_domain::{Timestamp, UserId};
 use sqlx::any::AnyRow;
+use std::collections::HashSet;
 
 const COLUMNS: &str = "id, user_id, event_id, kind, title, body, detail, email_status, emailed_at, created_at, read_at";
 
@@ -39,48 +43,88 @@ impl SqlStore {
 
 #[async_trait]
 impl NotificationStore for SqlStore {
-    async fn put_notification(&self, r: &NotificationRecord) -> StoreResult<NotificationRecord> {
-        let detail = serde_json::to_string(&r.detail).map_err(bad_row)?;
-        let mut sql = Sql::insert("notifications", COLUMNS);
-        sql.tuple(vec![
-            t(&r.id),
-            t(r.user_id),
-            t(&r.event_id),
-            t(&r.kind),
-            t(&r.title),
-            t(&r.body),
-            Arg::Text(detail),
-            t(r.email_status.as_str()),
-            opt_ts(r.emailed_at),
-            ts(r.created_at),
-            opt_ts(r.read_at),
-        ])
-        .push(" ON CONFLICT (event_id, user_id) DO NOTHING");
-        self.execute(&sql).await?;
+    async fn put_notifications(
+        &self,
+        records: &[NotificationRecord],
+    ) -> StoreResult<Vec<NotificationRecord>> {
+        // One row per event and user: a second one in the same write would meet the
+        // first inside one statement.
+        let mut seen = HashSet::new();
+        let mut rows = Vec::with_capacity(records.len());
+        for r in records {
+            if !seen.insert((r.event_id.as_str(), r.user_id)) {
+                continue;
+            }
+            let detail = serde_json::to_string(&r.detail).map_err(bad_row)?;
+            rows.push(vec![
+                t(&r.id),
+                t(r.user_id),
+                t(&r.event_id),
+                t(&r.kind),
+                t(&r.title),
+                t(&r.body),
+                Arg::Text(detail),
+                t(r.email_status.as_str()),
+                opt_ts(r.emailed_at),
+                ts(r.created_at),
+                opt_ts(r.read_at),
+            ]);
+        }
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inserts = insert_statements("notifications", COLUMNS, rows)
+            .into_iter()
+            .map(|mut sql| {
+                sql.push(" ON CONFLICT (event_id, user_id) DO NOTHING");
+                sql
+            })
+            .collect();
+        self.batch().await?.finish(inserts).await?;
         let mut stored = Sql::new(&format!(
-            "SELECT {COLUMNS} FROM notifications WHERE event_id = "
+            "SELECT {COLUMNS} FROM notifications WHERE event_id IN ("
         ));
-        stored
-            .text(&r.event_id)
-            .push(" AND user_id = ")
-            .text(r.user_id);
-        self.one(&stored, notification_from).await
+        let events: HashSet<&str> = seen.iter().map(|(event, _)| *event).collect();
+        for (n, event) in events.into_iter().enumerate() {
+            if n > 0 {
+                stored.push(", ");
+            }
+            stored.text(event);
+        }
+        stored.push(")");
+        let all = self.all(&stored, notification_from).await?;
+        Ok(all
+            .into_iter()
+            .filter(|n| seen.contains(&(n.event_id.as_str(), n.user_id)))
+            .collect())
     }
 
-    async fn set_email_status(
+    async fn set_email_statuses(
         &self,
-        id: &str,
+        ids: &[String],
         status: EmailStatus,
         at: Option<Timestamp>,
     ) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let mut sql = Sql::update("notifications");
         sql.push("email_status = ")
             .text(status.as_str())
             .push(", emailed_at = ")
             .arg(opt_ts(at))
-            .push(" WHERE id = ")
-            .text(id);
-        self.exec_one(&sql).await
+            .push(" WHERE id IN (");
+        for (n, id) in ids.iter().enumerate() {
+            if n > 0 {
+                sql.push(", ");
+            }
+            sql.text(id);
+        }
+        sql.push(")");
+        match self.execute(&sql).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
     }
 
     async fn emails_sent_since(&self, user: UserId, since: Timestamp) -> StoreResult<i64> {
