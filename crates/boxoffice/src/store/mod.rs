@@ -5,6 +5,7 @@ mod notifications;
 mod organizations;
 mod outbox;
 mod payments;
+mod seating;
 mod sql;
 mod webhooks;
 
@@ -12,6 +13,7 @@ pub use notifications::*;
 pub use organizations::*;
 pub use outbox::*;
 pub use payments::*;
+pub use seating::*;
 pub use sql::{Backend, SqlStore};
 pub use webhooks::*;
 
@@ -92,6 +94,7 @@ pub trait Store:
     + WebhookStore
     + OutboxUpkeepStore
     + NotificationStore
+    + SeatingStore
 {
 }
 impl<T> Store for T where
@@ -111,6 +114,7 @@ impl<T> Store for T where
         + WebhookStore
         + OutboxUpkeepStore
         + NotificationStore
+        + SeatingStore
 {
 }
 
@@ -344,7 +348,10 @@ pub struct BookingRecord {
     pub show_id: ShowId,
     pub zone_id: ZoneId,
     pub quantity: u32,
+    /// Price of one ticket of the first item (of the only one, in general admission).
     pub unit_price: Money,
+    /// What the booking costs: the sum over its items.
+    pub total: Money,
     pub status: BookingStatus,
     pub expires_at: Timestamp,
     pub created_at: Timestamp,
@@ -354,8 +361,11 @@ pub struct BookingRecord {
 /// One write of the group-commit writer. A batch of these commits in one transaction.
 #[derive(Clone, Debug)]
 pub enum BookingWrite {
-    /// A new hold and its `booking.reserved` event.
+    /// A new hold of one general-admission zone (its one item is implied) and its
+    /// `booking.reserved` event.
     Hold(BookingRecord),
+    /// A new hold of seats or several items, with its items.
+    Order(Box<(BookingRecord, Vec<BookingItem>)>),
     /// Moves a booking from any source state of `action` to its target, if its
     /// deadline satisfies `deadline` at `at`; writes the action's event when it applies.
     Transition {

@@ -30,6 +30,7 @@ mod payments;
 mod privacy;
 mod rate_limits;
 mod retention;
+mod seating;
 mod smtp;
 mod store_suite;
 mod webhooks;
