@@ -30,6 +30,7 @@ mod payments;
 mod privacy;
 mod rate_limits;
 mod retention;
+mod seated_crash;
 mod seating;
 mod smtp;
 mod store_suite;
