@@ -345,7 +345,7 @@ impl BookingService {
     }
 
     /// A booking's view with its stored items.
-    async fn view(&self, b: &BookingRecord) -> Result<BookingView> {
+    pub(crate) async fn view(&self, b: &BookingRecord) -> Result<BookingView> {
         let mut view = BookingView::from(b);
         let items = self.store.booking_items(b.id).await?;
         view.items = items.iter().map(BookingItemView::from).collect();

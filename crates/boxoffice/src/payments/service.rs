@@ -17,8 +17,8 @@ use super::views::{
     RefundView, Revenue,
 };
 use crate::accounts::Principal;
+use crate::booking::BookingService;
 use crate::booking::Writer;
-use crate::booking::{BookingService, BookingView};
 use crate::catalog::ShowCache;
 use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
@@ -939,7 +939,7 @@ impl PaymentService {
     pub async fn of_booking(&self, who: Principal, id: BookingId) -> Result<BookingPayments> {
         let booking = self.owned(&who, id).await?;
         Ok(BookingPayments {
-            booking: BookingView::from(&booking),
+            booking: self.bookings.view(&booking).await?,
             payments: self
                 .store
                 .payments_of(id)

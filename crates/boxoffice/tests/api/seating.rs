@@ -584,7 +584,73 @@ async fn seats_survive_a_restart(backend: Backend) {
     taken.expect_problem(409, "/problems/seat-taken");
 }
 
+async fn an_order_is_paid_as_one_sum_and_refunded_seat_by_seat(backend: Backend) {
+    let (app, _sim) =
+        TestApp::spawn_with_gateway(backend, paysim::SimulatorKnobs::default(), |_| {}).await;
+    let show = seated_show(&app, 6, 600).await;
+    let buyer = app.buyer().await;
+    let booking = order(
+        &app,
+        &buyer.token,
+        &show,
+        json!([{"zone_id": show.standing, "quantity": 2}, {"seats": [show.seat("Balcony G-4"), show.seat("Stalls D-7")]}]),
+    )
+    .await
+    .expect(201)
+    .clone();
+    let id = booking["id"].as_str().unwrap().to_owned();
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/bookings/{id}/checkout")))
+        .bearer_auth(&buyer.token)
+        .header("idempotency-key", format!("pay-{id}"))
+        .json(&json!({"payment_method": "pm_card_ok"}))
+        .send()
+        .await
+        .unwrap();
+    let started = read(r).await;
+    assert_eq!(
+        started.expect(202)["payment"]["amount_minor"],
+        2 * 1000 + 2000 + 3000
+    );
+    let settled = |status: &'static str| {
+        let (app, token, id) = (&app, buyer.token.clone(), id.clone());
+        async move {
+            crate::support::eventually(std::time::Duration::from_secs(15), status, || async {
+                let r = app
+                    .get(&format!("/api/v1/bookings/{id}"), Some(&token))
+                    .await;
+                (r.body["status"] == status).then(|| r.body.clone())
+            })
+            .await
+        }
+    };
+    let paid = settled("confirmed").await;
+    assert_eq!(seat_labels(&paid), ["Balcony G-4", "Stalls D-7"]);
+    assert_eq!(seat_counts(&app, &show).await, (67, 0, 2, 1));
+    let payments = app
+        .get(
+            &format!("/api/v1/bookings/{id}/payments"),
+            Some(&buyer.token),
+        )
+        .await;
+    assert_eq!(payments.expect(200)["booking"]["items"], paid["items"]);
+    app.post(
+        &format!("/api/v1/bookings/{id}/refund"),
+        Some(&buyer.token),
+        &json!({}),
+    )
+    .await
+    .expect(202);
+    settled("refunded").await;
+    assert_eq!(seat_counts(&app, &show).await, (69, 0, 0, 1));
+    let s = sales(&app, &show).await;
+    assert_eq!(zone_of(&s, &show.standing), (0, 0, 50));
+    assert_eq!(s["consistent"], true, "{s}");
+}
+
 on_both_backends!(
+    an_order_is_paid_as_one_sum_and_refunded_seat_by_seat,
     buyers_racing_for_overlapping_seats_each_win_whole_or_nothing,
     an_order_of_several_zones_is_taken_whole_or_not_at_all,
     bad_seat_requests_name_the_field_and_hold_nothing,
