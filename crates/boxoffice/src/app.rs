@@ -19,6 +19,7 @@ use crate::outbox::{
 };
 use crate::payments::{PaymentService, SagaTiming};
 use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RateLimiter};
+use crate::seating::{SeatingCache, SeatingService};
 use crate::state::{AppState, Services};
 use crate::store::{Backend, DynStore, OrganizationStore, SqlStore};
 use crate::tasks::{Health, TaskGroup};
@@ -84,10 +85,14 @@ impl App {
         let snapshot = store.inventory_snapshot().await?;
         let inventory: DynInventory = Arc::new(LocalInventory::new());
         inventory.restore(&bundles, &snapshot).await?;
+        let seating = Arc::new(SeatingCache::load(&store).await?);
+        let orders = seating.orders(&store.live_items().await?)?;
+        inventory.restore_seating(&seating.maps(), &orders).await?;
         tracing::info!(
             shows = bundles.len(),
             pending_holds = snapshot.pending.len(),
             buyers = snapshot.buyers.len(),
+            seated_orders = orders.len(),
             "inventory rebuilt from the store"
         );
         let cache = Arc::new(ShowCache::new(bundles));
@@ -196,15 +201,26 @@ impl App {
             audit.clone(),
         ));
         let gateway = crate::payments::gateway::connect(&config.payments).await?;
-        let booking = Arc::new(BookingService::new(
+        let seating = Arc::new(SeatingService::new(
             store.clone(),
             access.clone(),
             cache.clone(),
+            seating,
             inventory.clone(),
-            writer.clone(),
             clock.clone(),
-            gateway.gateway.is_some(),
         ));
+        let booking = Arc::new(
+            BookingService::new(
+                store.clone(),
+                access.clone(),
+                cache.clone(),
+                inventory.clone(),
+                writer.clone(),
+                clock.clone(),
+                gateway.gateway.is_some(),
+            )
+            .with_seating(seating.cache().clone()),
+        );
         let payments = Arc::new(PaymentService::new(
             store.clone(),
             writer,
@@ -396,6 +412,7 @@ impl App {
             privacy,
             catalog,
             booking,
+            seating,
             payments,
             rate_limits,
             mail,

@@ -3,6 +3,7 @@
 //! `cargo run --release` is immediately explorable.
 use crate::accounts::{NewAccount, Principal};
 use crate::catalog::{EventInput, ShowInput, ZoneInput};
+use crate::seating::{CategoryZone, LayoutRequest, LayoutRowInput, ShowSeatingRequest};
 use crate::state::AppState;
 use crate::timefmt::rfc3339;
 use base64::Engine;
@@ -136,6 +137,106 @@ pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
     }
+    seed_seated_show(state, organizer).await?;
     tracing::info!("demo data created");
+    Ok(())
+}
+
+/// A concert hall sold by seat: twelve stalls rows and four circle rows, two price
+/// categories, the first seats of row A accessible.
+async fn seed_seated_show(state: &AppState, organizer: Principal) -> anyhow::Result<()> {
+    let fail = |e: crate::error::Error| anyhow::anyhow!("{e}");
+    let event = state
+        .catalog
+        .create_event(
+            organizer,
+            EventInput {
+                title: "Chamber Orchestra — Goldberg Variations".into(),
+                description: "Bach by candlelight, every seat numbered.".into(),
+                category: boxoffice_domain::catalog::Category::Concert,
+                city: "Porto".into(),
+                organization_id: None,
+            },
+        )
+        .await
+        .map_err(fail)?;
+    let now = state.clock.now();
+    let show = ShowInput {
+        venue: "Teatro Nacional".into(),
+        starts_at: rfc3339(now.plus_secs(21 * 24 * 3600)),
+        sale_opens_at: Some(rfc3339(now)),
+        sale_closes_at: None,
+        hold_ttl_secs: None,
+        per_user_limit: None,
+        zones: vec![zone("Stalls", 5_500, 1), zone("Circle", 3_500, 1)],
+    };
+    let show = state
+        .catalog
+        .create_show(organizer, event.id, show)
+        .await
+        .map_err(fail)?;
+    let bundle = state.store.show_bundle(show.id).await?;
+    let mut rows = Vec::new();
+    for (n, (section, category, row)) in (0..12)
+        .map(|r| ("Stalls", "S", r))
+        .chain((0..4).map(|r| ("Circle", "C", r)))
+        .enumerate()
+    {
+        let width = if section == "Stalls" { 24 } else { 30 };
+        rows.push(LayoutRowInput {
+            section: section.into(),
+            row: char::from(b'A' + u8::try_from(row).unwrap_or(0)).to_string(),
+            first: 1,
+            count: width,
+            x: 12 * (30 - i32::try_from(width).unwrap_or(30)) / 2,
+            y: 20 + 12 * i32::try_from(n).unwrap_or(0),
+            spacing: Some(12),
+            category: category.into(),
+            accessible: if section == "Stalls" && row == 0 {
+                vec![1, 24]
+            } else {
+                vec![]
+            },
+            companion: if section == "Stalls" && row == 0 {
+                vec![2, 23]
+            } else {
+                vec![]
+            },
+        });
+    }
+    let layout = state
+        .seating
+        .create_layout(
+            organizer,
+            LayoutRequest {
+                organization_id: bundle.organization_id,
+                name: "Teatro Nacional".into(),
+                rows,
+            },
+        )
+        .await
+        .map_err(fail)?;
+    state
+        .seating
+        .set_show_seating(
+            organizer,
+            show.id,
+            ShowSeatingRequest {
+                layout_id: layout.id,
+                categories: vec![
+                    CategoryZone {
+                        category: "S".into(),
+                        zone_id: show.zones[0].id,
+                    },
+                    CategoryZone {
+                        category: "C".into(),
+                        zone_id: show.zones[1].id,
+                    },
+                ],
+                blocked: Vec::new(),
+            },
+        )
+        .await
+        .map_err(fail)?;
     Ok(())
 }

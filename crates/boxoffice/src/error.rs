@@ -24,6 +24,10 @@ pub enum ConflictKind {
     PaymentInProgress,
     /// A write broke a rule of the stored data that has no more specific meaning.
     DataConflict,
+    /// A seat asked for is held or sold.
+    SeatTaken,
+    /// Enough seats are left in the zone, but not that many side by side.
+    NoAdjacentSeats,
 }
 
 impl ConflictKind {
@@ -42,6 +46,8 @@ impl ConflictKind {
             ConflictKind::PaymentRequired => "payment-required",
             ConflictKind::PaymentInProgress => "payment-in-progress",
             ConflictKind::DataConflict => "data-conflict",
+            ConflictKind::SeatTaken => "seat-taken",
+            ConflictKind::NoAdjacentSeats => "no-adjacent-seats",
         }
     }
 }
@@ -150,6 +156,16 @@ impl From<StockError> for Error {
             StockError::BelowCommitted { .. } => Error::field("capacity", e.to_string()),
             StockError::InUse { .. } => Error::conflict(ConflictKind::InUse, e.to_string()),
             StockError::Inconsistent => Error::Internal(anyhow::anyhow!("inventory inconsistency")),
+            StockError::Seat(boxoffice_domain::seating::SeatError::Taken { .. }) => {
+                Error::conflict(ConflictKind::SeatTaken, e.to_string())
+            }
+            StockError::Seat(_) | StockError::NotSeated | StockError::SeatsRequired => {
+                Error::field("items", e.to_string())
+            }
+            StockError::NoAdjacentSeats { .. } => {
+                Error::conflict(ConflictKind::NoAdjacentSeats, e.to_string())
+            }
+            StockError::SeatedCapacity => Error::field("capacity", e.to_string()),
         }
     }
 }

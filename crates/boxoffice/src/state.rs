@@ -41,6 +41,8 @@ pub struct Services {
     pub privacy: Arc<PrivacyService>,
     pub catalog: Arc<CatalogService>,
     pub booking: Arc<BookingService>,
+    /// Layouts, shows' seat maps, live seat status.
+    pub seating: Arc<crate::seating::SeatingService>,
     /// Checkout, refunds, the gateway's webhooks.
     pub payments: Arc<PaymentService>,
     /// Token buckets per caller; `None` when `rate_limits.enabled` is off.

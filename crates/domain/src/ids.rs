@@ -76,6 +76,14 @@ typed_id!(
     ZoneId
 );
 typed_id!(
+    /// A venue's seating plan, defined once by an organization and reused by shows.
+    LayoutId
+);
+typed_id!(
+    /// One seat of a layout.
+    SeatId
+);
+typed_id!(
     /// A hold that may become a confirmed booking.
     BookingId
 );

@@ -13,6 +13,7 @@ pub mod mfa;
 pub mod money;
 pub mod organization;
 pub mod payment;
+pub mod seating;
 pub mod signature;
 pub mod stock;
 pub mod ticket;
@@ -20,7 +21,10 @@ pub mod time;
 pub mod validate;
 pub mod webhook;
 
-pub use ids::{ApiKeyId, BookingId, EventId, InvitationId, OrganizationId, ShowId, UserId, ZoneId};
+pub use ids::{
+    ApiKeyId, BookingId, EventId, InvitationId, LayoutId, OrganizationId, SeatId, ShowId, UserId,
+    ZoneId,
+};
 pub use money::{Currency, Money};
 pub use time::Timestamp;
 pub use validate::{FieldError, Violations};

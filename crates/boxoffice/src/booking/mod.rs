@@ -4,9 +4,11 @@
 //! writer, and only change the counters once the store agreed.
 mod expiry;
 pub mod http;
+mod order;
 mod service;
 mod writer;
 
 pub use expiry::expire_due;
+pub use order::{BookingItemView, ItemSeatView, ReserveItem};
 pub use service::{BookingService, BookingView, ReserveRequest, SalesReport, ZoneSales};
 pub use writer::Writer;

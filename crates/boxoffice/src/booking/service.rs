@@ -1,6 +1,7 @@
 //! Booking use cases. The order of steps is the safety argument: cheap validation,
 //! then the atomic inventory step, then the durable write; counters follow the
 //! store on every later transition, so a crash can lose at most unacknowledged holds.
+use super::order::{self, BookingItemView, ReserveItem};
 use super::writer::Writer;
 use crate::accounts::Principal;
 use crate::catalog::ShowCache;
@@ -8,6 +9,7 @@ use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
 use crate::inventory::{DynInventory, Hold};
 use crate::organizations::Access;
+use crate::seating::SeatingCache;
 use crate::store::{
     BookingQuery, BookingRecord, BookingWrite, Deadline, DynStore, Page, WriteOutcome,
 };
@@ -21,19 +23,34 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
 
+/// Either one general-admission zone (`zone_id` with `quantity`, as ever) or an
+/// order of `items`: zones, chosen seats and best-available seats of one show,
+/// held together or not at all, with one expiry and one checkout.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"show_id": "01890a5d-ac96-774b-bcce-b302099a8057", "zone_id": "01890a5d-ac96-774b-bcce-b302099a8058", "quantity": 2}))]
 pub struct ReserveRequest {
     #[schema(value_type = String, format = Uuid)]
     pub show_id: ShowId,
-    #[schema(value_type = String, format = Uuid)]
-    pub zone_id: ZoneId,
+    /// A general-admission zone; with `quantity`, without `items`.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub zone_id: Option<ZoneId>,
     /// Tickets to hold: 1 up to the show's per-buyer limit (above it: 422 on
     /// `quantity`); with what the buyer already holds, at most that limit (409).
-    #[serde(deserialize_with = "crate::http::extract::integer::i64")]
+    #[serde(default, deserialize_with = "present_i64")]
     #[schema(schema_with = crate::http::contract::quantity)]
-    pub quantity: i64,
+    pub quantity: Option<i64>,
+    /// An order of 1 to 20 items instead of `zone_id` and `quantity`; every ticket
+    /// counts towards the per-buyer limit.
+    #[schema(min_items = 1, max_items = 20)]
+    pub items: Option<Vec<ReserveItem>>,
+}
+
+/// An integer that may be absent but not `null`.
+fn present_i64<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<i64>, D::Error> {
+    crate::http::extract::integer::i64(d).map(Some)
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -63,6 +80,9 @@ pub struct BookingView {
     pub created_at: String,
     #[schema(schema_with = crate::http::contract::date_time)]
     pub updated_at: String,
+    /// What the booking holds: one line per seat, one per general-admission zone.
+    /// Tickets are issued one per seat and one per admission of these.
+    pub items: Vec<BookingItemView>,
 }
 
 impl From<&BookingRecord> for BookingView {
@@ -74,16 +94,13 @@ impl From<&BookingRecord> for BookingView {
             zone_id: b.zone_id,
             quantity: b.quantity,
             unit_price_minor: b.unit_price.amount_minor,
-            total_minor: b
-                .unit_price
-                .times(b.quantity)
-                .map(|m| m.amount_minor)
-                .unwrap_or(i64::MAX),
+            total_minor: b.total.amount_minor,
             currency: b.unit_price.currency.to_string(),
             status: b.status.as_str().into(),
             expires_at: rfc3339(b.expires_at),
             created_at: rfc3339(b.created_at),
             updated_at: rfc3339(b.updated_at),
+            items: vec![BookingItemView::implied(b)],
         }
     }
 }
@@ -126,6 +143,7 @@ pub struct BookingService {
     /// Who may see a show's sales.
     access: Arc<Access>,
     cache: Arc<ShowCache>,
+    seating: Arc<SeatingCache>,
     inventory: DynInventory,
     writer: Writer,
     clock: DynClock,
@@ -148,6 +166,7 @@ impl BookingService {
             store,
             access,
             cache,
+            seating: Arc::default(),
             inventory,
             writer,
             clock,
@@ -155,10 +174,15 @@ impl BookingService {
         }
     }
 
+    /// Resolves seats through `seating` (shows without a seat map sell by quantity).
+    pub fn with_seating(mut self, seating: Arc<SeatingCache>) -> Self {
+        self.seating = seating;
+        self
+    }
+
     /// The hot path. Answers only after the hold is committed.
     pub async fn reserve(&self, who: Principal, req: ReserveRequest) -> Result<BookingView> {
         let show = self.cache.get(req.show_id).ok_or(Error::NotFound("show"))?;
-        let zone = show.zone(req.zone_id).ok_or(Error::NotFound("zone"))?;
         let rules = &show.show.details;
         let now = self.clock.now();
         match rules.sale_state(now) {
@@ -176,8 +200,36 @@ impl BookingService {
                 ))
             }
         }
-        let quantity = Quantity::parse(req.quantity, rules.per_user_limit)
+        let (zone, quantity) = match (req.zone_id, req.quantity, req.items) {
+            (None, None, Some(items)) => return self.reserve_order(who, &show, &items).await,
+            (_, _, Some(_)) => {
+                return Err(Error::field(
+                    "items",
+                    "give either items or zone_id with quantity, not both",
+                ))
+            }
+            (Some(zone), Some(quantity), None) => (zone, quantity),
+            (Some(_), None, None) => return Err(Error::field("quantity", "required with zone_id")),
+            (None, _, None) => {
+                return Err(Error::field(
+                    "zone_id",
+                    "required, unless the order lists items",
+                ))
+            }
+        };
+        let zone = show.zone(zone).ok_or(Error::NotFound("zone"))?;
+        let quantity = Quantity::parse(quantity, rules.per_user_limit)
             .map_err(|m| Error::field("quantity", m))?;
+        if self
+            .seating
+            .get(show.show.id)
+            .is_some_and(|s| s.is_seated(zone.id))
+        {
+            return Err(Error::field(
+                "quantity",
+                "this zone sells numbered seats: reserve items with seats or best_available",
+            ));
+        }
         let hold = Hold {
             booking: BookingId::new(),
             show: show.show.id,
@@ -200,6 +252,12 @@ impl BookingService {
             zone_id: hold.zone,
             quantity: hold.quantity,
             unit_price: zone.details.price,
+            total: zone.details.price.times(hold.quantity).ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!(
+                    "the price of {} tickets overflows",
+                    hold.quantity
+                ))
+            })?,
             status: BookingStatus::Held,
             expires_at: hold.expires_at,
             created_at: now,
@@ -213,6 +271,96 @@ impl BookingService {
             return Err(e);
         }
         Ok((&record).into())
+    }
+
+    /// An order of several items or seats: checked against the cached show and seat
+    /// map, taken whole by the inventory, then made durable with its items.
+    async fn reserve_order(
+        &self,
+        who: Principal,
+        show: &crate::catalog::ShowMeta,
+        items: &[ReserveItem],
+    ) -> Result<BookingView> {
+        let rules = &show.show.details;
+        let seating = self.seating.get(show.show.id);
+        let plan = order::plan(show, seating.as_deref(), items, rules.per_user_limit)?;
+        let now = self.clock.now();
+        let first = plan.selections[0].0;
+        let hold = Hold {
+            booking: BookingId::new(),
+            show: show.show.id,
+            zone: first,
+            buyer: who.user,
+            quantity: plan.tickets,
+            expires_at: now.plus_secs(rules.hold_ttl_secs),
+        };
+        let taken = self
+            .inventory
+            .reserve_items(&hold, &plan.selections, rules.per_user_limit)
+            .await
+            .map_err(|e| order::refusal(e, seating.as_deref()))?;
+        let written = async {
+            let lines = order::items_of(&taken, show, seating.as_deref())?;
+            let total = lines
+                .iter()
+                .try_fold(0i64, |sum, l| {
+                    l.unit_price
+                        .times(l.quantity)
+                        .and_then(|m| sum.checked_add(m.amount_minor))
+                })
+                .map(|amount_minor| boxoffice_domain::Money {
+                    amount_minor,
+                    currency: lines[0].unit_price.currency,
+                })
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("the order's total overflows")))?;
+            let record = BookingRecord {
+                id: hold.booking,
+                user_id: who.user,
+                show_id: hold.show,
+                zone_id: first,
+                quantity: plan.tickets,
+                unit_price: lines[0].unit_price,
+                total,
+                status: BookingStatus::Held,
+                expires_at: hold.expires_at,
+                created_at: now,
+                updated_at: now,
+            };
+            self.writer
+                .submit(BookingWrite::Order(Box::new((record.clone(), lines))))
+                .await?;
+            Ok::<_, Error>(record)
+        }
+        .await;
+        match written {
+            Ok(record) => self.view(&record).await,
+            Err(e) => {
+                // Not acknowledged: the seats go straight back on sale.
+                if let Err(release) = self.inventory.release(&hold).await {
+                    tracing::error!(booking = %hold.booking, error = %release, "could not release an unrecorded order");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A booking's view with its stored items.
+    pub(crate) async fn view(&self, b: &BookingRecord) -> Result<BookingView> {
+        let mut view = BookingView::from(b);
+        let items = self.store.booking_items(b.id).await?;
+        view.items = items.iter().map(BookingItemView::from).collect();
+        Ok(view)
+    }
+
+    /// What a stored booking asks of the inventory to take the same tickets again
+    /// (a payment that came after its hold ended).
+    pub(crate) async fn selections_of(
+        &self,
+        b: &BookingRecord,
+    ) -> Result<Option<Vec<(ZoneId, Selection)>>> {
+        let items = self.store.booking_items(b.id).await?;
+        let seating = self.seating.get(b.show_id);
+        Ok(order::selections_of(&items, seating.as_deref()))
     }
 
     async fn owned(&self, who: Principal, id: BookingId) -> Result<BookingRecord> {
@@ -282,7 +430,7 @@ impl BookingService {
     pub async fn confirm(&self, who: Principal, id: BookingId) -> Result<BookingView> {
         if self.payments_required && !who.is_admin() {
             let booking = self.owned(who, id).await?;
-            let free = booking.unit_price.amount_minor == 0;
+            let free = booking.total.amount_minor == 0;
             if !free && booking.status != BookingStatus::Confirmed {
                 return Err(Error::conflict(
                     ConflictKind::PaymentRequired,
@@ -346,7 +494,7 @@ impl BookingService {
     }
 
     pub async fn get(&self, who: Principal, id: BookingId) -> Result<BookingView> {
-        Ok((&self.owned(who, id).await?).into())
+        self.view(&self.owned(who, id).await?).await
     }
 
     pub async fn list(
@@ -360,7 +508,11 @@ impl BookingService {
             statuses,
         };
         let (found, total) = self.store.list_bookings(&query, page).await?;
-        Ok((found.iter().map(BookingView::from).collect(), total))
+        let mut views = Vec::with_capacity(found.len());
+        for b in &found {
+            views.push(self.view(b).await?);
+        }
+        Ok((views, total))
     }
 
     /// Live and recorded sales of a show (its organization's members, its API keys,

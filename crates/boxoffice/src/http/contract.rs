@@ -852,6 +852,17 @@ fn specific(operation_id: &str) -> Option<Specific> {
             ..OWNER
         },
         "listNotifications" | "markNotificationRead" | "markAllNotificationsRead" => NONE,
+        "createLayout" => Specific {
+            rule_fields: &["organization_id", "name", "rows"],
+            ..OWNER
+        },
+        "getLayout" => OWNER,
+        "setShowSeating" => Specific {
+            conflicts: &[C::InUse],
+            rule_fields: &["layout_id", "categories", "blocked"],
+            ..OWNER
+        },
+        "getShowSeating" | "getSeatStatus" | "getSeatMapSvg" => NONE,
         "deleteEvent" | "deleteShow" | "deleteZone" => Specific {
             conflicts: &[C::InUse],
             ..OWNER
@@ -869,8 +880,15 @@ fn specific(operation_id: &str) -> Option<Specific> {
             ..OWNER
         },
         "reserveTickets" => Specific {
-            conflicts: &[C::SoldOut, C::LimitReached, C::SaleNotOpen, C::SaleClosed],
-            rule_fields: &["quantity"],
+            conflicts: &[
+                C::SoldOut,
+                C::LimitReached,
+                C::SaleNotOpen,
+                C::SaleClosed,
+                C::SeatTaken,
+                C::NoAdjacentSeats,
+            ],
+            rule_fields: &["quantity", "zone_id", "items"],
             not_found: true,
             ..NONE
         },

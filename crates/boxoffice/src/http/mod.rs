@@ -46,6 +46,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "mfa", description = "Second factor: TOTP, backup codes, trusted devices"),
         (name = "catalog", description = "Events, shows and zones"),
         (name = "booking", description = "Holds and bookings: the on-sale hot path"),
+        (name = "seating", description = "Reserved seating: venue layouts, shows' seat maps, live seat status and the SVG map"),
         (name = "payments", description = "Checkout (hold → payment_pending → confirmed), refunds and refund policies, the payment provider's webhook. A paid hold is confirmed by its captured payment; a payment captured after the hold ended is confirmed if the same tickets can still be taken, otherwise refunded automatically."),
         (name = "notifications", description = "The signed-in user's notifications"),
         (name = "keys", description = "Public keys (JWKS, Ed25519) that verify what the platform signs: queue passes and e-tickets. An edge or a gate scanner verifies offline with them"),
@@ -82,6 +83,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::accounts::mfa::http::routes())
         .merge(crate::catalog::http::routes())
         .merge(crate::booking::http::routes())
+        .merge(crate::seating::http::routes())
         .merge(crate::payments::http::routes())
         .merge(crate::audit::http::routes())
         .merge(crate::webhooks::http::routes())

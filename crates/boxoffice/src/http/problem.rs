@@ -47,7 +47,9 @@ fn next_conflict(kind: Option<ConflictKind>) -> Option<ConflictKind> {
         Some(C::RequestInFlight) => Some(C::PaymentRequired),
         Some(C::PaymentRequired) => Some(C::PaymentInProgress),
         Some(C::PaymentInProgress) => Some(C::DataConflict),
-        Some(C::DataConflict) => None,
+        Some(C::DataConflict) => Some(C::SeatTaken),
+        Some(C::SeatTaken) => Some(C::NoAdjacentSeats),
+        Some(C::NoAdjacentSeats) => None,
     }
 }
 
@@ -292,6 +294,8 @@ fn conflict_title(kind: ConflictKind) -> &'static str {
         ConflictKind::PaymentRequired => "Payment required",
         ConflictKind::PaymentInProgress => "Payment in progress",
         ConflictKind::DataConflict => "Conflicts with existing data",
+        ConflictKind::SeatTaken => "Seat taken",
+        ConflictKind::NoAdjacentSeats => "Not enough seats together",
     }
 }
 

@@ -1,11 +1,12 @@
 //! The in-process engine of the embedded mode: one mutex per show guards that show's
 //! `ShowStock` and its deadline index, so the critical section of a reserve is a few
 //! hash lookups and additions — no IO, no await.
-use super::{Hold, Inventory, ShowCounts};
+use super::{Hold, Inventory, RestoredOrder, SeatStates, ShowCounts};
 use crate::store::{InventorySnapshot, ShowBundle};
 use anyhow::bail;
 use async_trait::async_trait;
-use boxoffice_domain::stock::{Selection, ShowStock, StockError, ZoneStock};
+use boxoffice_domain::seating::SeatMap;
+use boxoffice_domain::stock::{Selection, ShowStock, StockError, Taken, ZoneStock};
 use boxoffice_domain::{BookingId, ShowId, Timestamp, ZoneId};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +16,8 @@ use std::sync::Arc;
 struct ShowEntry {
     stock: ShowStock,
     deadlines: BTreeMap<(Timestamp, BookingId), Hold>,
+    /// What each held or sold order of seats or several items took.
+    orders: HashMap<BookingId, Vec<Taken>>,
 }
 
 #[derive(Default)]
@@ -98,9 +101,48 @@ impl Inventory for LocalInventory {
         })
     }
 
+    async fn reserve_items(
+        &self,
+        hold: &Hold,
+        items: &[(ZoneId, Selection)],
+        limit: u32,
+    ) -> Result<Vec<Taken>, StockError> {
+        self.with_show(hold.show, |e| {
+            let taken = e.stock.reserve_items(hold.buyer, items, limit)?;
+            e.orders.insert(hold.booking, taken.clone());
+            e.deadlines
+                .insert((hold.expires_at, hold.booking), hold.clone());
+            Ok(taken)
+        })
+    }
+
+    async fn set_seating(&self, show: ShowId, map: Arc<SeatMap>) -> Result<(), StockError> {
+        self.entry_or_create(show).lock().stock.set_seating(map)
+    }
+
+    async fn seat_states(&self, show: ShowId, known: Option<u64>) -> Option<SeatStates> {
+        let entry = self.entry(show)?;
+        let guard = entry.lock();
+        let seats = guard.stock.seats()?;
+        if known == Some(seats.version()) {
+            return Some(SeatStates {
+                version: seats.version(),
+                states: Vec::new(),
+            });
+        }
+        Some(SeatStates {
+            version: seats.version(),
+            states: seats.states().to_vec(),
+        })
+    }
+
     async fn release(&self, hold: &Hold) -> Result<(), StockError> {
         self.with_show(hold.show, |e| {
-            e.stock.release(hold.zone, hold.buyer, hold.quantity)?;
+            match e.orders.get(&hold.booking) {
+                Some(items) => e.stock.release_items(hold.buyer, items)?,
+                None => e.stock.release(hold.zone, hold.buyer, hold.quantity)?,
+            }
+            e.orders.remove(&hold.booking);
             e.deadlines.remove(&(hold.expires_at, hold.booking));
             Ok(())
         })
@@ -108,7 +150,10 @@ impl Inventory for LocalInventory {
 
     async fn confirm(&self, hold: &Hold) -> Result<(), StockError> {
         self.with_show(hold.show, |e| {
-            e.stock.confirm(hold.zone, hold.quantity)?;
+            match e.orders.get(&hold.booking) {
+                Some(items) => e.stock.confirm_items(items)?,
+                None => e.stock.confirm(hold.zone, hold.quantity)?,
+            }
             e.deadlines.remove(&(hold.expires_at, hold.booking));
             Ok(())
         })
@@ -116,7 +161,12 @@ impl Inventory for LocalInventory {
 
     async fn return_sold(&self, hold: &Hold) -> Result<(), StockError> {
         self.with_show(hold.show, |e| {
-            e.stock.return_sold(hold.zone, hold.buyer, hold.quantity)
+            match e.orders.get(&hold.booking) {
+                Some(items) => e.stock.return_sold_items(hold.buyer, items)?,
+                None => e.stock.return_sold(hold.zone, hold.buyer, hold.quantity)?,
+            }
+            e.orders.remove(&hold.booking);
+            Ok(())
         })
     }
 
@@ -194,6 +244,60 @@ impl Inventory for LocalInventory {
             .into_iter()
             .map(|(k, v)| (k, Arc::new(Mutex::new(v))))
             .collect();
+        Ok(())
+    }
+
+    async fn restore_seating(
+        &self,
+        maps: &[(ShowId, Arc<SeatMap>)],
+        orders: &[RestoredOrder],
+    ) -> anyhow::Result<()> {
+        for (show, map) in maps {
+            self.entry_or_create(*show)
+                .lock()
+                .stock
+                .restore_seating(map.clone());
+        }
+        for order in orders {
+            let Some(entry) = self.entry(order.show) else {
+                bail!(
+                    "booking {} is for a show the inventory lacks",
+                    order.booking
+                );
+            };
+            let mut e = entry.lock();
+            for item in &order.items {
+                if !item.seats.is_empty() {
+                    if let Err(err) = e.stock.restore_seats(&item.seats, order.sold) {
+                        bail!(
+                            "seats of booking {} cannot be restored: {err}",
+                            order.booking
+                        );
+                    }
+                }
+            }
+            e.orders.insert(order.booking, order.items.clone());
+        }
+        // Seat states and zone counters were rebuilt from different rows: they must agree.
+        for (show, map) in maps {
+            let entry = self.entry_or_create(*show);
+            let e = entry.lock();
+            let Some(seats) = e.stock.seats() else {
+                continue;
+            };
+            for (zone, _) in map.zones() {
+                let c = e.stock.zone(zone).unwrap_or_default();
+                let (free, held, sold) = seats.tally(zone);
+                if (free, held, sold) != (c.available(), c.held, c.sold) {
+                    bail!(
+                        "zone {zone}: seats free/held/sold {free}/{held}/{sold} disagree with counters {}/{}/{}",
+                        c.available(),
+                        c.held,
+                        c.sold
+                    );
+                }
+            }
+        }
         Ok(())
     }
 }

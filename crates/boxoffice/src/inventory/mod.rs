@@ -7,11 +7,14 @@ pub use local::LocalInventory;
 
 use crate::store::{BookingRecord, InventorySnapshot, ShowBundle};
 use async_trait::async_trait;
-use boxoffice_domain::stock::{Selection, StockError, ZoneCounts};
+use boxoffice_domain::seating::{SeatMap, SeatState};
+use boxoffice_domain::stock::{Selection, StockError, Taken, ZoneCounts};
 use boxoffice_domain::{BookingId, ShowId, Timestamp, UserId, ZoneId};
 use std::sync::Arc;
 
-/// Tickets of one booking, as the inventory tracks them.
+/// Tickets of one booking, as the inventory tracks them. A booking of seats or of
+/// several items names its first zone and its total here; the engine remembers what
+/// each item took and returns exactly that.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hold {
     pub booking: BookingId,
@@ -74,6 +77,19 @@ pub trait Inventory: Send + Sync {
         selection: &Selection,
         per_buyer_limit: u32,
     ) -> Result<(), StockError>;
+    /// The atomic step for orders of seats or several zones: every item is taken, the
+    /// limit counting all of them, or nothing is. Returns what each item took.
+    async fn reserve_items(
+        &self,
+        hold: &Hold,
+        items: &[(ZoneId, Selection)],
+        per_buyer_limit: u32,
+    ) -> Result<Vec<Taken>, StockError>;
+    /// Gives a show a seat map (its seated zones' capacity becomes their sellable
+    /// seats); refused while those zones have tickets held or sold.
+    async fn set_seating(&self, show: ShowId, map: Arc<SeatMap>) -> Result<(), StockError>;
+    /// The seat states of a show, unless they are still at `known` version.
+    async fn seat_states(&self, show: ShowId, known: Option<u64>) -> Option<SeatStates>;
     /// Returns a hold's tickets to sale.
     async fn release(&self, hold: &Hold) -> Result<(), StockError>;
     /// Turns a hold into sold tickets.
@@ -91,6 +107,29 @@ pub trait Inventory: Send + Sync {
         shows: &[ShowBundle],
         snapshot: &InventorySnapshot,
     ) -> anyhow::Result<()>;
+    /// After `restore`: puts back seat maps and the seats and items of live orders,
+    /// and checks them against the restored zone counters.
+    async fn restore_seating(
+        &self,
+        maps: &[(ShowId, Arc<SeatMap>)],
+        orders: &[RestoredOrder],
+    ) -> anyhow::Result<()>;
+}
+
+/// A live booking of seats or several items, as the store lists it at start-up.
+#[derive(Clone, Debug)]
+pub struct RestoredOrder {
+    pub show: ShowId,
+    pub booking: BookingId,
+    pub sold: bool,
+    pub items: Vec<Taken>,
+}
+
+/// Every seat's state with the version it was read at.
+#[derive(Clone, Debug)]
+pub struct SeatStates {
+    pub version: u64,
+    pub states: Vec<SeatState>,
 }
 
 pub type DynInventory = Arc<dyn Inventory>;

@@ -210,6 +210,46 @@ impl Api {
         })
     }
 
+    /// Seats `show` with a new layout of `capacity` seats in rows of 100 (row 1
+    /// nearest the stage), all in its one zone; the seat ids in map order.
+    pub async fn seat_show(&self, show: &Show, capacity: u32) -> anyhow::Result<Vec<String>> {
+        let organization = self.load_test_organization().await?;
+        let rows: Vec<Value> = (0..capacity.div_ceil(100))
+            .map(|r| {
+                json!({"section": "Arena", "row": (r + 1).to_string(), "first": 1,
+                    "count": (capacity - r * 100).min(100), "x": 0, "y": 10 * (r + 1),
+                    "category": "GA"})
+            })
+            .collect();
+        #[derive(Deserialize)]
+        struct Seat {
+            id: String,
+        }
+        #[derive(Deserialize)]
+        struct Layout {
+            id: String,
+            seats: Vec<Seat>,
+        }
+        let layout: Layout = self
+            .call(
+                Method::POST,
+                "/api/v1/layouts",
+                Some(json!({"organization_id": organization, "name": "Load Arena", "rows": rows})),
+                "creating the arena layout",
+            )
+            .await?;
+        let _: Value = self
+            .call(
+                Method::PUT,
+                &format!("/api/v1/shows/{}/seating", show.id),
+                Some(json!({"layout_id": layout.id,
+                    "categories": [{"category": "GA", "zone_id": show.zone_id}]})),
+                "seating the show",
+            )
+            .await?;
+        Ok(layout.seats.into_iter().map(|s| s.id).collect())
+    }
+
     /// Provisions `count` buyers in chunks the server accepts; returns their tokens.
     pub async fn provision(
         &self,

@@ -79,10 +79,22 @@ pub struct Args {
     /// configuration and BOXOFFICE_RATE_LIMITS__* say).
     #[arg(long, value_enum, default_value_t = RateLimitMode::Raised)]
     pub rate_limits: RateLimitMode,
+    /// Sell numbered seats instead of general admission: the show is an arena of
+    /// `--capacity` seats in rows of 100, bought by `best` available (adjacent seats
+    /// chosen by the server) or by `random` picks of neighbouring seats.
+    #[arg(long, value_enum, value_name = "PICK")]
+    pub seated: Option<SeatPick>,
     /// Beside the reserve load, send this many wrong-password logins a second from
     /// this machine's address; the report counts how many the server let through.
     #[arg(long, value_name = "PER_SECOND")]
     pub login_flood: Option<f64>,
+}
+
+/// How buyers choose seats with `--seated`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeatPick {
+    Best,
+    Random,
 }
 
 /// How the embedded server limits requests.
@@ -132,6 +144,7 @@ pub struct Settings {
     /// Pay for every hold (checkout) and wait for its confirmation.
     pub checkout: bool,
     pub stop_when_sold_out: bool,
+    pub seated: Option<SeatPick>,
 }
 
 impl Settings {
@@ -195,6 +208,7 @@ impl Settings {
             confirm: a.confirm,
             checkout: a.checkout,
             stop_when_sold_out: a.stop_when_sold_out.unwrap_or(matches!(mode, Mode::Closed)),
+            seated: a.seated,
         })
     }
 }

@@ -92,11 +92,22 @@ async fn sale(
     let target = client::Target::resolve(&s.url).await?;
     let api = api::Api::login(&s.url, admin_email, admin_password).await?;
     let show = api.create_show(s.capacity, s.per_user_limit).await?;
+    let seats = match s.seated {
+        Some(_) => api.seat_show(&show, s.capacity).await?,
+        None => Vec::new(),
+    };
     note(
         args.quiet,
         &format!(
-            "show {} created: {} tickets, limit {} per buyer",
-            show.id, s.capacity, s.per_user_limit
+            "show {} created: {} {}, limit {} per buyer",
+            show.id,
+            s.capacity,
+            match s.seated {
+                Some(args::SeatPick::Best) => "numbered seats sold by best available",
+                Some(args::SeatPick::Random) => "numbered seats picked at random",
+                None => "tickets",
+            },
+            s.per_user_limit
         ),
     );
     let started = Instant::now();
@@ -121,11 +132,28 @@ async fn sale(
         .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
         .collect::<Result<Vec<_>, _>>()
         .context("the server issued a token that is not a valid header value")?;
-    let body = serde_json::to_vec(&serde_json::json!({
-        "show_id": show.id,
-        "zone_id": show.zone_id,
-        "quantity": s.quantity,
-    }))?;
+    let body = match (s.seated, seats) {
+        (None, _) => run::Body::Fixed(
+            serde_json::to_vec(&serde_json::json!({
+                "show_id": show.id,
+                "zone_id": show.zone_id,
+                "quantity": s.quantity,
+            }))?
+            .into(),
+        ),
+        (Some(args::SeatPick::Best), _) => run::Body::Fixed(
+            serde_json::to_vec(&serde_json::json!({
+                "show_id": show.id,
+                "items": [{"zone_id": show.zone_id, "best_available": s.quantity}],
+            }))?
+            .into(),
+        ),
+        (Some(args::SeatPick::Random), seats) => run::Body::RandomSeats {
+            show_id: show.id.clone(),
+            seats,
+            quantity: s.quantity as usize,
+        },
+    };
     let conns = run::connect_all(&target, s.clients).await?;
     let flood = match args.login_flood {
         Some(rate) => Some((rate, flood::prepare(&target).await?)),
@@ -134,7 +162,7 @@ async fn sale(
     let flood = flood.map(|(rate, conns)| tokio::spawn(flood::run(conns, rate, s.duration)));
     let load = run::Load {
         settings: s.clone(),
-        body: body.into(),
+        body,
         tokens,
     };
     let bar = progress_bar(args.quiet, s.duration.as_millis() as u64);

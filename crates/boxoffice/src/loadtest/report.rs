@@ -59,7 +59,12 @@ pub fn text(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check]) -> Strin
     );
     let _ = writeln!(
         t,
-        "show: capacity {}, per-buyer limit {}, {} buyers, {} ticket(s) per request{}",
+        "show: {}capacity {}, per-buyer limit {}, {} buyers, {} ticket(s) per request{}",
+        match s.seated {
+            Some(super::args::SeatPick::Best) => "numbered seats by best available, ",
+            Some(super::args::SeatPick::Random) => "numbered seats picked at random, ",
+            None => "",
+        },
         s.capacity,
         s.per_user_limit,
         s.buyers,
@@ -187,6 +192,7 @@ pub fn json(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check], show_id:
         "buyers": s.buyers,
         "per_user_limit": s.per_user_limit,
         "quantity": s.quantity,
+        "seated": s.seated.map(|p| format!("{p:?}").to_lowercase()),
         "show_id": show_id,
         "requests": sum.requests,
         "planned_requests": o.planned,
@@ -243,6 +249,7 @@ mod tests {
             confirm: false,
             checkout: false,
             stop_when_sold_out: true,
+            seated: None,
         }
     }
 

@@ -39,11 +39,42 @@ const TICK: Duration = Duration::from_millis(100);
 /// page faults of creating them stall the first second of the run.
 const SHARDS: usize = 16;
 
+/// The reserve request bodies.
+pub enum Body {
+    /// The same request every time.
+    Fixed(Bytes),
+    /// `quantity` neighbouring seats from a random place of the map each time.
+    RandomSeats {
+        show_id: String,
+        seats: Vec<String>,
+        quantity: usize,
+    },
+}
+
+impl Body {
+    pub fn next(&self) -> Bytes {
+        match self {
+            Body::Fixed(b) => b.clone(),
+            Body::RandomSeats {
+                show_id,
+                seats,
+                quantity,
+            } => {
+                let q = (*quantity).clamp(1, seats.len().max(1));
+                let start = rand::random::<usize>() % (seats.len() + 1 - q).max(1);
+                let picked = &seats[start..(start + q).min(seats.len())];
+                let body = serde_json::json!({"show_id": show_id, "items": [{"seats": picked}]});
+                Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+            }
+        }
+    }
+}
+
 /// Everything a connection task needs, shared read-only except for the counters.
 pub struct Load {
     pub settings: Settings,
-    /// The reserve request body, the same for every request.
-    pub body: Bytes,
+    /// What each reserve request sends.
+    pub body: Body,
     /// `Bearer <token>` per buyer.
     pub tokens: Vec<HeaderValue>,
 }
@@ -186,7 +217,7 @@ impl Shared {
     async fn reserve(&self, conn: &mut Conn, stats: &Mutex<Stats>, i: u64, origin: Instant) {
         let buyer = self.buyer(i);
         let token = &self.load.tokens[buyer];
-        let answer = conn.post(RESERVE_PATH, token, self.load.body.clone()).await;
+        let answer = conn.post(RESERVE_PATH, token, self.load.body.next()).await;
         let latency = origin.elapsed();
         let answer = match answer {
             Ok(a) => a,

@@ -63,6 +63,10 @@ struct BookingPayload {
     zone_id: ZoneId,
     quantity: u32,
     unit_price: Money,
+    /// The sum over the booking's items (events written before orders of several
+    /// items carry no total: one zone, `quantity` × `unit_price`).
+    #[serde(default)]
+    total: Option<Money>,
     expires_at: Option<Timestamp>,
 }
 
@@ -149,10 +153,13 @@ impl NotificationProjection {
             .iter()
             .find(|z| z.id == booking.zone_id)
             .map_or_else(|| "(zone removed)".to_owned(), |z| z.details.name.clone());
-        let total = booking
-            .unit_price
-            .times(booking.quantity)
-            .context("the total overflows")?;
+        let total = match booking.total {
+            Some(total) => total,
+            None => booking
+                .unit_price
+                .times(booking.quantity)
+                .context("the total overflows")?,
+        };
         Ok(Summary {
             booking_id: booking.id.to_string(),
             event_name: event.details.title.clone(),
@@ -194,6 +201,7 @@ impl NotificationProjection {
                     zone_id: b.zone_id,
                     quantity: b.quantity,
                     unit_price: b.unit_price,
+                    total: Some(b.total),
                     expires_at: None,
                 };
                 let refunded = format_money(refund.amount_minor, &refund.currency);

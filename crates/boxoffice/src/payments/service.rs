@@ -18,8 +18,8 @@ use super::views::{
     RefundView, Revenue,
 };
 use crate::accounts::Principal;
+use crate::booking::BookingService;
 use crate::booking::Writer;
-use crate::booking::{BookingService, BookingView};
 use crate::catalog::ShowCache;
 use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
@@ -36,7 +36,6 @@ use boxoffice_domain::organization::Permission;
 use boxoffice_domain::payment::{
     PaymentStatus, RefundPolicy, RefundReason, RefundStatus, RefundTier,
 };
-use boxoffice_domain::stock::Selection;
 use boxoffice_domain::{BookingId, Money, ShowId, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,10 +84,9 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// What a booking costs: the sum over its items, recorded with it.
 fn total_of(b: &BookingRecord) -> Result<Money> {
-    b.unit_price
-        .times(b.quantity)
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("booking {} total overflows", b.id)))
+    Ok(b.total)
 }
 
 fn unexpected(what: &dyn std::fmt::Debug) -> Error {
@@ -625,12 +623,16 @@ impl PaymentService {
             quantity: booking.quantity,
             expires_at: now.plus_secs(self.timing.late_hold.as_secs() as i64),
         };
-        if self
-            .inventory
-            .reserve(&hold, &Selection::Quantity(booking.quantity), limit)
-            .await
-            .is_ok()
-        {
+        // The same zones and the same seats, or nothing.
+        let retaken = match self.bookings.selections_of(booking).await? {
+            Some(items) => self
+                .inventory
+                .reserve_items(&hold, &items, limit)
+                .await
+                .is_ok(),
+            None => false,
+        };
+        if retaken {
             match self
                 .bookings
                 .apply(booking.id, BookingAction::ConfirmLate, Deadline::Any, now)
@@ -974,7 +976,7 @@ impl PaymentService {
     pub async fn of_booking(&self, who: Principal, id: BookingId) -> Result<BookingPayments> {
         let booking = self.owned(&who, id).await?;
         Ok(BookingPayments {
-            booking: BookingView::from(&booking),
+            booking: self.bookings.view(&booking).await?,
             payments: self
                 .store
                 .payments_of(id)

@@ -5,6 +5,7 @@ mod notifications;
 mod organizations;
 mod outbox;
 mod payments;
+mod seating;
 mod sql;
 mod tickets;
 mod webhooks;
@@ -13,6 +14,7 @@ pub use notifications::*;
 pub use organizations::*;
 pub use outbox::*;
 pub use payments::*;
+pub use seating::*;
 pub use sql::{Backend, SqlStore};
 pub use tickets::*;
 pub use webhooks::*;
@@ -95,6 +97,7 @@ pub trait Store:
     + OutboxUpkeepStore
     + NotificationStore
     + TicketStore
+    + SeatingStore
 {
 }
 impl<T> Store for T where
@@ -115,6 +118,7 @@ impl<T> Store for T where
         + OutboxUpkeepStore
         + NotificationStore
         + TicketStore
+        + SeatingStore
 {
 }
 
@@ -348,7 +352,10 @@ pub struct BookingRecord {
     pub show_id: ShowId,
     pub zone_id: ZoneId,
     pub quantity: u32,
+    /// Price of one ticket of the first item (of the only one, in general admission).
     pub unit_price: Money,
+    /// What the booking costs: the sum over its items.
+    pub total: Money,
     pub status: BookingStatus,
     pub expires_at: Timestamp,
     pub created_at: Timestamp,
@@ -358,8 +365,11 @@ pub struct BookingRecord {
 /// One write of the group-commit writer. A batch of these commits in one transaction.
 #[derive(Clone, Debug)]
 pub enum BookingWrite {
-    /// A new hold and its `booking.reserved` event.
+    /// A new hold of one general-admission zone (its one item is implied) and its
+    /// `booking.reserved` event.
     Hold(BookingRecord),
+    /// A new hold of seats or several items, with its items.
+    Order(Box<(BookingRecord, Vec<BookingItem>)>),
     /// Moves a booking from any source state of `action` to its target, if its
     /// deadline satisfies `deadline` at `at`; writes the action's event when it applies.
     Transition {

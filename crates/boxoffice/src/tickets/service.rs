@@ -25,15 +25,31 @@ pub struct Admission {
     pub seat_label: Option<String>,
 }
 
-/// The admissions of a booking, in a stable order (the slot numbers of its tickets).
-pub fn admissions_of(booking: &BookingRecord) -> Vec<Admission> {
-    (0..booking.quantity)
-        .map(|_| Admission {
-            zone_id: booking.zone_id,
-            seat_id: None,
-            seat_label: None,
+/// The admissions of a booking, in a stable order (the slot numbers of its tickets):
+/// one per seat, `quantity` per general-admission line; a booking without stored
+/// lines is its one general-admission zone.
+pub async fn admissions_of(store: &DynStore, booking: &BookingRecord) -> Result<Vec<Admission>> {
+    let items = store.booking_items(booking.id).await?;
+    if items.is_empty() {
+        return Ok((0..booking.quantity)
+            .map(|_| Admission {
+                zone_id: booking.zone_id,
+                seat_id: None,
+                seat_label: None,
+            })
+            .collect());
+    }
+    Ok(items
+        .iter()
+        .flat_map(|line| {
+            let admission = Admission {
+                zone_id: line.item.zone_id,
+                seat_id: line.item.seat_id.map(|s| s.to_string()),
+                seat_label: line.seat.as_ref().map(|s| s.label.clone()),
+            };
+            std::iter::repeat_n(admission, line.item.quantity as usize)
         })
-        .collect()
+        .collect())
 }
 
 pub struct TicketService {
@@ -114,7 +130,8 @@ impl TicketService {
     pub async fn issue_for(&self, booking: &BookingRecord) -> Result<Vec<TicketRecord>> {
         let holder = self.store.user(booking.user_id).await?;
         let now = self.clock.now();
-        let tickets: Vec<TicketRecord> = admissions_of(booking)
+        let tickets: Vec<TicketRecord> = admissions_of(&self.store, booking)
+            .await?
             .into_iter()
             .enumerate()
             .map(|(n, a)| TicketRecord {

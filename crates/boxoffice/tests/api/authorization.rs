@@ -96,6 +96,13 @@ const MATRIX: &[(&str, [u16; 9])] = &[
     ("confirmBooking", [401, 409, 403, 403, 403, 403, 200, 401, 401]),
     ("cancelBooking", [401, 200, 403, 403, 403, 403, 200, 401, 401]),
     ("getSales", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    // Seating: layouts and seat maps by catalog managers; the live map is public.
+    ("createLayout", [401, 403, 403, 403, 201, 201, 201, 403, 201]),
+    ("getLayout", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("setShowSeating", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("getShowSeating", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("getSeatStatus", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("getSeatMapSvg", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // Payments: the buyer's own money; refunds decided by who manages the show.
     ("checkoutBooking", [401, 202, 403, 403, 403, 403, 202, 401, 401]),
     ("getBookingPayments", [401, 200, 403, 403, 403, 403, 200, 401, 401]),
@@ -191,6 +198,7 @@ struct Target {
     notification: String,
     ticket: String,
     list: String,
+    layout: String,
     /// An id that names nothing the caller has.
     unknown: String,
     body: Option<Value>,
@@ -279,7 +287,27 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
     let zone_body =
         json!({"name": "Balcony", "price_minor": 1500, "currency": "EUR", "capacity": 20});
     let org = w.org.clone();
+    let layout_body = json!({"organization_id": org, "name": "Matrix Hall",
+        "rows": [{"section": "Floor", "row": "A", "first": 1, "count": 5, "x": 0, "y": 10, "category": "S"}]});
+    let seating_body = |layout: &str, zone: &str| json!({"layout_id": layout, "categories": [{"category": "S", "zone_id": zone}]});
     match op {
+        "getLayout" | "setShowSeating" | "getShowSeating" | "getSeatStatus" | "getSeatMapSvg" => {
+            let r = app
+                .post("/api/v1/layouts", Some(&owner), &layout_body)
+                .await;
+            t.layout = r.expect(201)["id"].as_str().unwrap().to_owned();
+            if op == "setShowSeating" {
+                t.body = Some(seating_body(&t.layout, &t.zone));
+            } else if op != "getLayout" {
+                app.put(
+                    &format!("/api/v1/shows/{}/seating", t.show),
+                    Some(&owner),
+                    &seating_body(&t.layout, &t.zone),
+                )
+                .await
+                .expect(200);
+            }
+        }
         "getBooking" | "confirmBooking" | "cancelBooking" => {
             let r = app
                 .post(
@@ -514,6 +542,7 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
         "createShow" | "updateShow" => Some(show_body),
         "createZone" | "updateZone" => Some(zone_body),
         "reserveTickets" => Some(json!({"show_id": t.show, "zone_id": t.zone, "quantity": 1})),
+        "createLayout" => Some(layout_body),
         "createOrganization" | "renameOrganization" => Some(json!({"name": "Matrix Org"})),
         "inviteMember" => Some(json!({"email": "invitee@example.com", "role": "box_office"})),
         "createApiKey" => Some(json!({"name": "matrix", "scope": "read"})),
@@ -608,6 +637,8 @@ fn fill(path: &str, org: &str, t: &Target) -> String {
         &t.ticket
     } else if path.starts_with("/api/v1/checkin-lists/") {
         &t.list
+    } else if path.starts_with("/api/v1/layouts/") {
+        &t.layout
     } else {
         // Someone else's or nobody's: sessions and trusted devices.
         &t.unknown

@@ -30,6 +30,8 @@ mod payments;
 mod privacy;
 mod rate_limits;
 mod retention;
+mod seated_crash;
+mod seating;
 mod smtp;
 mod store_suite;
 mod tickets;

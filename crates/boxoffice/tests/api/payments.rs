@@ -431,9 +431,17 @@ async fn late_payments_are_confirmed_or_refunded(backend: Backend) {
     let quick = app.buyer().await;
     let theirs = app.hold(&quick.token, &show, 1).await;
     sim.handle.set_down(false);
-    checkout(&app, &quick.token, &theirs, "pm_card_ok", "quick-1")
-        .await
-        .expect(202);
+    // The breaker may still be open from the outage: retry after it, as told.
+    eventually(WAIT, "the provider to take payments again", || async {
+        let r = checkout(&app, &quick.token, &theirs, "pm_card_ok", "quick-1").await;
+        if r.status == 503 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return None;
+        }
+        r.expect(202);
+        Some(())
+    })
+    .await;
     settles(&app, &quick.token, &theirs, "confirmed").await;
     // The slow capture lands: no ticket left for it, so it goes back.
     eventually(WAIT, "the late capture to be refunded", || async {

@@ -129,6 +129,7 @@ pub(crate) fn booking(
         zone_id: zone.id,
         quantity,
         unit_price: zone.details.price,
+        total: zone.details.price.times(quantity).unwrap(),
         status: BookingStatus::Held,
         expires_at: expires,
         created_at: at(0),

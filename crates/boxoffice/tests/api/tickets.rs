@@ -546,9 +546,145 @@ async fn offline_gates_merge_their_scans(backend: Backend) {
     app.stop().await;
 }
 
+/// An order of seats and standing places: a ticket per seat, with its label in the
+/// signed payload, and one per standing admission.
+async fn a_seated_order_gets_a_ticket_per_seat(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let show = crate::seating::seated_show(&app, 10, 600).await;
+    let buyer = app.buyer().await;
+    let r = app
+        .post(
+            "/api/v1/bookings/reserve",
+            Some(&buyer.token),
+            &json!({"show_id": show.show_id, "items": [
+                {"seats": [show.seat("Stalls A-3"), show.seat("Stalls A-4")]},
+                {"zone_id": show.standing, "quantity": 2},
+            ]}),
+        )
+        .await;
+    let booking = r.expect(201)["id"].as_str().unwrap().to_owned();
+    app.confirm(&buyer.token, &booking).await.expect(200);
+    let tickets = eventually(WAIT, "the tickets to be issued", || async {
+        let r = app
+            .get(
+                &format!("/api/v1/bookings/{booking}/tickets"),
+                Some(&buyer.token),
+            )
+            .await;
+        let list = r.expect(200).as_array().cloned().unwrap_or_default();
+        (list.len() == 4).then_some(list)
+    })
+    .await;
+    let mut seats: Vec<String> = tickets
+        .iter()
+        .filter_map(|t| t["seat_label"].as_str().map(str::to_owned))
+        .collect();
+    seats.sort();
+    assert_eq!(seats.len(), 2, "{tickets:?}");
+    assert!(
+        seats[0].contains("A") && seats[0].contains('3'),
+        "{seats:?}"
+    );
+    let standing = tickets
+        .iter()
+        .filter(|t| t["zone_id"] == show.standing.as_str())
+        .count();
+    assert_eq!(standing, 2);
+    for t in tickets.iter().filter(|t| !t["seat_label"].is_null()) {
+        let claims = verify_independently(&app, t["qr"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(claims["seat"], t["seat_label"], "the seat is signed");
+        assert_eq!(claims["zone"], show.stalls.as_str());
+    }
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_seated_order_gets_a_ticket_per_seat,
     tickets_are_signed_and_verifiable_offline,
     a_ticket_is_admitted_once_at_the_door,
     transfers_revoke_codes_unless_the_organizer_forbids_them,
     offline_gates_merge_their_scans,
 );
+
+/// Scans per second at the door, for `docs/benchmarks.md`: `BOXOFFICE_SCAN_BENCH_N`
+/// tickets (default 2,000), each scanned twice (the first admits, the second is told
+/// `already_used`) by 32 gates at once.
+/// `cargo nextest run -p boxoffice --run-ignored only -E 'test(scan_throughput)' --no-capture`
+async fn scan_throughput(backend: Backend) {
+    let n: usize = std::env::var("BOXOFFICE_SCAN_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let app = TestApp::spawn(backend).await;
+    let show = app
+        .show_with(ShowSpec {
+            capacity: n as i64,
+            per_user_limit: Some(100),
+            ..ShowSpec::default()
+        })
+        .await;
+    let mut qrs = Vec::with_capacity(n);
+    while qrs.len() < n {
+        let buyer = app.buyer().await;
+        let take = (n - qrs.len()).min(100) as i64;
+        let (_, tickets) = bought(&app, &buyer, &show, take).await;
+        qrs.extend(tickets.iter().map(|t| t["qr"].as_str().unwrap().to_owned()));
+    }
+    let scans: Vec<String> = qrs.iter().chain(qrs.iter()).cloned().collect();
+    let queue = std::sync::Arc::new(parking_lot::Mutex::new(scans));
+    let started = std::time::Instant::now();
+    let mut gates = tokio::task::JoinSet::new();
+    for g in 0..32 {
+        let (client, url) = (app.client.clone(), app.url("/api/v1/checkin/scan"));
+        let (token, show_id, queue) = (
+            show.organizer.token.clone(),
+            show.show_id.clone(),
+            queue.clone(),
+        );
+        gates.spawn(async move {
+            let mut admitted = 0;
+            loop {
+                let Some(qr) = queue.lock().pop() else { break };
+                let body = json!({"show_id": show_id, "gate": format!("gate-{g}"), "qr": qr});
+                let res = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let v: Value = res.json().await.unwrap();
+                admitted += usize::from(v["result"] == "valid");
+            }
+            admitted
+        });
+    }
+    let admitted: usize = gates.join_all().await.into_iter().sum();
+    let took = started.elapsed();
+    assert_eq!(admitted, n, "every ticket admitted exactly once");
+    println!(
+        "figure {backend:?} scans: {} in {:.2} s = {:.0} scans/s",
+        2 * n,
+        took.as_secs_f64(),
+        (2 * n) as f64 / took.as_secs_f64()
+    );
+    app.stop().await;
+}
+
+mod figures {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement; run it explicitly"]
+    async fn scan_throughput_sqlite() {
+        scan_throughput(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement; run it explicitly"]
+    async fn scan_throughput_postgres() {
+        scan_throughput(Backend::Postgres).await;
+    }
+}

@@ -6,8 +6,9 @@ use super::statement::{
 };
 use super::SqlStore;
 use crate::store::{
-    BookingQuery, BookingRecord, BookingStore, BookingWrite, Deadline, InventorySnapshot,
-    OutboxEvent, Page, PaymentWrite, ShowTallies, StoreError, StoreResult, WriteOutcome,
+    BookingItem, BookingQuery, BookingRecord, BookingStore, BookingWrite, Deadline,
+    InventorySnapshot, OutboxEvent, Page, PaymentWrite, ShowTallies, StoreError, StoreResult,
+    WriteOutcome,
 };
 use async_trait::async_trait;
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
@@ -16,7 +17,9 @@ use sqlx::any::AnyRow;
 use std::collections::HashMap;
 
 pub(super) const BOOKING_COLUMNS: &str =
-    "id, user_id, show_id, zone_id, quantity, unit_price_minor, currency, status, expires_at, created_at, updated_at";
+    "id, user_id, show_id, zone_id, quantity, unit_price_minor, currency, status, expires_at, created_at, updated_at, total_minor";
+pub(super) const ITEM_COLUMNS: &str =
+    "booking_id, position, zone_id, seat_id, quantity, unit_price_minor";
 pub(super) const OUTBOX_COLUMNS: &str = "id, event_type, aggregate_id, payload, created_at";
 
 pub(super) fn booking_from(row: &AnyRow) -> StoreResult<BookingRecord> {
@@ -27,6 +30,7 @@ pub(super) fn booking_from(row: &AnyRow) -> StoreResult<BookingRecord> {
         zone_id: get_id(row, "zone_id")?,
         quantity: get_u32(row, "quantity")?,
         unit_price: get_money(row, "unit_price_minor")?,
+        total: get_money(row, "total_minor")?,
         status: get_parsed(row, "status", |s| {
             BookingStatus::parse(s).ok_or_else(|| format!("status {s}"))
         })?,
@@ -60,7 +64,29 @@ fn booking_args(b: &BookingRecord) -> Vec<Arg> {
         ts(b.expires_at),
         ts(b.created_at),
         ts(b.updated_at),
+        i(b.total.amount_minor),
     ]
+}
+
+fn item_args(booking: BookingId, position: usize, item: &BookingItem) -> Vec<Arg> {
+    vec![
+        t(booking),
+        i(i64::try_from(position).unwrap_or(i64::MAX)),
+        t(item.zone_id),
+        item.seat_id.map_or(Arg::NullText, t),
+        i(item.quantity),
+        i(item.unit_price.amount_minor),
+    ]
+}
+
+/// The one item of a general-admission hold.
+fn implied_item(b: &BookingRecord) -> BookingItem {
+    BookingItem {
+        zone_id: b.zone_id,
+        seat_id: None,
+        quantity: b.quantity,
+        unit_price: b.unit_price,
+    }
 }
 
 fn outbox_args(event_type: &str, b: &BookingRecord, at: Timestamp) -> StoreResult<Vec<Arg>> {
@@ -147,18 +173,18 @@ pub(super) fn status_list(statuses: &[BookingStatus]) -> String {
 }
 
 impl SqlStore {
-    /// `(zone, held, sold)` over live bookings matching `filter` (an `AND …`
-    /// fragment), zones in id order.
+    /// `(zone, held, sold)` over the items of live bookings `b` matching `filter` (an
+    /// `AND …` fragment), zones in id order.
     async fn zone_tallies(&self, filter: Sql) -> StoreResult<Vec<(ZoneId, u32, u32)>> {
         let mut sql = Sql::new(&format!(
-            "SELECT zone_id, CAST(SUM(CASE WHEN status IN ({}) THEN quantity ELSE 0 END) AS BIGINT) AS held, \
-             CAST(SUM(CASE WHEN status = 'confirmed' THEN quantity ELSE 0 END) AS BIGINT) AS sold \
-             FROM bookings WHERE status IN ({})",
+            "SELECT i.zone_id AS zone_id, CAST(SUM(CASE WHEN b.status IN ({}) THEN i.quantity ELSE 0 END) AS BIGINT) AS held, \
+             CAST(SUM(CASE WHEN b.status = 'confirmed' THEN i.quantity ELSE 0 END) AS BIGINT) AS sold \
+             FROM booking_items i JOIN bookings b ON b.id = i.booking_id WHERE b.status IN ({})",
             status_list(&BookingStatus::pending()),
             status_list(&BookingStatus::live()),
         ));
         sql.append(filter)
-            .push(" GROUP BY zone_id ORDER BY zone_id");
+            .push(" GROUP BY i.zone_id ORDER BY i.zone_id");
         self.all(&sql, |row| {
             Ok((
                 get_id(row, "zone_id")?,
@@ -179,9 +205,22 @@ impl BookingStore for SqlStore {
             .iter()
             .filter_map(|w| match w {
                 BookingWrite::Hold(b) => Some(b),
+                BookingWrite::Order(o) => Some(&o.0),
                 BookingWrite::Transition { .. } | BookingWrite::Payment(_) => None,
             })
             .collect();
+        let mut items = Vec::new();
+        for w in writes {
+            match w {
+                BookingWrite::Hold(b) => items.push(item_args(b.id, 0, &implied_item(b))),
+                BookingWrite::Order(o) => items.extend(
+                    o.1.iter()
+                        .enumerate()
+                        .map(|(n, item)| item_args(o.0.id, n, item)),
+                ),
+                BookingWrite::Transition { .. } | BookingWrite::Payment(_) => {}
+            }
+        }
         let payments: Vec<&PaymentWrite> = writes
             .iter()
             .filter_map(|w| match w {
@@ -195,6 +234,7 @@ impl BookingStore for SqlStore {
                 BOOKING_COLUMNS,
                 holds.iter().map(|b| booking_args(b)).collect(),
             ));
+            first.extend(insert_statements("booking_items", ITEM_COLUMNS, items));
             let events = holds
                 .iter()
                 .map(|b| outbox_args(boxoffice_domain::booking::EVENT_RESERVED, b, b.created_at))
@@ -269,7 +309,7 @@ impl BookingStore for SqlStore {
         let outcomes = writes
             .iter()
             .map(|w| match w {
-                BookingWrite::Hold(_) => WriteOutcome::Held,
+                BookingWrite::Hold(_) | BookingWrite::Order(_) => WriteOutcome::Held,
                 BookingWrite::Transition { id, action, .. } => {
                     match applied.remove(&(*id, *action)) {
                         Some(booking) => WriteOutcome::Applied(booking),
@@ -353,7 +393,7 @@ impl BookingStore for SqlStore {
     }
 
     async fn show_tallies(&self, show: ShowId) -> StoreResult<ShowTallies> {
-        let mut only_show = Sql::new(" AND show_id = ");
+        let mut only_show = Sql::new(" AND b.show_id = ");
         only_show.text(show);
         let zones = self.zone_tallies(only_show).await?;
         let mut max = Sql::new(&format!(

@@ -14,6 +14,7 @@ mod organizations;
 mod outbox;
 mod payments;
 mod personal;
+mod seating;
 mod settings;
 mod statement;
 mod tickets;

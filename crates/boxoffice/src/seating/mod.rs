@@ -1,0 +1,14 @@
+//! Reserved seating: venue layouts organizers draw once and reuse, each show's seat
+//! map built from one, the live status of every seat for clients and an SVG of the map.
+mod cache;
+pub mod http;
+mod service;
+mod status;
+mod svg;
+
+pub use cache::{SeatingCache, ShowSeats};
+pub use service::{
+    CategoryZone, LayoutRequest, LayoutRowInput, LayoutView, SeatView, SeatingService,
+    ShowSeatingRequest, ShowSeatingView,
+};
+pub use status::SeatStatusView;

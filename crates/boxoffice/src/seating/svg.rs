@@ -1,0 +1,64 @@
+//! The seat map drawn as SVG for the web UI: one circle per seat at its layout
+//! position, coloured by its live state, with the label as a tooltip.
+use super::cache::ShowSeats;
+use super::status::letter;
+use boxoffice_domain::seating::SeatState;
+use std::fmt::Write;
+
+const RADIUS: i32 = 4;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn render(seats: &ShowSeats, states: &[SeatState]) -> String {
+    let (mut max_x, mut max_y) = (0, 0);
+    for s in seats.seats.iter() {
+        max_x = max_x.max(s.x);
+        max_y = max_y.max(s.y);
+    }
+    let pad = RADIUS * 3;
+    let mut out = String::with_capacity(seats.seats.len() * 96 + 512);
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="{} {} {} {}">"#,
+        -pad,
+        -pad,
+        max_x + 2 * pad,
+        max_y + 2 * pad
+    );
+    out.push_str(
+        "<style>.f{fill:#2e7d32}.h{fill:#f9a825}.s{fill:#9e9e9e}.b{fill:#424242}\
+         .a{stroke:#1565c0;stroke-width:1.5}</style>",
+    );
+    for (s, state) in seats.seats.iter().zip(states) {
+        let class = if s.accessible || s.companion {
+            format!("{} a", letter(*state))
+        } else {
+            letter(*state).to_string()
+        };
+        let _ = write!(
+            out,
+            r#"<circle id="s{}" class="{class}" cx="{}" cy="{}" r="{RADIUS}"><title>{}</title></circle>"#,
+            s.idx,
+            s.x,
+            s.y,
+            escape(&s.label)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(escape(r#"<A&"1">"#), "&lt;A&amp;&quot;1&quot;&gt;");
+    }
+}
