@@ -129,6 +129,25 @@ impl App {
         let vault = Arc::new(
             crate::vault::Vault::load(config.encryption_keys.as_ref(), store.clone()).await?,
         );
+        let keys = Arc::new(
+            crate::signing::Keyring::load(
+                &config.signing,
+                store.clone(),
+                vault.clone(),
+                clock.clone(),
+            )
+            .await?,
+        );
+        let reloading = keys.clone();
+        // Another node (or `admin rotate-signing-key`) may have rotated.
+        jobs.every("signing-key-reload", Duration::from_secs(60), move || {
+            let keys = reloading.clone();
+            async move {
+                if let Err(e) = keys.reload().await {
+                    tracing::warn!(error = %e, "signing keys not reloaded; retrying later");
+                }
+            }
+        });
         let mfa = Arc::new(MfaService::new(
             store.clone(),
             vault.clone(),
@@ -372,6 +391,7 @@ impl App {
             consumers,
             dead_letters,
             notifications,
+            keys,
             health,
         }));
         Ok(Self {

@@ -98,6 +98,13 @@ enum AdminCommand {
         #[arg(long)]
         resume: bool,
     },
+    /// Add a new signing key for a purpose (`queue-pass`, `ticket`) and make it the
+    /// signing one; the previous key keeps verifying for `signing.overlap_secs`.
+    /// Running servers pick it up within a minute.
+    RotateSigningKey {
+        #[arg(long)]
+        purpose: String,
+    },
     /// Outbox events a consumer gave up on: list, show, replay or discard them.
     #[command(subcommand)]
     DeadLetters(DeadLetterCommand),
@@ -174,6 +181,11 @@ pub fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS),
             Command::Admin(AdminCommand::RotateKey { resume }) => {
                 rotate_key(config, resume).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Admin(AdminCommand::RotateSigningKey { purpose }) => {
+                rotate_signing_key(config, &purpose)
+                    .await
+                    .map(|()| ExitCode::SUCCESS)
             }
             Command::Admin(AdminCommand::DeadLetters(command)) => {
                 dead_letters(config, command).await
@@ -303,6 +315,29 @@ async fn rotate_key(config: Config, resume: bool) -> anyhow::Result<()> {
         report.active,
         if report.added_key { " (new)" } else { "" }
     );
+    Ok(())
+}
+
+async fn rotate_signing_key(config: Config, purpose: &str) -> anyhow::Result<()> {
+    use crate::signing::{Keyring, Purpose};
+    let purpose = Purpose::parse(purpose).ok_or_else(|| {
+        let names: Vec<&str> = Purpose::ALL.iter().map(|p| p.name()).collect();
+        anyhow::anyhow!("--purpose must be one of {}", names.join(", "))
+    })?;
+    let sql = SqlStore::connect(config.database_url.expose(), 2, config.durability).await?;
+    sql.migrate().await?;
+    let store: crate::store::DynStore = std::sync::Arc::new(sql.clone());
+    let rotated = async {
+        let vault = std::sync::Arc::new(
+            crate::vault::Vault::load(config.encryption_keys.as_ref(), store.clone()).await?,
+        );
+        let clock: crate::clock::DynClock = std::sync::Arc::new(crate::clock::SystemClock);
+        let ring = Keyring::load(&config.signing, store.clone(), vault, clock).await?;
+        ring.rotate(purpose).await
+    }
+    .await;
+    sql.close().await;
+    println!("{} now signs with key {}", purpose.name(), rotated?);
     Ok(())
 }
 

@@ -138,6 +138,8 @@ pub struct Config {
     /// Organizer webhooks: retries, timeouts, secret rotation (`webhooks.retry_base_ms`,
     /// …; `BOXOFFICE_WEBHOOKS__ALLOW_HTTP=true` in the environment).
     pub webhooks: WebhooksConfig,
+    /// Ed25519 signing keys (`signing.overlap_secs`, `signing.keys.<purpose>`).
+    pub signing: crate::signing::SigningConfig,
 }
 
 /// The `webhooks` section.
@@ -399,7 +401,7 @@ const KEYS: &[&str] = &[
 ];
 
 /// Sections set from the environment with `__` between levels.
-const SECTIONS: &[&str] = &["rate_limits__", "payments__", "webhooks__"];
+const SECTIONS: &[&str] = &["rate_limits__", "payments__", "webhooks__", "signing__"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -438,6 +440,7 @@ impl Default for Config {
             notification_emails_per_hour: 20,
             payments: PaymentsConfig::default(),
             webhooks: WebhooksConfig::default(),
+            signing: crate::signing::SigningConfig::default(),
         }
     }
 }
@@ -449,7 +452,11 @@ impl Config {
         let mut figment = Figment::new()
             .merge(Serialized::default("rate_limits", RateLimits::default()))
             .merge(Serialized::default("payments", PaymentsConfig::default()))
-            .merge(Serialized::default("webhooks", WebhooksConfig::default()));
+            .merge(Serialized::default("webhooks", WebhooksConfig::default()))
+            .merge(Serialized::default(
+                "signing",
+                crate::signing::SigningConfig::default(),
+            ));
         match file {
             Some(f) => figment = figment.merge(Toml::file_exact(f)),
             None => figment = figment.merge(Toml::file("boxoffice.toml")),

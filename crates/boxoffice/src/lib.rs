@@ -23,6 +23,7 @@ pub mod organizations;
 pub mod outbox;
 pub mod payments;
 pub mod ratelimit;
+pub mod signing;
 pub mod state;
 pub mod store;
 pub mod tasks;

@@ -726,7 +726,9 @@ fn specific(operation_id: &str) -> Option<Specific> {
         | "listBookings"
         | "listPendingBookings"
         | "liveness"
-        | "readiness" => NONE,
+        | "readiness"
+        | "getSigningKeys"
+        | "getJwks" => NONE,
         "registerAccount" => Specific {
             rule_fields: &["email"],
             ..NONE

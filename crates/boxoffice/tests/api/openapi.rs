@@ -115,6 +115,8 @@ const KNOWN: &[(&str, &str)] = &[
         "post",
         "/api/v1/organizations/{id}/webhooks/{webhook_id}/ping",
     ),
+    ("get", "/api/v1/keys"),
+    ("get", "/.well-known/jwks.json"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
 ];
@@ -376,9 +378,10 @@ async fn every_operation_states_its_statuses_problem_types_and_examples() {
             for s in expected {
                 assert!(statuses.contains(s), "{name} does not document {s}");
             }
-            // Rate limits: every route but the probes, with their headers.
-            if path.starts_with("/health/") {
-                assert!(!statuses.contains("429"), "{name}: probes are not limited");
+            // Rate limits: every route but the probes and the well-known key set
+            // (outside /api, for edges to fetch), with their headers.
+            if path.starts_with("/health/") || path.starts_with("/.well-known/") {
+                assert!(!statuses.contains("429"), "{name}: not limited");
             } else {
                 assert_eq!(
                     response_types(op, "429"),
