@@ -24,6 +24,11 @@ pub enum ConflictKind {
     PaymentInProgress,
     /// A write broke a rule of the stored data that has no more specific meaning.
     DataConflict,
+    /// The show's waiting room takes no places now (not yet open for joining,
+    /// draining, closed, or its lottery already drawn).
+    QueueClosed,
+    /// The show's waiting room holds as many places as it may.
+    QueueFull,
 }
 
 impl ConflictKind {
@@ -42,6 +47,8 @@ impl ConflictKind {
             ConflictKind::PaymentRequired => "payment-required",
             ConflictKind::PaymentInProgress => "payment-in-progress",
             ConflictKind::DataConflict => "data-conflict",
+            ConflictKind::QueueClosed => "queue-closed",
+            ConflictKind::QueueFull => "queue-full",
         }
     }
 }
@@ -56,6 +63,10 @@ pub enum Error {
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// `X-Queue-Pass` is missing or does not admit this request (403, with the header
+    /// named as the wrong field).
+    #[error("X-Queue-Pass {0}")]
+    QueuePass(String),
     /// The platform policy asks this caller for a second factor it has not set up.
     #[error("this account must enable multi-factor authentication (POST /api/v1/auth/mfa/totp) and sign in again before using this endpoint")]
     MfaRequired,

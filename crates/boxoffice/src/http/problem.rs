@@ -47,7 +47,9 @@ fn next_conflict(kind: Option<ConflictKind>) -> Option<ConflictKind> {
         Some(C::RequestInFlight) => Some(C::PaymentRequired),
         Some(C::PaymentRequired) => Some(C::PaymentInProgress),
         Some(C::PaymentInProgress) => Some(C::DataConflict),
-        Some(C::DataConflict) => None,
+        Some(C::DataConflict) => Some(C::QueueClosed),
+        Some(C::QueueClosed) => Some(C::QueueFull),
+        Some(C::QueueFull) => None,
     }
 }
 
@@ -66,6 +68,7 @@ impl Error {
                 | Error::BadRequest(_)
                 | Error::Unauthorized(_)
                 | Error::Forbidden(_)
+                | Error::QueuePass(_)
                 | Error::MfaRequired
                 | Error::NotFound(_)
                 | Error::Conflict { .. }
@@ -84,6 +87,7 @@ impl Error {
             Error::BadRequest(String::new()),
             Error::Unauthorized(""),
             Error::Forbidden(""),
+            Error::QueuePass(String::new()),
             Error::MfaRequired,
             Error::NotFound(""),
             Error::IdempotencyMismatch,
@@ -201,6 +205,11 @@ impl Error {
                 "Authentication required",
             ),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            Error::QueuePass(_) => (
+                StatusCode::FORBIDDEN,
+                "queue-pass-invalid",
+                "Queue pass refused",
+            ),
             Error::MfaRequired => (
                 StatusCode::FORBIDDEN,
                 "mfa-required",
@@ -271,6 +280,9 @@ impl Error {
             detail,
             errors: match self {
                 Error::Validation(errors) => errors.clone(),
+                Error::QueuePass(message) => {
+                    vec![FieldError::new(crate::queue::pass::HEADER, message.clone())]
+                }
                 _ => Vec::new(),
             },
         }
@@ -292,6 +304,8 @@ fn conflict_title(kind: ConflictKind) -> &'static str {
         ConflictKind::PaymentRequired => "Payment required",
         ConflictKind::PaymentInProgress => "Payment in progress",
         ConflictKind::DataConflict => "Conflicts with existing data",
+        ConflictKind::QueueClosed => "Queue not taking places",
+        ConflictKind::QueueFull => "Queue full",
     }
 }
 
@@ -340,6 +354,11 @@ mod tests {
             ),
             (Error::Unauthorized("x"), 401, "/problems/unauthorized"),
             (Error::Forbidden("x"), 403, "/problems/forbidden"),
+            (
+                Error::QueuePass("was revoked".into()),
+                403,
+                "/problems/queue-pass-invalid",
+            ),
             (Error::MfaRequired, 403, "/problems/mfa-required"),
             (Error::NotFound("show"), 404, "/problems/not-found"),
             (

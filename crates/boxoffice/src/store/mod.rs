@@ -8,6 +8,7 @@ mod payments;
 mod sql;
 mod webhooks;
 
+pub mod queue;
 pub use notifications::*;
 pub use organizations::*;
 pub use outbox::*;

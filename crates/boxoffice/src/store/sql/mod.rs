@@ -14,6 +14,7 @@ mod organizations;
 mod outbox;
 mod payments;
 mod personal;
+mod queue;
 mod settings;
 mod statement;
 mod webhooks;
