@@ -11,6 +11,7 @@ mod events;
 pub mod http;
 pub mod pass;
 mod service;
+mod settings;
 mod state;
 pub mod views;
 mod writer;
