@@ -221,6 +221,30 @@ impl App {
             )
             .with_seating(seating.cache().clone()),
         );
+        let (queue, queue_log) = crate::queue::QueueService::start(
+            crate::queue::QueueParts {
+                store: Arc::new(sql.clone()),
+                accounts: store.clone(),
+                keys: keys.clone(),
+                clock: clock.clone(),
+                access: access.clone(),
+                cache: cache.clone(),
+                inventory: inventory.clone(),
+                config: config.queue.clone(),
+            },
+            writer_group.token(),
+        )
+        .await?;
+        writer_group.watch("queue-log-writer", queue_log);
+        let admitting = queue.clone();
+        jobs.every(
+            "queue-admission",
+            Duration::from_millis(config.queue.admission_interval_ms.max(10)),
+            move || {
+                let queue = admitting.clone();
+                async move { crate::queue::admit_due(&queue).await }
+            },
+        );
         let payments = Arc::new(PaymentService::new(
             store.clone(),
             writer,
@@ -422,6 +446,7 @@ impl App {
             consumers,
             dead_letters,
             notifications,
+            queue,
             keys,
             tickets,
             health,

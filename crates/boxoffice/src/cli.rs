@@ -33,9 +33,37 @@ enum Command {
     /// Run the payment simulator: a card processor with a Stripe-like API, signed
     /// webhooks and knobs for latency, declines, timeouts, duplicates and outages.
     PaymentSim(PaymentSimArgs),
+    /// A door scanner: reads QR payloads or ticket codes from stdin, one per line
+    /// (`sync` uploads scans made offline), and prints one JSON answer per line.
+    /// Scans online; falls back to the signed offline list when the server does not
+    /// answer, and syncs again every 30 s while it has offline scans.
+    Gate(GateArgs),
     /// Operator tasks on the database.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(clap::Args)]
+struct GateArgs {
+    /// The platform's address.
+    #[arg(
+        long,
+        env = "BOXOFFICE_GATE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// An API key of the organization (or a staff account's access token).
+    #[arg(long, env = "BOXOFFICE_GATE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The check-in list this entrance works from.
+    #[arg(long, env = "BOXOFFICE_GATE_LIST")]
+    list: String,
+    /// This gate's name, recorded with its scans.
+    #[arg(long, env = "BOXOFFICE_GATE_NAME", default_value = "gate")]
+    name: String,
+    /// An online answer slower than this counts as no network.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
 }
 
 #[derive(clap::Args)]
@@ -98,6 +126,13 @@ enum AdminCommand {
         #[arg(long)]
         resume: bool,
     },
+    /// Add a new signing key for a purpose (`queue-pass`, `ticket`) and make it the
+    /// signing one; the previous key keeps verifying for `signing.overlap_secs`.
+    /// Running servers pick it up within a minute.
+    RotateSigningKey {
+        #[arg(long)]
+        purpose: String,
+    },
     /// Outbox events a consumer gave up on: list, show, replay or discard them.
     #[command(subcommand)]
     DeadLetters(DeadLetterCommand),
@@ -156,6 +191,7 @@ pub fn main() -> ExitCode {
             Command::Migrate => migrate(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Loadtest(args) => crate::loadtest::run(args, config).await,
             Command::PaymentSim(args) => payment_sim(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Gate(args) => gate(args).await.map(|()| ExitCode::SUCCESS),
             Command::Admin(AdminCommand::CreateUser {
                 email,
                 password,
@@ -174,6 +210,11 @@ pub fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS),
             Command::Admin(AdminCommand::RotateKey { resume }) => {
                 rotate_key(config, resume).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Admin(AdminCommand::RotateSigningKey { purpose }) => {
+                rotate_signing_key(config, &purpose)
+                    .await
+                    .map(|()| ExitCode::SUCCESS)
             }
             Command::Admin(AdminCommand::DeadLetters(command)) => {
                 dead_letters(config, command).await
@@ -303,6 +344,77 @@ async fn rotate_key(config: Config, resume: bool) -> anyhow::Result<()> {
         report.active,
         if report.added_key { " (new)" } else { "" }
     );
+    Ok(())
+}
+
+async fn rotate_signing_key(config: Config, purpose: &str) -> anyhow::Result<()> {
+    use crate::signing::{Keyring, Purpose};
+    let purpose = Purpose::parse(purpose).ok_or_else(|| {
+        let names: Vec<&str> = Purpose::ALL.iter().map(|p| p.name()).collect();
+        anyhow::anyhow!("--purpose must be one of {}", names.join(", "))
+    })?;
+    let sql = SqlStore::connect(config.database_url.expose(), 2, config.durability).await?;
+    sql.migrate().await?;
+    let store: crate::store::DynStore = std::sync::Arc::new(sql.clone());
+    let rotated = async {
+        let vault = std::sync::Arc::new(
+            crate::vault::Vault::load(config.encryption_keys.as_ref(), store.clone()).await?,
+        );
+        let clock: crate::clock::DynClock = std::sync::Arc::new(crate::clock::SystemClock);
+        let ring = Keyring::load(&config.signing, store.clone(), vault, clock).await?;
+        ring.rotate(purpose).await
+    }
+    .await;
+    sql.close().await;
+    println!("{} now signs with key {}", purpose.name(), rotated?);
+    Ok(())
+}
+
+async fn gate(args: GateArgs) -> anyhow::Result<()> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut gate = crate::tickets::gate::Gate::new(
+        &args.url,
+        &args.token,
+        &args.list,
+        &args.name,
+        std::time::Duration::from_millis(args.timeout_ms.max(100)),
+    );
+    gate.prepare().await?;
+    eprintln!("gate {} ready (list {})", args.name, args.list);
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut resync = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            line = lines.next_line() => {
+                let Some(line) = line? else { break };
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                if line == "sync" {
+                    match gate.sync().await {
+                        Ok(results) => println!("{}", serde_json::json!({"synced": results})),
+                        Err(e) => eprintln!("sync failed: {e:#}"),
+                    }
+                    continue;
+                }
+                match gate.scan(line).await {
+                    Ok(answer) => println!("{}", serde_json::to_string(&answer)?),
+                    Err(e) => eprintln!("scan failed: {e:#}"),
+                }
+            }
+            _ = resync.tick(), if gate.pending() > 0 => {
+                if let Err(e) = gate.sync().await {
+                    tracing::debug!(error = %e, "still offline");
+                }
+            }
+        }
+    }
+    if gate.pending() > 0 {
+        gate.sync()
+            .await
+            .map_err(|e| e.context("scans made offline were not uploaded"))?;
+    }
     Ok(())
 }
 

@@ -140,6 +140,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Ed25519 signing keys (`signing.overlap_secs`, `signing.keys.<purpose>`).
     pub signing: crate::signing::SigningConfig,
+    /// The waiting room (`queue.pass_ttl_secs`, …; `BOXOFFICE_QUEUE__POLL_INTERVAL_SECS`).
+    pub queue: crate::queue::QueueConfig,
 }
 
 /// The `webhooks` section.
@@ -401,7 +403,13 @@ const KEYS: &[&str] = &[
 ];
 
 /// Sections set from the environment with `__` between levels.
-const SECTIONS: &[&str] = &["rate_limits__", "payments__", "webhooks__", "signing__"];
+const SECTIONS: &[&str] = &[
+    "rate_limits__",
+    "payments__",
+    "webhooks__",
+    "signing__",
+    "queue__",
+];
 
 impl Default for Config {
     fn default() -> Self {
@@ -441,6 +449,7 @@ impl Default for Config {
             payments: PaymentsConfig::default(),
             webhooks: WebhooksConfig::default(),
             signing: crate::signing::SigningConfig::default(),
+            queue: crate::queue::QueueConfig::default(),
         }
     }
 }
@@ -456,6 +465,10 @@ impl Config {
             .merge(Serialized::default(
                 "signing",
                 crate::signing::SigningConfig::default(),
+            ))
+            .merge(Serialized::default(
+                "queue",
+                crate::queue::QueueConfig::default(),
             ));
         match file {
             Some(f) => figment = figment.merge(Toml::file_exact(f)),
@@ -499,6 +512,11 @@ impl Config {
             payments: PaymentsConfig {
                 gateway: GatewayKind::None,
                 ..PaymentsConfig::default()
+            },
+            // Tests join from one address.
+            queue: crate::queue::QueueConfig {
+                joins_per_ip_per_minute: 0,
+                ..crate::queue::QueueConfig::default()
             },
             // Test receivers listen on plain http at 127.0.0.1.
             webhooks: WebhooksConfig {

@@ -28,6 +28,11 @@ pub enum ConflictKind {
     SeatTaken,
     /// Enough seats are left in the zone, but not that many side by side.
     NoAdjacentSeats,
+    /// The show's waiting room takes no places now (not yet open for joining,
+    /// draining, closed, or its lottery already drawn).
+    QueueClosed,
+    /// The show's waiting room holds as many places as it may.
+    QueueFull,
 }
 
 impl ConflictKind {
@@ -48,6 +53,8 @@ impl ConflictKind {
             ConflictKind::DataConflict => "data-conflict",
             ConflictKind::SeatTaken => "seat-taken",
             ConflictKind::NoAdjacentSeats => "no-adjacent-seats",
+            ConflictKind::QueueClosed => "queue-closed",
+            ConflictKind::QueueFull => "queue-full",
         }
     }
 }
@@ -62,6 +69,10 @@ pub enum Error {
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// `X-Queue-Pass` is missing or does not admit this request (403, with the header
+    /// named as the wrong field).
+    #[error("X-Queue-Pass {0}")]
+    QueuePass(String),
     /// The platform policy asks this caller for a second factor it has not set up.
     #[error("this account must enable multi-factor authentication (POST /api/v1/auth/mfa/totp) and sign in again before using this endpoint")]
     MfaRequired,

@@ -22,6 +22,7 @@ pub mod notifications;
 pub mod organizations;
 pub mod outbox;
 pub mod payments;
+pub mod queue;
 pub mod ratelimit;
 pub mod seating;
 pub mod signing;

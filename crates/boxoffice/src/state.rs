@@ -59,6 +59,8 @@ pub struct Services {
     pub consumers: Arc<Consumers>,
     pub dead_letters: Arc<DeadLetterService>,
     pub notifications: Arc<NotificationService>,
+    /// The virtual waiting room of queued shows.
+    pub queue: Arc<crate::queue::QueueService>,
     /// Ed25519 keys by purpose (queue passes, tickets), published as JWKS.
     pub keys: Arc<crate::signing::Keyring>,
     /// E-tickets, transfers and the door.

@@ -13,6 +13,7 @@ pub mod mfa;
 pub mod money;
 pub mod organization;
 pub mod payment;
+pub mod queue;
 pub mod seating;
 pub mod signature;
 pub mod stock;

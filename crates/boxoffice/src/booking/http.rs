@@ -37,18 +37,26 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Hold tickets. The answer comes once the hold is durable; it expires after the
-/// show's hold time unless confirmed.
+/// show's hold time unless confirmed. While the show has a waiting room, send the
+/// pass it gave you as `X-Queue-Pass` (one reserve per pass).
 #[utoipa::path(post, path = "/api/v1/bookings/reserve", operation_id = "reserveTickets", tag = "booking", security(("bearer" = [])), request_body = ReserveRequest,
+    params(("X-Queue-Pass" = Option<String>, Header, description = "The queue pass (a JWT) of a queued show; checked before inventory is touched.")),
     responses((status = 201, body = BookingView)))]
 async fn reserve(
     State(s): State<AppState>,
     Auth(who): Auth,
+    headers: axum::http::HeaderMap,
     Json(r): Json<ReserveRequest>,
 ) -> Result<(StatusCode, axum::Json<BookingView>)> {
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(s.booking.reserve(who, r).await?),
-    ))
+    let pass = headers
+        .get(crate::queue::pass::HEADER)
+        .map(|v| v.to_str().unwrap_or_default());
+    let claimed = s.queue.claim(&who, r.show_id, pass)?;
+    let reserved = s.booking.reserve(who, r).await;
+    if let Some(claimed) = claimed {
+        s.queue.settle(claimed, reserved.is_ok()).await;
+    }
+    Ok((StatusCode::CREATED, axum::Json(reserved?)))
 }
 
 /// Complete a hold before it expires.

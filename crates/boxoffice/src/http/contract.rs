@@ -686,6 +686,43 @@ pub fn webhook_outcome() -> Object {
     closed_set(&["processed", "ignored"], false)
 }
 
+/// How a waiting room orders its places.
+pub fn queue_method() -> Object {
+    closed_set(
+        &names(
+            &boxoffice_domain::queue::QueueMethod::ALL,
+            boxoffice_domain::queue::QueueMethod::as_str,
+        ),
+        false,
+    )
+}
+
+/// Where a waiting room stands.
+pub fn queue_state() -> Object {
+    closed_set(
+        &names(
+            &boxoffice_domain::queue::QueueState::ALL,
+            boxoffice_domain::queue::QueueState::as_str,
+        ),
+        false,
+    )
+}
+
+/// What moves a waiting room.
+pub fn queue_action() -> Object {
+    closed_set(&["pause", "resume", "drain", "close"], false)
+}
+
+/// How a waiting room admits.
+pub fn queue_admission() -> Object {
+    closed_set(&["fixed", "automatic"], false)
+}
+
+/// Where a buyer's place stands.
+pub fn place_status() -> Object {
+    closed_set(&["waiting", "admitted", "lost", "left"], false)
+}
+
 /// Liveness and readiness answers.
 pub fn health_status() -> Object {
     closed_set(&["ok", "ready"], false)
@@ -707,6 +744,8 @@ struct Specific {
     /// Calls the payment provider: 503 payment-unavailable with Retry-After while
     /// its circuit breaker is open.
     gateway: bool,
+    /// Needs a queue pass while the show is queued (403 queue-pass-invalid).
+    pass: bool,
 }
 
 const NONE: Specific = Specific {
@@ -716,6 +755,7 @@ const NONE: Specific = Specific {
     rule_fields: &[],
     not_found: false,
     gateway: false,
+    pass: false,
 };
 
 const OWNER: Specific = Specific {
@@ -746,7 +786,37 @@ fn specific(operation_id: &str) -> Option<Specific> {
         | "liveness"
         | "readiness"
         | "getSigningKeys"
-        | "getJwks" => NONE,
+        | "getJwks"
+        | "getQueue" => NONE,
+        "configureQueue" => Specific {
+            rule_fields: &[
+                "method",
+                "opens_at",
+                "admission",
+                "rate_per_sec",
+                "lottery_winners",
+            ],
+            ..OWNER
+        },
+        "steerQueue" => Specific {
+            conflicts: &[C::InvalidState],
+            ..OWNER
+        },
+        "joinQueue" => Specific {
+            forbidden: true,
+            conflicts: &[C::QueueClosed, C::QueueFull],
+            ..NONE
+        },
+        "getQueueStatus" | "followQueue" => NONE,
+        "leaveQueue" => Specific {
+            conflicts: &[C::InvalidState],
+            ..NONE
+        },
+        "getQueueDraw" => Specific {
+            conflicts: &[C::InvalidState],
+            ..NONE
+        },
+        "getQueueStats" | "revokeQueuePass" => OWNER,
         "registerAccount" => Specific {
             rule_fields: &["email"],
             ..NONE
@@ -890,6 +960,7 @@ fn specific(operation_id: &str) -> Option<Specific> {
             ],
             rule_fields: &["quantity", "zone_id", "items"],
             not_found: true,
+            pass: true,
             ..NONE
         },
         "confirmBooking" => Specific {
@@ -1074,6 +1145,9 @@ fn error_statuses(
     }
     if spec.forbidden {
         add(403, slug("forbidden"));
+    }
+    if spec.pass {
+        add(403, slug("queue-pass-invalid"));
     }
     if has_path || spec.not_found {
         add(404, slug("not-found"));

@@ -49,6 +49,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "seating", description = "Reserved seating: venue layouts, shows' seat maps, live seat status and the SVG map"),
         (name = "payments", description = "Checkout (hold → payment_pending → confirmed), refunds and refund policies, the payment provider's webhook. A paid hold is confirmed by its captured payment; a payment captured after the hold ended is confirmed if the same tickets can still be taken, otherwise refunded automatically."),
         (name = "notifications", description = "The signed-in user's notifications"),
+        (name = "queue", description = "The virtual waiting room of a queued show: join, follow your place (polling or Server-Sent Events), and reserve with the signed pass you get when admitted (X-Queue-Pass). Organizers set the method (FIFO, random at opening, lottery, passthrough), the pace and the pass validity, steer the queue and read its figures; the draw at opening is published for anyone to recompute"),
         (name = "keys", description = "Public keys (JWKS, Ed25519) that verify what the platform signs: queue passes and e-tickets. An edge or a gate scanner verifies offline with them"),
         (name = "tickets", description = "E-tickets: signed QR codes, PDFs, transfers"),
         (name = "check-in", description = "The door: scans, check-in lists, offline gates and their sync, live attendance"),
@@ -90,6 +91,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::outbox::http::routes())
         .merge(crate::notifications::http::routes())
         .merge(crate::tickets::http::routes())
+        .merge(crate::queue::http::routes())
         .merge(crate::signing::http::routes())
         .merge(health::routes())
         .split_for_parts();

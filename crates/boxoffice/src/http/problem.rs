@@ -49,7 +49,9 @@ fn next_conflict(kind: Option<ConflictKind>) -> Option<ConflictKind> {
         Some(C::PaymentInProgress) => Some(C::DataConflict),
         Some(C::DataConflict) => Some(C::SeatTaken),
         Some(C::SeatTaken) => Some(C::NoAdjacentSeats),
-        Some(C::NoAdjacentSeats) => None,
+        Some(C::NoAdjacentSeats) => Some(C::QueueClosed),
+        Some(C::QueueClosed) => Some(C::QueueFull),
+        Some(C::QueueFull) => None,
     }
 }
 
@@ -68,6 +70,7 @@ impl Error {
                 | Error::BadRequest(_)
                 | Error::Unauthorized(_)
                 | Error::Forbidden(_)
+                | Error::QueuePass(_)
                 | Error::MfaRequired
                 | Error::NotFound(_)
                 | Error::Conflict { .. }
@@ -86,6 +89,7 @@ impl Error {
             Error::BadRequest(String::new()),
             Error::Unauthorized(""),
             Error::Forbidden(""),
+            Error::QueuePass(String::new()),
             Error::MfaRequired,
             Error::NotFound(""),
             Error::IdempotencyMismatch,
@@ -203,6 +207,11 @@ impl Error {
                 "Authentication required",
             ),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            Error::QueuePass(_) => (
+                StatusCode::FORBIDDEN,
+                "queue-pass-invalid",
+                "Queue pass refused",
+            ),
             Error::MfaRequired => (
                 StatusCode::FORBIDDEN,
                 "mfa-required",
@@ -273,6 +282,9 @@ impl Error {
             detail,
             errors: match self {
                 Error::Validation(errors) => errors.clone(),
+                Error::QueuePass(message) => {
+                    vec![FieldError::new(crate::queue::pass::HEADER, message.clone())]
+                }
                 _ => Vec::new(),
             },
         }
@@ -296,6 +308,8 @@ fn conflict_title(kind: ConflictKind) -> &'static str {
         ConflictKind::DataConflict => "Conflicts with existing data",
         ConflictKind::SeatTaken => "Seat taken",
         ConflictKind::NoAdjacentSeats => "Not enough seats together",
+        ConflictKind::QueueClosed => "Queue not taking places",
+        ConflictKind::QueueFull => "Queue full",
     }
 }
 
@@ -344,6 +358,11 @@ mod tests {
             ),
             (Error::Unauthorized("x"), 401, "/problems/unauthorized"),
             (Error::Forbidden("x"), 403, "/problems/forbidden"),
+            (
+                Error::QueuePass("was revoked".into()),
+                403,
+                "/problems/queue-pass-invalid",
+            ),
             (Error::MfaRequired, 403, "/problems/mfa-required"),
             (Error::NotFound("show"), 404, "/problems/not-found"),
             (

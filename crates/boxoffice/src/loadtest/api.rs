@@ -290,6 +290,44 @@ impl Api {
         Ok(tokens)
     }
 
+    /// `PUT` a JSON document; the answer as JSON.
+    pub async fn put_json(&self, path: &str, body: Value, what: &str) -> anyhow::Result<Value> {
+        self.call(Method::PUT, path, Some(body), what).await
+    }
+
+    /// `GET` a JSON document as the admin.
+    pub async fn get_json(&self, path: &str, what: &str) -> anyhow::Result<Value> {
+        self.call(Method::GET, path, None, what).await
+    }
+
+    /// Whether a queued show refuses a reserve without a pass and one with a forged
+    /// pass (both 403 `queue-pass-invalid`), as `token`'s buyer.
+    pub async fn reserve_probe(&self, show: &Show, token: &str) -> anyhow::Result<bool> {
+        let forged = format!(
+            "{}.{}.{}",
+            crate::signing::b64url(br#"{"alg":"EdDSA","kid":"queue-pass-v1","typ":"JWT"}"#),
+            crate::signing::b64url(b"{}"),
+            crate::signing::b64url(&[0u8; 64])
+        );
+        let mut refused = true;
+        for pass in [None, Some(forged.as_str())] {
+            let mut req = self
+                .http
+                .post(format!("{}/api/v1/bookings/reserve", self.base))
+                .bearer_auth(token)
+                .json(&json!({"show_id": show.id, "zone_id": show.zone_id, "quantity": 1}));
+            if let Some(p) = pass {
+                req = req.header("X-Queue-Pass", p);
+            }
+            let res = req.send().await.context("probing reserve")?;
+            let status = res.status();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            refused &=
+                status == StatusCode::FORBIDDEN && body["type"] == "/problems/queue-pass-invalid";
+        }
+        Ok(refused)
+    }
+
     /// Tickets still for sale in the zone (public show view).
     pub async fn available(&self, show: &Show) -> anyhow::Result<u32> {
         let view: ShowView = self

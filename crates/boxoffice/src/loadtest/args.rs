@@ -88,6 +88,22 @@ pub struct Args {
     /// this machine's address; the report counts how many the server let through.
     #[arg(long, value_name = "PER_SECOND")]
     pub login_flood: Option<f64>,
+    /// An on-sale through the waiting room: every buyer joins (some before opening),
+    /// follows its place, and reserves one ticket with its pass once admitted.
+    #[arg(long, conflicts_with_all = ["checkout", "confirm", "rate", "login_flood"])]
+    pub queue: bool,
+    /// With --queue: buyers admitted per second.
+    #[arg(long, default_value_t = 2000)]
+    pub queue_rate: u32,
+    /// With --queue: the share of buyers who join in the pre-queue window.
+    #[arg(long, default_value_t = 0.2)]
+    pub pre_queue_share: f64,
+    /// With --queue: how many buyers follow over Server-Sent Events (the others poll).
+    #[arg(long, default_value_t = 1000)]
+    pub sse: u32,
+    /// With --queue: seconds until the queue opens (pre-queue joins come before).
+    #[arg(long, default_value_t = 5)]
+    pub opens_in: u32,
 }
 
 /// How buyers choose seats with `--seated`.

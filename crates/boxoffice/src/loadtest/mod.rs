@@ -6,6 +6,7 @@ mod args;
 mod client;
 mod embedded;
 mod flood;
+pub mod queue;
 mod report;
 mod run;
 mod stats;
@@ -49,6 +50,10 @@ pub async fn run(args: Args, mut config: crate::config::Config) -> anyhow::Resul
     } else {
         config.payments.gateway = crate::config::GatewayKind::None;
     }
+    if args.queue {
+        // One machine plays every buyer: joins all come from one address.
+        config.queue.joins_per_ip_per_minute = 0;
+    }
     match args.rate_limits {
         RateLimitMode::Raised => config.rate_limits = crate::config::RateLimits::raised(),
         RateLimitMode::Off => config.rate_limits.enabled = false,
@@ -75,11 +80,56 @@ pub async fn run(args: Args, mut config: crate::config::Config) -> anyhow::Resul
         (None, Some(email), Some(password)) => (email.clone(), password.clone()),
         (None, _, _) => anyhow::bail!("--url needs --admin-email and --admin-password"),
     };
-    let result = sale(&args, &s, &admin.0, &admin.1).await;
+    let result = if args.queue {
+        queued_sale(&args, &s, &admin.0, &admin.1).await
+    } else {
+        sale(&args, &s, &admin.0, &admin.1).await
+    };
     if let Some(server) = embedded {
         server.stop().await?;
     }
     result
+}
+
+/// Provisions the buyers, then runs an on-sale through the waiting room.
+async fn queued_sale(
+    args: &Args,
+    s: &Settings,
+    admin_email: &str,
+    admin_password: &str,
+) -> anyhow::Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.pre_queue_share) {
+        anyhow::bail!("--pre-queue-share must be 0 to 1");
+    }
+    let api = api::Api::login(&s.url, admin_email, admin_password).await?;
+    let started = Instant::now();
+    let tokens = api
+        .provision(s.buyers, |done| {
+            note(
+                args.quiet,
+                &format!("provisioned {done} of {} buyers", s.buyers),
+            )
+        })
+        .await?;
+    note(
+        args.quiet,
+        &format!("buyers ready in {:.1} s", started.elapsed().as_secs_f64()),
+    );
+    let run = queue::QueueRun {
+        buyers: s.buyers,
+        capacity: s.capacity,
+        rate_per_sec: args.queue_rate.max(1),
+        pre_queue_share: args.pre_queue_share,
+        sse: args.sse,
+        opens_in_secs: args.opens_in,
+        concurrency: s.clients,
+    };
+    let passed = queue::run(&api, &s.url, tokens, &run).await?;
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Creates the show and the buyers, runs the load, verifies and reports.

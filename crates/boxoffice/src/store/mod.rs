@@ -10,6 +10,7 @@ mod sql;
 mod tickets;
 mod webhooks;
 
+pub mod queue;
 pub use notifications::*;
 pub use organizations::*;
 pub use outbox::*;

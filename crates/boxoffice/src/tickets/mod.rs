@@ -3,6 +3,7 @@
 //! offline gates and their sync).
 mod checkin;
 pub mod codes;
+pub mod gate;
 pub mod http;
 mod projection;
 mod render;

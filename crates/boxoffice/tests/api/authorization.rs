@@ -157,6 +157,18 @@ const MATRIX: &[(&str, [u16; 9])] = &[
     ("getOfflineCheckinList", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
     ("syncCheckinList", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
     ("getShowAttendance", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    // Waiting room: public views, buyers' places (accounts only), organizers' steering.
+    ("getQueue", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("configureQueue", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("steerQueue", [401, 403, 403, 403, 200, 200, 200, 403, 200]),
+    ("joinQueue", [401, 201, 201, 201, 201, 201, 201, 401, 401]),
+    ("getQueueStatus", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    ("followQueue", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    ("leaveQueue", [401, 200, 200, 200, 200, 200, 200, 401, 401]),
+    // Drawn at opening; a FIFO queue has no draw to publish.
+    ("getQueueDraw", [409, 409, 409, 409, 409, 409, 409, 409, 409]),
+    ("getQueueStats", [401, 403, 403, 200, 200, 200, 200, 200, 200]),
+    ("revokeQueuePass", [401, 403, 403, 403, 204, 204, 204, 403, 204]),
     // Published keys.
     ("getSigningKeys", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("getJwks", [200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -199,6 +211,7 @@ struct Target {
     ticket: String,
     list: String,
     layout: String,
+    pass: String,
     /// An id that names nothing the caller has.
     unknown: String,
     body: Option<Value>,
@@ -290,6 +303,40 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
     let layout_body = json!({"organization_id": org, "name": "Matrix Hall",
         "rows": [{"section": "Floor", "row": "A", "first": 1, "count": 5, "x": 0, "y": 10, "category": "S"}]});
     let seating_body = |layout: &str, zone: &str| json!({"layout_id": layout, "categories": [{"category": "S", "zone_id": zone}]});
+    if op.contains("Queue") && op != "configureQueue" {
+        // Passthrough admits at once, so a followed place ends its stream.
+        let method = match op {
+            "followQueue" | "revokeQueuePass" => "passthrough",
+            _ => "fifo",
+        };
+        app.put(
+            &format!("/api/v1/shows/{}/queue", t.show),
+            Some(&owner),
+            &json!({"method": method, "opens_at": rfc3339(app.clock.now()), "admission": "automatic"}),
+        )
+        .await
+        .expect(200);
+        let account = caller.and_then(|c| c.user.as_ref().map(|_| c.token.clone()));
+        if let (Some(token), true) = (
+            account,
+            matches!(op, "getQueueStatus" | "followQueue" | "leaveQueue"),
+        ) {
+            let path = format!("/api/v1/shows/{}/queue/join", t.show);
+            app.post(&path, Some(&token), &json!({})).await.expect(201);
+        }
+        if op == "revokeQueuePass" {
+            let path = format!("/api/v1/shows/{}/queue/join", t.show);
+            let r = app
+                .post(&path, Some(&app.token_for(&w.buyer)), &json!({}))
+                .await;
+            let pass = r.expect(201)["pass"].as_str().unwrap().to_owned();
+            let payload = pass.split('.').nth(1).unwrap();
+            let claims: Value =
+                serde_json::from_slice(&boxoffice::signing::b64url_decode(payload).unwrap())
+                    .unwrap();
+            t.pass = claims["jti"].as_str().unwrap().to_owned();
+        }
+    }
     match op {
         "getLayout" | "setShowSeating" | "getShowSeating" | "getSeatStatus" | "getSeatMapSvg" => {
             let r = app
@@ -543,6 +590,10 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
         "createZone" | "updateZone" => Some(zone_body),
         "reserveTickets" => Some(json!({"show_id": t.show, "zone_id": t.zone, "quantity": 1})),
         "createLayout" => Some(layout_body),
+        "configureQueue" => Some(
+            json!({"method": "fifo", "opens_at": rfc3339(app.clock.now()), "admission": "automatic"}),
+        ),
+        "steerQueue" => Some(json!({"action": "pause"})),
         "createOrganization" | "renameOrganization" => Some(json!({"name": "Matrix Org"})),
         "inviteMember" => Some(json!({"email": "invitee@example.com", "role": "box_office"})),
         "createApiKey" => Some(json!({"name": "matrix", "scope": "read"})),
@@ -650,6 +701,7 @@ fn fill(path: &str, org: &str, t: &Target) -> String {
         .replace("{key_id}", &t.key)
         .replace("{webhook_id}", &t.webhook)
         .replace("{delivery_id}", &t.delivery)
+        .replace("{pass_id}", &t.pass)
 }
 
 on_both_backends!(every_operation_answers_each_caller_as_the_matrix_says);

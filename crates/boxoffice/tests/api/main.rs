@@ -28,6 +28,7 @@ mod payment_chaos;
 mod payment_store;
 mod payments;
 mod privacy;
+mod queue;
 mod rate_limits;
 mod retention;
 mod seated_crash;

@@ -135,6 +135,16 @@ const KNOWN: &[(&str, &str)] = &[
         "post",
         "/api/v1/organizations/{id}/webhooks/{webhook_id}/ping",
     ),
+    ("get", "/api/v1/shows/{id}/queue"),
+    ("put", "/api/v1/shows/{id}/queue"),
+    ("post", "/api/v1/shows/{id}/queue/state"),
+    ("post", "/api/v1/shows/{id}/queue/join"),
+    ("get", "/api/v1/shows/{id}/queue/status"),
+    ("get", "/api/v1/shows/{id}/queue/events"),
+    ("post", "/api/v1/shows/{id}/queue/leave"),
+    ("get", "/api/v1/shows/{id}/queue/draw"),
+    ("get", "/api/v1/shows/{id}/queue/stats"),
+    ("post", "/api/v1/shows/{id}/queue/passes/{pass_id}/revoke"),
     ("get", "/api/v1/keys"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/health/live"),
@@ -469,10 +479,12 @@ async fn every_operation_states_its_statuses_problem_types_and_examples() {
                 .find(|(s, _)| s.starts_with('2'))
                 .unwrap_or_else(|| panic!("{name}: a success status"));
             if ok != "204" {
-                // JSON, or the one media type the operation answers with (an SVG).
+                // JSON, an event stream's events, or the one media type of a
+                // document answer (PDF, SVG, JWS).
                 let content = res["content"].as_object().expect("a response body");
                 let media = content
                     .get("application/json")
+                    .or_else(|| content.get("text/event-stream"))
                     .or_else(|| content.values().next().filter(|_| content.len() == 1));
                 assert!(
                     media.is_some_and(|m| !m["example"].is_null()),

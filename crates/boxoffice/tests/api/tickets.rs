@@ -688,3 +688,169 @@ mod figures {
         scan_throughput(Backend::Postgres).await;
     }
 }
+
+/// A TCP relay in front of the server that the test can cut, as a gate's network
+/// would be: while cut, new connections are dropped and open ones are closed.
+struct Cable {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<parking_lot::Mutex<Vec<tokio::task::AbortHandle>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Cable {
+    async fn to(target: String) -> Cable {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let (up2, links2) = (up.clone(), links.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the peer sees the connection close
+                }
+                let target = target.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                links2.lock().push(link.abort_handle());
+            }
+        });
+        Cable {
+            port,
+            up,
+            links,
+            task,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn mend(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Cable {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The gate scanner loses the network mid-scan and carries on from its signed list,
+/// then syncs: its offline admissions count, a code revoked meanwhile is refused from
+/// then on, and other gates' admissions are known to it.
+async fn a_gate_falls_back_offline_by_itself(backend: Backend) {
+    use boxoffice::tickets::gate::Gate;
+    let app = TestApp::spawn(backend).await;
+    let show = app.show_with(ShowSpec::default()).await;
+    let buyer = app.buyer().await;
+    let friend = app.buyer().await;
+    let (_, t) = bought(&app, &buyer, &show, 4).await;
+    let door = &show.organizer.token;
+    let list = app
+        .post(
+            &format!("/api/v1/shows/{}/checkin-lists", show.show_id),
+            Some(door),
+            &json!({"name": "North", "zone_ids": []}),
+        )
+        .await;
+    let list_id = list.expect(201)["id"].as_str().unwrap().to_owned();
+    let server = app
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let cable = Cable::to(server).await;
+    let mut gate = Gate::new(
+        &format!("http://127.0.0.1:{}", cable.port),
+        door,
+        &list_id,
+        "north",
+        Duration::from_secs(2),
+    );
+    gate.prepare().await.unwrap();
+    let qr = |n: usize| t[n]["qr"].as_str().unwrap().to_owned();
+
+    let first = gate.scan(&qr(0)).await.unwrap();
+    assert_eq!(
+        (first.result.as_str(), first.admit, first.offline),
+        ("valid", true, false)
+    );
+
+    // The network goes. Meanwhile ticket 3 is given away (its code revoked) and
+    // another gate admits ticket 2, both unknown to this gate until it syncs.
+    cable.cut();
+    app.post(
+        &format!("/api/v1/tickets/{}/transfer", t[3]["id"].as_str().unwrap()),
+        Some(&buyer.token),
+        &json!({"to_email": friend.email}),
+    )
+    .await
+    .expect(200);
+    scan(
+        &app,
+        door,
+        &json!({"show_id": show.show_id, "gate": "south", "qr": qr(2)}),
+    )
+    .await;
+
+    let offline = gate.scan(&qr(1)).await.unwrap();
+    assert_eq!(
+        (offline.result.as_str(), offline.admit, offline.offline),
+        ("valid", true, true)
+    );
+    assert_eq!(gate.scan(&qr(1)).await.unwrap().result, "already_used");
+    assert_eq!(gate.scan(&qr(0)).await.unwrap().result, "already_used");
+    let typed = t[3]["code"].as_str().unwrap().to_owned();
+    let stale = gate.scan(&typed).await.unwrap();
+    assert_eq!(
+        (stale.result.as_str(), stale.offline),
+        ("valid", true),
+        "not known yet"
+    );
+    let claims = verify_independently(&app, &qr(0)).await.unwrap();
+    let mut forged = claims.clone();
+    forged["tid"] = t[2]["id"].clone();
+    assert_eq!(
+        gate.scan(&tampered(&qr(0), &forged)).await.unwrap().result,
+        "unknown"
+    );
+    assert!(gate.sync().await.is_err(), "no network, nothing uploaded");
+    assert_eq!(
+        gate.pending(),
+        4,
+        "admissions and repeats are kept for the record"
+    );
+
+    // Back online: the upload is merged, the gate learns the rest.
+    cable.mend();
+    let results = gate.sync().await.unwrap();
+    assert_eq!(
+        results,
+        ["valid", "already_used", "already_used", "revoked"]
+    );
+    assert_eq!(gate.pending(), 0);
+    cable.cut();
+    assert_eq!(gate.scan(&typed).await.unwrap().result, "revoked");
+    assert_eq!(gate.scan(&qr(2)).await.unwrap().result, "already_used");
+    let attendance = app
+        .get(
+            &format!("/api/v1/shows/{}/attendance", show.show_id),
+            Some(door),
+        )
+        .await;
+    assert_eq!(attendance.expect(200)["checked_in"], 3);
+    app.stop().await;
+}
+
+on_both_backends!(a_gate_falls_back_offline_by_itself);

@@ -14,6 +14,7 @@ mod organizations;
 mod outbox;
 mod payments;
 mod personal;
+mod queue;
 mod seating;
 mod settings;
 mod statement;

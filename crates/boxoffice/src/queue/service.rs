@@ -1,0 +1,573 @@
+//! Waiting-room use cases: settings and their steering by the show's organizer, a
+//! buyer's join, status and departure, and the pass check in front of reserve.
+use super::config::QueueConfig;
+use super::engine::DynQueueEngine;
+use super::pass::{self, PassError};
+use super::state::{PlaceStatus, QueueData};
+use super::views::*;
+use super::writer::{LogWriter, Pending};
+use crate::accounts::Principal;
+use crate::catalog::ShowCache;
+use crate::clock::DynClock;
+use crate::error::{ConflictKind, Error, Result};
+use crate::inventory::DynInventory;
+use crate::organizations::Access;
+use crate::signing::Keyring;
+use crate::store::queue::{DynQueueStore, QueueLogKind};
+use crate::store::DynStore;
+use crate::timefmt::rfc3339;
+use boxoffice_domain::organization::Permission;
+use boxoffice_domain::queue::{seed_commitment, JoinRefusal, JoinWindow, QueueMethod};
+use boxoffice_domain::{ShowId, Timestamp, UserId};
+use governor::state::keyed::DefaultKeyedStateStore;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+type JoinLimiter =
+    governor::RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, governor::clock::DefaultClock>;
+
+/// One show's queue: its data under a lock, and a signal for SSE streams.
+pub(super) struct ShowQueue {
+    pub data: Mutex<QueueData>,
+    /// Bumped whenever places move (admissions, the draw, state changes).
+    pub changed: watch::Sender<u64>,
+}
+
+impl ShowQueue {
+    pub(super) fn new(data: QueueData) -> Self {
+        Self {
+            data: Mutex::new(data),
+            changed: watch::Sender::new(0),
+        }
+    }
+
+    pub(super) fn bump(&self) {
+        self.changed.send_modify(|v| *v += 1);
+    }
+}
+
+/// A pass presented to reserve and held for it; settle it with the outcome.
+pub struct ClaimedPass {
+    show: ShowId,
+    jti: Uuid,
+}
+
+pub struct QueueService {
+    pub(super) store: DynQueueStore,
+    accounts: DynStore,
+    pub(super) engine: DynQueueEngine,
+    pub(super) log: LogWriter,
+    pub(super) keys: Arc<Keyring>,
+    pub(super) clock: DynClock,
+    access: Arc<Access>,
+    cache: Arc<ShowCache>,
+    pub(super) inventory: DynInventory,
+    pub(super) config: QueueConfig,
+    pub(super) queues: RwLock<HashMap<ShowId, Arc<ShowQueue>>>,
+    joins_per_ip: Option<JoinLimiter>,
+}
+
+/// Whether a join took a new place.
+pub struct Joined {
+    pub place: PlaceView,
+    pub created: bool,
+}
+
+pub(super) struct Deps {
+    pub store: DynQueueStore,
+    pub accounts: DynStore,
+    pub engine: DynQueueEngine,
+    pub log: LogWriter,
+    pub keys: Arc<Keyring>,
+    pub clock: DynClock,
+    pub access: Arc<Access>,
+    pub cache: Arc<ShowCache>,
+    pub inventory: DynInventory,
+    pub config: QueueConfig,
+}
+
+impl QueueService {
+    pub(super) fn from_deps(d: Deps) -> Self {
+        let joins_per_ip = NonZeroU32::new(d.config.joins_per_ip_per_minute)
+            .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n).allow_burst(n)));
+        Self {
+            store: d.store,
+            accounts: d.accounts,
+            engine: d.engine,
+            log: d.log,
+            keys: d.keys,
+            clock: d.clock,
+            access: d.access,
+            cache: d.cache,
+            inventory: d.inventory,
+            config: d.config,
+            queues: RwLock::new(HashMap::new()),
+            joins_per_ip,
+        }
+    }
+
+    pub(super) fn queue(&self, show: ShowId) -> Result<Arc<ShowQueue>> {
+        self.queues
+            .read()
+            .get(&show)
+            .cloned()
+            .ok_or(Error::NotFound("queue"))
+    }
+
+    pub(super) fn all(&self) -> Vec<Arc<ShowQueue>> {
+        self.queues.read().values().cloned().collect()
+    }
+
+    pub(super) async fn require(
+        &self,
+        who: &Principal,
+        show: ShowId,
+        what: Permission,
+    ) -> Result<()> {
+        let meta = self.cache.get(show).ok_or(Error::NotFound("show"))?;
+        self.access.require(who, meta.organization_id, what).await
+    }
+
+    /// Takes a place for the caller, or finds the one it has (one per account).
+    pub async fn join(&self, who: &Principal, show: ShowId, ip: IpAddr) -> Result<Joined> {
+        let queue = self.queue(show)?;
+        if let Some(place) = self.existing(&queue, who.user) {
+            return Ok(Joined {
+                place,
+                created: false,
+            });
+        }
+        if let Some(limiter) = &self.joins_per_ip {
+            if let Err(not_until) = limiter.check_key(&ip) {
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ));
+                return Err(Error::RateLimited {
+                    retry_after_secs: wait.as_secs().max(1),
+                });
+            }
+        }
+        if queue.data.lock().settings.verified_only {
+            let user = self.accounts.user(who.user).await?;
+            if user.email_verified_at.is_none() {
+                return Err(Error::Forbidden(
+                    "this queue takes accounts with a verified email only (POST /api/v1/auth/verify-email/request)",
+                ));
+            }
+        }
+        let now = self.clock.now();
+        let (pending, place): (Vec<Pending>, PlaceView) = {
+            let mut d = queue.data.lock();
+            if d.places.contains_key(&who.user) {
+                drop(d);
+                let place = self
+                    .existing(&queue, who.user)
+                    .ok_or(Error::NotFound("place"))?;
+                return Ok(Joined {
+                    place,
+                    created: false,
+                });
+            }
+            let s = &d.settings;
+            let window = JoinWindow {
+                method: s.method,
+                state: s.state,
+                opens_at_ms: s.opens_at.millis(),
+                pre_queue_ms: i64::from(s.pre_queue_secs) * 1000,
+                drawn: s.drawn_at.is_some(),
+                max_size: s.max_size,
+            };
+            let pre_queue = window
+                .check(now.millis(), self.engine.len(show))
+                .map_err(refusal)?;
+            let place_id = Uuid::now_v7();
+            let kind = if pre_queue {
+                QueueLogKind::PreJoin
+            } else {
+                QueueLogKind::Join
+            };
+            let mut pending: Vec<Pending> = d
+                .record(
+                    Some(&self.log),
+                    kind,
+                    Some(who.user),
+                    Some(place_id),
+                    now,
+                    None,
+                )
+                .into_iter()
+                .collect();
+            d.take_place(self.engine.as_ref(), who.user, place_id, now, pre_queue);
+            if d.settings.method == QueueMethod::Passthrough {
+                self.engine.remove(show, who.user);
+                pending.extend(self.admit_locked(&mut d, who.user, now));
+            }
+            let place = self.place_view(&mut d, who.user, now, false);
+            (pending, place)
+        };
+        for p in pending {
+            p.durable().await?;
+        }
+        queue.bump();
+        Ok(Joined {
+            place,
+            created: true,
+        })
+    }
+
+    fn existing(&self, queue: &ShowQueue, user: UserId) -> Option<PlaceView> {
+        let mut d = queue.data.lock();
+        d.places
+            .contains_key(&user)
+            .then(|| self.place_view(&mut d, user, self.clock.now(), false))
+    }
+
+    /// Issues a pass to `user` (already out of the engine); its log entry.
+    pub(super) fn admit_locked(
+        &self,
+        d: &mut QueueData,
+        user: UserId,
+        now: Timestamp,
+    ) -> Option<Pending> {
+        let jti = Uuid::now_v7();
+        let expires = now.plus_secs(i64::from(d.settings.pass_ttl_secs));
+        d.admit(&self.keys, user, jti, now, expires);
+        d.record(
+            Some(&self.log),
+            QueueLogKind::Admit,
+            Some(user),
+            Some(jti),
+            now,
+            Some(expires),
+        )
+    }
+
+    /// The caller's place. Asking before `poll_after_secs` has passed is 429 and
+    /// each such request doubles the wait imposed; the place never moves for it.
+    pub fn status(&self, who: &Principal, show: ShowId) -> Result<PlaceView> {
+        let queue = self.queue(show)?;
+        let mut d = queue.data.lock();
+        let now = self.clock.now();
+        let interval_ms = i64::from(self.config.poll_interval_secs) * 1000;
+        let place = d
+            .places
+            .get_mut(&who.user)
+            .ok_or(Error::NotFound("place"))?;
+        // A fifth of the interval of leeway for clocks and networks.
+        if now.millis() < place.next_poll_ms - interval_ms / 5 {
+            place.strikes = (place.strikes + 1).min(6);
+            let wait_ms = interval_ms << place.strikes;
+            place.next_poll_ms = now.millis() + wait_ms;
+            d.counters.early_polls += 1;
+            return Err(Error::RateLimited {
+                retry_after_secs: u64::try_from(wait_ms / 1000).unwrap_or(1).max(1),
+            });
+        }
+        place.strikes = 0;
+        Ok(self.place_view(&mut d, who.user, now, true))
+    }
+
+    /// The place of `user` (which must have one); `polled` starts its next interval.
+    pub(super) fn place_view(
+        &self,
+        d: &mut QueueData,
+        user: UserId,
+        now: Timestamp,
+        polled: bool,
+    ) -> PlaceView {
+        let show = d.show;
+        let rate = d.measured_rate(now);
+        let configured = d.settings.rate_per_sec;
+        let waiting = self.engine.len(show);
+        let (opens_at, state) = (d.settings.opens_at, d.settings.state);
+        let place = &d.places[&user];
+        let ahead = (place.status == PlaceStatus::Waiting)
+            .then(|| self.engine.rank(show, user))
+            .flatten();
+        let pass = place.pass.and_then(|j| d.passes.get(&j));
+        let estimated = ahead.and_then(|a| {
+            let per_sec = if rate > 0.0 {
+                rate
+            } else {
+                f64::from(configured)
+            };
+            (per_sec > 0.0).then(|| {
+                let until_open = (opens_at.millis() - now.millis()).max(0) / 1000;
+                (a as f64 / per_sec).ceil() as u64 + until_open as u64
+            })
+        });
+        let poll_after = match place.status {
+            PlaceStatus::Waiting => u64::from(self.config.poll_interval_secs),
+            _ => 0,
+        };
+        let view = PlaceView {
+            show_id: show,
+            place_id: place.id,
+            status: place.status.as_str().into(),
+            queue_state: state.as_str().into(),
+            position: ahead.map(|a| a + 1),
+            ahead,
+            waiting,
+            estimated_wait_secs: estimated,
+            poll_after_secs: poll_after,
+            pre_queue: place.pre_queue,
+            joined_at: rfc3339(place.joined_at),
+            opens_at: rfc3339(opens_at),
+            pass: pass.filter(|p| !p.revoked).map(|p| p.token.clone()),
+            pass_expires_at: pass.map(|p| rfc3339(p.expires)),
+        };
+        if polled {
+            if let Some(p) = d.places.get_mut(&user) {
+                p.next_poll_ms = now.millis() + i64::try_from(poll_after * 1000).unwrap_or(0);
+            }
+        }
+        view
+    }
+
+    /// Gives up the caller's place (or unused pass), freeing it for the next.
+    pub async fn leave(&self, who: &Principal, show: ShowId) -> Result<PlaceView> {
+        let queue = self.queue(show)?;
+        let now = self.clock.now();
+        let (pending, view) = {
+            let mut d = queue.data.lock();
+            let place = d.places.get(&who.user).ok_or(Error::NotFound("place"))?;
+            let (status, pass) = (place.status, place.pass);
+            match status {
+                PlaceStatus::Waiting => {
+                    self.engine.remove(show, who.user);
+                    d.counters.left += 1;
+                }
+                PlaceStatus::Admitted => {
+                    if let Some(p) = pass.and_then(|j| d.passes.get_mut(&j)) {
+                        if p.used || p.in_use {
+                            return Err(Error::conflict(
+                                ConflictKind::InvalidState,
+                                "this place's pass was used",
+                            ));
+                        }
+                        p.revoked = true;
+                    }
+                    d.counters.left += 1;
+                }
+                PlaceStatus::Lost | PlaceStatus::Left => {
+                    return Err(Error::conflict(
+                        ConflictKind::InvalidState,
+                        format!("this place is {} already", status.as_str()),
+                    ))
+                }
+            }
+            if let Some(p) = d.places.get_mut(&who.user) {
+                p.status = PlaceStatus::Left;
+            }
+            let pending = d.record(
+                Some(&self.log),
+                QueueLogKind::Leave,
+                Some(who.user),
+                None,
+                now,
+                None,
+            );
+            (pending, self.place_view(&mut d, who.user, now, false))
+        };
+        if let Some(p) = pending {
+            p.durable().await?;
+        }
+        queue.bump();
+        Ok(view)
+    }
+
+    /// Revokes a pass (the show's organizer); reserve refuses it from now on.
+    pub async fn revoke(&self, who: &Principal, show: ShowId, jti: Uuid) -> Result<()> {
+        self.require(who, show, Permission::ManageCatalog).await?;
+        let queue = self.queue(show)?;
+        let pending = {
+            let mut d = queue.data.lock();
+            let pass = d.passes.get_mut(&jti).ok_or(Error::NotFound("pass"))?;
+            if pass.revoked {
+                return Ok(());
+            }
+            pass.revoked = true;
+            let user = pass.user;
+            d.counters.revoked += 1;
+            d.record(
+                Some(&self.log),
+                QueueLogKind::Revoke,
+                Some(user),
+                Some(jti),
+                self.clock.now(),
+                None,
+            )
+        };
+        if let Some(p) = pending {
+            p.durable().await?;
+        }
+        queue.bump();
+        Ok(())
+    }
+
+    /// Checks `X-Queue-Pass` for a reserve on `show` by `who`: nothing to check when
+    /// the show has no queue (or a passthrough one); otherwise the pass must verify and
+    /// be this caller's, for this show, unexpired, unrevoked and unused. The pass is
+    /// held until [`QueueService::settle`] says how the reserve went.
+    pub fn claim(
+        &self,
+        who: &Principal,
+        show: ShowId,
+        header: Option<&str>,
+    ) -> Result<Option<ClaimedPass>> {
+        let Some(queue) = self.queues.read().get(&show).cloned() else {
+            return Ok(None);
+        };
+        if queue.data.lock().settings.method == QueueMethod::Passthrough {
+            return Ok(None);
+        }
+        let refuse = |e: PassError| Error::QueuePass(e.to_string());
+        let token = header.ok_or_else(|| refuse(PassError::Missing))?;
+        let claims =
+            pass::verify(&self.keys, token, show, who.user, self.clock.now()).map_err(refuse)?;
+        let mut d = queue.data.lock();
+        let entry = d
+            .passes
+            .get_mut(&claims.jti)
+            .ok_or_else(|| refuse(PassError::Unknown))?;
+        if entry.revoked {
+            return Err(refuse(PassError::Revoked));
+        }
+        if entry.used || entry.in_use {
+            return Err(refuse(PassError::Used));
+        }
+        entry.in_use = true;
+        Ok(Some(ClaimedPass {
+            show,
+            jti: claims.jti,
+        }))
+    }
+
+    /// Marks a held pass used when its reserve succeeded (durably), or frees it again.
+    pub async fn settle(&self, claimed: ClaimedPass, reserved: bool) {
+        let Ok(queue) = self.queue(claimed.show) else {
+            return;
+        };
+        let pending = {
+            let mut d = queue.data.lock();
+            let Some(entry) = d.passes.get_mut(&claimed.jti) else {
+                return;
+            };
+            entry.in_use = false;
+            if !reserved {
+                return;
+            }
+            entry.used = true;
+            let user = entry.user;
+            d.counters.used += 1;
+            d.record(
+                Some(&self.log),
+                QueueLogKind::Use,
+                Some(user),
+                Some(claimed.jti),
+                self.clock.now(),
+                None,
+            )
+        };
+        if let Some(p) = pending {
+            if let Err(e) = p.durable().await {
+                tracing::warn!(error = %e, "a used queue pass was not recorded");
+            }
+        }
+    }
+
+    /// The published draw of a queue, once made.
+    pub fn draw(&self, show: ShowId) -> Result<DrawView> {
+        let queue = self.queue(show)?;
+        let d = queue.data.lock();
+        let draw = d.draw.as_ref().ok_or_else(|| {
+            Error::conflict(
+                ConflictKind::InvalidState,
+                "the draw is made at opening; this queue has not drawn",
+            )
+        })?;
+        Ok(DrawView {
+            show_id: show,
+            method: d.settings.method.as_str().into(),
+            seed: hex::encode(d.settings.seed),
+            seed_commitment: seed_commitment(&d.settings.seed),
+            drawn_at: rfc3339(draw.at),
+            entrants: draw.entrants.clone(),
+            order: draw.order.clone(),
+            winners: draw.winners,
+        })
+    }
+
+    /// The organizer's figures.
+    pub async fn stats(&self, who: &Principal, show: ShowId) -> Result<QueueStats> {
+        self.require(who, show, Permission::ViewSales).await?;
+        let queue = self.queue(show)?;
+        let now = self.clock.now();
+        let mut d = queue.data.lock();
+        d.sweep(now);
+        let c = d.counters;
+        let active = d.active_passes(now);
+        Ok(QueueStats {
+            show_id: show,
+            state: d.settings.state.as_str().into(),
+            waiting: self.engine.len(show),
+            joined: c.joined,
+            admitted: c.admitted,
+            left: c.left,
+            lost: c.lost,
+            abandoned: c.left + c.expired,
+            passes: PassFigures {
+                issued: c.admitted,
+                active,
+                used: c.used,
+                expired: c.expired,
+                revoked: c.revoked,
+            },
+            admission_rate_per_sec: d.measured_rate(now),
+            configured_rate_per_sec: (d.settings.rate_per_sec > 0)
+                .then_some(d.settings.rate_per_sec),
+            avg_wait_secs: if c.admitted == 0 {
+                0.0
+            } else {
+                c.wait_ms_total as f64 / c.admitted as f64 / 1000.0
+            },
+            max_wait_secs: c.wait_ms_max as f64 / 1000.0,
+            early_polls: c.early_polls,
+        })
+    }
+
+    /// Whether `user` has a place in `show`'s queue (SSE streams end when it ends).
+    pub(super) fn subscribe(&self, show: ShowId) -> Result<watch::Receiver<u64>> {
+        Ok(self.queue(show)?.changed.subscribe())
+    }
+
+    pub(super) fn snapshot(&self, who: &Principal, show: ShowId) -> Result<PlaceView> {
+        let queue = self.queue(show)?;
+        let mut d = queue.data.lock();
+        if !d.places.contains_key(&who.user) {
+            return Err(Error::NotFound("place"));
+        }
+        Ok(self.place_view(&mut d, who.user, self.clock.now(), false))
+    }
+}
+
+fn refusal(r: JoinRefusal) -> Error {
+    match r {
+        JoinRefusal::Full(_) => Error::conflict(ConflictKind::QueueFull, r.to_string()),
+        JoinRefusal::NotYet {
+            opens_for_joining_ms,
+        } => Error::conflict(
+            ConflictKind::QueueClosed,
+            format!(
+                "the queue takes places from {}",
+                rfc3339(Timestamp::from_millis(opens_for_joining_ms))
+            ),
+        ),
+        other => Error::conflict(ConflictKind::QueueClosed, other.to_string()),
+    }
+}
