@@ -61,7 +61,10 @@ async fn a_database_password_never_appears_in_the_output() {
         .spawn()
         .expect("the server starts");
     let ready_url = format!("http://127.0.0.1:{port}/health/ready");
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let mut ready = false;
     for _ in 0..120 {
         if let Ok(r) = client.get(&ready_url).send().await {
@@ -88,12 +91,14 @@ async fn a_database_password_never_appears_in_the_output() {
     assert!(!text.contains(PASSWORD_IN_URL), "password printed:\n{text}");
 
     // `migrate` prints the URL it migrated.
-    let out = binary()
+    let migrate = binary()
         .current_dir(dir.path())
         .env("BOXOFFICE_DATABASE_URL", &url)
         .arg("migrate")
-        .output()
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), migrate)
         .await
+        .expect("migrate finishes")
         .unwrap();
     let text = output_of(&out);
     assert!(out.status.success(), "{text}");
@@ -104,13 +109,15 @@ async fn a_database_password_never_appears_in_the_output() {
         "postgres://boxoffice:{PASSWORD_IN_URL}@127.0.0.1:{}/nowhere",
         free_port()
     );
-    let out = binary()
+    let refused = binary()
         .current_dir(dir.path())
         .env("BOXOFFICE_DATABASE_URL", &unreachable)
         .env("BOXOFFICE_BIND", format!("127.0.0.1:{}", free_port()))
         .arg("serve")
-        .output()
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), refused)
         .await
+        .expect("serve gives up on a database it cannot reach")
         .unwrap();
     let text = output_of(&out);
     assert!(!out.status.success(), "it cannot serve without a database");
