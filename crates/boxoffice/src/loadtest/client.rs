@@ -169,6 +169,26 @@ impl Conn {
         self.send(req).await
     }
 
+    /// A public GET, conditional on `etag` when given (`If-None-Match`).
+    pub async fn get_public(
+        &mut self,
+        path: &str,
+        etag: Option<&HeaderValue>,
+    ) -> Result<Answer, Failure> {
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(HOST, self.target.host.clone());
+        if let Some(tag) = etag {
+            req = req.header(hyper::header::IF_NONE_MATCH, tag.clone());
+        }
+        let req = req.body(Full::new(Bytes::new())).map_err(|e| Failure {
+            kind: "transport",
+            error: e.into(),
+        })?;
+        self.send(req).await
+    }
+
     /// A POST without credentials (login).
     pub async fn post_anonymous(&mut self, path: &str, body: Bytes) -> Result<Answer, Failure> {
         self.post_as(path, None, body, None).await

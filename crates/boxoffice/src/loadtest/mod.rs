@@ -9,6 +9,7 @@ mod flood;
 pub mod queue;
 mod report;
 mod run;
+mod seatstatus;
 mod stats;
 mod verify;
 
@@ -20,6 +21,7 @@ use hyper::http::HeaderValue;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 use std::time::Instant;
 
 fn progress_bar(quiet: bool, len: u64) -> ProgressBar {
@@ -258,8 +260,28 @@ async fn sale(
                 .join(", ")
         );
     }
+    let status = match s.seated {
+        Some(_) => {
+            let f = seatstatus::measure(&target, &show.id, s.clients, Duration::from_secs(3))
+                .await
+                .context("measuring the seat status endpoint")?;
+            println!(
+                "seat status: {:.0} req/s full ({} bytes), {:.0} req/s 304 with the ETag ({} errors)",
+                f.full_per_sec, f.body_bytes, f.not_modified_per_sec, f.errors
+            );
+            Some(f)
+        }
+        None => None,
+    };
     if args.json {
         let mut doc = report::json(s, &outcome, &summary, &checks, &show.id);
+        if let (Some(f), Some(obj)) = (&status, doc.as_object_mut()) {
+            obj.insert(
+                "seat_status".into(),
+                serde_json::json!({"full_per_sec": f.full_per_sec, "not_modified_per_sec": f.not_modified_per_sec,
+                    "body_bytes": f.body_bytes, "errors": f.errors}),
+            );
+        }
         if let (Some(f), Some(obj)) = (&flood, doc.as_object_mut()) {
             obj.insert("login_flood".into(), f.json());
         }

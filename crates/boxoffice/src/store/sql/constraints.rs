@@ -54,6 +54,12 @@ const UNIQUE: &[(&str, &str, Conflict)] = &[
         "bookings.id",
         Conflict::Duplicate { what: "booking" },
     ),
+    // A booking's items go in with it: a repeated booking repeats its first item.
+    (
+        "booking_items_pkey",
+        "booking_items.booking_id, booking_items.position",
+        Conflict::Duplicate { what: "booking" },
+    ),
     (
         "settings_pkey",
         "settings.key",
@@ -93,6 +99,7 @@ const FOREIGN: &[(&str, &str, &str)] = &[
     ("bookings", "user_id", "user"),
     ("bookings", "show_id", "show"),
     ("bookings", "zone_id", "zone"),
+    ("booking_items", "zone_id", "zone"),
     ("webhook_endpoints", "organization_id", "organization"),
     ("webhook_deliveries", "endpoint_id", "webhook"),
 ];
