@@ -53,13 +53,26 @@ async fn a_database_password_never_appears_in_the_output() {
     // A server that starts, serves and stops (the password is ignored by trust auth
     // on the test server, but it is in the configuration all along).
     let port = free_port();
-    let child = binary()
+    let mut child = binary()
         .current_dir(dir.path())
         .env("BOXOFFICE_DATABASE_URL", &url)
         .env("BOXOFFICE_BIND", format!("127.0.0.1:{port}"))
         .arg("serve")
         .spawn()
         .expect("the server starts");
+    // Read the output as it comes: debug logs fill a pipe nobody reads, and a server
+    // blocked on writing them never becomes ready.
+    let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut buf).await;
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let ready_url = format!("http://127.0.0.1:{port}/health/ready");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -77,10 +90,15 @@ async fn a_database_password_never_appears_in_the_output() {
     }
     let pid = child.id().expect("running").to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status().await;
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("the server stops on SIGTERM")
         .unwrap();
+    let out = std::process::Output {
+        status,
+        stdout: stdout.await.unwrap(),
+        stderr: stderr.await.unwrap(),
+    };
     let text = output_of(&out);
     assert!(ready, "the server never became ready:\n{text}");
     assert!(text.contains("starting boxoffice"), "{text}");
