@@ -35,7 +35,7 @@ pub struct ReserveItem {
     #[schema(schema_with = crate::http::contract::quantity)]
     pub quantity: Option<i64>,
     /// Seat ids from `GET /api/v1/shows/{id}/seating`, each once per order.
-    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 100)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, min_items = 1, max_items = 100)]
     pub seats: Option<Vec<SeatId>>,
     /// That many adjacent seats of a seated zone, nearest the stage, chosen so no
     /// single seat is stranded when that can be avoided.

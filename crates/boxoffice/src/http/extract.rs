@@ -130,6 +130,27 @@ pub mod integer {
         u32::try_from(n).map_err(|_| D::Error::invalid_value(Unexpected::Signed(n), &"a u32"))
     }
 
+    /// For `i32` fields.
+    pub fn i32<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+        let n = whole(d)?;
+        i32::try_from(n).map_err(|_| D::Error::invalid_value(Unexpected::Signed(n), &"an i32"))
+    }
+
+    /// For optional `i32` fields (`null` means absent).
+    pub fn opt_i32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?
+            .map(|n| i32(n).map_err(D::Error::custom))
+            .transpose()
+    }
+
+    /// For lists of `i32`.
+    pub fn vec_i32<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i32>, D::Error> {
+        Vec::<serde_json::Number>::deserialize(d)?
+            .into_iter()
+            .map(|n| i32(n).map_err(D::Error::custom))
+            .collect()
+    }
+
     /// For optional `i64` fields (`null` means absent).
     pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         Option::<serde_json::Number>::deserialize(d)?

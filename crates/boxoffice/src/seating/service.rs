@@ -7,6 +7,7 @@ use crate::accounts::Principal;
 use crate::catalog::ShowCache;
 use crate::clock::DynClock;
 use crate::error::{ConflictKind, Error, OrNotFound, Result};
+use crate::http::extract::integer;
 use crate::inventory::DynInventory;
 use crate::organizations::Access;
 use crate::store::{DynStore, LayoutRecord, LayoutSeatRecord, ShowSeatingRecord};
@@ -32,27 +33,32 @@ pub struct LayoutRowInput {
     #[schema(example = "A", min_length = 1, max_length = 40)]
     pub row: String,
     /// Number of the first seat.
+    #[serde(deserialize_with = "integer::i32")]
     #[schema(example = 1, minimum = -100000, maximum = 100000)]
     pub first: i32,
+    #[serde(deserialize_with = "integer::u32")]
     #[schema(example = 20, minimum = 1, maximum = 1000)]
     pub count: u32,
     /// Position of the first seat on the map; the stage is at the top (`y = 0`), so
     /// rows with a lower `y` are nearer to it.
+    #[serde(deserialize_with = "integer::i32")]
     #[schema(minimum = 0, maximum = 100000)]
     pub x: i32,
+    #[serde(deserialize_with = "integer::i32")]
     #[schema(minimum = 0, maximum = 100000)]
     pub y: i32,
     /// Horizontal distance between neighbouring seats (default 10).
+    #[serde(default, deserialize_with = "integer::opt_i32")]
     #[schema(minimum = 1, maximum = 1000)]
     pub spacing: Option<i32>,
     /// Price category: each show maps it to one of its zones.
     #[schema(example = "A", min_length = 1, max_length = 40)]
     pub category: String,
     /// Numbers of the accessible seats of this run.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer::vec_i32")]
     pub accessible: Vec<i32>,
     /// Numbers of the companion seats (beside accessible ones) of this run.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer::vec_i32")]
     pub companion: Vec<i32>,
 }
 
@@ -142,7 +148,7 @@ pub struct ShowSeatingRequest {
     pub categories: Vec<CategoryZone>,
     /// Seats never for sale in this show (kills, production holds).
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<uuid::Uuid>)]
     pub blocked: Vec<SeatId>,
 }
 

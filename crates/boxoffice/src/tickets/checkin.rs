@@ -25,14 +25,17 @@ enum Presented<'a> {
     Code(&'a str),
 }
 
-fn presented<'a>(qr: Option<&'a str>, code: Option<&'a str>, at: &str) -> Result<Presented<'a>> {
+/// Scans one sync may upload (a gate with more uploads them in turn).
+pub const MAX_UPLOAD: usize = 100;
+
+fn presented<'a>(
+    qr: Option<&'a str>,
+    code: Option<&'a str>,
+) -> std::result::Result<Presented<'a>, &'static str> {
     match (qr, code) {
         (Some(qr), None) => Ok(Presented::Qr(qr)),
         (None, Some(code)) => Ok(Presented::Code(code)),
-        _ => Err(Error::field(
-            &format!("{at}qr"),
-            "send exactly one of `qr` and `code`",
-        )),
+        _ => Err("send exactly one of `qr` and `code`"),
     }
 }
 
@@ -141,7 +144,8 @@ impl TicketService {
     /// scanning the same ticket at the same moment is told `valid`.
     pub async fn scan(&self, who: Principal, req: ScanRequest) -> Result<ScanView> {
         let gate = gate_name(&req.gate)?;
-        let how = presented(req.qr.as_deref(), req.code.as_deref(), "")?;
+        let how =
+            presented(req.qr.as_deref(), req.code.as_deref()).map_err(|m| Error::field("qr", m))?;
         self.door(&who, req.show_id).await?;
         let list = self.list_of(req.show_id, req.list_id.as_deref()).await?;
         let Some(ticket) = self.presented_ticket(&how).await? else {
@@ -270,15 +274,16 @@ impl TicketService {
     /// Merges the scans a gate made offline, and tells it what changed meanwhile.
     pub async fn sync(&self, who: Principal, id: &str, req: SyncRequest) -> Result<SyncView> {
         let gate = gate_name(&req.gate)?;
-        if req.scans.len() > 10_000 {
-            return Err(Error::field("scans", "at most 10,000 scans per upload"));
+        if req.scans.len() > MAX_UPLOAD {
+            return Err(Error::field("scans", "at most 100 scans per upload"));
         }
         // Every scan is checked before any is recorded: a bad one loses nothing.
         let mut scans = Vec::with_capacity(req.scans.len());
         for (n, s) in req.scans.iter().enumerate() {
             let at = parse_rfc3339(&s.scanned_at)
                 .map_err(|m| Error::field(&format!("scans[{n}].scanned_at"), m))?;
-            let how = presented(s.qr.as_deref(), s.code.as_deref(), &format!("scans[{n}]."))?;
+            let how = presented(s.qr.as_deref(), s.code.as_deref())
+                .map_err(|m| Error::field("scans", format!("scans[{n}]: {m}")))?;
             scans.push((how, at));
         }
         let list = self.door_list(&who, id).await?;

@@ -244,33 +244,42 @@ impl Gate {
     /// server's merge of each upload (first scan wins). Scans stay queued if the
     /// server does not answer.
     pub async fn sync(&mut self) -> anyhow::Result<Vec<String>> {
-        let body = json!({"gate": self.name, "scans": self.pending});
-        let r = self
-            .http
-            .post(format!(
-                "{}/api/v1/checkin-lists/{}/sync",
-                self.base, self.list_id
-            ))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?;
-        let v: Value = r.json().await?;
-        self.pending.clear();
-        self.revoked = strings(&v["revoked"]);
-        self.admitted = v["admitted"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a["ticket_id"].as_str().map(str::to_owned))
-            .collect();
-        Ok(v["results"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| r["result"].as_str().unwrap_or("unknown").to_owned())
-            .collect())
+        let mut results = Vec::new();
+        // In turns of at most MAX_UPLOAD; an empty upload still brings the news.
+        loop {
+            let take = self.pending.len().min(super::MAX_UPLOAD);
+            let body = json!({"gate": self.name, "scans": self.pending[..take]});
+            let r = self
+                .http
+                .post(format!(
+                    "{}/api/v1/checkin-lists/{}/sync",
+                    self.base, self.list_id
+                ))
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await?
+                .error_for_status()?;
+            let v: Value = r.json().await?;
+            self.pending.drain(..take);
+            self.revoked = strings(&v["revoked"]);
+            self.admitted = v["admitted"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["ticket_id"].as_str().map(str::to_owned))
+                .collect();
+            results.extend(
+                v["results"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r["result"].as_str().unwrap_or("unknown").to_owned()),
+            );
+            if self.pending.is_empty() {
+                return Ok(results);
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! a gate verifies offline, PDFs, transfers, and the door (scans, check-in lists,
 //! offline gates and their sync).
 mod checkin;
+pub use checkin::MAX_UPLOAD;
 pub mod codes;
 pub mod gate;
 pub mod http;

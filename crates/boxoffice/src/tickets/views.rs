@@ -275,8 +275,8 @@ pub struct OfflineScan {
 pub struct SyncRequest {
     #[schema(min_length = 1, max_length = 64)]
     pub gate: String,
-    /// Scans made since the last sync, at most 10,000.
-    #[schema(max_items = 10000)]
+    /// Scans made since the last sync, at most 100 per upload (upload more in turn).
+    #[schema(max_items = 100)]
     pub scans: Vec<OfflineScan>,
 }
 
