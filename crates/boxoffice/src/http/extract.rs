@@ -143,6 +143,24 @@ pub mod integer {
             .transpose()
     }
 
+    /// For optional `u32` fields (`null` means absent).
+    pub fn opt_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?
+            .map(|n| u32(n).map_err(D::Error::custom))
+            .transpose()
+    }
+
+    /// For optional `u64` fields (`null` means absent).
+    pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?
+            .map(|n| {
+                let v = whole(n).map_err(D::Error::custom)?;
+                u64::try_from(v)
+                    .map_err(|_| D::Error::invalid_value(Unexpected::Signed(v), &"a u64"))
+            })
+            .transpose()
+    }
+
     /// For lists of `i32`.
     pub fn vec_i32<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i32>, D::Error> {
         Vec::<serde_json::Number>::deserialize(d)?

@@ -20,18 +20,23 @@ pub struct QueueSettingsInput {
     pub admission: String,
     /// Buyers admitted per second (fixed admission), 1 to 100,000.
     #[schema(minimum = 1, maximum = 100000)]
+    #[serde(default, deserialize_with = "crate::http::extract::integer::opt_u32")]
     pub rate_per_sec: Option<u32>,
     /// How long a pass admits its holder, 10 s to 24 h (default `queue.pass_ttl_secs`).
     #[schema(minimum = 10, maximum = 86400)]
+    #[serde(default, deserialize_with = "crate::http::extract::integer::opt_u32")]
     pub pass_ttl_secs: Option<u32>,
     /// Most places waiting at once (default `queue.max_size`).
     #[schema(minimum = 1, maximum = 10000000)]
+    #[serde(default, deserialize_with = "crate::http::extract::integer::opt_u64")]
     pub max_size: Option<u64>,
     /// How long before `opens_at` joins are taken (default `queue.pre_queue_secs`).
     #[schema(minimum = 0, maximum = 86400)]
+    #[serde(default, deserialize_with = "crate::http::extract::integer::opt_u32")]
     pub pre_queue_secs: Option<u32>,
     /// Winners drawn (lottery only, required there).
     #[schema(minimum = 1, maximum = 10000000)]
+    #[serde(default, deserialize_with = "crate::http::extract::integer::opt_u64")]
     pub lottery_winners: Option<u64>,
     /// Only accounts with a verified email may join.
     pub verified_email_only: Option<bool>,

@@ -176,18 +176,28 @@ impl TicketService {
         Ok(revoked.len())
     }
 
+    /// Whether `who` may see what `owner` holds for `show`: the owner, an admin, or
+    /// the show's organization (sales view).
+    async fn may_see(
+        &self,
+        who: &Principal,
+        owner: boxoffice_domain::UserId,
+        show: ShowId,
+        what: &'static str,
+    ) -> Result<()> {
+        if who.key.is_none() && who.acts_for(owner) {
+            return Ok(());
+        }
+        let show = self.cache.get(show).ok_or(Error::NotFound(what))?;
+        self.access
+            .require(who, show.organization_id, Permission::ViewSales)
+            .await
+    }
+
     /// A ticket its holder (or an admin, or the show's organizer) may see.
     async fn visible(&self, who: &Principal, id: &str) -> Result<TicketRecord> {
         let ticket = self.store.ticket(id).await.or_not_found("ticket")?;
-        if who.key.is_none() && who.acts_for(ticket.holder_id) {
-            return Ok(ticket);
-        }
-        let show = self
-            .cache
-            .get(ticket.show_id)
-            .ok_or(Error::NotFound("ticket"))?;
-        self.access
-            .require(who, show.organization_id, Permission::ViewSales)
+        self.may_see(who, ticket.holder_id, ticket.show_id, "ticket")
             .await?;
         Ok(ticket)
     }
@@ -217,15 +227,7 @@ impl TicketService {
 
     async fn booking_visible(&self, who: &Principal, id: BookingId) -> Result<BookingRecord> {
         let booking = self.store.booking(id).await.or_not_found("booking")?;
-        if who.key.is_none() && who.acts_for(booking.user_id) {
-            return Ok(booking);
-        }
-        let show = self
-            .cache
-            .get(booking.show_id)
-            .ok_or(Error::NotFound("booking"))?;
-        self.access
-            .require(who, show.organization_id, Permission::ViewSales)
+        self.may_see(who, booking.user_id, booking.show_id, "booking")
             .await?;
         Ok(booking)
     }
