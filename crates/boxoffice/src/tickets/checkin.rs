@@ -242,14 +242,7 @@ impl TicketService {
     /// checkin-list+jws`) signed with the ticket key.
     pub async fn offline_list(&self, who: Principal, id: &str) -> Result<String> {
         let list = self.door_list(&who, id).await?;
-        let tickets: Vec<_> = self
-            .store()
-            .tickets_of_show(list.show_id)
-            .await?
-            .into_iter()
-            .filter(|t| list.covers(t.zone_id))
-            .collect();
-        let admissions = self.store().admissions_of_show(list.show_id).await?;
+        let (tickets, admissions) = self.state_of(&list).await?;
         let body = OfflineList {
             list: (&list).into(),
             generated_at: rfc3339(self.clock().now()),
@@ -269,6 +262,23 @@ impl TicketService {
         };
         let payload = serde_json::to_vec(&body).map_err(anyhow::Error::from)?;
         Ok(self.keyring().sign_jws(Purpose::TICKET, LIST_TYP, &payload))
+    }
+
+    /// What a list's gates must know: its zones' tickets, and every admission of the
+    /// show on record.
+    async fn state_of(
+        &self,
+        list: &CheckinListRecord,
+    ) -> Result<(Vec<TicketRecord>, Vec<CheckinRecord>)> {
+        let tickets = self.store().tickets_of_show(list.show_id).await?;
+        let tickets = tickets
+            .into_iter()
+            .filter(|t| list.covers(t.zone_id))
+            .collect();
+        Ok((
+            tickets,
+            self.store().admissions_of_show(list.show_id).await?,
+        ))
     }
 
     /// Merges the scans a gate made offline, and tells it what changed meanwhile.
@@ -291,12 +301,7 @@ impl TicketService {
         for (how, at) in &scans {
             results.push(self.merge(&list, &gate, how, *at).await?);
         }
-        let tickets = self.store().tickets_of_show(list.show_id).await?;
-        let tickets: Vec<_> = tickets
-            .into_iter()
-            .filter(|t| list.covers(t.zone_id))
-            .collect();
-        let admissions = self.store().admissions_of_show(list.show_id).await?;
+        let (tickets, admissions) = self.state_of(&list).await?;
         Ok(SyncView {
             results,
             revoked: revoked_ids(&tickets),
