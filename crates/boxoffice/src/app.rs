@@ -56,6 +56,8 @@ pub struct App {
     writer: TaskGroup,
     /// How outbox consumers added with [`App::add_consumer`] read and retry.
     consumer_settings: ConsumerSettings,
+    /// The admin listener with the metrics it renders (`metrics` on).
+    admin: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
 }
 
 impl App {
@@ -98,6 +100,20 @@ impl App {
         let cache = Arc::new(ShowCache::new(bundles));
 
         let health = Health::default();
+        let admin = match config
+            .metrics
+            .then(crate::telemetry::metrics::install)
+            .flatten()
+        {
+            Some(handle) => {
+                if !config.metrics_addr.ip().is_loopback() {
+                    tracing::warn!(addr = %config.metrics_addr, "the metrics listener is reachable from other hosts; keep it on a private network");
+                }
+                crate::telemetry::metrics::register_known();
+                Some((crate::cli::listen(config.metrics_addr)?, handle))
+            }
+            None => None,
+        };
         let mut writer_group = TaskGroup::new(&health);
         let writer_tasks = match (config.writer_tasks, sql.backend()) {
             (0, Backend::Sqlite) => 1,
@@ -276,6 +292,24 @@ impl App {
         jobs.every("hold-expiry", expiry_every, move || {
             let booking = expiring.clone();
             async move { expire_due(&booking).await }
+        });
+        if let Some((_, handle)) = &admin {
+            // Folds recorded histogram samples so memory stays flat between scrapes.
+            let handle = handle.clone();
+            jobs.every("metrics-upkeep", Duration::from_secs(5), move || {
+                let handle = handle.clone();
+                async move { handle.run_upkeep() }
+            });
+        }
+        let reconciling = booking.clone();
+        let every = Duration::from_secs(config.reconcile_interval_secs.max(1));
+        jobs.every("inventory-reconcile", every, move || {
+            let booking = reconciling.clone();
+            async move {
+                if let Err(e) = booking.reconcile().await {
+                    tracing::warn!(error = %e, "inventory reconciliation failed; retrying later");
+                }
+            }
         });
         let (purge_store, purge_clock) = (store.clone(), clock.clone());
         jobs.every("idempotency-purger", Duration::from_secs(600), move || {
@@ -461,7 +495,13 @@ impl App {
             mail: mail_group,
             writer: writer_group,
             consumer_settings,
+            admin,
         })
+    }
+
+    /// Where `GET /metrics` is served, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Runs one more outbox consumer beside the built-in ones, supervised like them,
@@ -495,12 +535,25 @@ impl App {
     /// Serves until `shutdown` resolves or a background task fails, then drains and
     /// stops everything; a failed task makes the result an error.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = crate::http::router(self.state.clone());
         let health = self.state.health.clone();
+        let admin_stop = tokio_util::sync::CancellationToken::new();
+        let admin = self.admin.take().map(|(admin, handle)| {
+            if let Ok(addr) = admin.local_addr() {
+                tracing::info!(addr = %addr, "metrics at /metrics");
+            }
+            let router = crate::telemetry::admin::router(self.state.clone(), handle);
+            let stop = admin_stop.clone();
+            tokio::spawn(async move {
+                axum::serve(admin, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            })
+        });
         tracing::info!(addr = %listener.local_addr()?, "listening");
         let served = axum::serve(
             listener,
@@ -514,6 +567,10 @@ impl App {
         })
         .await;
         let failure = self.state.health.failure();
+        admin_stop.cancel();
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
         self.stop().await;
         served?;
         match failure {

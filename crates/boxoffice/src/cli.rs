@@ -1,5 +1,5 @@
-//! Command line: `serve` (default), `migrate`, `loadtest`, `payment-sim` and `admin`
-//! tasks, all in one binary so operators deploy exactly one artifact.
+//! Command line: `serve` (default), `migrate`, `loadtest`, `payment-sim`, `gate`, `top`
+//! and `admin` tasks, all in one binary so operators deploy exactly one artifact.
 use crate::accounts::NewAccount;
 use crate::config::Config;
 use crate::store::SqlStore;
@@ -38,6 +38,9 @@ enum Command {
     /// Scans online; falls back to the signed offline list when the server does not
     /// answer, and syncs again every 30 s while it has offline scans.
     Gate(GateArgs),
+    /// A live view of a running server's sale from its metrics: per show and zone,
+    /// holds/s, available, held, sold, the reserve p99 and refusals by reason.
+    Top(crate::telemetry::top::Args),
     /// Operator tasks on the database.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -172,12 +175,17 @@ pub fn main() -> ExitCode {
     };
     // The load generator's own server logs warnings only, to stderr: its report is
     // the output.
-    let quiet_logs = matches!(cli.command, Some(Command::Loadtest(_)));
-    crate::telemetry::init(
-        &config.log_format,
-        if quiet_logs { "warn" } else { "info" },
-        quiet_logs,
+    let quiet_logs = matches!(
+        cli.command,
+        Some(Command::Loadtest(_) | Command::Top(_))
     );
+    let _telemetry = crate::telemetry::init(&crate::telemetry::logs::Settings {
+        format: &config.log_format,
+        level: if quiet_logs { "warn" } else { "info" },
+        to_stderr: quiet_logs,
+        otlp_endpoint: config.otlp_endpoint.as_deref(),
+        sample_ratio: config.trace_sample_ratio,
+    });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -192,6 +200,9 @@ pub fn main() -> ExitCode {
             Command::Loadtest(args) => crate::loadtest::run(args, config).await,
             Command::PaymentSim(args) => payment_sim(args).await.map(|()| ExitCode::SUCCESS),
             Command::Gate(args) => gate(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Top(args) => crate::telemetry::top::run(args)
+                .await
+                .map(|()| ExitCode::SUCCESS),
             Command::Admin(AdminCommand::CreateUser {
                 email,
                 password,

@@ -73,6 +73,17 @@ pub struct Config {
     pub demo_data: bool,
     /// `pretty` or `json` logs.
     pub log_format: String,
+    /// Serve Prometheus metrics on the admin listener.
+    pub metrics: bool,
+    /// The admin listener (`GET /metrics`): keep it on loopback or a private network;
+    /// it is never the public port.
+    pub metrics_addr: SocketAddr,
+    /// OTLP/HTTP collector that receives traces (`http://127.0.0.1:4318`); unset, no
+    /// span is exported.
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces exported (0 to 1); a caller's `traceparent` decision is
+    /// followed.
+    pub trace_sample_ratio: f64,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
     /// Most booking writes committed in one transaction.
@@ -81,6 +92,8 @@ pub struct Config {
     pub writer_tasks: usize,
     /// How often the expiry job looks for holds past their deadline.
     pub expiry_interval_ms: u64,
+    /// How often live inventory is compared with the record (`inventory_drift`).
+    pub reconcile_interval_secs: u64,
     /// Requests running longer are answered 503.
     pub request_timeout_secs: u64,
     /// Idempotency keys are kept this long.
@@ -376,10 +389,15 @@ const KEYS: &[&str] = &[
     "jwt_secret",
     "demo_data",
     "log_format",
+    "metrics",
+    "metrics_addr",
+    "otlp_endpoint",
+    "trace_sample_ratio",
     "body_limit_bytes",
     "writer_batch_max",
     "writer_tasks",
     "expiry_interval_ms",
+    "reconcile_interval_secs",
     "request_timeout_secs",
     "idempotency_ttl_secs",
     "trusted_proxy_header",
@@ -421,10 +439,15 @@ impl Default for Config {
             jwt_secret: None,
             demo_data: true,
             log_format: "pretty".into(),
+            metrics: true,
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            otlp_endpoint: None,
+            trace_sample_ratio: 0.1,
             body_limit_bytes: 64 * 1024,
             writer_batch_max: 1024,
             writer_tasks: 0,
             expiry_interval_ms: 200,
+            reconcile_interval_secs: 15,
             request_timeout_secs: 30,
             idempotency_ttl_secs: 24 * 3600,
             trusted_proxy_header: None,
@@ -486,6 +509,12 @@ impl Config {
             .split("__");
         let config: Config = figment.merge(env).merge(sections).extract()?;
         config.rate_limits.validate()?;
+        if !(0.0..=1.0).contains(&config.trace_sample_ratio) {
+            anyhow::bail!(
+                "trace_sample_ratio must be between 0 and 1 (got {})",
+                config.trace_sample_ratio
+            );
+        }
         Ok(config)
     }
 
@@ -505,6 +534,8 @@ impl Config {
             database_url: SecretUrl::new(database_url),
             database_max_connections: 4,
             demo_data: false,
+            // Each test's own admin listener.
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             expiry_interval_ms: 50,
             // Tests of rate limits set their own; the rest must never be throttled.
             rate_limits: RateLimits::raised(),

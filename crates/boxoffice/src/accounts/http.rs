@@ -176,6 +176,7 @@ impl FromRequestParts<AppState> for SessionAuth {
             "send Authorization: Bearer <access token>",
         ))?;
         let (who, session) = state.accounts.authenticate_in(token)?;
+        crate::http::observe::record_account(&who.user);
         state.mfa.policy().check(&who)?;
         Ok(Self(who, session))
     }

@@ -14,6 +14,7 @@ use crate::store::{
     BookingQuery, BookingRecord, BookingWrite, Deadline, DynStore, Page, WriteOutcome,
 };
 use crate::timefmt::rfc3339;
+use crate::telemetry::metrics::names;
 use boxoffice_domain::booking::{BookingAction, BookingStatus, Quantity};
 use boxoffice_domain::catalog::SaleState;
 use boxoffice_domain::organization::Permission;
@@ -174,6 +175,17 @@ impl BookingService {
         }
     }
 
+    /// The live counters of every show the inventory tracks (metrics).
+    pub async fn live_counts(&self) -> Vec<(ShowId, crate::inventory::ShowCounts)> {
+        let mut out = Vec::new();
+        for show in self.cache.ids() {
+            if let Some(counts) = self.inventory.counts(show).await {
+                out.push((show, counts));
+            }
+        }
+        out
+    }
+
     /// Resolves seats through `seating` (shows without a seat map sell by quantity).
     pub fn with_seating(mut self, seating: Arc<SeatingCache>) -> Self {
         self.seating = seating;
@@ -181,7 +193,27 @@ impl BookingService {
     }
 
     /// The hot path. Answers only after the hold is committed.
+    #[tracing::instrument(name = "booking.reserve", skip_all, fields(show = %req.show_id))]
     pub async fn reserve(&self, who: Principal, req: ReserveRequest) -> Result<BookingView> {
+        let show = req.show_id;
+        let result = self.take(who, req).await;
+        self.count(show, result.as_ref().map(drop));
+        result
+    }
+
+    /// Counts one answer to a reserve request (refusals before the service, such as
+    /// a queue pass, count too).
+    pub fn count(&self, show: ShowId, outcome: std::result::Result<(), &Error>) {
+        // Only shows of the catalog become label values: an unknown id is not one.
+        let label = if self.cache.get(show).is_some() {
+            show.to_string()
+        } else {
+            "unknown".to_owned()
+        };
+        crate::telemetry::metrics::reservation(label, outcome.map_err(Error::reason));
+    }
+
+    async fn take(&self, who: Principal, req: ReserveRequest) -> Result<BookingView> {
         let show = self.cache.get(req.show_id).ok_or(Error::NotFound("show"))?;
         let rules = &show.show.details;
         let now = self.clock.now();
@@ -566,10 +598,54 @@ impl BookingService {
         })
     }
 
+    /// Compares each selling show's live counters with the record and sets
+    /// `inventory_drift`: the tickets on which they disagree. A show whose counters
+    /// moved while its record was read is busy (a commit in flight) and is measured
+    /// at the next run instead.
+    pub async fn reconcile(&self) -> Result<()> {
+        for (show, before) in self.live_counts().await {
+            if before.zones.iter().all(|(_, c)| c.held + c.sold == 0) {
+                metrics::gauge!(names::INVENTORY_DRIFT, "show" => show.to_string()).set(0.0);
+                continue;
+            }
+            let recorded = self.store.show_tallies(show).await?;
+            let Some(after) = self.inventory.counts(show).await else {
+                continue;
+            };
+            let same = before.zones.len() == after.zones.len()
+                && before.zones.iter().zip(&after.zones).all(|(a, b)| a == b);
+            if !same {
+                continue;
+            }
+            let drift: u64 = after
+                .zones
+                .iter()
+                .map(|(zone, c)| {
+                    let (held, sold) = recorded
+                        .zones
+                        .iter()
+                        .find(|(id, _, _)| id == zone)
+                        .map_or((0, 0), |(_, h, s)| (*h, *s));
+                    u64::from(c.held.abs_diff(held)) + u64::from(c.sold.abs_diff(sold))
+                })
+                .sum();
+            if drift > 0 {
+                tracing::error!(show = %show, drift, "live inventory and the record disagree");
+            }
+            metrics::gauge!(names::INVENTORY_DRIFT, "show" => show.to_string()).set(drift as f64);
+        }
+        Ok(())
+    }
+
     /// Expires every hold past its deadline; returns how many were released.
     pub async fn expire_due(&self, max: usize) -> Result<usize> {
         let now = self.clock.now();
         let due = self.inventory.due(now, max).await;
+        // How late this run is for the most overdue hold (due holds come sorted).
+        let lag_ms = due
+            .first()
+            .map_or(0, |h| (now.millis() - h.expires_at.millis()).max(0));
+        metrics::gauge!(names::EXPIRY_LAG).set(lag_ms as f64 / 1000.0);
         if due.is_empty() {
             return Ok(0);
         }

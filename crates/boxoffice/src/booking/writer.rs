@@ -5,7 +5,10 @@
 //! one batch's commit flush overlaps the next batch's inserts.
 use crate::error::{Error, Result};
 use crate::outbox::OutboxRelay;
-use crate::store::{BookingWrite, DynStore, WriteOutcome};
+use crate::store::{BookingWrite, DynStore, PaymentOutcome, WriteOutcome};
+use crate::telemetry::metrics::names;
+use boxoffice_domain::booking::BookingStatus;
+use boxoffice_domain::payment::{PaymentStatus, RefundStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -117,6 +120,49 @@ impl Writer {
     }
 }
 
+/// Counts what a committed write did: bookings confirmed, cancelled or expired,
+/// payments and refunds settled.
+fn count(outcome: &WriteOutcome) {
+    let booking = match outcome {
+        WriteOutcome::Applied(b) => Some(b),
+        WriteOutcome::Payment(p) => match p.as_ref() {
+            PaymentOutcome::Changed(c) if c.changed => {
+                let outcome = match c.record.status {
+                    PaymentStatus::Succeeded => Some("captured"),
+                    PaymentStatus::Failed => Some("failed"),
+                    PaymentStatus::Cancelled => Some("cancelled"),
+                    PaymentStatus::Pending | PaymentStatus::Processing => None,
+                };
+                if let Some(outcome) = outcome {
+                    metrics::counter!(names::PAYMENTS, "outcome" => outcome).increment(1);
+                }
+                c.booking.as_ref()
+            }
+            PaymentOutcome::RefundChanged(c) if c.changed => {
+                let outcome = match c.record.status {
+                    RefundStatus::Succeeded => Some("succeeded"),
+                    RefundStatus::Failed => Some("failed"),
+                    _ => None,
+                };
+                if let Some(outcome) = outcome {
+                    metrics::counter!(names::REFUNDS, "outcome" => outcome).increment(1);
+                }
+                c.booking.as_ref()
+            }
+            _ => None,
+        },
+        WriteOutcome::Held | WriteOutcome::Skipped => None,
+    };
+    let Some(b) = booking else { return };
+    let name = match b.status {
+        BookingStatus::Confirmed => names::CONFIRMATIONS,
+        BookingStatus::Cancelled => names::CANCELLATIONS,
+        BookingStatus::Expired => names::EXPIRATIONS,
+        _ => return,
+    };
+    metrics::counter!(name, "show" => b.show_id.to_string()).increment(1);
+}
+
 fn unrecorded() -> Error {
     Error::Unavailable("the booking could not be recorded; retry".into())
 }
@@ -155,6 +201,8 @@ async fn run(
         let started = std::time::Instant::now();
         let result = store.apply(&writes).await;
         let took = started.elapsed();
+        metrics::histogram!(names::WRITER_BATCH_SIZE).record(n as f64);
+        metrics::histogram!(names::WRITER_COMMIT).record(took.as_secs_f64());
         if took >= SLOW_COMMIT {
             tracing::warn!(batch = n, ms = took.as_millis() as u64, "slow group commit");
         } else {
@@ -167,6 +215,7 @@ async fn run(
                     relay.committed();
                 }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    count(&outcome);
                     let _ = reply.send(Ok(outcome));
                 }
             }
@@ -176,7 +225,7 @@ async fn run(
                 tracing::warn!(error = %e, batch = n, "booking batch failed; committing its writes one by one");
                 for (write, reply) in writes.into_iter().zip(replies) {
                     let outcome = match store.apply(std::slice::from_ref(&write)).await {
-                        Ok(mut outcomes) => outcomes.pop().ok_or_else(|| {
+                        Ok(mut outcomes) => outcomes.pop().inspect(count).ok_or_else(|| {
                             Error::Internal(anyhow::anyhow!("a write without an outcome"))
                         }),
                         Err(e) => {

@@ -39,6 +39,11 @@ impl ShowCache {
         self.shows.write().insert(bundle.show.id, Arc::new(bundle));
     }
 
+    /// Every show's id (metrics walk them at scrape time).
+    pub fn ids(&self) -> Vec<ShowId> {
+        self.shows.read().keys().copied().collect()
+    }
+
     pub fn remove(&self, id: ShowId) {
         self.shows.write().remove(&id);
     }

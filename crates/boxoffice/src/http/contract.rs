@@ -728,6 +728,10 @@ pub fn health_status() -> Object {
     closed_set(&["ok", "ready"], false)
 }
 
+pub fn dependency_status() -> Object {
+    closed_set(&["up", "down"], false)
+}
+
 /// What an operation can answer beyond success, besides what its shape implies
 /// (body, path ids, bearer token, idempotency).
 #[derive(Clone, Copy)]

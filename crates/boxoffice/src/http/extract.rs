@@ -259,13 +259,17 @@ impl FromRequestParts<AppState> for Caller {
 /// The bearer's principal: as verified by a layer in front (rate limits, idempotency)
 /// or verified here.
 async fn verified(parts: &Parts, state: &AppState) -> Result<Principal, Error> {
-    if let Some(p) = parts.extensions.get::<Principal>() {
-        return Ok(*p);
-    }
-    let token = bearer(parts).ok_or(Error::Unauthorized(
-        "send Authorization: Bearer <access token or API key>",
-    ))?;
-    authenticate(state, token).await
+    let who = match parts.extensions.get::<Principal>() {
+        Some(p) => *p,
+        None => {
+            let token = bearer(parts).ok_or(Error::Unauthorized(
+                "send Authorization: Bearer <access token or API key>",
+            ))?;
+            authenticate(state, token).await?
+        }
+    };
+    crate::http::observe::record_account(&who.user);
+    Ok(who)
 }
 
 /// Verifies a bearer credential: an API key (`bo_…`) against the store, anything

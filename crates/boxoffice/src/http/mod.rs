@@ -5,6 +5,7 @@ pub mod contract;
 pub mod extract;
 mod health;
 pub mod idempotency;
+pub mod observe;
 pub mod origin;
 pub mod paging;
 pub mod problem;
@@ -13,7 +14,7 @@ use crate::error::Error;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +27,6 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -119,7 +119,7 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(middleware::from_fn(observe::observe))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(middleware::from_fn(problem_responses))
                 .layer(CatchPanicLayer::custom(panic_response))
@@ -137,21 +137,6 @@ pub fn router(state: AppState) -> Router {
                     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
                 )),
         )
-}
-
-/// The span of one request, named by its route template (`/api/v1/shows/{id}`), never
-/// its raw path: ids would make every request a new value for log and trace indexes.
-fn request_span(req: &Request) -> tracing::Span {
-    let id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
-    tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id)
 }
 
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
@@ -198,8 +183,16 @@ async fn problem_responses(req: Request, next: Next) -> Response {
             "detail": if text.is_empty() { reason.to_string() } else { text },
         })
     };
-    if let (Some(id), Some(obj)) = (request_id, doc.as_object_mut()) {
-        obj.insert("request_id".into(), serde_json::Value::String(id));
+    if let Some(obj) = doc.as_object_mut() {
+        if let Some(id) = request_id {
+            obj.insert("request_id".into(), serde_json::Value::String(id));
+        }
+        if let Some(trace) = crate::telemetry::trace::current() {
+            obj.insert(
+                "trace_id".into(),
+                serde_json::Value::String(trace.trace_id.to_string()),
+            );
+        }
     }
     let body = serde_json::to_vec(&doc).unwrap_or_default();
     parts

@@ -173,6 +173,12 @@ pub fn problem_schema() -> Object {
             "request_id",
             string().description(Some("The request's X-Request-Id, when it is printable.")),
         )
+        .property(
+            "trace_id",
+            string()
+                .pattern(Some("^[0-9a-f]{32}$"))
+                .description(Some("The W3C trace id of the request (the caller's `traceparent` when it sent one), as in the server's logs and traces.")),
+        )
         .required("type")
         .required("title")
         .required("status")
@@ -188,6 +194,11 @@ pub fn problem_schema() -> Object {
 }
 
 impl Error {
+    /// The problem slug alone: a bounded label for metrics.
+    pub fn reason(&self) -> &'static str {
+        self.classify().1
+    }
+
     /// HTTP status, problem slug and title of this error.
     pub fn classify(&self) -> (StatusCode, &'static str, &'static str) {
         match self {

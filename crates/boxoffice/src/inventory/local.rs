@@ -206,6 +206,7 @@ impl Inventory for LocalInventory {
         Some(ShowCounts {
             zones,
             max_per_buyer: guard.stock.max_owned(),
+            pending_holds: guard.deadlines.len(),
         })
     }
 

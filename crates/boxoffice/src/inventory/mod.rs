@@ -44,6 +44,8 @@ pub struct ShowCounts {
     pub zones: Vec<(ZoneId, ZoneCounts)>,
     /// Most tickets any one buyer holds or owns for the show.
     pub max_per_buyer: u32,
+    /// Holds not yet confirmed, released or expired.
+    pub pending_holds: usize,
 }
 
 impl ShowCounts {

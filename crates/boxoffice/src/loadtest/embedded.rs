@@ -36,6 +36,8 @@ impl Embedded {
         config.demo_data = false;
         config.mail_dir = dir.path().join("mail");
         config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        // Beside a server already on the default admin port.
+        config.metrics_addr = SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = crate::cli::listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         config.payments.fill_webhook_url(listener.local_addr()?);
         let app = App::build(config, Arc::new(crate::clock::SystemClock)).await?;

@@ -59,9 +59,21 @@ pub struct MailService {
     queue: mpsc::Sender<MailMessage>,
     /// Messages queued and not yet delivered or given up on.
     pending: Arc<AtomicUsize>,
+    /// The transport, also probed by readiness.
+    mailer: DynMailer,
 }
 
 impl MailService {
+    /// Whether the transport accepts connections now; `None` when it has no server
+    /// to ask (readiness).
+    pub async fn probe(&self) -> Option<anyhow::Result<()>> {
+        if self.mailer.remote() {
+            Some(self.mailer.probe().await)
+        } else {
+            None
+        }
+    }
+
     /// The service and its sender task, which runs until `stop` is cancelled (then
     /// abandons what is still queued, logging how much).
     pub fn start(
@@ -78,6 +90,7 @@ impl MailService {
             templates: Templates::new(),
             queue,
             pending: pending.clone(),
+            mailer: mailer.clone(),
         });
         (service, run(mailer, policy, rx, stop, pending))
     }
@@ -187,6 +200,7 @@ async fn deliver(mailer: &dyn super::Mailer, message: &MailMessage, policy: Retr
         let error = match outcome {
             Ok(Ok(())) => {
                 tracing::info!(template = %message.template, %id, attempt, "mail sent");
+                metrics::counter!(crate::telemetry::metrics::names::MAIL_MESSAGES, "outcome" => "sent").increment(1);
                 return;
             }
             Ok(Err(e)) => format!("{e:#}"),
@@ -194,6 +208,7 @@ async fn deliver(mailer: &dyn super::Mailer, message: &MailMessage, policy: Retr
         };
         if attempt == policy.attempts.max(1) {
             tracing::error!(template = %message.template, %id, attempts = attempt, error = %error, "mail not delivered; giving up");
+            metrics::counter!(crate::telemetry::metrics::names::MAIL_MESSAGES, "outcome" => "failed").increment(1);
             return;
         }
         let wait = policy.backoff(attempt);

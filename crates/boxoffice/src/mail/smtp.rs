@@ -36,6 +36,18 @@ impl Mailer for SmtpMailer {
             .map(drop)
             .map_err(|e| anyhow::anyhow!("SMTP delivery failed: {}", describe(&e)))
     }
+
+    async fn probe(&self) -> anyhow::Result<()> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => anyhow::bail!("the SMTP server did not answer NOOP"),
+            Err(e) => anyhow::bail!("SMTP connection failed: {}", describe(&e)),
+        }
+    }
+
+    fn remote(&self) -> bool {
+        true
+    }
 }
 
 /// What went wrong, by kind and reply code only: a server's reply text may quote

@@ -105,6 +105,14 @@ fn gateway_failure(e: GatewayError) -> Error {
 }
 
 impl PaymentService {
+    /// Whether the gateway answers; `None` without online payment (readiness).
+    pub async fn probe_gateway(&self) -> Option<Result<(), GatewayError>> {
+        match &self.gateway {
+            Some(g) => Some(g.probe().await),
+            None => None,
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: DynStore,

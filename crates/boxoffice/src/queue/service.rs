@@ -119,6 +119,18 @@ impl QueueService {
             .ok_or(Error::NotFound("queue"))
     }
 
+    /// Every queue's `(show, waiting, joined, admitted)`, for metrics.
+    pub fn figures(&self) -> Vec<(ShowId, u64, u64, u64)> {
+        self.queues
+            .read()
+            .iter()
+            .map(|(show, queue)| {
+                let c = queue.data.lock().counters;
+                (*show, self.engine.len(*show), c.joined, c.admitted)
+            })
+            .collect()
+    }
+
     pub(super) fn all(&self) -> Vec<Arc<ShowQueue>> {
         self.queues.read().values().cloned().collect()
     }

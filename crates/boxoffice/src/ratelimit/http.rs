@@ -88,6 +88,8 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         next.run(Request::from_parts(parts, body)).await
     } else {
         tracing::debug!(class = class.as_str(), "rate limited");
+        metrics::counter!(crate::telemetry::metrics::names::RATE_LIMITED, "class" => class.as_str())
+            .increment(1);
         Error::RateLimited {
             retry_after_secs: ceil_secs(decision.retry_after.unwrap_or_default()).max(1),
         }

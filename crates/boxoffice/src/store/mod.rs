@@ -513,6 +513,15 @@ pub trait SettingsStore: Send + Sync {
     /// Stores `value` unless the key exists; returns the value now stored.
     async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
     async fn ping(&self) -> StoreResult<()>;
+    /// Connections of the pool: open and idle.
+    fn pool_usage(&self) -> PoolUsage;
+}
+
+/// The connection pool at one instant.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PoolUsage {
+    pub size: u32,
+    pub idle: u32,
 }
 
 /// A user's TOTP factor: pending until confirmed with a code.
@@ -737,4 +746,17 @@ pub trait ConsumerOffsetStore: Send + Sync {
     /// The last outbox `seq` `consumer` handled; 0 when it never ran.
     async fn consumer_offset(&self, consumer: &str) -> StoreResult<i64>;
     async fn save_consumer_offset(&self, consumer: &str, seq: i64) -> StoreResult<()>;
+    /// Where the outbox ends, how far each consumer has read and the open dead
+    /// letters of each (consumer lag for operators).
+    async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog>;
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct OutboxBacklog {
+    /// The last `seq` written; 0 when the outbox is empty.
+    pub head: i64,
+    /// `(consumer, seq)`.
+    pub offsets: Vec<(String, i64)>,
+    /// `(consumer, open letters)`.
+    pub open_dead_letters: Vec<(String, i64)>,
 }

@@ -57,6 +57,8 @@ struct Gate<'a> {
 }
 
 fn answer(result: ScanResult, ticket: Option<&TicketRecord>) -> ScanView {
+    metrics::counter!(crate::telemetry::metrics::names::CHECKIN_SCANS, "result" => result.as_str())
+        .increment(1);
     ScanView {
         result: result.as_str().into(),
         admit: result.admits(),

@@ -170,6 +170,13 @@ impl Dispatcher {
             duration_ms,
             unit,
         );
+        let label = match next.status {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Pending => "failed",
+            DeliveryStatus::Failed => "abandoned",
+        };
+        metrics::counter!(crate::telemetry::metrics::names::WEBHOOK_DELIVERIES, "outcome" => label)
+            .increment(1);
         match self.store.record_attempt(&next, &attempt).await {
             Ok(true) => tracing::debug!(
                 delivery = %next.id,

@@ -38,6 +38,7 @@ impl Setup {
         cmd.current_dir(&self.dir)
             .env("BOXOFFICE_DATABASE_URL", &self.database_url)
             .env("BOXOFFICE_DEMO_DATA", "false")
+            .env("BOXOFFICE_METRICS_ADDR", "127.0.0.1:0")
             .env(
                 "BOXOFFICE_JWT_SECRET",
                 "crash-test-signing-key-crash-test-signing-key",

@@ -19,6 +19,7 @@ mod idempotency;
 mod lifecycle;
 mod mfa;
 mod notifications;
+mod observability;
 mod openapi;
 mod operations;
 mod organization_audit;

@@ -13,7 +13,7 @@ use tower::ServiceExt;
 
 const PASSWORD_IN_URL: &str = "Zq7-never-print-this-9xK";
 
-fn binary() -> Command {
+pub fn binary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
     for (key, _) in std::env::vars() {
         if key.starts_with("BOXOFFICE_") {
@@ -21,6 +21,7 @@ fn binary() -> Command {
         }
     }
     cmd.env("BOXOFFICE_DEMO_DATA", "false")
+        .env("BOXOFFICE_METRICS_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

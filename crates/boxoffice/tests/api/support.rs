@@ -307,6 +307,8 @@ pub struct TestApp {
     pub db: TestDb,
     /// Where the default (folder) mail transport writes `.eml` files.
     pub mail_dir: tempfile::TempDir,
+    /// The admin listener's base URL (`GET /metrics`), when metrics are on.
+    pub metrics: Option<String>,
     /// What the app was built with; a restart builds with it again.
     config: Config,
     shutdown: Option<oneshot::Sender<()>>,
@@ -383,6 +385,7 @@ impl TestApp {
             .expect("the application builds");
         setup(&mut app);
         let state = app.state.clone();
+        let metrics = app.metrics_addr().map(|a| format!("http://{a}"));
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.serve(listener, async move {
             let _ = rx.await;
@@ -394,6 +397,7 @@ impl TestApp {
             clock,
             db,
             mail_dir,
+            metrics,
             config,
             shutdown: Some(tx),
             server: Some(server),
@@ -424,6 +428,7 @@ impl TestApp {
             .await
             .expect("the application builds again");
         self.state = app.state.clone();
+        self.metrics = app.metrics_addr().map(|a| format!("http://{a}"));
         self.base = format!("http://{addr}");
         let (tx, rx) = oneshot::channel::<()>();
         self.server = Some(tokio::spawn(app.serve(listener, async move {
@@ -440,6 +445,21 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         }
+    }
+
+    /// What Prometheus would read from the admin listener now.
+    pub async fn scrape(&self) -> Vec<boxoffice::telemetry::exposition::Sample> {
+        let base = self.metrics.as_deref().expect("metrics are on");
+        let text = self
+            .client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("the admin listener answers")
+            .text()
+            .await
+            .expect("a body");
+        boxoffice::telemetry::exposition::parse(&text).expect("the exposition parses")
     }
 
     pub fn url(&self, path: &str) -> String {

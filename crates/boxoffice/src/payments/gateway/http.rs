@@ -169,7 +169,34 @@ impl HttpGateway {
         })
     }
 
+    /// One call, timed under a bounded operation name (never its path, which
+    /// carries ids).
     async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        idempotency_key: Option<&str>,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, GatewayError> {
+        let operation = match path {
+            "/v1/payment_intents" => "create_intent",
+            "/v1/refunds" => "refund",
+            p if p.ends_with("/cancel") => "cancel_intent",
+            _ if method == Method::GET => "retrieve_intent",
+            _ => "other",
+        };
+        let started = std::time::Instant::now();
+        let result = self.exchange(method, path, idempotency_key, body).await;
+        metrics::histogram!(
+            crate::telemetry::metrics::names::GATEWAY_DURATION,
+            "operation" => operation,
+            "outcome" => if result.is_ok() { "ok" } else { "error" }
+        )
+        .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn exchange<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,

@@ -150,6 +150,14 @@ pub trait PaymentGateway: Send + Sync {
     /// capture that won the race is reported `Succeeded`, never an error.
     async fn cancel_intent(&self, id: &str, idempotency_key: &str) -> Result<Intent, GatewayError>;
     async fn refund(&self, req: &RefundRequest) -> Result<GatewayRefund, GatewayError>;
+    /// Whether the provider answers (readiness): a lookup of an intent that does not
+    /// exist must come back refused, not fail in transport or time out.
+    async fn probe(&self) -> Result<(), GatewayError> {
+        match self.retrieve_intent("pi_readiness_probe").await {
+            Ok(_) | Err(GatewayError::Rejected(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
     /// The request header the provider puts its webhook signature in.
     fn signature_header(&self) -> &'static str {
         "paysim-signature"

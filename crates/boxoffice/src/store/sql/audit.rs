@@ -4,7 +4,9 @@ use super::statement::{
     bad_row, get_i64, get_opt_str, get_parsed, get_str, get_ts, insert_statements, t, ts, Arg, Sql,
 };
 use super::SqlStore;
-use crate::store::{AuditFilter, AuditRecord, AuditStore, ConsumerOffsetStore, StoreResult};
+use crate::store::{
+    AuditFilter, AuditRecord, AuditStore, ConsumerOffsetStore, OutboxBacklog, StoreResult,
+};
 use async_trait::async_trait;
 use boxoffice_domain::audit::{ActionFilter, ActorType};
 use sqlx::any::AnyRow;
@@ -137,5 +139,30 @@ impl ConsumerOffsetStore for SqlStore {
              WHERE consumer_offsets.seq < excluded.seq",
         );
         self.execute(&sql).await.map(drop)
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {
+        let head = self
+            .fetch_one(&Sql::new("SELECT COALESCE(MAX(seq), 0) AS head FROM outbox"))
+            .await?;
+        let pairs = |rows: Vec<AnyRow>, column: &str| {
+            rows.iter()
+                .map(|r| Ok((get_str(r, "name")?, get_i64(r, column)?)))
+                .collect::<StoreResult<Vec<_>>>()
+        };
+        let offsets = self
+            .fetch_all(&Sql::new("SELECT name, seq FROM consumer_offsets"))
+            .await?;
+        let letters = self
+            .fetch_all(&Sql::new(
+                "SELECT consumer AS name, COUNT(*) AS open FROM dead_letters \
+                 WHERE status = 'open' GROUP BY consumer",
+            ))
+            .await?;
+        Ok(OutboxBacklog {
+            head: get_i64(&head, "head")?,
+            offsets: pairs(offsets, "seq")?,
+            open_dead_letters: pairs(letters, "open")?,
+        })
     }
 }

@@ -2,7 +2,7 @@
 //! secrets), and the readiness ping.
 use super::statement::{get_str, t, Sql};
 use super::SqlStore;
-use crate::store::{SettingsStore, StoreError, StoreResult};
+use crate::store::{PoolUsage, SettingsStore, StoreError, StoreResult};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -26,5 +26,12 @@ impl SettingsStore for SqlStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.execute(&Sql::new("SELECT 1")).await.map(drop)
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        PoolUsage {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+        }
     }
 }

@@ -1,0 +1,102 @@
+//! Logging and trace export setup: human-readable or JSON lines filtered by
+//! `RUST_LOG`, plus an OpenTelemetry layer when `otlp_endpoint` is set. Commands whose
+//! output is a report (the load test) log to stderr, so stdout stays the report.
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// How the process reports: log format and level, and where traces go.
+pub struct Settings<'a> {
+    /// `pretty` or `json`.
+    pub format: &'a str,
+    /// Applies unless `RUST_LOG` says otherwise.
+    pub level: &'a str,
+    pub to_stderr: bool,
+    /// OTLP/HTTP collector base URL (`http://collector:4318`); `None`: no export.
+    pub otlp_endpoint: Option<&'a str>,
+    /// Share of new traces sampled (a caller's sampled flag is followed).
+    pub sample_ratio: f64,
+}
+
+/// Flushes exported spans when dropped (at the end of `main`).
+#[must_use = "dropping it stops the trace exporter"]
+#[derive(Default)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(p) = self.provider.take() {
+            if let Err(e) = p.shutdown() {
+                eprintln!("trace exporter did not flush: {e}");
+            }
+        }
+    }
+}
+
+/// Installs the global subscriber. Must run outside the async runtime: the
+/// exporter's HTTP client blocks on its own thread.
+pub fn init(s: &Settings<'_>) -> Telemetry {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},sqlx=warn,tower_http=warn", s.level)));
+    let fmt = tracing_subscriber::fmt::layer().with_target(false);
+    let fmt = match (s.format == "json", s.to_stderr) {
+        (true, true) => fmt.json().with_writer(std::io::stderr).boxed(),
+        (true, false) => fmt.json().boxed(),
+        (false, true) => fmt.with_writer(std::io::stderr).boxed(),
+        (false, false) => fmt.boxed(),
+    };
+    let provider = match s.otlp_endpoint.map(|e| exporter(e, s.sample_ratio)) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            eprintln!("traces will not be exported: {e:#}");
+            None
+        }
+        None => None,
+    };
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("boxoffice"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+    });
+    super::trace::set_exporting(otel.is_some());
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .try_init();
+    Telemetry { provider }
+}
+
+fn exporter(endpoint: &str, ratio: f64) -> anyhow::Result<SdkTracerProvider> {
+    let base = endpoint.trim_end_matches('/');
+    let url = if base.ends_with("/v1/traces") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1/traces")
+    };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpJson)
+        .with_endpoint(url)
+        .build()?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            ratio.clamp(0.0, 1.0),
+        ))))
+        .with_resource(
+            Resource::builder()
+                .with_service_name("boxoffice")
+                .with_attribute(opentelemetry::KeyValue::new(
+                    "service.version",
+                    env!("CARGO_PKG_VERSION"),
+                ))
+                .build(),
+        )
+        .build())
+}

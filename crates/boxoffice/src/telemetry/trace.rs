@@ -1,0 +1,180 @@
+//! Trace context: every request gets a W3C trace id (the caller's `traceparent`
+//! when it sends one), which its logs, its problem responses and the outbox events
+//! it writes carry. With an OTLP endpoint configured, spans are exported through
+//! OpenTelemetry; without one nothing is exported and no exporter runs.
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use std::sync::OnceLock;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Whether spans go to an OpenTelemetry exporter; set once at start-up.
+static EXPORTING: OnceLock<bool> = OnceLock::new();
+
+pub(super) fn set_exporting(on: bool) {
+    let _ = EXPORTING.set(on);
+}
+
+fn exporting() -> bool {
+    EXPORTING.get().copied().unwrap_or(false)
+}
+
+/// Where a unit of work sits in a distributed trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub sampled: bool,
+}
+
+tokio::task_local! {
+    static CURRENT: TraceContext;
+}
+
+impl TraceContext {
+    /// A new trace (no caller context).
+    pub fn root() -> Self {
+        Self {
+            trace_id: TraceId::from_bytes(rand::random::<[u8; 16]>()),
+            span_id: new_span_id(),
+            sampled: true,
+        }
+    }
+
+    /// The context a `traceparent` value names, if it is well formed.
+    pub fn parse(traceparent: &str) -> Option<Self> {
+        let lengths: Vec<usize> = traceparent.split('-').map(str::len).collect();
+        if lengths.len() < 4 || lengths[..4] != [2, 32, 16, 2] {
+            return None;
+        }
+        let carrier = One(traceparent);
+        let cx = TraceContextPropagator::new().extract(&carrier);
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| Self {
+            trace_id: sc.trace_id(),
+            span_id: sc.span_id(),
+            sampled: sc.is_sampled(),
+        })
+    }
+
+    /// The W3C `traceparent` header value.
+    pub fn traceparent(&self) -> String {
+        format!(
+            "00-{}-{}-{:02x}",
+            self.trace_id,
+            self.span_id,
+            u8::from(self.sampled)
+        )
+    }
+
+    fn span_context(&self) -> SpanContext {
+        SpanContext::new(
+            self.trace_id,
+            self.span_id,
+            if self.sampled {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::default()
+            },
+            true,
+            TraceState::default(),
+        )
+    }
+
+    /// Makes `span` a child of this context, and returns the context of `span`
+    /// itself: with an exporter, the ids OpenTelemetry gave it; without, this
+    /// trace with a fresh span id.
+    pub fn enter(parent: Option<Self>, span: &tracing::Span) -> Self {
+        if exporting() {
+            if let Some(p) = parent {
+                let _ = span.set_parent(
+                    opentelemetry::Context::new().with_remote_span_context(p.span_context()),
+                );
+            }
+            let cx = span.context();
+            let own = cx.span();
+            let sc = own.span_context();
+            if sc.is_valid() {
+                return Self {
+                    trace_id: sc.trace_id(),
+                    span_id: sc.span_id(),
+                    sampled: sc.is_sampled(),
+                };
+            }
+        }
+        match parent {
+            Some(p) => Self {
+                span_id: new_span_id(),
+                ..p
+            },
+            None => Self::root(),
+        }
+    }
+
+    /// Runs `f` with this as the current context (see [`current`]).
+    pub async fn scope<F: std::future::Future>(self, f: F) -> F::Output {
+        CURRENT.scope(self, f).await
+    }
+}
+
+/// The context of the request (or job) this task serves, if any.
+pub fn current() -> Option<TraceContext> {
+    CURRENT.try_with(|c| *c).ok()
+}
+
+/// The current trace as a `traceparent` value, to carry across a queue.
+pub fn current_traceparent() -> Option<String> {
+    current().map(|c| c.traceparent())
+}
+
+fn new_span_id() -> SpanId {
+    SpanId::from_bytes(rand::random::<[u8; 8]>())
+}
+
+/// A carrier holding one `traceparent` value.
+struct One<'a>(&'a str);
+
+impl Extractor for One<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        (key == "traceparent").then_some(self.0)
+    }
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent"]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_traceparent_round_trips_and_garbage_is_refused() {
+        let ctx = TraceContext::root();
+        let parsed = TraceContext::parse(&ctx.traceparent()).expect("parses");
+        assert_eq!(parsed, ctx);
+        let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let parsed = TraceContext::parse(given).expect("parses");
+        assert_eq!(parsed.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(parsed.traceparent(), given);
+        for bad in [
+            "",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f35-00f067aa0ba902b7-01",
+        ] {
+            assert!(TraceContext::parse(bad).is_none(), "{bad} is refused");
+        }
+    }
+
+    #[test]
+    fn without_an_exporter_a_child_keeps_the_trace_and_gets_its_own_span() {
+        let parent = TraceContext::root();
+        let child = TraceContext::enter(Some(parent), &tracing::Span::none());
+        assert_eq!(child.trace_id, parent.trace_id);
+        assert_ne!(child.span_id, parent.span_id);
+        let fresh = TraceContext::enter(None, &tracing::Span::none());
+        assert_ne!(fresh.trace_id, parent.trace_id);
+    }
+}
