@@ -175,10 +175,7 @@ pub fn main() -> ExitCode {
     };
     // The load generator's own server logs warnings only, to stderr: its report is
     // the output.
-    let quiet_logs = matches!(
-        cli.command,
-        Some(Command::Loadtest(_) | Command::Top(_))
-    );
+    let quiet_logs = matches!(cli.command, Some(Command::Loadtest(_) | Command::Top(_)));
     let _telemetry = crate::telemetry::init(&crate::telemetry::logs::Settings {
         format: &config.log_format,
         level: if quiet_logs { "warn" } else { "info" },

@@ -13,8 +13,8 @@ use crate::seating::SeatingCache;
 use crate::store::{
     BookingQuery, BookingRecord, BookingWrite, Deadline, DynStore, Page, WriteOutcome,
 };
-use crate::timefmt::rfc3339;
 use crate::telemetry::metrics::names;
+use crate::timefmt::rfc3339;
 use boxoffice_domain::booking::{BookingAction, BookingStatus, Quantity};
 use boxoffice_domain::catalog::SaleState;
 use boxoffice_domain::organization::Permission;

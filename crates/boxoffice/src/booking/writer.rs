@@ -129,7 +129,14 @@ fn count(outcome: &WriteOutcome) {
             PaymentOutcome::Changed(c) if c.changed => {
                 let outcome = match c.record.status {
                     PaymentStatus::Succeeded => Some("captured"),
-                    PaymentStatus::Failed => Some("failed"),
+                    // The provider's own codes are the issuer's refusals; ours
+                    // name a gateway that refused or did not answer.
+                    PaymentStatus::Failed => match c.record.failure_code.as_deref() {
+                        None | Some("rejected" | "gateway_unavailable" | "gateway_timeout") => {
+                            Some("failed")
+                        }
+                        Some(_) => Some("declined"),
+                    },
                     PaymentStatus::Cancelled => Some("cancelled"),
                     PaymentStatus::Pending | PaymentStatus::Processing => None,
                 };

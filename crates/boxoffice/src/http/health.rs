@@ -64,7 +64,11 @@ async fn live() -> axum::Json<Health> {
 async fn ready(State(s): State<AppState>) -> Result<axum::Json<Readiness>> {
     let tasks = Check {
         name: "tasks",
-        status: if s.health.failure().is_some() { "down" } else { "up" },
+        status: if s.health.failure().is_some() {
+            "down"
+        } else {
+            "up"
+        },
         required: true,
         latency_ms: 0.0,
         detail: s.health.failure(),
@@ -99,7 +103,10 @@ async fn ready(State(s): State<AppState>) -> Result<axum::Json<Readiness>> {
         .map(|c| format!("{}: {}", c.name, c.detail.as_deref().unwrap_or("down")))
         .collect();
     if !down.is_empty() {
-        return Err(Error::Unavailable(format!("not ready ({})", down.join("; "))));
+        return Err(Error::Unavailable(format!(
+            "not ready ({})",
+            down.join("; ")
+        )));
     }
     Ok(axum::Json(Readiness {
         status: "ready",

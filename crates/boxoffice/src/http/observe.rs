@@ -45,9 +45,7 @@ pub async fn observe(req: Request, next: Next) -> Response {
     span.record("trace_id", tracing::field::display(trace.trace_id));
     let in_flight = metrics::gauge!(names::HTTP_IN_FLIGHT);
     in_flight.increment(1.0);
-    let res = trace
-        .scope(next.run(req).instrument(span.clone()))
-        .await;
+    let res = trace.scope(next.run(req).instrument(span.clone())).await;
     in_flight.decrement(1.0);
     let elapsed = started.elapsed();
     let status = res.status();

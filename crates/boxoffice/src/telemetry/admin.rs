@@ -23,7 +23,10 @@ pub fn router(state: AppState, handle: PrometheusHandle) -> Router {
 async fn metrics(State(admin): State<Admin>) -> impl IntoResponse {
     super::metrics::collect(&admin.state).await;
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         admin.handle.render(),
     )
 }

@@ -101,7 +101,10 @@ mod tests {
         let samples = parse(text).expect("parses");
         assert_eq!(samples.len(), 2);
         assert_eq!(samples[0].name, "h_bucket");
-        assert_eq!(samples[0].label("route"), Some("/api/v1/bookings/{id}/cancel"));
+        assert_eq!(
+            samples[0].label("route"),
+            Some("/api/v1/bookings/{id}/cancel")
+        );
         assert_eq!(samples[0].label("say"), Some("a \"b\", c"));
         assert_eq!(samples[0].label("le"), Some("+Inf"));
         assert_eq!(samples[0].value, 3.0);

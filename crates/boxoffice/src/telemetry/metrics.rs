@@ -83,41 +83,84 @@ pub fn install() -> Option<PrometheusHandle> {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_histogram!(names::HTTP_DURATION, Unit::Seconds, "HTTP requests by route template, method and status");
+    describe_histogram!(
+        names::HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP requests by route template, method and status"
+    );
     describe_gauge!(names::HTTP_IN_FLIGHT, "HTTP requests being served");
     describe_counter!(names::RESERVATIONS, "Holds granted");
-    describe_counter!(names::RESERVATION_FAILURES, "Reserve requests refused, by reason");
+    describe_counter!(
+        names::RESERVATION_FAILURES,
+        "Reserve requests refused, by reason"
+    );
     describe_counter!(names::CONFIRMATIONS, "Bookings confirmed");
     describe_counter!(names::CANCELLATIONS, "Bookings cancelled");
     describe_counter!(names::EXPIRATIONS, "Holds released at their deadline");
     describe_gauge!(names::ACTIVE_RESERVATIONS, "Holds pending now");
-    describe_gauge!(names::INVENTORY_TICKETS, "Tickets of a zone by state (available, held, sold)");
-    describe_gauge!(names::INVENTORY_DRIFT, "Tickets on which the live inventory and the record disagree, at the last reconciliation");
+    describe_gauge!(
+        names::INVENTORY_TICKETS,
+        "Tickets of a zone by state (available, held, sold)"
+    );
+    describe_gauge!(
+        names::INVENTORY_DRIFT,
+        "Tickets on which the live inventory and the record disagree, at the last reconciliation"
+    );
     describe_histogram!(names::WRITER_BATCH_SIZE, "Booking writes per group commit");
-    describe_histogram!(names::WRITER_COMMIT, Unit::Seconds, "Time of one group commit");
-    describe_gauge!(names::EXPIRY_LAG, Unit::Seconds, "How late the last expiry run released its most overdue hold");
-    describe_gauge!(names::CONSUMER_LAG, "Outbox events a consumer has not handled yet");
+    describe_histogram!(
+        names::WRITER_COMMIT,
+        Unit::Seconds,
+        "Time of one group commit"
+    );
+    describe_gauge!(
+        names::EXPIRY_LAG,
+        Unit::Seconds,
+        "How late the last expiry run released its most overdue hold"
+    );
+    describe_gauge!(
+        names::CONSUMER_LAG,
+        "Outbox events a consumer has not handled yet"
+    );
     describe_gauge!(names::DEAD_LETTERS, "Open dead letters per consumer");
     describe_gauge!(names::DB_ACTIVE, "Database connections in use");
     describe_gauge!(names::DB_IDLE, "Database connections idle in the pool");
     describe_gauge!(names::QUEUE_WAITING, "Buyers waiting in a show's queue");
     describe_counter!(names::QUEUE_JOINS, "Buyers who joined a show's queue");
-    describe_counter!(names::QUEUE_ADMISSIONS, "Buyers admitted from a show's queue");
+    describe_counter!(
+        names::QUEUE_ADMISSIONS,
+        "Buyers admitted from a show's queue"
+    );
     describe_counter!(names::PAYMENTS, "Payment attempts settled, by outcome");
-    describe_histogram!(names::GATEWAY_DURATION, Unit::Seconds, "Payment gateway calls by operation");
+    describe_histogram!(
+        names::GATEWAY_DURATION,
+        Unit::Seconds,
+        "Payment gateway calls by operation"
+    );
     describe_counter!(names::REFUNDS, "Refunds settled, by outcome");
-    describe_counter!(names::WEBHOOK_DELIVERIES, "Webhook delivery attempts, by outcome");
-    describe_counter!(names::MAIL_MESSAGES, "Messages handed to the mail transport, by outcome");
+    describe_counter!(
+        names::WEBHOOK_DELIVERIES,
+        "Webhook delivery attempts, by outcome"
+    );
+    describe_counter!(
+        names::MAIL_MESSAGES,
+        "Messages handed to the mail transport, by outcome"
+    );
     describe_counter!(names::CHECKIN_SCANS, "Door scans by result");
-    describe_counter!(names::RATE_LIMITED, "Requests refused by a rate limit, by class");
-    describe_gauge!(names::READY, "1 when the process is ready to serve, 0 when not");
+    describe_counter!(
+        names::RATE_LIMITED,
+        "Requests refused by a rate limit, by class"
+    );
+    describe_gauge!(
+        names::READY,
+        "1 when the process is ready to serve, 0 when not"
+    );
     describe_gauge!(names::BUILD_INFO, "The running version");
 }
 
 /// Registers the counters of bounded label sets at zero, so `rate()` and alerts see
 /// them from the first scrape rather than from their first event.
 pub fn register_known() {
-    for outcome in ["captured", "failed", "cancelled"] {
+    for outcome in ["captured", "declined", "failed", "cancelled"] {
         counter!(names::PAYMENTS, "outcome" => outcome).absolute(0);
     }
     for outcome in ["succeeded", "failed"] {

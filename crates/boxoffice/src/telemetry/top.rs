@@ -1,8 +1,8 @@
 //! `boxoffice top`: a live terminal view of a running server's sale, read from its
 //! `/metrics` — per show and zone: holds/s, sold, held, available, the reserve p99
 //! and failures by reason. What an operator watches in the first minute of an on-sale.
-use super::metrics::names;
 use super::exposition::{self, Sample};
+use super::metrics::names;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -12,7 +12,11 @@ const RESERVE_ROUTE: &str = "/api/v1/bookings/reserve";
 #[derive(clap::Args)]
 pub struct Args {
     /// The admin listener of the server to watch.
-    #[arg(long, env = "BOXOFFICE_TOP_URL", default_value = "http://127.0.0.1:9464")]
+    #[arg(
+        long,
+        env = "BOXOFFICE_TOP_URL",
+        default_value = "http://127.0.0.1:9464"
+    )]
     pub url: String,
     /// Seconds between two readings (rates are over this window).
     #[arg(long, default_value_t = 1.0)]
@@ -123,10 +127,13 @@ fn quantile(before: &BTreeMap<u64, f64>, after: &BTreeMap<u64, f64>, q: f64) -> 
         return None;
     }
     let rank = q * total;
-    delta
-        .iter()
-        .find(|(_, v)| *v >= rank)
-        .map(|(k, _)| if *k == u64::MAX { f64::INFINITY } else { *k as f64 / 1000.0 })
+    delta.iter().find(|(_, v)| *v >= rank).map(|(k, _)| {
+        if *k == u64::MAX {
+            f64::INFINITY
+        } else {
+            *k as f64 / 1000.0
+        }
+    })
 }
 
 fn render(before: &Sale, after: &Sale, secs: f64) -> String {
@@ -161,9 +168,9 @@ fn render(before: &Sale, after: &Sale, secs: f64) -> String {
             - before.holds.get(show).copied().unwrap_or(0.0))
             / secs;
         let zones: Vec<_> = after.zones.iter().filter(|((s, _), _)| s == show).collect();
-        let total = zones
-            .iter()
-            .fold((0.0, 0.0, 0.0), |t, (_, z)| (t.0 + z.0, t.1 + z.1, t.2 + z.2));
+        let total = zones.iter().fold((0.0, 0.0, 0.0), |t, (_, z)| {
+            (t.0 + z.0, t.1 + z.1, t.2 + z.2)
+        });
         let _ = writeln!(
             out,
             "{show:<36} {rate:>9.1} {:>10} {:>10} {:>10}",
@@ -238,7 +245,10 @@ mod tests {
         let view = render(&Sale::from(&before), &Sale::from(&after), 2.0);
         assert!(view.contains("100.0"), "200 holds over 2 s: {view}");
         assert!(view.contains("sold-out 10.0/s"), "{view}");
-        assert!(view.contains("p99 ≤ 10 ms"), "98 of 100 under 5 ms, the rest under 10: {view}");
+        assert!(
+            view.contains("p99 ≤ 10 ms"),
+            "98 of 100 under 5 ms, the rest under 10: {view}"
+        );
         let zone = view.lines().find(|l| l.contains("z1")).expect("zone row");
         let cells: Vec<&str> = zone.split_whitespace().collect();
         assert_eq!(cells, ["z1", "7", "3", "90"], "{view}");

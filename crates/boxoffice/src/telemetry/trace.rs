@@ -155,7 +155,10 @@ mod tests {
         assert_eq!(parsed, ctx);
         let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let parsed = TraceContext::parse(given).expect("parses");
-        assert_eq!(parsed.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            parsed.trace_id.to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         assert_eq!(parsed.traceparent(), given);
         for bad in [
             "",

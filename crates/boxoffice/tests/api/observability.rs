@@ -6,8 +6,8 @@ use crate::on_both_backends;
 use crate::support::{
     eventually, free_port, rfc3339, Backend, ShowFixture, ShowSpec, TestApp, User,
 };
-use boxoffice::telemetry::metrics::names;
 use boxoffice::telemetry::exposition::Sample;
+use boxoffice::telemetry::metrics::names;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -102,14 +102,20 @@ async fn metrics_follow_a_sale(backend: Backend) {
     let v = |name: &str, labels: &[(&str, &str)]| value(&scrape, name, labels);
     assert_eq!(v(names::RESERVATIONS, &[("show", s)]), Some(3.0));
     assert_eq!(
-        v(names::RESERVATION_FAILURES, &[("show", s), ("reason", "sold-out")]),
+        v(
+            names::RESERVATION_FAILURES,
+            &[("show", s), ("reason", "sold-out")]
+        ),
         Some(1.0)
     );
     assert_eq!(v(names::CONFIRMATIONS, &[("show", s)]), Some(1.0));
     assert_eq!(v(names::CANCELLATIONS, &[("show", s)]), Some(1.0));
     for (state, n) in [("sold", 2.0), ("held", 1.0), ("available", 2.0)] {
         assert_eq!(
-            v(names::INVENTORY_TICKETS, &[("show", s), ("zone", zone), ("state", state)]),
+            v(
+                names::INVENTORY_TICKETS,
+                &[("show", s), ("zone", zone), ("state", state)]
+            ),
             Some(n),
             "{state}"
         );
@@ -117,21 +123,28 @@ async fn metrics_follow_a_sale(backend: Backend) {
     assert_eq!(v(names::INVENTORY_DRIFT, &[("show", s)]), Some(0.0));
     assert!(v(names::ACTIVE_RESERVATIONS, &[]).is_some_and(|n| n >= 1.0));
     assert!(v(names::PAYMENTS, &[("outcome", "captured")]).is_some_and(|n| n >= 1.0));
-    assert!(
-        v(names::GATEWAY_DURATION, &[("operation", "create_intent"), ("outcome", "ok")])
-            .is_some_and(|n| n >= 1.0)
-    );
+    assert!(v(
+        names::GATEWAY_DURATION,
+        &[("operation", "create_intent"), ("outcome", "ok")]
+    )
+    .is_some_and(|n| n >= 1.0));
+    assert!(v(
+        names::HTTP_DURATION,
+        &[
+            ("route", "/api/v1/bookings/reserve"),
+            ("method", "POST"),
+            ("status", "201")
+        ]
+    )
+    .is_some_and(|n| n >= 3.0));
     assert!(
         v(
             names::HTTP_DURATION,
-            &[("route", "/api/v1/bookings/reserve"), ("method", "POST"), ("status", "201")]
-        )
-        .is_some_and(|n| n >= 3.0)
-    );
-    assert!(
-        v(
-            names::HTTP_DURATION,
-            &[("route", "/api/v1/bookings/{id}/cancel"), ("method", "POST"), ("status", "200")]
+            &[
+                ("route", "/api/v1/bookings/{id}/cancel"),
+                ("method", "POST"),
+                ("status", "200")
+            ]
         )
         .is_some_and(|n| n >= 1.0),
         "the route template labels the cancel, not its path: {:?}",
@@ -160,7 +173,9 @@ async fn metrics_follow_a_sale(backend: Backend) {
         }
     }
     // The public port does not serve them.
-    app.get("/metrics", None).await.expect_problem(404, "/problems/not-found");
+    app.get("/metrics", None)
+        .await
+        .expect_problem(404, "/problems/not-found");
 }
 
 on_both_backends!(metrics_follow_a_sale);
@@ -172,13 +187,20 @@ async fn every_metric_a_dashboard_or_alert_names_is_exported() {
         .arg("--metric-names")
         .output()
         .expect("scripts/check-deploy runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let named: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(str::to_owned)
         .collect();
-    assert!(named.len() >= 20, "the dashboards and alerts name {named:?}");
+    assert!(
+        named.len() >= 20,
+        "the dashboards and alerts name {named:?}"
+    );
 
     let (app, _sim) = TestApp::spawn_with_gateway(Backend::Sqlite, Default::default(), |c| {
         c.reconcile_interval_secs = 1;
@@ -217,10 +239,7 @@ async fn every_metric_a_dashboard_or_alert_names_is_exported() {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let scrape = app.scrape().await;
-        let missing: Vec<&String> = named
-            .iter()
-            .filter(|n| !exported(&scrape, n))
-            .collect();
+        let missing: Vec<&String> = named.iter().filter(|n| !exported(&scrape, n)).collect();
         if missing.is_empty() {
             break;
         }
@@ -256,7 +275,8 @@ async fn readiness_lists_dependencies_and_fails_when_a_required_one_is_down() {
     // A gateway that does not answer degrades checkout, not readiness.
     let dead = format!("http://127.0.0.1:{}", free_port());
     let mut app = app;
-    app.restart_with(|c| c.payments.gateway_url = Some(dead)).await;
+    app.restart_with(|c| c.payments.gateway_url = Some(dead))
+        .await;
     let r = app.get("/health/ready", None).await;
     let body = r.expect(200);
     let gateway = check(body, "payment_gateway");
@@ -288,7 +308,10 @@ async fn a_problem_carries_the_callers_trace_id_or_a_new_one() {
         .await
         .unwrap();
     let r = crate::support::read(res).await;
-    assert_eq!(r.expect_problem(404, "/problems/not-found")["trace_id"], given);
+    assert_eq!(
+        r.expect_problem(404, "/problems/not-found")["trace_id"],
+        given
+    );
     let first = app.get("/api/v1/bookings", None).await;
     let second = app.get("/api/v1/bookings", None).await;
     let ids: Vec<&str> = [&first, &second]
@@ -324,7 +347,10 @@ async fn collector() -> (String, Posted) {
 }
 
 /// Every span of the posted bodies: `(trace id, name, attributes as key → value)`.
-fn spans(posted: &Posted) -> Vec<(String, String, Vec<(String, Value)>)> {
+/// A span as exported: trace id, name, attributes.
+type Exported = (String, String, Vec<(String, Value)>);
+
+fn spans(posted: &Posted) -> Vec<Exported> {
     let mut out = Vec::new();
     for body in posted.lock().unwrap().iter() {
         for rs in body["resourceSpans"].as_array().into_iter().flatten() {
@@ -334,7 +360,12 @@ fn spans(posted: &Posted) -> Vec<(String, String, Vec<(String, Value)>)> {
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .map(|a| (a["key"].as_str().unwrap_or("").to_owned(), a["value"].clone()))
+                        .map(|a| {
+                            (
+                                a["key"].as_str().unwrap_or("").to_owned(),
+                                a["value"].clone(),
+                            )
+                        })
                         .collect();
                     out.push((
                         span["traceId"].as_str().unwrap_or("").to_lowercase(),
@@ -377,7 +408,11 @@ async fn a_server_exports_request_spans_over_otlp_and_logs_one_json_line_per_req
     let client = crate::support::client();
     let base = format!("http://127.0.0.1:{port}");
     eventually(WAIT, "the server answers", || async {
-        let r = client.get(format!("{base}/health/live")).send().await.ok()?;
+        let r = client
+            .get(format!("{base}/health/live"))
+            .send()
+            .await
+            .ok()?;
         r.status().is_success().then_some(())
     })
     .await;
@@ -415,7 +450,9 @@ async fn a_server_exports_request_spans_over_otlp_and_logs_one_json_line_per_req
     assert_eq!(line["fields"]["status"], 404, "{line}");
     assert!(line["fields"]["latency_ms"].as_f64().is_some(), "{line}");
     assert_eq!(line["span"]["route"], "/api/v1/shows/{id}", "{line}");
-    assert!(line["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(line["span"]["request_id"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
     assert!(
         !line.to_string().contains(&missing.to_string()),
         "the raw path stays out of the line: {line}"

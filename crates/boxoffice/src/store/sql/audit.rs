@@ -143,7 +143,9 @@ impl ConsumerOffsetStore for SqlStore {
 
     async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {
         let head = self
-            .fetch_one(&Sql::new("SELECT COALESCE(MAX(seq), 0) AS head FROM outbox"))
+            .fetch_one(&Sql::new(
+                "SELECT COALESCE(MAX(seq), 0) AS head FROM outbox",
+            ))
             .await?;
         let pairs = |rows: Vec<AnyRow>, column: &str| {
             rows.iter()
