@@ -459,6 +459,7 @@ impl BookingService {
     /// Completes a hold without a payment: free tickets, admins, and every booking
     /// when online payment is off. Confirming an already confirmed booking returns it
     /// unchanged.
+    #[tracing::instrument(name = "booking.confirm", skip_all)]
     pub async fn confirm(&self, who: Principal, id: BookingId) -> Result<BookingView> {
         if self.payments_required && !who.is_admin() {
             let booking = self.owned(who, id).await?;
@@ -489,6 +490,7 @@ impl BookingService {
     }
 
     /// Releases a hold before its deadline.
+    #[tracing::instrument(name = "booking.cancel", skip_all)]
     pub async fn cancel(&self, who: Principal, id: BookingId) -> Result<BookingView> {
         self.settle(who, id, BookingAction::Cancel, Deadline::Any)
             .await

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 struct Job {
     write: BookingWrite,
@@ -206,7 +207,10 @@ async fn run(
         let (writes, replies): (Vec<BookingWrite>, Vec<_>) =
             jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
         let started = std::time::Instant::now();
-        let result = store.apply(&writes).await;
+        let result = store
+            .apply(&writes)
+            .instrument(tracing::info_span!("booking.commit", batch = n))
+            .await;
         let took = started.elapsed();
         metrics::histogram!(names::WRITER_BATCH_SIZE).record(n as f64);
         metrics::histogram!(names::WRITER_COMMIT).record(took.as_secs_f64());

@@ -200,6 +200,7 @@ impl PaymentService {
 
     /// Starts (or retries) paying for a hold. Free tickets are confirmed at once.
     /// With `wait`, answers once the provider's result has landed (or `wait` ran out).
+    #[tracing::instrument(name = "payments.checkout", skip_all)]
     pub async fn checkout(
         &self,
         who: Principal,

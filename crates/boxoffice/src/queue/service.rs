@@ -146,6 +146,7 @@ impl QueueService {
     }
 
     /// Takes a place for the caller, or finds the one it has (one per account).
+    #[tracing::instrument(name = "queue.join", skip_all, fields(show = %show))]
     pub async fn join(&self, who: &Principal, show: ShowId, ip: IpAddr) -> Result<Joined> {
         let queue = self.queue(show)?;
         if let Some(place) = self.existing(&queue, who.user) {

@@ -208,39 +208,32 @@ fn render(before: &Sale, after: &Sale, secs: f64) -> String {
 mod tests {
     use super::*;
 
-    fn scrape(text: &str) -> Vec<Sample> {
-        exposition::parse(text).expect("parses")
+    /// A reading: holds, sold-out refusals, reserve answers under 5 ms and in all
+    /// (the rest under 10 ms), plus `extra` lines.
+    fn reading(holds: u32, refused: u32, under_5ms: u32, total: u32, extra: &str) -> Vec<Sample> {
+        let route = "route=\"/api/v1/bookings/reserve\",method=\"POST\",status=\"201\"";
+        let text = format!(
+            "booking_reservations_total{{show=\"s1\"}} {holds}\n\
+             booking_reservation_failures_total{{show=\"s1\",reason=\"sold-out\"}} {refused}\n\
+             http_request_duration_seconds_bucket{{{route},le=\"0.005\"}} {under_5ms}\n\
+             http_request_duration_seconds_bucket{{{route},le=\"0.01\"}} {total}\n\
+             http_request_duration_seconds_bucket{{{route},le=\"+Inf\"}} {total}\n\
+             http_request_duration_seconds_count{{{route}}} {total}\n{extra}"
+        );
+        exposition::parse(&text).expect("parses")
     }
 
     #[test]
     fn rates_zones_failures_and_p99_come_from_two_readings() {
-        let before = scrape(
-            "# TYPE booking_reservations_total counter\n\
-             booking_reservations_total{show=\"s1\"} 100\n\
-             # TYPE booking_reservation_failures_total counter\n\
-             booking_reservation_failures_total{show=\"s1\",reason=\"sold-out\"} 5\n\
-             # TYPE http_request_duration_seconds histogram\n\
-             http_request_duration_seconds_bucket{route=\"/api/v1/bookings/reserve\",method=\"POST\",status=\"201\",le=\"0.005\"} 10\n\
-             http_request_duration_seconds_bucket{route=\"/api/v1/bookings/reserve\",method=\"POST\",status=\"201\",le=\"0.01\"} 10\n\
-             http_request_duration_seconds_bucket{route=\"/api/v1/bookings/reserve\",method=\"POST\",status=\"201\",le=\"+Inf\"} 10\n\
-             http_request_duration_seconds_sum{route=\"/api/v1/bookings/reserve\",method=\"POST\",status=\"201\"} 0.01\n\
-             http_request_duration_seconds_count{route=\"/api/v1/bookings/reserve\",method=\"POST\",status=\"201\"} 10\n",
-        );
-        let after = scrape(
-            "# TYPE booking_reservations_total counter\n\
-             booking_reservations_total{show=\"s1\"} 300\n\
-             # TYPE booking_reservation_failures_total counter\n\
-             booking_reservation_failures_total{show=\"s1\",reason=\"sold-out\"} 25\n\
-             # TYPE inventory_tickets gauge\n\
-             inventory_tickets{show=\"s1\",zone=\"z1\",state=\"available\"} 7\n\
+        let before = reading(100, 5, 10, 10, "");
+        let after = reading(
+            300,
+            25,
+            108,
+            110,
+            "inventory_tickets{show=\"s1\",zone=\"z1\",state=\"available\"} 7\n\
              inventory_tickets{show=\"s1\",zone=\"z1\",state=\"held\"} 3\n\
-             inventory_tickets{show=\"s1\",zone=\"z1\",state=\"sold\"} 90\n\
-             # TYPE http_request_duration_seconds histogram\n\
-             http_request_duration_seconds_bucket{route=\"/api/v1/bookings/reserve\",method=\"POST\",status=\"201\",le=\"0.005\"} 108\n\
-             http_request_duration_seconds_bucket{route=\"/api/v1/bookings/reserve\",method=\"POST\",status=\"201\",le=\"0.01\"} 110\n\
-             http_request_duration_seconds_bucket{route=\"/api/v1/bookings/reserve\",method=\"POST\",status=\"201\",le=\"+Inf\"} 110\n\
-             http_request_duration_seconds_sum{route=\"/api/v1/bookings/reserve\",method=\"POST\",status=\"201\"} 0.5\n\
-             http_request_duration_seconds_count{route=\"/api/v1/bookings/reserve\",method=\"POST\",status=\"201\"} 110\n",
+             inventory_tickets{show=\"s1\",zone=\"z1\",state=\"sold\"} 90\n",
         );
         let view = render(&Sale::from(&before), &Sale::from(&after), 2.0);
         assert!(view.contains("100.0"), "200 holds over 2 s: {view}");

@@ -144,6 +144,7 @@ impl TicketService {
 
     /// One scan at a gate, answered in one round trip: exactly one of two gates
     /// scanning the same ticket at the same moment is told `valid`.
+    #[tracing::instrument(name = "checkin.scan", skip_all)]
     pub async fn scan(&self, who: Principal, req: ScanRequest) -> Result<ScanView> {
         let gate = gate_name(&req.gate)?;
         let how =

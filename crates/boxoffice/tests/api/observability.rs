@@ -252,7 +252,7 @@ async fn every_metric_a_dashboard_or_alert_names_is_exported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_lists_dependencies_and_fails_when_a_required_one_is_down() {
+async fn readiness_lists_each_dependency_and_a_gateway_down_only_degrades() {
     let (app, _sim) =
         TestApp::spawn_with_gateway(Backend::Sqlite, Default::default(), |_| {}).await;
     let r = app.get("/health/ready", None).await;
@@ -284,16 +284,10 @@ async fn readiness_lists_dependencies_and_fails_when_a_required_one_is_down() {
     assert_eq!(gateway["required"], false);
     assert!(gateway["detail"].as_str().is_some_and(|d| !d.is_empty()));
 
-    // A background task that died fails readiness, and the metric says so.
-    app.state.health.fail("booking-writer panicked".into());
-    let r = app.get("/health/ready", None).await;
-    let problem = r.expect_problem(503, "/problems/unavailable");
-    assert!(
-        problem["detail"].as_str().unwrap().contains("tasks"),
-        "{problem}"
-    );
+    // Degraded, still ready (a failed background task stops the whole process: the
+    // supervision tests in `operations` cover that path).
     let scrape = app.scrape().await;
-    assert_eq!(value(&scrape, names::READY, &[]), Some(0.0));
+    assert_eq!(value(&scrape, names::READY, &[]), Some(1.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -429,6 +429,9 @@ impl TestApp {
             .expect("the application builds again");
         self.state = app.state.clone();
         self.metrics = app.metrics_addr().map(|a| format!("http://{a}"));
+        // The new server may get the old one's port: no pooled connection to the old
+        // one may carry a request to it.
+        self.client = client();
         self.base = format!("http://{addr}");
         let (tx, rx) = oneshot::channel::<()>();
         self.server = Some(tokio::spawn(app.serve(listener, async move {
