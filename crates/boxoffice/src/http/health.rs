@@ -31,6 +31,7 @@ pub struct Readiness {
 #[derive(Serialize, ToSchema)]
 pub struct Check {
     /// `tasks` (background tasks), `store`, `smtp`, `payment_gateway`.
+    #[schema(schema_with = crate::http::contract::dependency_name)]
     pub name: &'static str,
     #[schema(schema_with = crate::http::contract::dependency_status)]
     pub status: &'static str,
@@ -38,6 +39,7 @@ pub struct Check {
     /// (mail is retried, checkout answers 503) without stopping the sale.
     pub required: bool,
     /// How long the probe took.
+    #[schema(minimum = 0)]
     pub latency_ms: f64,
     /// Why it is down.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,16 +64,13 @@ async fn live() -> axum::Json<Health> {
 #[utoipa::path(get, path = "/health/ready", operation_id = "readiness", tag = "health",
     responses((status = 200, body = Readiness)))]
 async fn ready(State(s): State<AppState>) -> Result<axum::Json<Readiness>> {
+    let failure = s.health.failure();
     let tasks = Check {
         name: "tasks",
-        status: if s.health.failure().is_some() {
-            "down"
-        } else {
-            "up"
-        },
+        status: if failure.is_some() { "down" } else { "up" },
         required: true,
         latency_ms: 0.0,
-        detail: s.health.failure(),
+        detail: failure,
     };
     let (store, smtp, gateway) = tokio::join!(
         probe("store", true, async {

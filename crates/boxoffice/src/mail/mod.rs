@@ -63,14 +63,10 @@ impl std::fmt::Debug for MailMessage {
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, message: &MailMessage) -> anyhow::Result<()>;
-    /// Whether the transport can take a message now (readiness); a transport with
-    /// no peer (the folder) always can.
-    async fn probe(&self) -> anyhow::Result<()> {
-        Ok(())
-    }
-    /// Whether readiness reports this transport (it talks to a server).
-    fn remote(&self) -> bool {
-        false
+    /// Whether the server behind the transport takes messages now (readiness);
+    /// `None` for a transport with no server (the folder).
+    async fn probe(&self) -> Option<anyhow::Result<()>> {
+        None
     }
 }
 

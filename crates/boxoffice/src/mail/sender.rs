@@ -67,11 +67,7 @@ impl MailService {
     /// Whether the transport accepts connections now; `None` when it has no server
     /// to ask (readiness).
     pub async fn probe(&self) -> Option<anyhow::Result<()>> {
-        if self.mailer.remote() {
-            Some(self.mailer.probe().await)
-        } else {
-            None
-        }
+        self.mailer.probe().await
     }
 
     /// The service and its sender task, which runs until `stop` is cancelled (then

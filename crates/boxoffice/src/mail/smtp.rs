@@ -37,16 +37,12 @@ impl Mailer for SmtpMailer {
             .map_err(|e| anyhow::anyhow!("SMTP delivery failed: {}", describe(&e)))
     }
 
-    async fn probe(&self) -> anyhow::Result<()> {
-        match self.transport.test_connection().await {
+    async fn probe(&self) -> Option<anyhow::Result<()>> {
+        Some(match self.transport.test_connection().await {
             Ok(true) => Ok(()),
-            Ok(false) => anyhow::bail!("the SMTP server did not answer NOOP"),
-            Err(e) => anyhow::bail!("SMTP connection failed: {}", describe(&e)),
-        }
-    }
-
-    fn remote(&self) -> bool {
-        true
+            Ok(false) => Err(anyhow::anyhow!("the SMTP server did not answer NOOP")),
+            Err(e) => Err(anyhow::anyhow!("SMTP connection failed: {}", describe(&e))),
+        })
     }
 }
 
