@@ -95,6 +95,7 @@ mod tests {
             aggregate_id: "0190d0f4-0000-7aa6-8f2e-5c2d3b1a9e77".into(),
             payload: json!({"user_id": "u1", "show_id": "s1", "zone_id": "z1", "quantity": 2}),
             created_at: Timestamp::from_millis(5),
+            trace_context: None,
         }
     }
 

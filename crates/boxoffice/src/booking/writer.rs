@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::outbox::OutboxRelay;
 use crate::store::{BookingWrite, DynStore, PaymentOutcome, WriteOutcome};
 use crate::telemetry::metrics::names;
+use crate::telemetry::trace::{self, TraceContext};
 use boxoffice_domain::booking::BookingStatus;
 use boxoffice_domain::payment::{PaymentStatus, RefundStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +19,8 @@ use tracing::Instrument;
 
 struct Job {
     write: BookingWrite,
+    /// The trace of the request that queued it, recorded with its events.
+    trace: Option<TraceContext>,
     reply: oneshot::Sender<Result<WriteOutcome>>,
 }
 
@@ -114,7 +117,11 @@ impl Writer {
         let (reply, rx) = oneshot::channel();
         let lane = self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
         self.lanes[lane]
-            .send(Job { write, reply })
+            .send(Job {
+                write,
+                trace: trace::current(),
+                reply,
+            })
             .await
             .map_err(|_| stopped())?;
         Ok(rx)
@@ -204,11 +211,17 @@ async fn run(
         if n == 0 {
             break;
         }
-        let (writes, replies): (Vec<BookingWrite>, Vec<_>) =
-            jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
+        let mut writes = Vec::with_capacity(n);
+        let mut traces = Vec::with_capacity(n);
+        let mut replies = Vec::with_capacity(n);
+        for job in jobs.drain(..) {
+            writes.push(job.write);
+            traces.push(job.trace);
+            replies.push(job.reply);
+        }
         let started = std::time::Instant::now();
         let result = store
-            .apply(&writes)
+            .apply_traced(&writes, &traces)
             .instrument(tracing::info_span!("booking.commit", batch = n))
             .await;
         let took = started.elapsed();
@@ -234,8 +247,11 @@ async fn run(
             // fails and the others (someone else's holds) are kept.
             Err(e) if n > 1 => {
                 tracing::warn!(error = %e, batch = n, "booking batch failed; committing its writes one by one");
-                for (write, reply) in writes.into_iter().zip(replies) {
-                    let outcome = match store.apply(std::slice::from_ref(&write)).await {
+                for ((write, trace), reply) in writes.into_iter().zip(traces).zip(replies) {
+                    let outcome = match store
+                        .apply_traced(std::slice::from_ref(&write), &[trace])
+                        .await
+                    {
                         Ok(mut outcomes) => outcomes.pop().inspect(count).ok_or_else(|| {
                             Error::Internal(anyhow::anyhow!("a write without an outcome"))
                         }),

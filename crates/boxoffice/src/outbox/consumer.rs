@@ -26,6 +26,7 @@ use crate::store::{DeadLetterRecord, DeadLetterStatus, DynStore, OutboxEvent, Re
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Longest error text kept with a retry or dead letter.
 pub const ERROR_MAX_CHARS: usize = 2_000;
@@ -149,6 +150,15 @@ impl OutboxConsumer {
 
     /// The handler's failures on `events`; a failed batch is split into single events.
     async fn run(&self, events: &[OutboxEvent]) -> Vec<EventFailure> {
+        let span =
+            tracing::info_span!("outbox.handle", consumer = self.name, events = events.len());
+        for traceparent in events.iter().filter_map(|e| e.trace_context.as_deref()) {
+            crate::telemetry::trace::link(&span, traceparent);
+        }
+        self.handle(events).instrument(span).await
+    }
+
+    async fn handle(&self, events: &[OutboxEvent]) -> Vec<EventFailure> {
         match self.handler.handle(events).await {
             Ok(failures) => failures
                 .into_iter()
@@ -278,6 +288,7 @@ mod tests {
             aggregate_id: "b".into(),
             payload: serde_json::json!({}),
             created_at: boxoffice_domain::Timestamp::from_millis(0),
+            trace_context: None,
         }
     }
 

@@ -117,6 +117,7 @@ mod tests {
             aggregate_id: "b1".into(),
             payload: serde_json::json!({"quantity": 2}),
             created_at: Timestamp::from_millis(5),
+            trace_context: None,
         };
         let m = RelayMessage::of(&e).unwrap();
         assert_eq!(m.subject, "boxoffice.events.booking.confirmed");

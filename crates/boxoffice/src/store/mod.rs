@@ -20,6 +20,7 @@ pub use sql::{Backend, SqlStore};
 pub use tickets::*;
 pub use webhooks::*;
 
+use crate::telemetry::trace::TraceContext;
 use async_trait::async_trait;
 use boxoffice_domain::account::{Email, Role};
 use boxoffice_domain::audit::{ActionFilter, ActorType};
@@ -423,6 +424,9 @@ pub struct OutboxEvent {
     pub aggregate_id: String,
     pub payload: serde_json::Value,
     pub created_at: Timestamp,
+    /// The W3C `traceparent` of the request that wrote it, if it had one.
+    #[serde(skip)]
+    pub trace_context: Option<String>,
 }
 
 #[async_trait]
@@ -430,7 +434,16 @@ pub trait BookingStore: Send + Sync {
     /// Applies all writes in one transaction; outcomes are in the same order. Holds
     /// go first, then transitions grouped by kind: transitions racing on one booking
     /// resolve in some serial order, and exactly one of them is reported applied.
-    async fn apply(&self, writes: &[BookingWrite]) -> StoreResult<Vec<WriteOutcome>>;
+    async fn apply(&self, writes: &[BookingWrite]) -> StoreResult<Vec<WriteOutcome>> {
+        self.apply_traced(writes, &[]).await
+    }
+    /// [`BookingStore::apply`], with `traces[i]` the trace context of `writes[i]`
+    /// (none when missing), recorded with the events that write causes.
+    async fn apply_traced(
+        &self,
+        writes: &[BookingWrite],
+        traces: &[Option<TraceContext>],
+    ) -> StoreResult<Vec<WriteOutcome>>;
     async fn booking(&self, id: BookingId) -> StoreResult<BookingRecord>;
     async fn list_bookings(
         &self,

@@ -118,6 +118,36 @@ impl TraceContext {
     }
 }
 
+/// Runs `f` with `context` as the current context (kept as it is when `None`): how
+/// a writer serving many requests records each one's trace with its events.
+pub fn within<T>(context: Option<TraceContext>, f: impl FnOnce() -> T) -> T {
+    match context {
+        Some(c) => CURRENT.sync_scope(c, f),
+        None => f(),
+    }
+}
+
+/// [`within`] for a future.
+pub async fn within_async<F: std::future::Future>(
+    context: Option<TraceContext>,
+    f: F,
+) -> F::Output {
+    match context {
+        Some(c) => CURRENT.scope(c, f).await,
+        None => f.await,
+    }
+}
+
+/// Links `span` to the trace a `traceparent` names (a batch consumer's span to the
+/// requests whose events it handles). Nothing without an exporter.
+pub fn link(span: &tracing::Span, traceparent: &str) {
+    if exporting() {
+        if let Some(c) = TraceContext::parse(traceparent) {
+            span.add_link(c.span_context());
+        }
+    }
+}
+
 /// The context of the request (or job) this task serves, if any.
 pub fn current() -> Option<TraceContext> {
     CURRENT.try_with(|c| *c).ok()

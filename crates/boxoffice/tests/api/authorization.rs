@@ -453,6 +453,7 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
                     aggregate_id: uuid::Uuid::now_v7().to_string(),
                     payload: json!({"user_id": w.buyer.id, "show_id": t.show, "zone_id": t.zone, "quantity": 1}),
                     created_at: now,
+                    trace_context: None,
                 },
                 last_error: "the audit store was unavailable".into(),
                 attempts: 5,

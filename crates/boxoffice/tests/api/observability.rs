@@ -316,6 +316,97 @@ async fn a_problem_carries_the_callers_trace_id_or_a_new_one() {
     assert_ne!(ids[0], ids[1], "each request starts its own trace");
 }
 
+/// `method path` with a `traceparent` of `trace` (32 hex digits).
+async fn traced(app: &TestApp, path: &str, token: &str, body: Value, trace: &str) -> Value {
+    let res = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .header("prefer", "wait=10")
+        .json(&body)
+        .send()
+        .await
+        .expect("answered");
+    let r = crate::support::read(res).await;
+    assert!(r.status.is_success(), "{path}: {} {}", r.status, r.body);
+    r.body
+}
+
+async fn outbox_events_carry_the_trace_of_the_request_that_wrote_them(backend: Backend) {
+    let (app, _sim) = TestApp::spawn_with_gateway(backend, Default::default(), |_| {}).await;
+    let show = app.show_with(ShowSpec::default()).await;
+    let buyer = app.buyer().await;
+    let (reserving, paying, holding, cancelling) = (
+        "11111111111111111111111111111111",
+        "22222222222222222222222222222222",
+        "33333333333333333333333333333333",
+        "44444444444444444444444444444444",
+    );
+    let reserve = |trace| {
+        traced(
+            &app,
+            "/api/v1/bookings/reserve",
+            &buyer.token,
+            json!({"show_id": show.show_id, "zone_id": show.zone_id, "quantity": 1}),
+            trace,
+        )
+    };
+    let paid = reserve(reserving).await["id"].as_str().unwrap().to_owned();
+    let settled = traced(
+        &app,
+        &format!("/api/v1/bookings/{paid}/checkout"),
+        &buyer.token,
+        json!({"payment_method": "pm_card_ok"}),
+        paying,
+    )
+    .await;
+    assert_eq!(settled["booking"]["status"], "confirmed", "{settled}");
+    let kept = reserve(holding).await["id"].as_str().unwrap().to_owned();
+    traced(
+        &app,
+        &format!("/api/v1/bookings/{kept}/cancel"),
+        &buyer.token,
+        json!({}),
+        cancelling,
+    )
+    .await;
+
+    let trace_of = |events: &[boxoffice::store::OutboxEvent], aggregate: &str, kind: &str| {
+        let e = events
+            .iter()
+            .find(|e| e.aggregate_id == aggregate && e.event_type == kind)
+            .unwrap_or_else(|| panic!("{kind} of {aggregate}"));
+        e.trace_context
+            .as_deref()
+            .and_then(|t| t.split('-').nth(1))
+            .map(str::to_owned)
+    };
+    let events = app.outbox().await;
+    assert_eq!(
+        trace_of(&events, &paid, "booking.reserved").as_deref(),
+        Some(reserving)
+    );
+    assert_eq!(
+        trace_of(&events, &paid, "booking.payment_started").as_deref(),
+        Some(paying)
+    );
+    assert_eq!(
+        trace_of(&events, &kept, "booking.reserved").as_deref(),
+        Some(holding)
+    );
+    assert_eq!(
+        trace_of(&events, &kept, "booking.cancelled").as_deref(),
+        Some(cancelling)
+    );
+    // The capture arrives by the provider's webhook (or the resolver's lookup): its own
+    // work, which never claims the checkout's trace.
+    let confirmed = trace_of(&events, &paid, "booking.confirmed");
+    assert!(confirmed.is_none_or(|t| t != reserving && t != paying));
+}
+
+on_both_backends!(outbox_events_carry_the_trace_of_the_request_that_wrote_them);
+
 /// Spans posted to the fake collector, as OTLP/JSON bodies.
 type Posted = Arc<Mutex<Vec<Value>>>;
 
@@ -338,6 +429,26 @@ async fn collector() -> (String, Posted) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
     (format!("http://{addr}"), posted)
+}
+
+/// Every link of the posted spans: `(span name, linked trace id)`.
+fn links(posted: &Posted) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for body in posted.lock().unwrap().iter() {
+        for rs in body["resourceSpans"].as_array().into_iter().flatten() {
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                for span in ss["spans"].as_array().into_iter().flatten() {
+                    for link in span["links"].as_array().into_iter().flatten() {
+                        out.push((
+                            span["name"].as_str().unwrap_or("").to_owned(),
+                            link["traceId"].as_str().unwrap_or("").to_lowercase(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Every span of the posted bodies: `(trace id, name, attributes as key → value)`.
@@ -382,6 +493,7 @@ async fn a_server_exports_request_spans_over_otlp_and_logs_one_json_line_per_req
         .current_dir(dir.path())
         .env("BOXOFFICE_BIND", format!("127.0.0.1:{port}"))
         .env("BOXOFFICE_LOG_FORMAT", "json")
+        .env("BOXOFFICE_DEMO_DATA", "true")
         .env("RUST_LOG", "info")
         .env("BOXOFFICE_OTLP_ENDPOINT", &endpoint)
         .env("BOXOFFICE_TRACE_SAMPLE_RATIO", "1")
@@ -451,5 +563,80 @@ async fn a_server_exports_request_spans_over_otlp_and_logs_one_json_line_per_req
         !line.to_string().contains(&missing.to_string()),
         "the raw path stays out of the line: {line}"
     );
+
+    // A hold: the consumers that handle its event link their span to its request.
+    let password = |role: &str| {
+        let lines = lines.lock().unwrap();
+        let line = lines
+            .iter()
+            .find(|l| l.contains("demo account") && l.contains(&format!("role={role} ")))
+            .unwrap_or_else(|| panic!("the {role}'s demo account is printed"));
+        line.rsplit("password=").next().unwrap().trim().to_owned()
+    };
+    let login = |role: &'static str| {
+        let (client, base, password) = (client.clone(), base.clone(), password(role));
+        async move {
+            let r: Value = client
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"email": format!("{role}@boxoffice.local"), "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["access_token"].as_str().expect("signed in").to_owned()
+        }
+    };
+    let post = |path: String, token: String, body: Value, trace: Option<&'static str>| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let mut req = client
+                .post(format!("{base}{path}"))
+                .bearer_auth(token)
+                .json(&body);
+            if let Some(t) = trace {
+                req = req.header("traceparent", format!("00-{t}-b7ad6b7169203331-01"));
+            }
+            let res = req.send().await.unwrap();
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let organizer = login("organizer").await;
+    let event = post(
+        "/api/v1/events".into(),
+        organizer.clone(),
+        json!({"title": "Traced", "category": "concert", "city": "Lyon"}),
+        None,
+    )
+    .await;
+    let show = post(
+        format!("/api/v1/events/{}/shows", event["id"].as_str().unwrap()),
+        organizer,
+        json!({"venue": "Hall", "starts_at": "2030-01-01T20:00:00Z",
+               "zones": [{"name": "Floor", "price_minor": 1000, "currency": "EUR", "capacity": 10}]}),
+        None,
+    )
+    .await;
+    let reserving = "5e7c0a9b1d2e4f6a8b9c0d1e2f3a4b5c";
+    post(
+        "/api/v1/bookings/reserve".into(),
+        login("buyer").await,
+        json!({"show_id": show["id"], "zone_id": show["zones"][0]["id"], "quantity": 1}),
+        Some(reserving),
+    )
+    .await;
+    eventually(
+        WAIT,
+        "a consumer span linked to the hold's request",
+        || async {
+            links(&posted)
+                .into_iter()
+                .any(|(name, trace)| name == "outbox.handle" && trace == reserving)
+                .then_some(())
+        },
+    )
+    .await;
     let _ = child.kill().await;
 }

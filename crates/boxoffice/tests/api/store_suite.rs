@@ -1170,6 +1170,7 @@ fn event_at(seq: i64) -> boxoffice::store::OutboxEvent {
         aggregate_id: BookingId::new().to_string(),
         payload: serde_json::json!({"quantity": 2, "note": "ünïcode"}),
         created_at: at(seq),
+        trace_context: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Bookings in SQL: the group-commit batch with its outbox events, the tallies and
 //! start-up snapshot the inventory is checked against and rebuilt from, the outbox.
 use super::statement::{
-    bad_row, get_i64, get_id, get_money, get_parsed, get_str, get_ts, get_u32, i,
+    bad_row, get_i64, get_id, get_money, get_opt_str, get_parsed, get_str, get_ts, get_u32, i,
     insert_statements, t, ts, Arg, Sql, CHUNK,
 };
 use super::SqlStore;
@@ -10,6 +10,7 @@ use crate::store::{
     InventorySnapshot, OutboxEvent, Page, PaymentWrite, ShowTallies, StoreError, StoreResult,
     WriteOutcome,
 };
+use crate::telemetry::trace::{self, TraceContext};
 use async_trait::async_trait;
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
 use boxoffice_domain::{BookingId, ShowId, Timestamp, UserId, ZoneId};
@@ -20,7 +21,8 @@ pub(super) const BOOKING_COLUMNS: &str =
     "id, user_id, show_id, zone_id, quantity, unit_price_minor, currency, status, expires_at, created_at, updated_at, total_minor";
 pub(super) const ITEM_COLUMNS: &str =
     "booking_id, position, zone_id, seat_id, quantity, unit_price_minor";
-pub(super) const OUTBOX_COLUMNS: &str = "id, event_type, aggregate_id, payload, created_at";
+pub(super) const OUTBOX_COLUMNS: &str =
+    "id, event_type, aggregate_id, payload, created_at, trace_context";
 
 pub(super) fn booking_from(row: &AnyRow) -> StoreResult<BookingRecord> {
     Ok(BookingRecord {
@@ -48,6 +50,7 @@ fn outbox_from(row: &AnyRow) -> StoreResult<OutboxEvent> {
         aggregate_id: get_str(row, "aggregate_id")?,
         payload: get_parsed(row, "payload", |s| serde_json::from_str(s))?,
         created_at: get_ts(row, "created_at")?,
+        trace_context: get_opt_str(row, "trace_context")?,
     })
 }
 
@@ -93,7 +96,8 @@ fn outbox_args(event_type: &str, b: &BookingRecord, at: Timestamp) -> StoreResul
     event_args(event_type, &b.id.to_string(), b, at)
 }
 
-/// An outbox row: `payload` serialized as the event's JSON.
+/// An outbox row: `payload` serialized as the event's JSON, with the trace context
+/// current where it is built (see [`trace::within`]).
 pub(super) fn event_args(
     event_type: &str,
     aggregate_id: &str,
@@ -107,6 +111,7 @@ pub(super) fn event_args(
         t(aggregate_id),
         Arg::Text(payload),
         ts(at),
+        trace::current_traceparent().map_or(Arg::NullText, Arg::Text),
     ])
 }
 
@@ -198,14 +203,20 @@ impl SqlStore {
 
 #[async_trait]
 impl BookingStore for SqlStore {
-    async fn apply(&self, writes: &[BookingWrite]) -> StoreResult<Vec<WriteOutcome>> {
+    async fn apply_traced(
+        &self,
+        writes: &[BookingWrite],
+        traces: &[Option<TraceContext>],
+    ) -> StoreResult<Vec<WriteOutcome>> {
+        let trace_of = |n: usize| traces.get(n).copied().flatten();
         // First round trip: the holds with their events, and the transitions.
         let mut first = Vec::new();
-        let holds: Vec<&BookingRecord> = writes
+        let holds: Vec<(&BookingRecord, Option<TraceContext>)> = writes
             .iter()
-            .filter_map(|w| match w {
-                BookingWrite::Hold(b) => Some(b),
-                BookingWrite::Order(o) => Some(&o.0),
+            .enumerate()
+            .filter_map(|(n, w)| match w {
+                BookingWrite::Hold(b) => Some((b, trace_of(n))),
+                BookingWrite::Order(o) => Some((&o.0, trace_of(n))),
                 BookingWrite::Transition { .. } | BookingWrite::Payment(_) => None,
             })
             .collect();
@@ -221,10 +232,11 @@ impl BookingStore for SqlStore {
                 BookingWrite::Transition { .. } | BookingWrite::Payment(_) => {}
             }
         }
-        let payments: Vec<&PaymentWrite> = writes
+        let payments: Vec<(&PaymentWrite, Option<TraceContext>)> = writes
             .iter()
-            .filter_map(|w| match w {
-                BookingWrite::Payment(p) => Some(p.as_ref()),
+            .enumerate()
+            .filter_map(|(n, w)| match w {
+                BookingWrite::Payment(p) => Some((p.as_ref(), trace_of(n))),
                 _ => None,
             })
             .collect();
@@ -232,12 +244,16 @@ impl BookingStore for SqlStore {
             first.extend(insert_statements(
                 "bookings",
                 BOOKING_COLUMNS,
-                holds.iter().map(|b| booking_args(b)).collect(),
+                holds.iter().map(|(b, _)| booking_args(b)).collect(),
             ));
             first.extend(insert_statements("booking_items", ITEM_COLUMNS, items));
             let events = holds
                 .iter()
-                .map(|b| outbox_args(boxoffice_domain::booking::EVENT_RESERVED, b, b.created_at))
+                .map(|(b, trace)| {
+                    trace::within(*trace, || {
+                        outbox_args(boxoffice_domain::booking::EVENT_RESERVED, b, b.created_at)
+                    })
+                })
                 .collect::<StoreResult<Vec<_>>>()?;
             first.extend(insert_statements("outbox", OUTBOX_COLUMNS, events));
         }
@@ -247,7 +263,9 @@ impl BookingStore for SqlStore {
         // first write that asked gets the outcome).
         type Row = (BookingId, Timestamp, Option<UserId>);
         let mut groups: Vec<((BookingAction, Deadline), Vec<Row>)> = Vec::new();
-        for w in writes {
+        // The trace of the first write that asked for each change.
+        let mut asked: HashMap<(BookingId, BookingAction), Option<TraceContext>> = HashMap::new();
+        for (n, w) in writes.iter().enumerate() {
             if let BookingWrite::Transition {
                 id,
                 action,
@@ -256,6 +274,7 @@ impl BookingStore for SqlStore {
                 owner,
             } = w
             {
+                asked.entry((*id, *action)).or_insert(trace_of(n));
                 let key = (*action, *deadline);
                 let row = (*id, *at, *owner);
                 match groups.iter_mut().find(|(k, _)| *k == key) {
@@ -287,19 +306,18 @@ impl BookingStore for SqlStore {
             let group = usize::try_from(get_i64(row, "batch_group")?).map_err(bad_row)?;
             let ((action, _), _) = groups.get(group).ok_or_else(|| bad_row("batch group"))?;
             let booking = booking_from(row)?;
-            events.push(outbox_args(
-                action.event_type(),
-                &booking,
-                booking.updated_at,
-            )?);
+            let trace = asked.get(&(booking.id, *action)).copied().flatten();
+            events.push(trace::within(trace, || {
+                outbox_args(action.event_type(), &booking, booking.updated_at)
+            })?);
             applied.insert((booking.id, *action), booking);
         }
         // Payment writes, in order, after the booking writes of the batch; what
         // closes each (rows, ledger, events) goes with the commit.
         let mut closing = insert_statements("outbox", OUTBOX_COLUMNS, events);
         let mut paid = Vec::with_capacity(payments.len());
-        for p in payments {
-            let (outcome, last) = Self::write_in(&mut batch, p).await?;
+        for (p, trace) in payments {
+            let (outcome, last) = trace::within_async(trace, Self::write_in(&mut batch, p)).await?;
             closing.extend(last);
             paid.push(outcome);
         }

@@ -35,6 +35,8 @@ fn event_from(row: &AnyRow) -> StoreResult<OutboxEvent> {
         aggregate_id: get_str(row, "aggregate_id")?,
         payload: get_parsed(row, "payload", |s| serde_json::from_str(s))?,
         created_at: get_ts(row, "event_created_at")?,
+        // Retries and dead letters keep the event, not the trace of its writer.
+        trace_context: None,
     })
 }
 
