@@ -42,6 +42,17 @@ fn note(quiet: bool, message: &str) {
     }
 }
 
+/// Signs up `buyers` accounts with progress notes; their tokens and the seconds it took.
+async fn provision(api: &api::Api, buyers: u32, quiet: bool) -> anyhow::Result<(Vec<String>, f64)> {
+    let started = Instant::now();
+    let tokens = api
+        .provision(buyers, |done| {
+            note(quiet, &format!("provisioned {done} of {buyers} buyers"))
+        })
+        .await?;
+    Ok((tokens, started.elapsed().as_secs_f64()))
+}
+
 pub async fn run(args: Args, mut config: crate::config::Config) -> anyhow::Result<ExitCode> {
     let mut s = Settings::from_args(&args)?;
     // The sale is paid only when asked: `--confirm` confirms holds directly.
@@ -104,19 +115,8 @@ async fn queued_sale(
         anyhow::bail!("--pre-queue-share must be 0 to 1");
     }
     let api = api::Api::login(&s.url, admin_email, admin_password).await?;
-    let started = Instant::now();
-    let tokens = api
-        .provision(s.buyers, |done| {
-            note(
-                args.quiet,
-                &format!("provisioned {done} of {} buyers", s.buyers),
-            )
-        })
-        .await?;
-    note(
-        args.quiet,
-        &format!("buyers ready in {:.1} s", started.elapsed().as_secs_f64()),
-    );
+    let (tokens, took) = provision(&api, s.buyers, args.quiet).await?;
+    note(args.quiet, &format!("buyers ready in {took:.1} s"));
     let run = queue::QueueRun {
         buyers: s.buyers,
         capacity: s.capacity,
@@ -162,20 +162,11 @@ async fn sale(
             s.per_user_limit
         ),
     );
-    let started = Instant::now();
-    let tokens = api
-        .provision(s.buyers, |done| {
-            note(
-                args.quiet,
-                &format!("provisioned {done} of {} buyers", s.buyers),
-            )
-        })
-        .await?;
+    let (tokens, took) = provision(&api, s.buyers, args.quiet).await?;
     note(
         args.quiet,
         &format!(
-            "buyers ready in {:.1} s; opening {} connections",
-            started.elapsed().as_secs_f64(),
+            "buyers ready in {took:.1} s; opening {} connections",
             s.clients
         ),
     );

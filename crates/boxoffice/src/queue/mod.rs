@@ -51,18 +51,7 @@ impl QueueService {
         stop: CancellationToken,
     ) -> anyhow::Result<(Arc<Self>, JoinHandle<()>)> {
         let (log, task) = writer::LogWriter::spawn(parts.store.clone(), stop);
-        let service = Self::from_deps(service::Deps {
-            store: parts.store,
-            accounts: parts.accounts,
-            engine: Arc::new(engine::LocalQueueEngine::default()),
-            log,
-            keys: parts.keys,
-            clock: parts.clock,
-            access: parts.access,
-            cache: parts.cache,
-            inventory: parts.inventory,
-            config: parts.config,
-        });
+        let service = Self::from_parts(parts, Arc::new(engine::LocalQueueEngine::default()), log);
         let (queues, places) = admission::restore(&service).await?;
         tracing::info!(queues, places, "waiting rooms rebuilt from the log");
         Ok((Arc::new(service), task))

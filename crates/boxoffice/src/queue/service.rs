@@ -78,28 +78,17 @@ pub struct Joined {
     pub created: bool,
 }
 
-pub(super) struct Deps {
-    pub store: DynQueueStore,
-    pub accounts: DynStore,
-    pub engine: DynQueueEngine,
-    pub log: LogWriter,
-    pub keys: Arc<Keyring>,
-    pub clock: DynClock,
-    pub access: Arc<Access>,
-    pub cache: Arc<ShowCache>,
-    pub inventory: DynInventory,
-    pub config: QueueConfig,
-}
-
 impl QueueService {
-    pub(super) fn from_deps(d: Deps) -> Self {
+    /// The service over `parts`, with the engine that orders places and the writer
+    /// of the queue log.
+    pub(super) fn from_parts(d: super::QueueParts, engine: DynQueueEngine, log: LogWriter) -> Self {
         let joins_per_ip = NonZeroU32::new(d.config.joins_per_ip_per_minute)
             .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n).allow_burst(n)));
         Self {
             store: d.store,
             accounts: d.accounts,
-            engine: d.engine,
-            log: d.log,
+            engine,
+            log,
             keys: d.keys,
             clock: d.clock,
             access: d.access,

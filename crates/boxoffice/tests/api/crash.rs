@@ -165,6 +165,30 @@ impl Server {
     }
 }
 
+/// Once `at_least` holds are acknowledged, kills `server` with the sale in full
+/// swing, waits for the buyers' tasks and returns every acknowledged hold.
+pub(crate) async fn kill_mid_sale<T: Clone>(
+    server: &mut Server,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    acked: &Mutex<Vec<T>>,
+    at_least: usize,
+) -> Vec<T> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < at_least {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sale did not get going"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.kill().await;
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    acked
+}
+
 pub(crate) async fn call(
     http: &reqwest::Client,
     url: String,
@@ -327,19 +351,7 @@ async fn acknowledged_holds_survive_kill_9(backend: Backend) {
         })
         .collect();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while acked.lock().unwrap().len() < 80 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the sale did not get going"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    first.kill().await;
-    for w in workers {
-        w.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = kill_mid_sale(&mut first, workers, &acked, 80).await;
     assert!(
         unexpected.lock().unwrap().is_empty(),
         "before the kill every reserve succeeded: {:?}",

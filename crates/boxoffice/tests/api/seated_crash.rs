@@ -1,14 +1,13 @@
 //! `kill -9` in the middle of a seated on-sale: acknowledged seat holds survive with
 //! their seats, seats of unacknowledged holds go back on sale, and no seat is ever
 //! both sold and free or held by two bookings after the restart.
-use crate::crash::{admin_token, bulk, call, sale, Setup};
+use crate::crash::{admin_token, bulk, call, kill_mid_sale, sale, Setup};
 use crate::on_both_backends;
 use crate::support::{client, Backend, TestDb};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 const ROWS: u64 = 3;
 const WORKERS: usize = 24;
@@ -146,19 +145,7 @@ async fn acknowledged_seat_holds_survive_kill_9(backend: Backend) {
             })
         })
         .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while acked.lock().unwrap().len() < 40 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the sale did not get going"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    first.kill().await;
-    for w in workers {
-        w.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = kill_mid_sale(&mut first, workers, &acked, 40).await;
     assert!(failed.load(Ordering::SeqCst) > 0, "requests were in flight");
     assert!((acked.len() as u64) < 99, "killed mid-sale");
 
