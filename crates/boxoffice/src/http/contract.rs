@@ -728,6 +728,10 @@ pub fn health_status() -> Object {
     closed_set(&["ok", "ready"], false)
 }
 
+pub fn readiness_status() -> Object {
+    closed_set(&["ready"], false)
+}
+
 pub fn dependency_name() -> Object {
     closed_set(&["tasks", "store", "smtp", "payment_gateway"], false)
 }

@@ -22,7 +22,7 @@ pub struct Health {
 /// Readiness with what it checked.
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
-    #[schema(schema_with = crate::http::contract::health_status)]
+    #[schema(schema_with = crate::http::contract::readiness_status)]
     pub status: &'static str,
     pub checks: Vec<Check>,
 }
@@ -41,8 +41,9 @@ pub struct Check {
     /// How long the probe took.
     #[schema(minimum = 0)]
     pub latency_ms: f64,
-    /// Why it is down.
+    /// Why it is down (absent when up; never null).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
     pub detail: Option<String>,
 }
 
