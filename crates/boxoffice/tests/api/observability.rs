@@ -339,9 +339,9 @@ async fn outbox_events_carry_the_trace_of_the_request_that_wrote_them(backend: B
     let buyer = app.buyer().await;
     let (reserving, paying, holding, cancelling) = (
         "11111111111111111111111111111111",
-        "22222222222222222222222222222222",
-        "33333333333333333333333333333333",
-        "44444444444444444444444444444444",
+        "2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b",
+        "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c",
+        "4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d",
     );
     let reserve = |trace| {
         traced(
