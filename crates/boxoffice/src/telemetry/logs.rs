@@ -1,10 +1,15 @@
 //! Logging and trace export setup: human-readable or JSON lines filtered by
 //! `RUST_LOG`, plus an OpenTelemetry layer when `otlp_endpoint` is set. Commands whose
 //! output is a report (the load test) log to stderr, so stdout stays the report.
+//!
+//! Lines are written by a thread of their own: a request never waits on the terminal
+//! or the pipe. Past 128k lines waiting (a burst the output cannot take), lines are
+//! dropped rather than stalling the sale; the metrics still count every request.
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
+use std::io::IsTerminal;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -22,11 +27,11 @@ pub struct Settings<'a> {
     pub sample_ratio: f64,
 }
 
-/// Flushes exported spans when dropped (at the end of `main`).
-#[must_use = "dropping it stops the trace exporter"]
-#[derive(Default)]
+/// Flushes exported spans and waiting log lines when dropped (at the end of `main`).
+#[must_use = "dropping it stops the trace exporter and the log writer"]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    _lines: tracing_appender::non_blocking::WorkerGuard,
 }
 
 impl Drop for Telemetry {
@@ -44,12 +49,22 @@ impl Drop for Telemetry {
 pub fn init(s: &Settings<'_>) -> Telemetry {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{},sqlx=warn,tower_http=warn", s.level)));
-    let fmt = tracing_subscriber::fmt::layer().with_target(false);
-    let fmt = match (s.format == "json", s.to_stderr) {
-        (true, true) => fmt.json().with_writer(std::io::stderr).boxed(),
-        (true, false) => fmt.json().boxed(),
-        (false, true) => fmt.with_writer(std::io::stderr).boxed(),
-        (false, false) => fmt.boxed(),
+    let (output, terminal): (Box<dyn std::io::Write + Send>, bool) = if s.to_stderr {
+        (Box::new(std::io::stderr()), std::io::stderr().is_terminal())
+    } else {
+        (Box::new(std::io::stdout()), std::io::stdout().is_terminal())
+    };
+    let (writer, lines) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .thread_name("log-writer")
+        .finish(output);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .with_ansi(terminal)
+        .with_writer(writer);
+    let fmt = if s.format == "json" {
+        fmt.json().boxed()
+    } else {
+        fmt.boxed()
     };
     let provider = match s.otlp_endpoint.map(|e| exporter(e, s.sample_ratio)) {
         Some(Ok(p)) => Some(p),
@@ -69,7 +84,10 @@ pub fn init(s: &Settings<'_>) -> Telemetry {
         .with(fmt.with_filter(filter))
         .with(otel)
         .try_init();
-    Telemetry { provider }
+    Telemetry {
+        provider,
+        _lines: lines,
+    }
 }
 
 fn exporter(endpoint: &str, ratio: f64) -> anyhow::Result<SdkTracerProvider> {
