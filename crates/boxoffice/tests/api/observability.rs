@@ -431,57 +431,61 @@ async fn collector() -> (String, Posted) {
     (format!("http://{addr}"), posted)
 }
 
-/// Every link of the posted spans: `(span name, linked trace id)`.
-fn links(posted: &Posted) -> Vec<(String, String)> {
+/// Every span of the posted OTLP/JSON bodies.
+fn posted_spans(posted: &Posted) -> Vec<Value> {
+    let bodies = posted.lock().unwrap();
     let mut out = Vec::new();
-    for body in posted.lock().unwrap().iter() {
-        for rs in body["resourceSpans"].as_array().into_iter().flatten() {
-            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
-                for span in ss["spans"].as_array().into_iter().flatten() {
-                    for link in span["links"].as_array().into_iter().flatten() {
-                        out.push((
-                            span["name"].as_str().unwrap_or("").to_owned(),
-                            link["traceId"].as_str().unwrap_or("").to_lowercase(),
-                        ));
-                    }
-                }
-            }
+    for rs in bodies
+        .iter()
+        .flat_map(|b| b["resourceSpans"].as_array().into_iter().flatten())
+    {
+        for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+            out.extend(ss["spans"].as_array().into_iter().flatten().cloned());
         }
     }
     out
 }
 
-/// Every span of the posted bodies: `(trace id, name, attributes as key → value)`.
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or("").to_owned()
+}
+
+/// Every link of the posted spans: `(span name, linked trace id)`.
+fn links(posted: &Posted) -> Vec<(String, String)> {
+    posted_spans(posted)
+        .iter()
+        .flat_map(|span| {
+            span["links"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|link| (text(&span["name"]), text(&link["traceId"]).to_lowercase()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// A span as exported: trace id, name, attributes.
 type Exported = (String, String, Vec<(String, Value)>);
 
+/// Every span of the posted bodies: `(trace id, name, attributes as key → value)`.
 fn spans(posted: &Posted) -> Vec<Exported> {
-    let mut out = Vec::new();
-    for body in posted.lock().unwrap().iter() {
-        for rs in body["resourceSpans"].as_array().into_iter().flatten() {
-            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
-                for span in ss["spans"].as_array().into_iter().flatten() {
-                    let attrs = span["attributes"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|a| {
-                            (
-                                a["key"].as_str().unwrap_or("").to_owned(),
-                                a["value"].clone(),
-                            )
-                        })
-                        .collect();
-                    out.push((
-                        span["traceId"].as_str().unwrap_or("").to_lowercase(),
-                        span["name"].as_str().unwrap_or("").to_owned(),
-                        attrs,
-                    ));
-                }
-            }
-        }
-    }
-    out
+    posted_spans(posted)
+        .iter()
+        .map(|span| {
+            let attrs = span["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| (text(&a["key"]), a["value"].clone()))
+                .collect();
+            (
+                text(&span["traceId"]).to_lowercase(),
+                text(&span["name"]),
+                attrs,
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
