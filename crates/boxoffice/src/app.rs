@@ -9,7 +9,7 @@ use crate::booking::{expire_due, BookingService, Writer};
 use crate::catalog::{CatalogService, ShowCache};
 use crate::clock::DynClock;
 use crate::config::Config;
-use crate::inventory::{DynInventory, LocalInventory};
+use crate::inventory::{DynInventory, LocalInventory, RedisInventory, RedisSettings};
 use crate::mail::{MailService, RetryPolicy};
 use crate::notifications::{NotificationProjection, NotificationService};
 use crate::organizations::{Access, OrganizationService};
@@ -19,7 +19,7 @@ use crate::outbox::{
 };
 use crate::payments::{PaymentService, SagaTiming};
 use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RateLimiter};
-use crate::seating::{SeatingCache, SeatingService};
+use crate::seating::SeatingService;
 use crate::state::{AppState, Services};
 use crate::store::{Backend, DynStore, OrganizationStore, SqlStore};
 use crate::tasks::{Health, TaskGroup};
@@ -83,21 +83,36 @@ impl App {
         };
         let issuer = Arc::new(TokenIssuer::new(secret.as_bytes()));
 
-        let bundles = store.all_show_bundles().await?;
-        let snapshot = store.inventory_snapshot().await?;
-        let inventory: DynInventory = Arc::new(LocalInventory::new());
-        inventory.restore(&bundles, &snapshot).await?;
-        let seating = Arc::new(SeatingCache::load(&store).await?);
-        let orders = seating.orders(&store.live_items().await?)?;
-        inventory.restore_seating(&seating.maps(), &orders).await?;
+        let (record, seating) = crate::booking::restore::read(&store).await?;
+        let seating = Arc::new(seating);
+        let (inventory, shared): (DynInventory, _) = match &config.redis_url {
+            None => (Arc::new(LocalInventory::new()), None),
+            Some(url) => {
+                let engine = Arc::new(
+                    RedisInventory::connect(&RedisSettings {
+                        url: url.expose().to_owned(),
+                        connections: config.redis_connections.max(1),
+                        timeout: Duration::from_millis(config.redis_timeout_ms.max(1)),
+                    })
+                    .await?,
+                );
+                (engine.clone() as DynInventory, Some(engine))
+            }
+        };
+        inventory.restore(&record).await?;
         tracing::info!(
-            shows = bundles.len(),
-            pending_holds = snapshot.pending.len(),
-            buyers = snapshot.buyers.len(),
-            seated_orders = orders.len(),
+            engine = if shared.is_some() {
+                "redis"
+            } else {
+                "in-process"
+            },
+            shows = record.shows.len(),
+            pending_holds = record.snapshot.pending.len(),
+            buyers = record.snapshot.buyers.len(),
+            seated_orders = record.orders.len(),
             "inventory rebuilt from the store"
         );
-        let cache = Arc::new(ShowCache::new(bundles));
+        let cache = Arc::new(ShowCache::new(record.shows));
 
         let health = Health::default();
         let admin = match config
@@ -299,6 +314,19 @@ impl App {
             jobs.every("metrics-upkeep", Duration::from_secs(5), move || {
                 let handle = handle.clone();
                 async move { handle.run_upkeep() }
+            });
+        }
+        if let Some(engine) = shared {
+            // Redis may restart empty: find out within a second and rebuild from the store.
+            let store = store.clone();
+            jobs.every("inventory-watch", Duration::from_secs(1), move || {
+                let (engine, store) = (engine.clone(), store.clone());
+                async move {
+                    let load = || async { Ok(crate::booking::restore::read(&store).await?.0) };
+                    if let Err(e) = engine.recover(load).await {
+                        tracing::warn!(error = %e, "the Redis inventory is not checked or rebuilt; retrying");
+                    }
+                }
             });
         }
         let reconciling = booking.clone();

@@ -64,6 +64,13 @@ pub struct Config {
     /// `sqlite://path` (embedded) or `postgres://…` (scaled out).
     pub database_url: SecretUrl,
     pub database_max_connections: u32,
+    /// `redis://host:port`: live inventory in Redis (scaled mode). Unset, it lives in
+    /// the process.
+    pub redis_url: Option<SecretUrl>,
+    /// Multiplexed connections to Redis.
+    pub redis_connections: usize,
+    /// A Redis call that takes longer fails; the request is answered 503.
+    pub redis_timeout_ms: u64,
     /// `full` (default): an acknowledged write survives a power cut. `normal`: it
     /// survives a crash of boxoffice, not of the machine.
     pub durability: Durability,
@@ -385,6 +392,9 @@ const KEYS: &[&str] = &[
     "bind",
     "database_url",
     "database_max_connections",
+    "redis_url",
+    "redis_connections",
+    "redis_timeout_ms",
     "durability",
     "jwt_secret",
     "demo_data",
@@ -435,6 +445,9 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: SecretUrl::new("sqlite://data/boxoffice.db"),
             database_max_connections: 16,
+            redis_url: None,
+            redis_connections: 2,
+            redis_timeout_ms: 2_000,
             durability: Durability::Full,
             jwt_secret: None,
             demo_data: true,

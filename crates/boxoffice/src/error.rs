@@ -177,6 +177,7 @@ impl From<StockError> for Error {
                 Error::conflict(ConflictKind::NoAdjacentSeats, e.to_string())
             }
             StockError::SeatedCapacity => Error::field("capacity", e.to_string()),
+            StockError::Unavailable => Error::Unavailable(e.to_string()),
         }
     }
 }

@@ -86,6 +86,26 @@ impl SeatMap {
         self.sellable.contains_key(&zone)
     }
 
+    /// Checks what the map alone decides about `seats` asked of `zone`: each exists,
+    /// sells in that zone, is for sale and is named once. Whether they are free is
+    /// the live state's question ([`SeatStock::check`]).
+    pub fn check_request(&self, zone: ZoneId, seats: &[u32]) -> Result<(), SeatError> {
+        let mut seen = std::collections::HashSet::with_capacity(seats.len());
+        for &seat in seats {
+            let s = self.seat(seat).ok_or(SeatError::Unknown { seat })?;
+            if !seen.insert(seat) {
+                return Err(SeatError::Repeated { seat });
+            }
+            if s.zone != zone {
+                return Err(SeatError::OtherZone { seat });
+            }
+            if s.blocked {
+                return Err(SeatError::Blocked { seat });
+            }
+        }
+        Ok(())
+    }
+
     /// Whether seat `b` is the right-hand neighbour of seat `a`.
     fn next_to(&self, a: usize, b: usize) -> bool {
         b == a + 1
@@ -100,6 +120,28 @@ pub enum SeatState {
     Held,
     Sold,
     Blocked,
+}
+
+impl SeatState {
+    /// One byte per seat, as an engine outside the process keeps seat states.
+    pub fn code(self) -> u8 {
+        match self {
+            SeatState::Free => b'F',
+            SeatState::Held => b'H',
+            SeatState::Sold => b'S',
+            SeatState::Blocked => b'B',
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            b'F' => SeatState::Free,
+            b'H' => SeatState::Held,
+            b'S' => SeatState::Sold,
+            b'B' => SeatState::Blocked,
+            _ => return None,
+        })
+    }
 }
 
 /// Why a set of seats cannot be taken. Seats are named by index.
@@ -146,6 +188,16 @@ impl SeatStock {
         }
     }
 
+    /// Seat states read from elsewhere (an engine outside the process), one per seat
+    /// of `map`; `None` when the counts differ.
+    pub fn from_states(map: Arc<SeatMap>, state: Vec<SeatState>, version: u64) -> Option<Self> {
+        (state.len() == map.seats.len()).then_some(Self {
+            map,
+            state,
+            version,
+        })
+    }
+
     pub fn map(&self) -> &Arc<SeatMap> {
         &self.map
     }
@@ -165,17 +217,9 @@ impl SeatStock {
     /// Checks that `seats` can be held together in `zone`: each exists, sells in that
     /// zone, is for sale, is free and is named once.
     pub fn check(&self, zone: ZoneId, seats: &[u32]) -> Result<(), SeatError> {
-        let mut seen = std::collections::HashSet::with_capacity(seats.len());
+        self.map.check_request(zone, seats)?;
         for &seat in seats {
-            let i = seat as usize;
-            let s = self.map.seats.get(i).ok_or(SeatError::Unknown { seat })?;
-            if !seen.insert(seat) {
-                return Err(SeatError::Repeated { seat });
-            }
-            if s.zone != zone {
-                return Err(SeatError::OtherZone { seat });
-            }
-            match self.state[i] {
+            match self.state[seat as usize] {
                 SeatState::Free => {}
                 SeatState::Blocked => return Err(SeatError::Blocked { seat }),
                 SeatState::Held | SeatState::Sold => return Err(SeatError::Taken { seat }),

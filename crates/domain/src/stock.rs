@@ -77,6 +77,9 @@ pub enum StockError {
     /// A seated zone's capacity is its sellable seats, set with its seat map.
     #[error("this zone's capacity is its number of seats for sale")]
     SeatedCapacity,
+    /// The live inventory cannot be reached or is being rebuilt: nothing was taken.
+    #[error("live inventory is unavailable for a moment; nothing was taken")]
+    Unavailable,
     /// A bare quantity asked of a seated zone.
     #[error("this zone sells numbered seats: name them or ask for the best available")]
     SeatsRequired,
@@ -176,6 +179,11 @@ impl ShowStock {
     /// Tickets `buyer` holds or owns for this show.
     pub fn owned_by(&self, buyer: UserId) -> u32 {
         self.per_buyer.get(&buyer).copied().unwrap_or(0)
+    }
+
+    /// Every buyer with tickets held or owned, and how many.
+    pub fn buyers(&self) -> impl Iterator<Item = (UserId, u32)> + '_ {
+        self.per_buyer.iter().map(|(b, n)| (*b, *n))
     }
 
     pub fn max_owned(&self) -> u32 {

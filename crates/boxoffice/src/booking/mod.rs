@@ -5,6 +5,7 @@
 mod expiry;
 pub mod http;
 mod order;
+pub mod restore;
 mod service;
 mod writer;
 

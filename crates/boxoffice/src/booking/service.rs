@@ -151,6 +151,8 @@ pub struct BookingService {
     /// Online payment is on: a buyer's paid booking is confirmed by its payment,
     /// not by `confirm`.
     payments_required: bool,
+    /// Shows found drifting at the last reconciliation, with their version then.
+    drifting: parking_lot::Mutex<std::collections::HashMap<ShowId, u64>>,
 }
 
 impl BookingService {
@@ -172,6 +174,7 @@ impl BookingService {
             writer,
             clock,
             payments_required,
+            drifting: parking_lot::Mutex::default(),
         }
     }
 
@@ -184,6 +187,11 @@ impl BookingService {
             }
         }
         out
+    }
+
+    /// Whether the live inventory answers, when it lives outside the process.
+    pub async fn probe_inventory(&self) -> Option<std::result::Result<(), String>> {
+        self.inventory.probe().await
     }
 
     /// Resolves seats through `seating` (shows without a seat map sell by quantity).
@@ -270,7 +278,9 @@ impl BookingService {
             quantity: quantity.get(),
             expires_at: now.plus_secs(rules.hold_ttl_secs),
         };
-        self.inventory
+        // Kept until the hold is recorded or released (see `Grant`).
+        let _grant = self
+            .inventory
             .reserve(
                 &hold,
                 &Selection::Quantity(quantity.get()),
@@ -326,7 +336,7 @@ impl BookingService {
             quantity: plan.tickets,
             expires_at: now.plus_secs(rules.hold_ttl_secs),
         };
-        let taken = self
+        let (taken, _grant) = self
             .inventory
             .reserve_items(&hold, &plan.selections, rules.per_user_limit)
             .await
@@ -631,10 +641,29 @@ impl BookingService {
                     u64::from(c.held.abs_diff(held)) + u64::from(c.sold.abs_diff(sold))
                 })
                 .sum();
-            if drift > 0 {
-                tracing::error!(show = %show, drift, "live inventory and the record disagree");
-            }
             metrics::gauge!(names::INVENTORY_DRIFT, "show" => show.to_string()).set(drift as f64);
+            if drift == 0 {
+                self.drifting.lock().remove(&show);
+                continue;
+            }
+            // A hold granted but not yet committed looks like drift for a moment: repair
+            // only a show seen drifting at the last run too, untouched since.
+            let seen = self.drifting.lock().insert(show, after.version);
+            if seen != Some(after.version) {
+                tracing::warn!(show = %show, drift, "live inventory and the record disagree; repairing if it persists");
+                continue;
+            }
+            let (record, _) = super::restore::read(&self.store).await?;
+            if self
+                .inventory
+                .repair(show, &record.only(show), after.version)
+                .await?
+            {
+                self.drifting.lock().remove(&show);
+                metrics::counter!(names::INVENTORY_REPAIRED, "show" => show.to_string())
+                    .increment(drift);
+                tracing::error!(show = %show, drift, "live inventory disagreed with the record; repaired from it");
+            }
         }
         Ok(())
     }
@@ -666,6 +695,18 @@ impl BookingService {
             match outcome? {
                 WriteOutcome::Applied(b) => {
                     self.inventory.release(&Hold::from(&b)).await?;
+                    released += 1;
+                }
+                // Granted but never recorded (the process or the store failed between
+                // the two): nothing else will ever end it.
+                WriteOutcome::Skipped
+                    if matches!(
+                        self.store.booking(hold.booking).await,
+                        Err(crate::store::StoreError::NotFound)
+                    ) =>
+                {
+                    tracing::warn!(booking = %hold.booking, "releasing a hold the store never recorded");
+                    self.inventory.release(hold).await?;
                     released += 1;
                 }
                 // Confirmed or cancelled meanwhile: that path owns the counters.

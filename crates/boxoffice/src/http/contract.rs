@@ -733,7 +733,10 @@ pub fn readiness_status() -> Object {
 }
 
 pub fn dependency_name() -> Object {
-    closed_set(&["tasks", "store", "smtp", "payment_gateway"], false)
+    closed_set(
+        &["tasks", "store", "inventory", "smtp", "payment_gateway"],
+        false,
+    )
 }
 
 pub fn dependency_status() -> Object {

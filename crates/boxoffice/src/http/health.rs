@@ -1,6 +1,6 @@
 //! Liveness (the process answers) and readiness (its background tasks run and every
-//! dependency it uses answers: the store always, the SMTP server and the payment
-//! gateway when configured), for load balancers, orchestrators and operators.
+//! dependency it uses answers: the store always, the Redis inventory, the SMTP server
+//! and the payment gateway when configured), for load balancers, orchestrators and operators.
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use axum::extract::State;
@@ -30,7 +30,8 @@ pub struct Readiness {
 /// One dependency as readiness found it.
 #[derive(Serialize, ToSchema)]
 pub struct Check {
-    /// `tasks` (background tasks), `store`, `smtp`, `payment_gateway`.
+    /// `tasks` (background tasks), `store`, `inventory` (Redis, in scaled mode),
+    /// `smtp`, `payment_gateway`.
     #[schema(schema_with = crate::http::contract::dependency_name)]
     pub name: &'static str,
     #[schema(schema_with = crate::http::contract::dependency_status)]
@@ -73,13 +74,14 @@ async fn ready(State(s): State<AppState>) -> Result<axum::Json<Readiness>> {
         latency_ms: 0.0,
         detail: failure,
     };
-    let (store, smtp, gateway) = tokio::join!(
+    let (store, inventory, smtp, gateway) = tokio::join!(
         probe("store", true, async {
             Some(s.store.ping().await.map_err(|e| {
                 tracing::warn!(error = %e, "readiness: the store does not answer");
                 "the database does not answer".to_owned()
             }))
         }),
+        probe("inventory", true, s.booking.probe_inventory()),
         probe("smtp", false, async {
             s.mail
                 .probe()
@@ -93,7 +95,7 @@ async fn ready(State(s): State<AppState>) -> Result<axum::Json<Readiness>> {
                 .map(|r| r.map_err(|e| e.to_string()))
         }),
     );
-    let checks: Vec<Check> = [Some(tasks), store, smtp, gateway]
+    let checks: Vec<Check> = [Some(tasks), store, inventory, smtp, gateway]
         .into_iter()
         .flatten()
         .collect();

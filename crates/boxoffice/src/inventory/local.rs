@@ -1,13 +1,13 @@
 //! The in-process engine of the embedded mode: one mutex per show guards that show's
 //! `ShowStock` and its deadline index, so the critical section of a reserve is a few
 //! hash lookups and additions — no IO, no await.
-use super::{Hold, Inventory, RestoredOrder, SeatStates, ShowCounts};
-use crate::store::{InventorySnapshot, ShowBundle};
+use super::{Grant, Hold, Inventory, Restore, SeatStates, ShowCounts};
 use anyhow::bail;
 use async_trait::async_trait;
-use boxoffice_domain::seating::SeatMap;
+use boxoffice_domain::seating::{SeatMap, SeatState};
+use boxoffice_domain::stock::ZoneCounts;
 use boxoffice_domain::stock::{Selection, ShowStock, StockError, Taken, ZoneStock};
-use boxoffice_domain::{BookingId, ShowId, Timestamp, ZoneId};
+use boxoffice_domain::{BookingId, ShowId, Timestamp, UserId, ZoneId};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -92,12 +92,12 @@ impl Inventory for LocalInventory {
         hold: &Hold,
         selection: &Selection,
         limit: u32,
-    ) -> Result<(), StockError> {
+    ) -> Result<Grant, StockError> {
         self.with_show(hold.show, |e| {
             e.stock.reserve(hold.zone, hold.buyer, selection, limit)?;
             e.deadlines
                 .insert((hold.expires_at, hold.booking), hold.clone());
-            Ok(())
+            Ok(Grant::free())
         })
     }
 
@@ -106,13 +106,13 @@ impl Inventory for LocalInventory {
         hold: &Hold,
         items: &[(ZoneId, Selection)],
         limit: u32,
-    ) -> Result<Vec<Taken>, StockError> {
+    ) -> Result<(Vec<Taken>, Grant), StockError> {
         self.with_show(hold.show, |e| {
             let taken = e.stock.reserve_items(hold.buyer, items, limit)?;
             e.orders.insert(hold.booking, taken.clone());
             e.deadlines
                 .insert((hold.expires_at, hold.booking), hold.clone());
-            Ok(taken)
+            Ok((taken, Grant::free()))
         })
     }
 
@@ -207,21 +207,42 @@ impl Inventory for LocalInventory {
             zones,
             max_per_buyer: guard.stock.max_owned(),
             pending_holds: guard.deadlines.len(),
+            version: 0,
         })
     }
 
-    async fn restore(
-        &self,
-        shows: &[ShowBundle],
-        snapshot: &InventorySnapshot,
-    ) -> anyhow::Result<()> {
+    async fn restore(&self, state: &Restore) -> anyhow::Result<()> {
+        let rebuilt = Self::rebuild(state)?;
+        *self.shows.write() = rebuilt.shows.into_inner();
+        Ok(())
+    }
+}
+
+/// One show's whole state, for an engine that keeps it elsewhere.
+#[derive(Clone, Debug, Default)]
+pub struct ShowState {
+    pub zones: Vec<(ZoneId, ZoneCounts)>,
+    pub buyers: Vec<(UserId, u32)>,
+    /// Holds not yet confirmed, released or expired.
+    pub holds: Vec<Hold>,
+    /// What each held or sold order of seats or several items took.
+    pub orders: Vec<(BookingId, Vec<Taken>)>,
+    /// Every seat's state, for a seated show.
+    pub seats: Option<Vec<SeatState>>,
+}
+
+impl LocalInventory {
+    /// Builds live state from the store's record, checking it as it goes: counters
+    /// within capacity, seats and counters in agreement.
+    pub fn rebuild(state: &Restore) -> anyhow::Result<Self> {
+        let snapshot = &state.snapshot;
         let tallies: HashMap<ZoneId, (u32, u32)> = snapshot
             .zones
             .iter()
             .map(|(z, h, s)| (*z, (*h, *s)))
             .collect();
         let mut rebuilt: HashMap<ShowId, ShowEntry> = HashMap::new();
-        for bundle in shows {
+        for bundle in &state.shows {
             let entry = rebuilt.entry(bundle.show.id).or_default();
             for z in &bundle.zones {
                 let (held, sold) = tallies.get(&z.id).copied().unwrap_or_default();
@@ -241,32 +262,20 @@ impl Inventory for LocalInventory {
                 entry.deadlines.insert((b.expires_at, b.id), Hold::from(b));
             }
         }
-        *self.shows.write() = rebuilt
-            .into_iter()
-            .map(|(k, v)| (k, Arc::new(Mutex::new(v))))
-            .collect();
-        Ok(())
-    }
-
-    async fn restore_seating(
-        &self,
-        maps: &[(ShowId, Arc<SeatMap>)],
-        orders: &[RestoredOrder],
-    ) -> anyhow::Result<()> {
-        for (show, map) in maps {
-            self.entry_or_create(*show)
-                .lock()
+        for (show, map) in &state.maps {
+            rebuilt
+                .entry(*show)
+                .or_default()
                 .stock
                 .restore_seating(map.clone());
         }
-        for order in orders {
-            let Some(entry) = self.entry(order.show) else {
+        for order in &state.orders {
+            let Some(e) = rebuilt.get_mut(&order.show) else {
                 bail!(
                     "booking {} is for a show the inventory lacks",
                     order.booking
                 );
             };
-            let mut e = entry.lock();
             for item in &order.items {
                 if !item.seats.is_empty() {
                     if let Err(err) = e.stock.restore_seats(&item.seats, order.sold) {
@@ -280,12 +289,14 @@ impl Inventory for LocalInventory {
             e.orders.insert(order.booking, order.items.clone());
         }
         // Seat states and zone counters were rebuilt from different rows: they must agree.
-        for (show, map) in maps {
-            let entry = self.entry_or_create(*show);
-            let e = entry.lock();
-            let Some(seats) = e.stock.seats() else {
+        for (show, map) in &state.maps {
+            let Some(seats) = rebuilt
+                .get(show)
+                .and_then(|e| e.stock.seats().map(|s| (e, s)))
+            else {
                 continue;
             };
+            let (e, seats) = seats;
             for (zone, _) in map.zones() {
                 let c = e.stock.zone(zone).unwrap_or_default();
                 let (free, held, sold) = seats.tally(zone);
@@ -299,7 +310,33 @@ impl Inventory for LocalInventory {
                 }
             }
         }
-        Ok(())
+        Ok(Self {
+            shows: RwLock::new(
+                rebuilt
+                    .into_iter()
+                    .map(|(k, v)| (k, Arc::new(Mutex::new(v))))
+                    .collect(),
+            ),
+        })
+    }
+
+    /// Every show's state, to be copied into another engine.
+    pub fn export(&self) -> Vec<(ShowId, ShowState)> {
+        self.shows
+            .read()
+            .iter()
+            .map(|(id, entry)| {
+                let e = entry.lock();
+                let state = ShowState {
+                    zones: e.stock.zones().collect(),
+                    buyers: e.stock.buyers().collect(),
+                    holds: e.deadlines.values().cloned().collect(),
+                    orders: e.orders.iter().map(|(b, t)| (*b, t.clone())).collect(),
+                    seats: e.stock.seats().map(|s| s.states().to_vec()),
+                };
+                (*id, state)
+            })
+            .collect()
     }
 }
 
@@ -326,10 +363,12 @@ mod tests {
         inv.set_capacity(show, zone, 10).await.unwrap();
         let early = hold(show, zone, buyer, 2, 1_000);
         let late = hold(show, zone, buyer, 3, 5_000);
-        inv.reserve(&early, &Selection::Quantity(2), 6)
+        let _ = inv
+            .reserve(&early, &Selection::Quantity(2), 6)
             .await
             .unwrap();
-        inv.reserve(&late, &Selection::Quantity(3), 6)
+        let _ = inv
+            .reserve(&late, &Selection::Quantity(3), 6)
             .await
             .unwrap();
         assert_eq!(
@@ -355,8 +394,8 @@ mod tests {
         let inv = LocalInventory::new();
         let h = hold(ShowId::new(), ZoneId::new(), UserId::new(), 1, 0);
         assert_eq!(
-            inv.reserve(&h, &Selection::Quantity(1), 1).await,
-            Err(StockError::UnknownZone)
+            inv.reserve(&h, &Selection::Quantity(1), 1).await.err(),
+            Some(StockError::UnknownZone)
         );
     }
 }

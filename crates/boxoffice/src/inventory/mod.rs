@@ -2,7 +2,9 @@
 //! holds by deadline that expiry walks. The store stays the source of truth: counters
 //! are rebuilt from it at start-up and only change after the store agreed.
 mod local;
+mod redis;
 
+pub use self::redis::{RedisInventory, RedisSettings};
 pub use local::LocalInventory;
 
 use crate::store::{BookingRecord, InventorySnapshot, ShowBundle};
@@ -46,6 +48,9 @@ pub struct ShowCounts {
     pub max_per_buyer: u32,
     /// Holds not yet confirmed, released or expired.
     pub pending_holds: usize,
+    /// Moves on every change of the show (an engine outside the process), so a
+    /// repair can tell the show stood still since it was read.
+    pub version: u64,
 }
 
 impl ShowCounts {
@@ -72,13 +77,14 @@ pub trait Inventory: Send + Sync {
     /// Drops a show with nothing held or sold.
     async fn remove_show(&self, show: ShowId) -> Result<(), StockError>;
     /// The atomic step of the hot path: buyer limit, availability and the hold's
-    /// deadline, checked and applied together or not at all.
+    /// deadline, checked and applied together or not at all. Keep the [`Grant`]
+    /// until the hold is recorded (or released): a rebuild waits for it.
     async fn reserve(
         &self,
         hold: &Hold,
         selection: &Selection,
         per_buyer_limit: u32,
-    ) -> Result<(), StockError>;
+    ) -> Result<Grant, StockError>;
     /// The atomic step for orders of seats or several zones: every item is taken, the
     /// limit counting all of them, or nothing is. Returns what each item took.
     async fn reserve_items(
@@ -86,7 +92,7 @@ pub trait Inventory: Send + Sync {
         hold: &Hold,
         items: &[(ZoneId, Selection)],
         per_buyer_limit: u32,
-    ) -> Result<Vec<Taken>, StockError>;
+    ) -> Result<(Vec<Taken>, Grant), StockError>;
     /// Gives a show a seat map (its seated zones' capacity becomes their sellable
     /// seats); refused while those zones have tickets held or sold.
     async fn set_seating(&self, show: ShowId, map: Arc<SeatMap>) -> Result<(), StockError>;
@@ -104,18 +110,96 @@ pub trait Inventory: Send + Sync {
     async fn due(&self, now: Timestamp, max: usize) -> Vec<Hold>;
     async fn counts(&self, show: ShowId) -> Option<ShowCounts>;
     /// Replaces all state with what the store holds.
-    async fn restore(
-        &self,
-        shows: &[ShowBundle],
-        snapshot: &InventorySnapshot,
-    ) -> anyhow::Result<()>;
-    /// After `restore`: puts back seat maps and the seats and items of live orders,
-    /// and checks them against the restored zone counters.
-    async fn restore_seating(
-        &self,
-        maps: &[(ShowId, Arc<SeatMap>)],
-        orders: &[RestoredOrder],
-    ) -> anyhow::Result<()>;
+    async fn restore(&self, state: &Restore) -> anyhow::Result<()>;
+    /// Puts one show back to the record's state (`state` holds at least that show),
+    /// unless the show changed since `counts` read `seen`. Returns whether it did.
+    /// The in-process engine is rebuilt only at start-up and never repairs.
+    async fn repair(&self, _show: ShowId, _state: &Restore, _seen: u64) -> anyhow::Result<bool> {
+        Ok(false)
+    }
+    /// Whether an engine outside the process answers (readiness); `None` for the
+    /// in-process engine.
+    async fn probe(&self) -> Option<Result<(), String>> {
+        None
+    }
+}
+
+/// Everything live inventory is rebuilt from, as the store has it.
+#[derive(Clone, Debug, Default)]
+pub struct Restore {
+    pub shows: Vec<ShowBundle>,
+    pub snapshot: InventorySnapshot,
+    /// Seat maps of seated shows.
+    pub maps: Vec<(ShowId, Arc<SeatMap>)>,
+    /// Live bookings of seats or several items.
+    pub orders: Vec<RestoredOrder>,
+}
+
+impl Restore {
+    /// The part of the record about one show.
+    pub fn only(&self, show: ShowId) -> Restore {
+        let shows: Vec<ShowBundle> = self
+            .shows
+            .iter()
+            .filter(|b| b.show.id == show)
+            .cloned()
+            .collect();
+        let zones: std::collections::HashSet<ZoneId> = shows
+            .iter()
+            .flat_map(|b| b.zones.iter().map(|z| z.id))
+            .collect();
+        Restore {
+            shows,
+            snapshot: InventorySnapshot {
+                zones: (self.snapshot.zones.iter())
+                    .filter(|(z, _, _)| zones.contains(z))
+                    .copied()
+                    .collect(),
+                buyers: (self.snapshot.buyers.iter())
+                    .filter(|(s, _, _)| *s == show)
+                    .copied()
+                    .collect(),
+                pending: (self.snapshot.pending.iter())
+                    .filter(|b| b.show_id == show)
+                    .cloned()
+                    .collect(),
+            },
+            maps: self
+                .maps
+                .iter()
+                .filter(|(s, _)| *s == show)
+                .cloned()
+                .collect(),
+            orders: self
+                .orders
+                .iter()
+                .filter(|o| o.show == show)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// A hold taken but perhaps not yet recorded. While any grant lives, the engine does
+/// not rebuild its state from the store: the record would miss the hold and its
+/// tickets could be sold twice. Dropping it ends the wait.
+#[derive(Debug, Default)]
+#[must_use = "keep the grant until the hold is recorded"]
+pub struct Grant {
+    _shared: Option<tokio::sync::OwnedRwLockReadGuard<()>>,
+}
+
+impl Grant {
+    /// A grant no rebuild waits for (an engine that never rebuilds).
+    pub fn free() -> Self {
+        Self { _shared: None }
+    }
+
+    fn gated(guard: tokio::sync::OwnedRwLockReadGuard<()>) -> Self {
+        Self {
+            _shared: Some(guard),
+        }
+    }
 }
 
 /// A live booking of seats or several items, as the store lists it at start-up.

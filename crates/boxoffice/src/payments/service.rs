@@ -638,15 +638,17 @@ impl PaymentService {
                 .inventory
                 .reserve_items(&hold, &items, limit)
                 .await
-                .is_ok(),
-            None => false,
+                .ok(),
+            None => None,
         };
-        if retaken {
-            match self
+        if let Some((_, grant)) = retaken {
+            let applied = self
                 .bookings
                 .apply(booking.id, BookingAction::ConfirmLate, Deadline::Any, now)
-                .await
-            {
+                .await;
+            // Recorded (or not): a rebuild may read the store from here on.
+            drop(grant);
+            match applied {
                 Ok(Some(_)) => {
                     if let Err(e) = self.inventory.confirm(&hold).await {
                         tracing::error!(booking = %booking.id, error = %e, "counters refused a late confirmation");

@@ -23,6 +23,7 @@ pub mod names {
     pub const ACTIVE_RESERVATIONS: &str = "active_reservations";
     pub const INVENTORY_TICKETS: &str = "inventory_tickets";
     pub const INVENTORY_DRIFT: &str = "inventory_drift";
+    pub const INVENTORY_REPAIRED: &str = "inventory_drift_repaired_total";
     pub const WRITER_BATCH_SIZE: &str = "booking_writer_batch_size";
     pub const WRITER_COMMIT: &str = "booking_writer_commit_seconds";
     pub const EXPIRY_LAG: &str = "booking_expiry_lag_seconds";
@@ -40,6 +41,8 @@ pub mod names {
     pub const MAIL_MESSAGES: &str = "mail_messages_total";
     pub const CHECKIN_SCANS: &str = "checkin_scans_total";
     pub const RATE_LIMITED: &str = "rate_limited_total";
+    pub const REDIS_OPERATION: &str = "redis_operation_duration_seconds";
+    pub const INVENTORY_REBUILDS: &str = "inventory_rebuilds_total";
     pub const READY: &str = "boxoffice_ready";
     pub const BUILD_INFO: &str = "boxoffice_build_info";
 }
@@ -106,6 +109,10 @@ fn describe() {
         names::INVENTORY_DRIFT,
         "Tickets on which the live inventory and the record disagree, at the last reconciliation"
     );
+    describe_counter!(
+        names::INVENTORY_REPAIRED,
+        "Tickets of drift repaired from the record (Redis inventory)"
+    );
     describe_histogram!(names::WRITER_BATCH_SIZE, "Booking writes per group commit");
     describe_histogram!(
         names::WRITER_COMMIT,
@@ -150,6 +157,15 @@ fn describe() {
         names::RATE_LIMITED,
         "Requests refused by a rate limit, by class"
     );
+    describe_histogram!(
+        names::REDIS_OPERATION,
+        Unit::Seconds,
+        "Round trips to the Redis inventory, by operation"
+    );
+    describe_counter!(
+        names::INVENTORY_REBUILDS,
+        "Times the live inventory was rebuilt from the record after Redis lost it"
+    );
     describe_gauge!(
         names::READY,
         "1 when the process is ready to serve, 0 when not"
@@ -179,6 +195,7 @@ pub fn register_known() {
         counter!(names::RATE_LIMITED, "class" => class).absolute(0);
     }
     gauge!(names::EXPIRY_LAG).set(0.0);
+    counter!(names::INVENTORY_REBUILDS).absolute(0);
 }
 
 /// Counts one answer to a reserve request of `show`.

@@ -1,6 +1,6 @@
 //! The booking lifecycle through HTTP: reserve, confirm, cancel, listings, access
 //! rules, limits and the outbox events every state change writes.
-use crate::on_both_backends;
+use crate::on_every_engine;
 use crate::support::{eventually, zone_totals, Backend, ShowSpec, TestApp};
 use boxoffice::clock::Clock;
 use boxoffice::timefmt::parse_rfc3339;
@@ -99,7 +99,7 @@ async fn lifecycle_and_outbox(backend: Backend) {
     assert!(outbox.windows(2).all(|w| w[0].seq < w[1].seq));
 }
 
-on_both_backends!(lifecycle_and_outbox);
+on_every_engine!(lifecycle_and_outbox);
 
 fn ids(page: &Value) -> Vec<String> {
     page["items"]

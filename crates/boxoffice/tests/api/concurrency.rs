@@ -1,7 +1,7 @@
 //! A flash sale: hundreds of buyers race for fewer tickets through HTTP at once.
 //! Exactly the capacity is held, everyone else hears "sold out", and the counters
 //! match the record after every later step.
-use crate::on_both_backends;
+use crate::on_every_engine;
 use crate::support::{read, zone_totals, Backend, Resp, ShowSpec, TestApp};
 use serde_json::json;
 use std::collections::HashSet;
@@ -10,7 +10,12 @@ const BUYERS: u32 = 500;
 const CAPACITY: u64 = 100;
 
 /// Every buyer reserves one ticket at the same moment; the answers in buyer order.
-async fn rush(app: &TestApp, buyers: &[(String, String)], show: &str, zone: &str) -> Vec<Resp> {
+pub(crate) async fn rush(
+    app: &TestApp,
+    buyers: &[(String, String)],
+    show: &str,
+    zone: &str,
+) -> Vec<Resp> {
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(buyers.len()));
     let tasks: Vec<_> = buyers
         .iter()
@@ -139,4 +144,4 @@ async fn flash_sale_never_oversells(backend: Backend) {
     );
 }
 
-on_both_backends!(flash_sale_never_oversells);
+on_every_engine!(flash_sale_never_oversells);

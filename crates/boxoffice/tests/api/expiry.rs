@@ -1,7 +1,7 @@
 //! Holds run out: within a second and a half of the deadline the booking is expired,
 //! its tickets are back on sale, `booking.expired` is recorded and a late confirm is
 //! refused.
-use crate::on_both_backends;
+use crate::on_every_engine;
 use crate::support::{eventually, zone_totals, Backend, ShowSpec, TestApp};
 use std::time::Duration;
 
@@ -72,7 +72,7 @@ async fn holds_expire_and_release_their_tickets(backend: Backend) {
     assert_eq!(sales["consistent"], true);
 }
 
-on_both_backends!(holds_expire_and_release_their_tickets);
+on_every_engine!(holds_expire_and_release_their_tickets);
 
 #[tokio::test]
 async fn a_hold_past_its_deadline_cannot_be_confirmed_even_before_the_sweep() {

@@ -32,6 +32,7 @@ mod privacy;
 mod queue;
 mod rate_limits;
 mod retention;
+mod scaled;
 mod seated_crash;
 mod seating;
 mod smtp;

@@ -551,7 +551,7 @@ async fn raw_secret(app: &TestApp, user: &User) -> String {
             pool.close().await;
             s
         }
-        Backend::Postgres => {
+        Backend::Postgres | Backend::Redis => {
             let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
             let s: String = sqlx::query_scalar(&format!("{sql}$1"))
                 .bind(user.id.to_string())

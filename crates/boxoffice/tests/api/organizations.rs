@@ -426,7 +426,7 @@ async fn existing_organizers_get_an_organization_on_upgrade(backend: Backend) {
     // The schema as it was before organizations, with an organizer and an event.
     let folder = match backend {
         Backend::Sqlite => "migrations/sqlite",
-        Backend::Postgres => "migrations/postgres",
+        Backend::Postgres | Backend::Redis => "migrations/postgres",
     };
     let mut before = sqlx::migrate::Migrator::new(std::path::Path::new(folder))
         .await

@@ -3,7 +3,7 @@
 //! skip the gateway, forged webhooks are refused, refunds follow the show's policy,
 //! a gateway that is down fails fast, and a payment that arrives after its hold has
 //! ended is confirmed if the tickets are still there and refunded if not.
-use crate::on_both_backends;
+use crate::on_every_engine;
 use crate::support::{eventually, read, Backend, PaySim, Resp, ShowFixture, ShowSpec, TestApp};
 use paysim::SimulatorKnobs;
 use serde_json::{json, Value};
@@ -514,7 +514,7 @@ async fn a_checkout_may_wait_for_its_outcome(backend: Backend) {
     app.stop().await;
 }
 
-on_both_backends!(
+on_every_engine!(
     a_checkout_may_wait_for_its_outcome,
     a_paid_hold_is_confirmed_by_its_capture,
     a_declined_card_keeps_the_hold_for_another_try,

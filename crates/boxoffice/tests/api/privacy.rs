@@ -23,7 +23,7 @@ async fn raw_phone(app: &TestApp, user: &User) -> Option<String> {
             pool.close().await;
             s
         }
-        Backend::Postgres => {
+        Backend::Postgres | Backend::Redis => {
             let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
             let s: Option<String> = sqlx::query_scalar(&format!("{sql}$1"))
                 .bind(user.id.to_string())

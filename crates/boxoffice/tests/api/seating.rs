@@ -2,7 +2,7 @@
 //! buyers racing for overlapping seats, best available, orders taken whole or not at
 //! all, bad input that holds nothing, the live status with its ETag, and the rebuild
 //! of seats after a restart.
-use crate::on_both_backends;
+use crate::on_every_engine;
 use crate::support::{read, Backend, Resp, TestApp, User};
 use boxoffice::clock::Clock;
 use serde_json::{json, Value};
@@ -649,7 +649,7 @@ async fn an_order_is_paid_as_one_sum_and_refunded_seat_by_seat(backend: Backend)
     assert_eq!(s["consistent"], true, "{s}");
 }
 
-on_both_backends!(
+on_every_engine!(
     an_order_is_paid_as_one_sum_and_refunded_seat_by_seat,
     buyers_racing_for_overlapping_seats_each_win_whole_or_nothing,
     an_order_of_several_zones_is_taken_whole_or_not_at_all,

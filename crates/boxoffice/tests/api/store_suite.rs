@@ -853,7 +853,7 @@ async fn constraint_violations_are_typed(backend: Backend) {
     let missing = conflict(s.apply(&[BookingWrite::Hold(orphan)]).await.map(drop));
     // Bookings have three foreign keys; only PostgreSQL says which one broke.
     let expected = match backend {
-        Backend::Postgres => "zone",
+        Backend::Postgres | Backend::Redis => "zone",
         Backend::Sqlite => "referenced record",
     };
     assert_eq!(missing, Conflict::UnknownReference { what: expected });

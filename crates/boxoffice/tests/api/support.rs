@@ -43,10 +43,102 @@ macro_rules! on_both_backends {
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Runs `async fn $name(backend: Backend)` on every inventory engine: SQLite and
+/// PostgreSQL with the in-process engine, and PostgreSQL with the Redis engine (a
+/// `redis-server` of the test's own), as `$name::sqlite`, `::postgres`, `::redis`.
+#[macro_export]
+macro_rules! on_every_engine {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::support::Backend::Postgres).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn redis() {
+                    super::$name($crate::support::Backend::Redis).await
+                }
+            }
+        )*
+    };
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// PostgreSQL as the record, live inventory in Redis (the scaled mode).
+    Redis,
+}
+
+/// A `redis-server` of the test's own on a free port, keeping nothing on disk, so a
+/// test may kill and restart it without touching the machine's Redis.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let mut server = Self {
+            port: free_port(),
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server listens within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `kill -9`: everything it held is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills it and starts an empty one on the same port, as a restart of a Redis
+    /// that keeps nothing on disk.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// A port that is free now, outside the kernel's ephemeral range so that neither
@@ -113,7 +205,7 @@ impl TestDb {
                     pg_name: None,
                 }
             }
-            Backend::Postgres => {
+            Backend::Postgres | Backend::Redis => {
                 let name = format!("bo_t_{}", uuid::Uuid::new_v4().simple());
                 let pool = admin_pool().await;
                 sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -123,7 +215,8 @@ impl TestDb {
                 pool.close().await;
                 Self {
                     url: with_database(&postgres_admin_url(), &name),
-                    backend,
+                    // The record is PostgreSQL whichever engine holds live inventory.
+                    backend: Backend::Postgres,
                     _dir: None,
                     pg_name: Some(name),
                 }
@@ -309,6 +402,8 @@ pub struct TestApp {
     pub mail_dir: tempfile::TempDir,
     /// The admin listener's base URL (`GET /metrics`), when metrics are on.
     pub metrics: Option<String>,
+    /// The Redis server of [`Backend::Redis`].
+    pub redis: Option<RedisServer>,
     /// What the app was built with; a restart builds with it again.
     config: Config,
     shutdown: Option<oneshot::Sender<()>>,
@@ -376,6 +471,10 @@ impl TestApp {
         let mail_dir = tempfile::tempdir().expect("mail folder");
         let mut config = Config::for_tests(&db.url);
         config.mail_dir = mail_dir.path().to_owned();
+        let redis = (backend == Backend::Redis).then(RedisServer::start);
+        if let Some(r) = &redis {
+            config.redis_url = Some(boxoffice::config::SecretUrl::new(r.url()));
+        }
         configure(&mut config);
         let addr = listener.local_addr().expect("address");
         let mut built = config.clone();
@@ -398,6 +497,7 @@ impl TestApp {
             db,
             mail_dir,
             metrics,
+            redis,
             config,
             shutdown: Some(tx),
             server: Some(server),

@@ -4,9 +4,9 @@
 //! the PDF and the email carry them; two gates scanning one ticket admit it once;
 //! transfers revoke codes (refunds do too: see `payments`); offline gates merge their scans, first
 //! scan wins, and learn revocations at every sync.
-use crate::on_both_backends;
 use crate::smtp::SmtpSink;
 use crate::support::{eventually, Backend, ShowFixture, ShowSpec, TestApp, User};
+use crate::{on_both_backends, on_every_engine};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use boxoffice::config::{MailTransport, SecretUrl};
@@ -600,7 +600,7 @@ async fn a_seated_order_gets_a_ticket_per_seat(backend: Backend) {
     app.stop().await;
 }
 
-on_both_backends!(
+on_every_engine!(
     a_seated_order_gets_a_ticket_per_seat,
     tickets_are_signed_and_verifiable_offline,
     a_ticket_is_admitted_once_at_the_door,
