@@ -71,7 +71,15 @@ impl App {
         )
         .await?;
         sql.migrate().await?;
-        let ownership = sql.claim_inventory_ownership().await?;
+        config.validate_role()?;
+        // API nodes of the scaled mode share Redis and leave the jobs to the worker;
+        // every other node is the one job runner (and, in-process, inventory owner).
+        let leader = config.role.runs_jobs();
+        let ownership = if leader {
+            sql.claim_inventory_ownership().await?
+        } else {
+            None
+        };
         let store: DynStore = Arc::new(sql.clone());
         let secret = match &config.jwt_secret {
             Some(s) => s.expose_secret().to_owned(),
@@ -267,15 +275,17 @@ impl App {
         )
         .await?;
         writer_group.watch("queue-log-writer", queue_log);
-        let admitting = queue.clone();
-        jobs.every(
-            "queue-admission",
-            Duration::from_millis(config.queue.admission_interval_ms.max(10)),
-            move || {
-                let queue = admitting.clone();
-                async move { crate::queue::admit_due(&queue).await }
-            },
-        );
+        if leader {
+            let admitting = queue.clone();
+            jobs.every(
+                "queue-admission",
+                Duration::from_millis(config.queue.admission_interval_ms.max(10)),
+                move || {
+                    let queue = admitting.clone();
+                    async move { crate::queue::admit_due(&queue).await }
+                },
+            );
+        }
         let payments = Arc::new(PaymentService::new(
             store.clone(),
             writer,
@@ -291,7 +301,7 @@ impl App {
                 ..SagaTiming::default()
             },
         ));
-        if payments.enabled() {
+        if leader && payments.enabled() {
             let resolving = payments.clone();
             jobs.every(
                 "payment-resolver",
@@ -316,6 +326,35 @@ impl App {
                 async move { handle.run_upkeep() }
             });
         }
+        if let Some(engine) = shared.clone() {
+            // Other nodes change the catalog and seat shows: take what the store has.
+            let (store, cache, seats) = (store.clone(), cache.clone(), seating.cache().clone());
+            jobs.every("catalog-refresh", Duration::from_secs(1), move || {
+                let (engine, store, cache, seats) =
+                    (engine.clone(), store.clone(), cache.clone(), seats.clone());
+                async move {
+                    let changes = cache.changes();
+                    match store.all_show_bundles().await {
+                        Ok(bundles) => cache.replace_all(bundles, changes),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the catalog was not refreshed; retrying")
+                        }
+                    }
+                    let changes = seats.changes();
+                    match crate::seating::SeatingCache::load(&store).await {
+                        Ok(fresh) => {
+                            let maps = fresh.maps();
+                            if seats.replace_with(fresh, changes) {
+                                engine.know_maps(maps);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "seat maps were not refreshed; retrying")
+                        }
+                    }
+                }
+            });
+        }
         if let Some(engine) = shared {
             // Redis may restart empty: find out within a second and rebuild from the store.
             let store = store.clone();
@@ -329,21 +368,23 @@ impl App {
                 }
             });
         }
-        let reconciling = booking.clone();
-        let every = Duration::from_secs(config.reconcile_interval_secs.max(1));
-        jobs.every("inventory-reconcile", every, move || {
-            let booking = reconciling.clone();
-            async move {
-                if let Err(e) = booking.reconcile().await {
-                    tracing::warn!(error = %e, "inventory reconciliation failed; retrying later");
+        if leader {
+            let reconciling = booking.clone();
+            let every = Duration::from_secs(config.reconcile_interval_secs.max(1));
+            jobs.every("inventory-reconcile", every, move || {
+                let booking = reconciling.clone();
+                async move {
+                    if let Err(e) = booking.reconcile().await {
+                        tracing::warn!(error = %e, "inventory reconciliation failed; retrying later");
+                    }
                 }
-            }
-        });
-        let (purge_store, purge_clock) = (store.clone(), clock.clone());
-        jobs.every("idempotency-purger", Duration::from_secs(600), move || {
-            let (store, clock) = (purge_store.clone(), purge_clock.clone());
-            async move { crate::http::idempotency::purge_expired(&store, &clock).await }
-        });
+            });
+            let (purge_store, purge_clock) = (store.clone(), clock.clone());
+            jobs.every("idempotency-purger", Duration::from_secs(600), move || {
+                let (store, clock) = (purge_store.clone(), purge_clock.clone());
+                async move { crate::http::idempotency::purge_expired(&store, &clock).await }
+            });
+        }
         let rate_limits = if config.rate_limits.enabled {
             let limiter = Arc::new(LocalRateLimiter::new(&config.rate_limits, clock.clone())?);
             // Full buckets are dropped, so memory follows the callers of the last minute.
@@ -412,10 +453,12 @@ impl App {
                 consumer_settings,
             ));
             consumers.register(consumer.clone());
-            jobs.spawn(
-                name,
-                crate::outbox::registry::run(consumer, relay.subscribe(), poll, jobs.token()),
-            );
+            if leader {
+                jobs.spawn(
+                    name,
+                    crate::outbox::registry::run(consumer, relay.subscribe(), poll, jobs.token()),
+                );
+            }
         }
         let retention = Arc::new(Retention::new(
             store.clone(),
@@ -424,7 +467,8 @@ impl App {
             Duration::from_secs(config.outbox_retention_hours.saturating_mul(3600)),
             Duration::from_secs(config.dead_letter_retention_hours.saturating_mul(3600)),
         ));
-        jobs.every(
+        if leader {
+            jobs.every(
             "outbox-retention",
             Duration::from_secs(config.outbox_prune_interval_secs.max(1)),
             move || {
@@ -442,6 +486,7 @@ impl App {
                 }
             },
         );
+        }
         let dead_letters = Arc::new(DeadLetterService::new(
             store.clone(),
             consumers.clone(),
@@ -454,8 +499,10 @@ impl App {
             config.webhooks.clone(),
             wake_dispatcher,
         )?);
-        let dispatcher_stop = jobs.token();
-        jobs.spawn("webhook-dispatcher", dispatcher.run(dispatcher_stop));
+        if leader {
+            let dispatcher_stop = jobs.token();
+            jobs.spawn("webhook-dispatcher", dispatcher.run(dispatcher_stop));
+        }
         if sql.backend() == Backend::Sqlite {
             // Keeps the WAL short off the commit path.
             let wal = sql.clone();
@@ -544,6 +591,9 @@ impl App {
             self.consumer_settings,
         ));
         s.consumers.register(consumer.clone());
+        if !s.config.role.runs_jobs() {
+            return;
+        }
         let poll = Duration::from_millis(s.config.outbox_poll_ms.max(10));
         let run =
             crate::outbox::registry::run(consumer, s.relay.subscribe(), poll, self.jobs.token());
@@ -563,11 +613,27 @@ impl App {
     /// Serves until `shutdown` resolves or a background task fails, then drains and
     /// stops everything; a failed task makes the result an error.
     pub async fn serve(
-        mut self,
+        self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let router = crate::http::router(self.state.clone());
+        self.run(Some(listener), shutdown).await
+    }
+
+    /// Runs the background jobs (and the admin listener) without a public listener
+    /// until `shutdown` resolves or a task fails: `boxoffice worker`.
+    pub async fn work(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        self.run(None, shutdown).await
+    }
+
+    async fn run(
+        mut self,
+        listener: Option<TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let health = self.state.health.clone();
         let admin_stop = tokio_util::sync::CancellationToken::new();
         let admin = self.admin.take().map(|(admin, handle)| {
@@ -582,18 +648,29 @@ impl App {
                     .await
             })
         });
-        tracing::info!(addr = %listener.local_addr()?, "listening");
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let until = async move {
             tokio::select! {
                 () = shutdown => {}
                 () = health.failed() => tracing::error!("stopping: a background task failed"),
             }
-        })
-        .await;
+        };
+        let served = match listener {
+            Some(listener) => {
+                tracing::info!(addr = %listener.local_addr()?, role = ?self.state.config.role, "listening");
+                let router = crate::http::router(self.state.clone());
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .with_graceful_shutdown(until)
+                .await
+            }
+            None => {
+                tracing::info!(role = ?self.state.config.role, "running background jobs");
+                until.await;
+                Ok(())
+            }
+        };
         let failure = self.state.health.failure();
         admin_stop.cancel();
         if let Some(admin) = admin {

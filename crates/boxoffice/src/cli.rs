@@ -23,8 +23,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API (the default).
+    /// Serve the API (the default); `role` says whether the background jobs run too.
     Serve,
+    /// Run the background jobs of a scaled deployment (outbox consumers, payments,
+    /// webhooks, reconciliation, retention) without a public listener; one per
+    /// database, beside any number of `serve` nodes with `role = api`.
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Run a flash sale and verify nothing was oversold: against `--url`, or against
@@ -193,6 +197,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await.map(|()| ExitCode::SUCCESS),
+            Command::Worker => worker(config).await.map(|()| ExitCode::SUCCESS),
             Command::Migrate => migrate(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Loadtest(args) => crate::loadtest::run(args, config).await,
             Command::PaymentSim(args) => payment_sim(args).await.map(|()| ExitCode::SUCCESS),
@@ -248,6 +253,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let listener = listen(config.bind)?;
     crate::launch(config, listener, shutdown_signal()).await
+}
+
+async fn worker(mut config: Config) -> anyhow::Result<()> {
+    config.role = crate::config::Role::Worker;
+    tracing::info!(database = %config.database_url, config = ?config, "starting the boxoffice worker");
+    let app =
+        crate::app::App::build(config, std::sync::Arc::new(crate::clock::SystemClock)).await?;
+    app.work(shutdown_signal()).await
 }
 
 /// Binds with a deep accept queue: an on-sale opens thousands of connections in the

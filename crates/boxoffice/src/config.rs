@@ -64,6 +64,10 @@ pub struct Config {
     /// `sqlite://path` (embedded) or `postgres://…` (scaled out).
     pub database_url: SecretUrl,
     pub database_max_connections: u32,
+    /// What this process runs: `all` (the API and every background job; the default),
+    /// `api` (the API only: an API node of the scaled mode, which needs `redis_url`)
+    /// or `worker` (the background jobs only; `boxoffice worker`).
+    pub role: Role,
     /// `redis://host:port`: live inventory in Redis (scaled mode). Unset, it lives in
     /// the process.
     pub redis_url: Option<SecretUrl>,
@@ -376,6 +380,29 @@ impl RateLimits {
     }
 }
 
+/// What one process of a deployment runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The API and every background job: the embedded mode, or the one node of a
+    /// small deployment.
+    #[default]
+    All,
+    /// The API with only the jobs every node needs (hold expiry, the Redis watch):
+    /// any number of these share one Redis inventory.
+    Api,
+    /// The background jobs (outbox consumers, payments, webhooks, reconciliation,
+    /// retention) without a public listener: one per database.
+    Worker,
+}
+
+impl Role {
+    /// Whether this process runs the jobs there must be one of per database.
+    pub fn runs_jobs(self) -> bool {
+        self != Role::Api
+    }
+}
+
 /// Where outgoing mail goes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -392,6 +419,7 @@ const KEYS: &[&str] = &[
     "bind",
     "database_url",
     "database_max_connections",
+    "role",
     "redis_url",
     "redis_connections",
     "redis_timeout_ms",
@@ -445,6 +473,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: SecretUrl::new("sqlite://data/boxoffice.db"),
             database_max_connections: 16,
+            role: Role::All,
             redis_url: None,
             redis_connections: 2,
             redis_timeout_ms: 2_000,
@@ -491,6 +520,17 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Refuses a role the rest of the configuration cannot serve: API nodes share
+    /// live inventory through Redis, or they would sell the same tickets twice.
+    pub fn validate_role(&self) -> anyhow::Result<()> {
+        if self.role == Role::Api && self.redis_url.is_none() {
+            anyhow::bail!(
+                "role = api needs redis_url: API nodes share live inventory through Redis (use role = all for one node)"
+            );
+        }
+        Ok(())
+    }
+
     /// Loads the layers; `file` defaults to `boxoffice.toml` when it exists.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         // Defaults of nested sections, so that a layer may set one key of a class.

@@ -189,6 +189,20 @@ impl BookingService {
         out
     }
 
+    /// A show from the cache; with a shared inventory, one another node created a
+    /// moment ago is read from the store.
+    async fn show(&self, id: ShowId) -> Result<Arc<crate::catalog::ShowMeta>> {
+        if let Some(show) = self.cache.get(id) {
+            return Ok(show);
+        }
+        if !self.inventory.shared() {
+            return Err(Error::NotFound("show"));
+        }
+        let bundle = self.store.show_bundle(id).await.or_not_found("show")?;
+        self.cache.put(bundle);
+        self.cache.get(id).ok_or(Error::NotFound("show"))
+    }
+
     /// Whether the live inventory answers, when it lives outside the process.
     pub async fn probe_inventory(&self) -> Option<std::result::Result<(), String>> {
         self.inventory.probe().await
@@ -222,7 +236,7 @@ impl BookingService {
     }
 
     async fn take(&self, who: Principal, req: ReserveRequest) -> Result<BookingView> {
-        let show = self.cache.get(req.show_id).ok_or(Error::NotFound("show"))?;
+        let show = self.show(req.show_id).await?;
         let rules = &show.show.details;
         let now = self.clock.now();
         match rules.sale_state(now) {

@@ -229,6 +229,8 @@ pub struct ShowState {
     pub orders: Vec<(BookingId, Vec<Taken>)>,
     /// Every seat's state, for a seated show.
     pub seats: Option<Vec<SeatState>>,
+    /// The zones sold by seat.
+    pub seated: Vec<ZoneId>,
 }
 
 impl LocalInventory {
@@ -333,6 +335,11 @@ impl LocalInventory {
                     holds: e.deadlines.values().cloned().collect(),
                     orders: e.orders.iter().map(|(b, t)| (*b, t.clone())).collect(),
                     seats: e.stock.seats().map(|s| s.states().to_vec()),
+                    seated: e
+                        .stock
+                        .seats()
+                        .map(|s| s.map().zones().map(|(z, _)| z).collect())
+                        .unwrap_or_default(),
                 };
                 (*id, state)
             })

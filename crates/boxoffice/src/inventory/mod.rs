@@ -117,6 +117,11 @@ pub trait Inventory: Send + Sync {
     async fn repair(&self, _show: ShowId, _state: &Restore, _seen: u64) -> anyhow::Result<bool> {
         Ok(false)
     }
+    /// Whether other processes sell from the same inventory (their catalog changes
+    /// reach this one by the store, not by its caches).
+    fn shared(&self) -> bool {
+        false
+    }
     /// Whether an engine outside the process answers (readiness); `None` for the
     /// in-process engine.
     async fn probe(&self) -> Option<Result<(), String>> {

@@ -12,8 +12,10 @@ pub const OPEN_LOOP_CLIENTS: usize = 256;
 
 #[derive(ClapArgs, Debug, Clone)]
 pub struct Args {
-    /// Base URL of a running server (plain HTTP). Without it, the load test starts a
-    /// server of its own on a temporary database and removes it afterwards.
+    /// Base URL of a running server (plain HTTP); several, comma-separated, spread the
+    /// reserves over API nodes of one deployment (the show is created and checked
+    /// through the first). Without it, the load test starts a server of its own on a
+    /// temporary database and removes it afterwards.
     #[arg(long, env = "BOXOFFICE_LOADTEST_URL", requires_all = ["admin_email", "admin_password"])]
     pub url: Option<String>,
     /// Email of an admin account on that server (with --url).
@@ -146,8 +148,11 @@ impl Mode {
 /// What to run, validated.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// The server's base URL; `None` until the embedded server is up.
+    /// The server's base URL (the first of `--url`); empty until the embedded server
+    /// is up.
     pub url: String,
+    /// Every node reserves are sent to: `url` and the others of `--url`.
+    pub nodes: Vec<String>,
     pub capacity: u32,
     pub buyers: u32,
     pub per_user_limit: u32,
@@ -197,6 +202,14 @@ impl Settings {
             bail!("--duration must be a positive number of seconds");
         }
         let duration = Duration::try_from_secs_f64(a.duration).context("--duration")?;
+        let nodes: Vec<String> = a
+            .url
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
         let mode = match a.rate {
             None => Mode::Closed,
             Some(r) if r.is_finite() && r > 0.0 => Mode::Open { rate: r },
@@ -207,12 +220,8 @@ impl Settings {
             Mode::Open { .. } => OPEN_LOOP_CLIENTS,
         };
         Ok(Self {
-            url: a
-                .url
-                .as_deref()
-                .unwrap_or_default()
-                .trim_end_matches('/')
-                .to_string(),
+            url: nodes.first().cloned().unwrap_or_default(),
+            nodes,
             capacity: a.capacity,
             buyers: a.buyers,
             per_user_limit: a.per_user_limit,

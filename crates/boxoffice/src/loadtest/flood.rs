@@ -52,7 +52,7 @@ impl FloodOutcome {
 
 /// Opens the flood's connections (before the load starts, like the buyers').
 pub async fn prepare(target: &Target) -> anyhow::Result<Vec<Conn>> {
-    connect_all(target, FLOOD_CLIENTS).await
+    connect_all(std::slice::from_ref(target), FLOOD_CLIENTS).await
 }
 
 /// Sends `rate` wrong-password logins a second for `duration` on `conns`.

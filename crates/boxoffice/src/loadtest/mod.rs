@@ -85,6 +85,7 @@ pub async fn run(args: Args, mut config: crate::config::Config) -> anyhow::Resul
             );
             let server = embedded::Embedded::start(config).await?;
             s.url = server.url.clone();
+            s.nodes = vec![server.url.clone()];
             Some(server)
         }
     };
@@ -141,7 +142,11 @@ async fn sale(
     admin_email: &str,
     admin_password: &str,
 ) -> anyhow::Result<ExitCode> {
-    let target = client::Target::resolve(&s.url).await?;
+    let mut targets = Vec::with_capacity(s.nodes.len());
+    for node in &s.nodes {
+        targets.push(client::Target::resolve(node).await?);
+    }
+    let target = targets.first().cloned().context("no --url")?;
     let api = api::Api::login(&s.url, admin_email, admin_password).await?;
     let show = api.create_show(s.capacity, s.per_user_limit).await?;
     let seats = match s.seated {
@@ -197,7 +202,7 @@ async fn sale(
             quantity: s.quantity as usize,
         },
     };
-    let conns = run::connect_all(&target, s.clients).await?;
+    let conns = run::connect_all(&targets, s.clients).await?;
     let flood = match args.login_flood {
         Some(rate) => Some((rate, flood::prepare(&target).await?)),
         None => None,

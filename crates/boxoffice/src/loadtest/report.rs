@@ -238,6 +238,7 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             url: "http://127.0.0.1:1".into(),
+            nodes: vec!["http://127.0.0.1:1".into()],
             capacity: 10,
             buyers: 5,
             per_user_limit: 2,

@@ -186,17 +186,18 @@ pub fn problem_type(body: &[u8]) -> Cow<'_, str> {
 
 /// Opens every connection first so connection setup is not part of the measurement,
 /// a few at a time: a burst of a thousand connects overflows the server's accept
-/// queue, and each dropped handshake costs a one-second retransmission.
-pub async fn connect_all(target: &Target, clients: usize) -> anyhow::Result<Vec<Conn>> {
+/// queue, and each dropped handshake costs a one-second retransmission. Connections
+/// take the targets in turn.
+pub async fn connect_all(targets: &[Target], clients: usize) -> anyhow::Result<Vec<Conn>> {
     let mut set = JoinSet::new();
     let mut conns = Vec::with_capacity(clients);
-    for _ in 0..clients {
+    for i in 0..clients {
         if set.len() >= CONNECT_PARALLEL {
             if let Some(joined) = set.join_next().await {
                 conns.push(joined??);
             }
         }
-        let target = target.clone();
+        let target = targets[i % targets.len()].clone();
         set.spawn(async move {
             let mut conn = Conn::new(target, REQUEST_TIMEOUT);
             conn.warm().await.map(|()| conn)

@@ -84,6 +84,8 @@ impl ShowSeats {
 #[derive(Default)]
 pub struct SeatingCache {
     shows: RwLock<HashMap<ShowId, Arc<ShowSeats>>>,
+    /// Moves on every local change, so a refresh read before one does not undo it.
+    changes: std::sync::atomic::AtomicU64,
 }
 
 impl SeatingCache {
@@ -106,6 +108,7 @@ impl SeatingCache {
         }
         Ok(Self {
             shows: RwLock::new(shows),
+            changes: Default::default(),
         })
     }
 
@@ -115,6 +118,25 @@ impl SeatingCache {
 
     pub fn put(&self, seats: Arc<ShowSeats>) {
         self.shows.write().insert(seats.show_id, seats);
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The change count a refresh compares against.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Takes every show's seating from `fresh` (read again from the store, where
+    /// another node may have seated a show), unless this node seated one since
+    /// `changes` was read; returns whether it did.
+    pub fn replace_with(&self, fresh: SeatingCache, changes: u64) -> bool {
+        let mut shows = self.shows.write();
+        if self.changes() != changes {
+            return false;
+        }
+        *shows = fresh.shows.into_inner();
+        true
     }
 
     pub fn maps(&self) -> Vec<(ShowId, Arc<SeatMap>)> {

@@ -105,6 +105,37 @@ impl Setup {
         server
     }
 
+    /// Starts `boxoffice worker` (no public listener) and waits until its jobs run.
+    pub(crate) async fn worker(&self, name: &str) -> Server {
+        let log = self.dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = self
+            .command()
+            .arg("worker")
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("the worker starts");
+        let mut worker = Server {
+            child,
+            base: String::new(),
+            log,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !worker.logs().contains("running background jobs") {
+            if let Ok(Some(_)) = worker.child.try_wait() {
+                panic!("the worker exited: {}", worker.logs());
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the worker did not start: {}",
+                worker.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        worker
+    }
+
     fn start(&self, name: &str, port: u16) -> Server {
         let log = self.dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
@@ -135,7 +166,7 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 

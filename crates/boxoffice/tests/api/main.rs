@@ -18,6 +18,7 @@ mod gateway;
 mod idempotency;
 mod lifecycle;
 mod mfa;
+mod nodes;
 mod notifications;
 mod observability;
 mod openapi;

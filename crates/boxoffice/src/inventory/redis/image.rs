@@ -17,6 +17,8 @@ pub(super) struct ShowImage {
     /// Flat score/member pairs of the deadlines.
     deadlines: Vec<String>,
     seats: Option<String>,
+    /// `,zone,zone,`: the zones sold by seat.
+    seated: String,
 }
 
 impl ShowImage {
@@ -61,13 +63,20 @@ impl ShowImage {
             }
         }
         image.seats = s.seats.as_deref().map(super::encode_seats);
+        image.seated = s
+            .seated
+            .iter()
+            .fold(",".to_owned(), |acc, z| format!("{acc}{z},"));
         image
     }
 
     /// Adds the commands that write this image (over nothing) to `pipe`.
     pub fn write(&self, keys: &ShowKeys, pipe: &mut redis::Pipeline) {
-        pipe.hset_multiple(&keys.meta, &[("ver", 0), ("ops", 0)])
-            .ignore();
+        pipe.hset_multiple(
+            &keys.meta,
+            &[("ver", "0"), ("ops", "0"), ("seated", &self.seated)],
+        )
+        .ignore();
         for (key, flat) in [
             (&keys.zones, &self.zones),
             (&keys.buyers, &self.buyers),

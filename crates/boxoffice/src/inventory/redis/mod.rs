@@ -20,7 +20,7 @@ use image::ShowImage;
 use parking_lot::{Mutex, RwLock};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError};
-use scripts::{Scripts, ShowKeys, EPOCH, PREFIX, SHOWS};
+use scripts::{Scripts, ShowKeys, EPOCH, NODES, PREFIX, REBUILDING, SHOWS};
 use std::collections::HashMap;
 use std::future::Future;
 use std::str::FromStr;
@@ -68,7 +68,12 @@ pub struct RedisInventory {
     /// Redis lost the state: refuse holds until it is rebuilt.
     lost: AtomicBool,
     timeout: Duration,
+    /// This process among the nodes sharing the inventory (`bo:nodes`).
+    node: String,
 }
+
+/// A node that has not announced itself for this long is gone.
+const NODE_SILENCE_MS: i64 = 3_000;
 
 impl RedisInventory {
     pub async fn connect(settings: &RedisSettings) -> anyhow::Result<Self> {
@@ -93,6 +98,7 @@ impl RedisInventory {
             epoch: Mutex::default(),
             lost: AtomicBool::new(false),
             timeout: settings.timeout,
+            node: uuid::Uuid::now_v7().to_string(),
         };
         // Loaded once here; `EVALSHA` finds them from now on (and reloads on NOSCRIPT).
         let mut con = engine.connection();
@@ -174,6 +180,12 @@ impl RedisInventory {
             .map_err(|_| StockError::Unavailable)
     }
 
+    /// Takes the seat maps as the store has them now (another node may have seated
+    /// a show since this one started).
+    pub fn know_maps(&self, maps: Vec<(ShowId, Arc<SeatMap>)>) {
+        *self.maps.write() = maps.into_iter().collect();
+    }
+
     fn map(&self, show: ShowId) -> Option<Arc<SeatMap>> {
         self.maps.read().get(&show).cloned()
     }
@@ -244,32 +256,55 @@ impl RedisInventory {
     }
 
     /// Checks that Redis still holds the state this node knows; when it lost it,
-    /// rebuilds it from what `load` reads from the store. Returns whether it rebuilt.
+    /// rebuilds it from what `load` reads from the store, or adopts the state another
+    /// node rebuilt. Returns whether this node rebuilt.
     pub async fn recover<F, Fut>(&self, load: F) -> anyhow::Result<bool>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = anyhow::Result<Restore>>,
     {
-        if !self.lost.load(Ordering::SeqCst) {
-            let mut con = self.connection();
-            let current: Option<String> = con.get(EPOCH).await?;
-            let known = self.epoch.lock().clone();
-            match current {
-                Some(e) if known.as_deref() == Some(e.as_str()) => return Ok(false),
-                Some(e) => {
-                    // Another node rebuilt it: what is there is the record's state.
-                    tracing::info!(epoch = %e, "the Redis inventory was rebuilt elsewhere; adopting it");
-                    *self.epoch.lock() = Some(e);
-                    return Ok(false);
-                }
-                None => self.mark_lost(),
+        self.beat().await?;
+        let mut con = self.connection();
+        let current: Option<String> = con.get(EPOCH).await?;
+        let known = self.epoch.lock().clone();
+        match current {
+            Some(e) if known.as_deref() == Some(e.as_str()) => return Ok(false),
+            Some(e) => {
+                // Another node rebuilt it: what is there is the record's state.
+                tracing::info!(epoch = %e, "the Redis inventory was rebuilt by another node; adopting it");
+                *self.epoch.lock() = Some(e);
+                self.lost.store(false, Ordering::SeqCst);
+                return Ok(false);
             }
+            None => self.mark_lost(),
         }
-        let started = Instant::now();
         // No new grant passes `admit` now; this waits for those already out.
         let _alone = self.gate.write().await;
+        // One node rebuilds; the others adopt its epoch at their next check.
+        let won: Option<String> = redis::cmd("SET")
+            .arg(REBUILDING)
+            .arg(&self.node)
+            .arg("NX")
+            .arg("PX")
+            .arg(60_000)
+            .query_async(&mut con)
+            .await?;
+        if won.is_none() {
+            return Ok(false);
+        }
+        // Another node may have finished a rebuild between our check and the lock.
+        if con.exists::<_, bool>(EPOCH).await? {
+            let _: Result<(), _> = con.del(REBUILDING).await;
+            return Ok(false);
+        }
+        let started = Instant::now();
+        // Holds other nodes granted just before the loss are being recorded: they
+        // stopped granting when they saw it; give their commits time to land.
+        tokio::time::sleep(self.timeout).await;
         let state = load().await?;
-        self.write(&state).await?;
+        let written = self.write(&state).await;
+        let _: Result<(), _> = con.del(REBUILDING).await;
+        written?;
         metrics::counter!(names::INVENTORY_REBUILDS).increment(1);
         tracing::warn!(
             shows = state.shows.len(),
@@ -278,6 +313,37 @@ impl RedisInventory {
             "the Redis inventory was rebuilt from the store"
         );
         Ok(true)
+    }
+
+    /// Announces this node (`bo:nodes`), so a node starting knows others are selling.
+    async fn beat(&self) -> Result<(), RedisError> {
+        let mut con = self.connection();
+        let now = redis_millis(&mut con).await?;
+        con.hset::<_, _, _, ()>(NODES, &self.node, now).await
+    }
+
+    /// Whether another node is selling: one announced itself within
+    /// [`NODE_SILENCE_MS`] and announces itself again while this one waits (a node
+    /// killed a moment ago, this process's previous life perhaps, does not).
+    async fn others_alive(&self) -> Result<bool, RedisError> {
+        let mut con = self.connection();
+        let beats = |nodes: HashMap<String, i64>, now: i64| -> HashMap<String, i64> {
+            nodes
+                .into_iter()
+                .filter(|(node, beat)| *node != self.node && now - beat < NODE_SILENCE_MS)
+                .collect()
+        };
+        let now = redis_millis(&mut con).await?;
+        let before = beats(con.hgetall(NODES).await?, now);
+        if before.is_empty() {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let now = redis_millis(&mut con).await?;
+        let after = beats(con.hgetall(NODES).await?, now);
+        Ok(after
+            .iter()
+            .any(|(node, beat)| before.get(node).is_none_or(|b| beat > b)))
     }
 
     /// Replaces everything under the engine's prefix with `state`.
@@ -294,6 +360,11 @@ impl RedisInventory {
                 .arg(1000)
                 .query_async(&mut con)
                 .await?;
+            // The rebuild lock and the nodes' beats outlive the state they guard.
+            let keys: Vec<String> = keys
+                .into_iter()
+                .filter(|k| k != REBUILDING && k != NODES)
+                .collect();
             if !keys.is_empty() {
                 con.unlink::<_, ()>(keys).await?;
             }
@@ -583,7 +654,21 @@ impl Inventory for RedisInventory {
 
     async fn restore(&self, state: &Restore) -> anyhow::Result<()> {
         let _alone = self.gate.write().await;
-        self.write(state).await
+        let mut con = self.connection();
+        let current: Option<String> = con.get(EPOCH).await?;
+        match current {
+            // Other nodes sell from it now: rewriting would drop their fresh holds.
+            Some(e) if self.others_alive().await? => {
+                tracing::info!(epoch = %e, "joining the live Redis inventory of the other nodes");
+                *self.maps.write() = state.maps.iter().cloned().collect();
+                *self.epoch.lock() = Some(e);
+            }
+            // Alone: whatever is there (holds of a node that died before recording
+            // them) gives way to the record.
+            _ => self.write(state).await?,
+        }
+        self.beat().await?;
+        Ok(())
     }
 
     async fn repair(&self, show: ShowId, state: &Restore, seen: u64) -> anyhow::Result<bool> {
@@ -600,6 +685,10 @@ impl Inventory for RedisInventory {
             .change("repair", &self.scripts.replace, &keys.all(), &args)
             .await?;
         Ok(reply.is_ok())
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     async fn probe(&self) -> Option<Result<(), String>> {
@@ -677,6 +766,12 @@ impl RedisInventory {
     }
 }
 
+/// Redis's clock, so that nodes compare beats on one clock.
+async fn redis_millis(con: &mut ConnectionManager) -> Result<i64, RedisError> {
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(con).await?;
+    Ok(secs * 1000 + micros / 1000)
+}
+
 fn unreachable(op: &'static str, e: &RedisError) -> StockError {
     tracing::warn!(op, error = %e, "the Redis inventory did not answer");
     StockError::Unavailable
@@ -706,6 +801,8 @@ fn verdict(reply: &[i64]) -> Result<(), Verdict> {
             committed: arg(2),
         }),
         Some(10) => Verdict::Refused(StockError::InUse { committed: arg(1) }),
+        Some(12) => Verdict::Refused(StockError::SeatsRequired),
+        Some(13) => Verdict::Refused(StockError::NotSeated),
         _ => Verdict::Refused(StockError::Inconsistent),
     })
 }

@@ -97,3 +97,7 @@ pub(super) const SHOWS: &str = "bo:shows";
 /// Written last by a rebuild: when it is missing or changed, Redis lost (or another
 /// node replaced) the state this node knew.
 pub(super) const EPOCH: &str = "bo:epoch";
+/// Hash: node → its last announcement (ms, Redis's clock).
+pub(super) const NODES: &str = "bo:nodes";
+/// Held by the node rebuilding a lost inventory.
+pub(super) const REBUILDING: &str = "bo:rebuilding";

@@ -3,7 +3,8 @@
 -- Replies: {0} done; {1, available} sold out; {2, owned, limit} limit reached;
 -- {3} unknown zone; {4} inconsistent; {5, seat} seat taken; {6, seat} seat blocked;
 -- {7} show unknown to this Redis; {8} nothing held under this booking;
--- {9, capacity, committed} below committed; {10, committed} in use.
+-- {9, capacity, committed} below committed; {10, committed} in use;
+-- {11} changed since read; {12} seats required; {13} not seated.
 
 -- "zone:qty:seat,seat;zone:qty:" -> {{zone=, qty=, seats={...}}, ...}
 local function items(enc)

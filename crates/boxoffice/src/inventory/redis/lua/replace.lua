@@ -24,5 +24,5 @@ end
 if type(image.seats) == 'string' then
   redis.call('SET', s, image.seats)
 end
-redis.call('HSET', m, 'ver', ver + 1, 'ops', ops + 1)
+redis.call('HSET', m, 'ver', ver + 1, 'ops', ops + 1, 'seated', image.seated)
 return {0}

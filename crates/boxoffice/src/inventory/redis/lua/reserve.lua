@@ -19,9 +19,17 @@ local owned = tonumber(redis.call('HGET', b, buyer) or '0')
 if owned + total > limit then
   return {2, owned, limit}
 end
+-- Which zones sell by seat is the show's, not the caller's, to say.
+local seated = redis.call('HGET', m, 'seated') or ''
 for _, it in ipairs(list) do
   if not counts(z, it.zone) then
     return {3}
+  end
+  local by_seat = string.find(seated, ',' .. it.zone .. ',', 1, true) ~= nil
+  if by_seat and #it.seats == 0 then
+    return {12}
+  elseif not by_seat and #it.seats > 0 then
+    return {13}
   end
 end
 local need = per_zone(list)

@@ -11,10 +11,13 @@ for i = 2, n + 1 do
 end
 local pairs_at = n + 2
 local k = tonumber(ARGV[pairs_at])
+local seated = ','
 for i = 0, k - 1 do
   local zone, cap = ARGV[pairs_at + 1 + 2 * i], ARGV[pairs_at + 2 + 2 * i]
   redis.call('HSET', z, zone .. ':c', cap, zone .. ':h', 0, zone .. ':s', 0)
+  seated = seated .. zone .. ','
 end
+redis.call('HSET', m, 'seated', seated)
 redis.call('SET', s, ARGV[pairs_at + 1 + 2 * k])
 redis.call('HINCRBY', m, 'ver', 1)
 redis.call('HINCRBY', m, 'ops', 1)
