@@ -18,7 +18,7 @@ use crate::outbox::{
     Retention,
 };
 use crate::payments::{PaymentService, SagaTiming};
-use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RateLimiter};
+use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RedisRateLimiter};
 use crate::seating::SeatingService;
 use crate::state::{AppState, Services};
 use crate::store::{Backend, DynStore, OrganizationStore, SqlStore};
@@ -385,21 +385,34 @@ impl App {
                 async move { crate::http::idempotency::purge_expired(&store, &clock).await }
             });
         }
-        let rate_limits = if config.rate_limits.enabled {
-            let limiter = Arc::new(LocalRateLimiter::new(&config.rate_limits, clock.clone())?);
+        let rate_limits: Option<DynRateLimiter> = if !config.rate_limits.enabled {
+            None
+        } else if let Some(url) = &config.redis_url {
+            // Every node draws from the same buckets.
+            let limiter = RedisRateLimiter::connect(
+                url.expose(),
+                Duration::from_millis(config.redis_timeout_ms.max(1)),
+                &config.rate_limits,
+                clock.clone(),
+            )
+            .await?;
+            Some(Arc::new(limiter))
+        } else {
+            Some(Arc::new(LocalRateLimiter::new(
+                &config.rate_limits,
+                clock.clone(),
+            )?))
+        };
+        if let Some(limiter) = rate_limits.clone() {
             // Full buckets are dropped, so memory follows the callers of the last minute.
-            let pruned = limiter.clone();
             jobs.every("rate-limit-pruner", Duration::from_secs(60), move || {
-                let limiter = pruned.clone();
+                let limiter = limiter.clone();
                 async move {
                     let kept = limiter.prune().await;
                     tracing::debug!(kept, "rate-limit buckets pruned");
                 }
             });
-            Some(limiter as DynRateLimiter)
-        } else {
-            None
-        };
+        }
         let consumer_settings = ConsumerSettings {
             batch: OUTBOX_BATCH,
             gap_grace: OUTBOX_GAP_GRACE,

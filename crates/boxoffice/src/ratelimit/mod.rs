@@ -3,7 +3,9 @@
 //! The port is async so that the scaled mode can keep the buckets in Redis.
 pub mod http;
 mod local;
+mod redis;
 
+pub use self::redis::RedisRateLimiter;
 pub use local::LocalRateLimiter;
 
 use async_trait::async_trait;

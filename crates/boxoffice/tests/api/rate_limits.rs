@@ -1,7 +1,7 @@
 //! Rate limits through HTTP: bursts, refusals with their headers, one bucket per
 //! account or address (and no new bucket for a forged address), refills over time, a
 //! refused request changing nothing, and a login flood held at the burst.
-use crate::on_both_backends;
+use crate::on_every_engine;
 use crate::support::{read, Backend, Resp, ShowSpec, TestApp, PASSWORD};
 use boxoffice::config::{Config, Limit, RateLimits};
 use serde_json::json;
@@ -59,10 +59,9 @@ fn expect_refused(r: &Resp) -> u64 {
     retry
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_login_burst_passes_then_attempts_wait_for_the_refill() {
+async fn the_login_burst_passes_then_attempts_wait_for_the_refill(backend: Backend) {
     // The defaults: 5 per minute, burst 3.
-    let app = TestApp::spawn_with(Backend::Sqlite, with_limits(RateLimits::default())).await;
+    let app = TestApp::spawn_with(backend, with_limits(RateLimits::default())).await;
     let user = app.buyer().await;
     let mut remaining = Vec::new();
     for _ in 0..3 {
@@ -92,9 +91,8 @@ async fn the_login_burst_passes_then_attempts_wait_for_the_refill() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_and_addresses_have_buckets_of_their_own() {
-    let app = TestApp::spawn_with(Backend::Sqlite, limits(|l| l.default = Limit::new(60, 2))).await;
+async fn accounts_and_addresses_have_buckets_of_their_own(backend: Backend) {
+    let app = TestApp::spawn_with(backend, limits(|l| l.default = Limit::new(60, 2))).await;
     let (a, b) = (app.buyer().await, app.buyer().await);
     for expected in [1, 0] {
         let r = app.get("/api/v1/auth/me", Some(&a.token)).await;
@@ -236,7 +234,11 @@ async fn a_refused_reserve_changes_nothing(backend: Backend) {
     app.stop().await;
 }
 
-on_both_backends!(a_refused_reserve_changes_nothing);
+on_every_engine!(
+    a_refused_reserve_changes_nothing,
+    the_login_burst_passes_then_attempts_wait_for_the_refill,
+    accounts_and_addresses_have_buckets_of_their_own,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_login_flood_from_one_address_gets_exactly_the_burst_through() {
@@ -373,4 +375,88 @@ async fn reset_and_verification_requests_are_limited_per_address() {
         .await,
     );
     app.stop().await;
+}
+
+/// A clock that moves only when told: two limiters asked at "the same instant" are.
+#[derive(Default)]
+struct Frozen(std::sync::atomic::AtomicI64);
+
+impl boxoffice::clock::Clock for Frozen {
+    fn now(&self) -> boxoffice_domain::Timestamp {
+        boxoffice_domain::Timestamp::from_millis(
+            1_800_000_000_000 + self.0.load(std::sync::atomic::Ordering::SeqCst),
+        )
+    }
+}
+
+/// The Redis limiter decides exactly as the in-process one: the same sequence of
+/// requests and pauses, the same answers (and two nodes share one bucket).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_in_redis_decide_as_the_in_process_ones_and_are_shared() {
+    use boxoffice::ratelimit::{Class, Identity, LocalRateLimiter, RateLimiter, RedisRateLimiter};
+    use rand::{Rng, SeedableRng};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let mut redis = crate::support::RedisServer::start();
+    let clock = Arc::new(Frozen::default());
+    let limits = RateLimits {
+        login: Limit::new(6, 3),
+        register: Limit::new(60, 1),
+        reserve: Limit::new(600, 20),
+        default: Limit::new(120, 5),
+        ..RateLimits::default()
+    };
+    let local = LocalRateLimiter::new(&limits, clock.clone()).expect("limits");
+    let url = redis.url();
+    let connect =
+        || RedisRateLimiter::connect(&url, Duration::from_secs(2), &limits, clock.clone());
+    let (node_a, node_b) = (
+        connect().await.expect("Redis"),
+        connect().await.expect("Redis"),
+    );
+    let who = [
+        Identity::Account(boxoffice_domain::UserId::new()),
+        Identity::Address("10.0.0.7".parse().unwrap()),
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut refused = 0;
+    for step in 0..600 {
+        let class = Class::ALL[rng.gen_range(0..4)];
+        let identity = &who[rng.gen_range(0..2)];
+        // Requests alternate between two nodes; the in-process limiter sees them all.
+        let node = if step % 2 == 0 { &node_a } else { &node_b };
+        let (expected, got) = (
+            local.check(class, identity).await,
+            node.check(class, identity).await,
+        );
+        assert_eq!(
+            (got.allowed, got.remaining, got.limit),
+            (expected.allowed, expected.remaining, expected.limit),
+            "step {step}: {class:?}"
+        );
+        let close = |a: Duration, b: Duration| a.abs_diff(b) <= Duration::from_millis(1);
+        assert!(
+            close(got.reset_after, expected.reset_after),
+            "step {step}: {got:?} vs {expected:?}"
+        );
+        match (got.retry_after, expected.retry_after) {
+            (Some(a), Some(b)) => assert!(close(a, b), "step {step}: {a:?} vs {b:?}"),
+            (a, b) => assert_eq!(a.is_some(), b.is_some(), "step {step}"),
+        }
+        refused += usize::from(!got.allowed);
+        let pause = [0, 0, 0, 50, 500, 5_000, 20_000][rng.gen_range(0..7)];
+        clock
+            .0
+            .fetch_add(pause, std::sync::atomic::Ordering::SeqCst);
+    }
+    assert!(
+        refused > 20,
+        "the sequence reaches the limits: {refused} refused"
+    );
+    // Redis gone: the node counts alone instead of refusing everyone.
+    redis.kill();
+    let fresh = Identity::Address("10.0.0.8".parse().unwrap());
+    let alone = node_a.check(Class::Login, &fresh).await;
+    assert!(alone.allowed);
+    assert_eq!((alone.limit, alone.remaining), (3, 2));
 }

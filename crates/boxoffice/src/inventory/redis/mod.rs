@@ -352,19 +352,15 @@ impl RedisInventory {
         let mut con = self.connection();
         let mut cursor: u64 = 0;
         loop {
+            // Only the inventory's keys: rate limits and the nodes' beats stay.
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(format!("{PREFIX}*"))
+                .arg(format!("{PREFIX}{{show:*"))
                 .arg("COUNT")
                 .arg(1000)
                 .query_async(&mut con)
                 .await?;
-            // The rebuild lock and the nodes' beats outlive the state they guard.
-            let keys: Vec<String> = keys
-                .into_iter()
-                .filter(|k| k != REBUILDING && k != NODES)
-                .collect();
             if !keys.is_empty() {
                 con.unlink::<_, ()>(keys).await?;
             }
@@ -373,6 +369,7 @@ impl RedisInventory {
             }
             cursor = next;
         }
+        con.del::<_, ()>(SHOWS).await?;
         for (show, s) in rebuilt.export() {
             let mut pipe = redis::pipe();
             ShowImage::of(&s).write(&ShowKeys::of(show), &mut pipe);
