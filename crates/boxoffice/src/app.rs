@@ -14,8 +14,8 @@ use crate::mail::{MailService, RetryPolicy};
 use crate::notifications::{NotificationProjection, NotificationService};
 use crate::organizations::{Access, OrganizationService};
 use crate::outbox::{
-    ConsumerSettings, Consumers, DeadLetterService, LocalRelay, OutboxConsumer, OutboxHandler,
-    Retention,
+    ConsumerSettings, Consumers, DeadLetterService, JetStreamRelay, LocalRelay, OutboxConsumer,
+    OutboxHandler, Retention,
 };
 use crate::payments::{PaymentService, SagaTiming};
 use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RedisRateLimiter};
@@ -429,7 +429,7 @@ impl App {
             clock.clone(),
             audit.clone(),
         ));
-        let handlers: [(&'static str, Arc<dyn OutboxHandler>); 4] = [
+        let mut handlers: Vec<(&'static str, Arc<dyn OutboxHandler>)> = vec![
             (
                 crate::audit::OUTBOX_CONSUMER,
                 Arc::new(BookingAuditProjection::new(store.clone())),
@@ -457,6 +457,12 @@ impl App {
                 Arc::new(TicketProjection::new(tickets.clone(), mail.clone())),
             ),
         ];
+        if let Some(url) = &config.nats_url {
+            let relay =
+                JetStreamRelay::connect(url.expose(), &config.nats_stream, Duration::from_secs(5))
+                    .await?;
+            handlers.push((crate::outbox::jetstream::OUTBOX_CONSUMER, Arc::new(relay)));
+        }
         for (name, handler) in handlers {
             let consumer = Arc::new(OutboxConsumer::new(
                 name,

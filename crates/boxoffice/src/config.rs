@@ -71,6 +71,11 @@ pub struct Config {
     /// `redis://host:port`: live inventory in Redis (scaled mode). Unset, it lives in
     /// the process.
     pub redis_url: Option<SecretUrl>,
+    /// `nats://host:4222`: the worker relays every outbox event to NATS JetStream
+    /// (subjects `boxoffice.<event type>`) for consumers outside boxoffice.
+    pub nats_url: Option<SecretUrl>,
+    /// The JetStream stream the relay publishes to (created when missing).
+    pub nats_stream: String,
     /// Multiplexed connections to Redis.
     pub redis_connections: usize,
     /// A Redis call that takes longer fails; the request is answered 503.
@@ -422,6 +427,8 @@ const KEYS: &[&str] = &[
     "role",
     "redis_url",
     "redis_connections",
+    "nats_url",
+    "nats_stream",
     "redis_timeout_ms",
     "durability",
     "jwt_secret",
@@ -476,6 +483,8 @@ impl Default for Config {
             role: Role::All,
             redis_url: None,
             redis_connections: 2,
+            nats_url: None,
+            nats_stream: "BOXOFFICE".into(),
             redis_timeout_ms: 2_000,
             durability: Durability::Full,
             jwt_secret: None,

@@ -13,6 +13,7 @@ mod concurrency;
 mod conflicts;
 mod crash;
 mod dead_letters;
+mod event_stream;
 mod expiry;
 mod gateway;
 mod idempotency;

@@ -1,0 +1,165 @@
+//! The outbox relayed to NATS JetStream (a `nats-server -js` of the test's own): every
+//! event arrives once on `boxoffice.<event type>` with the outbox id as message id and
+//! the request's trace, in spite of NATS being killed and restarted while events are
+//! written; an outside consumer reads them on a durable pull consumer with explicit
+//! acknowledgements.
+use crate::on_both_backends;
+use crate::support::{Backend, NatsServer, ShowSpec, TestApp};
+use async_nats::jetstream;
+use futures_util::StreamExt;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// Every message of the stream: outbox id → (subject, traceparent, body).
+async fn stream_messages(
+    url: &str,
+) -> HashMap<String, (String, Option<String>, serde_json::Value)> {
+    let client = async_nats::connect(url).await.expect("NATS answers");
+    let js = jetstream::new(client);
+    let mut stream = js.get_stream("BOXOFFICE").await.expect("the stream exists");
+    let count = stream.info().await.expect("stream info").state.messages;
+    let mut out = HashMap::new();
+    for seq in 1..=count {
+        let m = stream.get_raw_message(seq).await.expect("a message");
+        let id = m
+            .headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .expect("a message id")
+            .to_string();
+        let trace = m.headers.get("traceparent").map(|v| v.to_string());
+        let body = serde_json::from_slice(&m.payload).expect("JSON");
+        assert!(
+            out.insert(id.clone(), (m.subject.to_string(), trace, body))
+                .is_none(),
+            "event {id} published twice"
+        );
+    }
+    out
+}
+
+/// Waits until the stream holds every outbox event; returns the messages.
+async fn until_relayed(
+    app: &TestApp,
+    nats: &NatsServer,
+) -> HashMap<String, (String, Option<String>, serde_json::Value)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let want: HashSet<String> = app.outbox().await.into_iter().map(|e| e.id).collect();
+        if let Ok(Ok(got)) = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::spawn({
+                let url = nats.url();
+                async move { stream_messages(&url).await }
+            }),
+        )
+        .await
+        {
+            let ids: HashSet<String> = got.keys().cloned().collect();
+            if ids == want {
+                return got;
+            }
+            assert!(ids.is_subset(&want), "only outbox events are published");
+        }
+        assert!(Instant::now() < deadline, "every event relayed within 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn events_reach_jetstream_once_each_across_a_nats_restart(backend: Backend) {
+    let mut nats = NatsServer::start();
+    let url = nats.url();
+    let app = TestApp::spawn_with(backend, |c| {
+        c.nats_url = Some(boxoffice::config::SecretUrl::new(url.clone()));
+        c.outbox_retry_base_ms = 100;
+        c.outbox_retry_cap_ms = 1_000;
+        c.outbox_retry_attempts = 50;
+    })
+    .await;
+    let show = app
+        .show_with(ShowSpec {
+            capacity: 50,
+            per_user_limit: Some(20),
+            ..ShowSpec::default()
+        })
+        .await;
+    let buyer = app.buyer().await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(app.hold(&buyer.token, &show, 1).await);
+    }
+    app.confirm(&buyer.token, &held[0]).await.expect(200);
+    let traced = app
+        .client
+        .post(app.url("/api/v1/bookings/reserve"))
+        .bearer_auth(&buyer.token)
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .json(&serde_json::json!({"show_id": show.show_id, "zone_id": show.zone_id, "quantity": 1}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(traced.status(), 201);
+    let first = until_relayed(&app, &nats).await;
+    for e in app.outbox().await {
+        let (subject, _, body) = &first[&e.id];
+        assert_eq!(subject, &format!("boxoffice.{}", e.event_type));
+        assert_eq!(body["type"], e.event_type.as_str());
+        assert_eq!(body["aggregate_id"], e.aggregate_id.as_str());
+        assert_eq!(body["payload"], e.payload);
+    }
+    assert!(
+        first.values().any(
+            |(subject, trace, _)| subject == "boxoffice.booking.reserved"
+                && trace
+                    .as_deref()
+                    .is_some_and(|t| t.contains("0af7651916cd43dd8448eb211c80319c"))
+        ),
+        "the caller's trace travels with its event"
+    );
+
+    // NATS dies while events are written, and comes back on the same data.
+    nats.kill();
+    for _ in 0..4 {
+        held.push(app.hold(&buyer.token, &show, 1).await);
+    }
+    app.cancel(&buyer.token, &held[1]).await.expect(200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nats.restart();
+    let all = until_relayed(&app, &nats).await;
+    assert!(all.len() > first.len());
+
+    // An outside consumer: a durable pull consumer, each message acknowledged.
+    let js = jetstream::new(async_nats::connect(nats.url()).await.expect("NATS"));
+    let stream = js.get_stream("BOXOFFICE").await.expect("stream");
+    let consumer: jetstream::consumer::PullConsumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some("box-office-report".into()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .expect("a durable consumer");
+    let mut batch = consumer
+        .fetch()
+        .max_messages(all.len())
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .expect("a batch");
+    let mut read = HashSet::new();
+    while let Some(m) = batch.next().await {
+        let m = m.expect("a message");
+        let id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID));
+        read.insert(id.expect("a message id").to_string());
+        m.ack().await.expect("acknowledged");
+    }
+    assert_eq!(read, all.keys().cloned().collect::<HashSet<_>>());
+    app.stop().await;
+}
+
+on_both_backends!(events_reach_jetstream_once_each_across_a_nats_restart);
