@@ -457,12 +457,21 @@ impl App {
                 Arc::new(TicketProjection::new(tickets.clone(), mail.clone())),
             ),
         ];
-        if let Some(url) = &config.nats_url {
-            let relay =
-                JetStreamRelay::connect(url.expose(), &config.nats_stream, Duration::from_secs(5))
-                    .await?;
-            handlers.push((crate::outbox::jetstream::OUTBOX_CONSUMER, Arc::new(relay)));
-        }
+        let event_stream = match (&config.nats_url, leader) {
+            (Some(url), true) => {
+                let relay = Arc::new(
+                    JetStreamRelay::connect(
+                        url.expose(),
+                        &config.nats_stream,
+                        Duration::from_secs(5),
+                    )
+                    .await?,
+                );
+                handlers.push((crate::outbox::jetstream::OUTBOX_CONSUMER, relay.clone()));
+                Some(relay)
+            }
+            _ => None,
+        };
         for (name, handler) in handlers {
             let consumer = Arc::new(OutboxConsumer::new(
                 name,
@@ -576,6 +585,7 @@ impl App {
             notifications,
             queue,
             keys,
+            event_stream,
             tickets,
             health,
         }));

@@ -67,4 +67,6 @@ pub struct Services {
     pub tickets: Arc<crate::tickets::TicketService>,
     /// Whether every background task is alive (readiness).
     pub health: Health,
+    /// The relay to NATS JetStream, when `nats_url` is set and this process runs it.
+    pub event_stream: Option<Arc<crate::outbox::JetStreamRelay>>,
 }

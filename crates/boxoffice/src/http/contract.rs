@@ -734,7 +734,14 @@ pub fn readiness_status() -> Object {
 
 pub fn dependency_name() -> Object {
     closed_set(
-        &["tasks", "store", "inventory", "smtp", "payment_gateway"],
+        &[
+            "tasks",
+            "store",
+            "inventory",
+            "smtp",
+            "payment_gateway",
+            "event_stream",
+        ],
         false,
     )
 }

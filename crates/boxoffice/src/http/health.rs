@@ -31,7 +31,7 @@ pub struct Readiness {
 #[derive(Serialize, ToSchema)]
 pub struct Check {
     /// `tasks` (background tasks), `store`, `inventory` (Redis, in scaled mode),
-    /// `smtp`, `payment_gateway`.
+    /// `smtp`, `payment_gateway`, `event_stream` (NATS, when relayed).
     #[schema(schema_with = crate::http::contract::dependency_name)]
     pub name: &'static str,
     #[schema(schema_with = crate::http::contract::dependency_status)]
@@ -74,7 +74,7 @@ async fn ready(State(s): State<AppState>) -> Result<axum::Json<Readiness>> {
         latency_ms: 0.0,
         detail: failure,
     };
-    let (store, inventory, smtp, gateway) = tokio::join!(
+    let (store, inventory, smtp, gateway, stream) = tokio::join!(
         probe("store", true, async {
             Some(s.store.ping().await.map_err(|e| {
                 tracing::warn!(error = %e, "readiness: the store does not answer");
@@ -94,8 +94,11 @@ async fn ready(State(s): State<AppState>) -> Result<axum::Json<Readiness>> {
                 .await
                 .map(|r| r.map_err(|e| e.to_string()))
         }),
+        probe("event_stream", false, async {
+            s.event_stream.as_ref().map(|r| r.probe())
+        }),
     );
-    let checks: Vec<Check> = [Some(tasks), store, inventory, smtp, gateway]
+    let checks: Vec<Check> = [Some(tasks), store, inventory, smtp, gateway, stream]
         .into_iter()
         .flatten()
         .collect();

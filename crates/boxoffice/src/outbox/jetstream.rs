@@ -17,6 +17,7 @@ pub const OUTBOX_CONSUMER: &str = "jetstream-relay";
 pub const SUBJECT_PREFIX: &str = "boxoffice";
 
 pub struct JetStreamRelay {
+    client: async_nats::Client,
     context: jetstream::Context,
     stream: String,
     /// Created (or found) once NATS first answers.
@@ -34,10 +35,19 @@ impl JetStreamRelay {
             .connect(url)
             .await?;
         Ok(Self {
-            context: jetstream::new(client),
+            context: jetstream::new(client.clone()),
+            client,
             stream: stream.to_owned(),
             ready: OnceCell::new(),
         })
+    }
+
+    /// Whether NATS is connected (readiness: events wait in the outbox meanwhile).
+    pub fn probe(&self) -> Result<(), String> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            other => Err(format!("NATS is {other}")),
+        }
     }
 
     async fn ensure_stream(&self) -> anyhow::Result<()> {

@@ -65,6 +65,20 @@ async fn until_relayed(
     }
 }
 
+/// The `event_stream` check of a ready (200) answer.
+async fn stream_check(app: &TestApp) -> String {
+    let r = app.get("/health/ready", None).await;
+    let body = r.expect(200);
+    let check = body["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "event_stream")
+        .unwrap_or_else(|| panic!("readiness lists the event stream: {body}"));
+    assert_eq!(check["required"], false);
+    check["status"].as_str().expect("a status").to_owned()
+}
+
 async fn events_reach_jetstream_once_each_across_a_nats_restart(backend: Backend) {
     let mut nats = NatsServer::start();
     let url = nats.url();
@@ -119,8 +133,15 @@ async fn events_reach_jetstream_once_each_across_a_nats_restart(backend: Backend
         "the caller's trace travels with its event"
     );
 
-    // NATS dies while events are written, and comes back on the same data.
+    assert_eq!(stream_check(&app).await, "up");
+    // NATS dies while events are written, and comes back on the same data. Readiness
+    // says so without failing: the events wait in the outbox.
     nats.kill();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stream_check(&app).await != "down" {
+        assert!(Instant::now() < deadline, "readiness sees NATS gone");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for _ in 0..4 {
         held.push(app.hold(&buyer.token, &show, 1).await);
     }
