@@ -387,7 +387,7 @@ impl App {
         }
         let rate_limits: Option<DynRateLimiter> = if !config.rate_limits.enabled {
             None
-        } else if let Some(url) = &config.redis_url {
+        } else if let (Some(url), true) = (&config.redis_url, config.rate_limits.shared) {
             // Every node draws from the same buckets.
             let limiter = RedisRateLimiter::connect(
                 url.expose(),

@@ -325,6 +325,9 @@ impl Limit {
 pub struct RateLimits {
     /// Off: no request is counted or refused.
     pub enabled: bool,
+    /// With `redis_url`: buckets every node shares, in Redis (one more Redis call per
+    /// request). Off: each node keeps its own, and a limit holds per node.
+    pub shared: bool,
     /// `POST /api/v1/auth/login`, per client address.
     pub login: Limit,
     /// `POST /api/v1/auth/register`, per client address.
@@ -339,6 +342,7 @@ impl Default for RateLimits {
     fn default() -> Self {
         Self {
             enabled: true,
+            shared: true,
             login: Limit::new(5, 3),
             register: Limit::new(3, 2),
             reserve: Limit::new(20, 10),
@@ -354,6 +358,7 @@ impl RateLimits {
         let high = Limit::new(1_000_000_000, 1_000_000);
         Self {
             enabled: true,
+            shared: true,
             login: high,
             register: high,
             reserve: high,

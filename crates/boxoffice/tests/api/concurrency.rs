@@ -2,7 +2,7 @@
 //! Exactly the capacity is held, everyone else hears "sold out", and the counters
 //! match the record after every later step.
 use crate::on_every_engine;
-use crate::support::{read, zone_totals, Backend, Resp, ShowSpec, TestApp};
+use crate::support::{read, zone_totals, Backend, Resp, TestApp};
 use serde_json::json;
 use std::collections::HashSet;
 
@@ -47,14 +47,7 @@ pub(crate) async fn rush(
 
 async fn flash_sale_never_oversells(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let admin = app.admin().await;
-    let show = app
-        .show_with(ShowSpec {
-            capacity: CAPACITY as i64,
-            ..ShowSpec::default()
-        })
-        .await;
-    let buyers = app.bulk_buyers(&admin, BUYERS).await;
+    let (show, buyers) = app.crowd(CAPACITY, BUYERS).await;
 
     let responses = rush(&app, &buyers, &show.show_id, &show.zone_id).await;
     let mut winners = Vec::new();

@@ -192,6 +192,22 @@ impl Server {
         }
     }
 
+    /// Sends a signal by name (`STOP` pauses the process, `CONT` resumes it).
+    pub(crate) fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("still running");
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIG{name} sent");
+    }
+
+    /// Whether the process still runs.
+    pub(crate) fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGKILL: no shutdown hook, no flush.
     pub(crate) async fn kill(&mut self) {
         self.child.kill().await.expect("killed");

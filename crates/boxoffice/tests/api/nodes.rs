@@ -2,8 +2,8 @@
 //! `boxoffice worker` as separate processes on one PostgreSQL database and one Redis
 //! (a `redis-server` of the test's own). `boxoffice loadtest` spreads a sale across
 //! the three; then an API node is killed with `kill -9` and Redis restarts empty in
-//! the middle of a rush. Nothing is oversold, every acknowledged hold is in the record,
-//! and the sale completes.
+//! the middle of a rush, and the worker is paused for the rest of it. Nothing is
+//! oversold, every acknowledged hold is in the record, and the sale completes.
 use crate::crash::{admin_token, bulk, sale, Server, Setup, ADMIN_EMAIL};
 use crate::support::{client, read, Backend, RedisServer, TestDb, PASSWORD};
 use serde_json::{json, Value};
@@ -101,7 +101,7 @@ async fn a_killed_api_node_and_an_empty_redis_mid_sale_lose_nothing() {
     let db = TestDb::create(Backend::Postgres).await;
     let mut redis = RedisServer::start();
     let work = tempfile::tempdir().expect("a folder");
-    let (_setup, mut nodes, _worker) = cluster(&db, &redis, work.path()).await;
+    let (_setup, mut nodes, mut worker) = cluster(&db, &redis, work.path()).await;
     let http = client();
     let admin = admin_token(&http, &nodes[0]).await;
     let (show, zone) = sale(&http, &nodes[0], &admin, CAPACITY, 1000).await;
@@ -157,7 +157,9 @@ async fn a_killed_api_node_and_an_empty_redis_mid_sale_lose_nothing() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    // The rest of the sale on the two survivors, retrying what was refused meanwhile.
+    // The worker is paused for the rest of the sale: nothing on the hot path waits
+    // for it. The rest of the sale on the two survivors, retrying what was refused.
+    worker.signal("STOP");
     let second: Vec<_> = again
         .into_iter()
         .chain(300..buyers.len())
@@ -176,6 +178,7 @@ async fn a_killed_api_node_and_an_empty_redis_mid_sale_lose_nothing() {
         }
     }
     assert!(sold_out > 0, "the sale sold out");
+    worker.signal("CONT");
     let distinct: HashSet<&String> = acked.iter().collect();
     assert_eq!(distinct.len(), acked.len());
     // Every acknowledged hold is in the record; nothing beyond the capacity is.
@@ -194,6 +197,7 @@ async fn a_killed_api_node_and_an_empty_redis_mid_sale_lose_nothing() {
     assert_eq!(report["zones"][0]["recorded_held"], CAPACITY, "{report}");
     assert_eq!(report["zones"][0]["held"], CAPACITY, "{report}");
     assert_eq!(report["consistent"], true, "{report}");
+    assert!(worker.running(), "the worker resumed");
 }
 
 /// Ids of the bookings the database holds for the test's show.

@@ -79,14 +79,7 @@ fn sort(responses: &[Resp]) -> (Vec<String>, usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inventory_lives_in_redis_and_is_rebuilt_after_redis_restarts_empty() {
     let mut app = TestApp::spawn(Backend::Redis).await;
-    let admin = app.admin().await;
-    let show = app
-        .show_with(ShowSpec {
-            capacity: CAPACITY as i64,
-            ..ShowSpec::default()
-        })
-        .await;
-    let buyers = app.bulk_buyers(&admin, 200).await;
+    let (show, buyers) = app.crowd(CAPACITY, 200).await;
     let ready = until_ready(&app).await;
     assert_eq!(check(&ready, "inventory")["status"], "up", "{ready}");
     assert_eq!(check(&ready, "inventory")["required"], true, "{ready}");
@@ -153,14 +146,7 @@ async fn the_inventory_lives_in_redis_and_is_rebuilt_after_redis_restarts_empty(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_lost_in_the_middle_of_a_rush_never_sells_a_ticket_twice() {
     let mut app = TestApp::spawn(Backend::Redis).await;
-    let admin = app.admin().await;
-    let show = app
-        .show_with(ShowSpec {
-            capacity: CAPACITY as i64,
-            ..ShowSpec::default()
-        })
-        .await;
-    let buyers = app.bulk_buyers(&admin, 400).await;
+    let (show, buyers) = app.crowd(CAPACITY, 400).await;
     // Three waves; Redis restarts empty while the second is in flight.
     let first = rush(&app, &buyers[..60], &show.show_id, &show.zone_id).await;
     let (mut granted, _, _) = sort(&first);

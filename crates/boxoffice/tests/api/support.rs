@@ -78,130 +78,124 @@ pub enum Backend {
     Redis,
 }
 
-/// A `redis-server` of the test's own on a free port, keeping nothing on disk, so a
-/// test may kill and restart it without touching the machine's Redis.
-pub struct RedisServer {
-    pub port: u16,
+/// A server process of the test's own on a free port: started, awaited until it
+/// listens, killed (`kill -9`) and started again on demand, killed with the value.
+struct Daemon {
+    program: &'static str,
+    args: Vec<std::ffi::OsString>,
+    port: u16,
     child: Option<std::process::Child>,
 }
 
-impl RedisServer {
-    pub fn start() -> Self {
-        let mut server = Self {
-            port: free_port(),
+impl Daemon {
+    fn start(program: &'static str, port: u16, args: Vec<std::ffi::OsString>) -> Self {
+        let mut daemon = Self {
+            program,
+            args,
+            port,
             child: None,
         };
-        server.launch();
-        server
+        daemon.launch();
+        daemon
     }
 
     fn launch(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port"])
-            .arg(self.port.to_string())
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+        let child = std::process::Command::new(self.program)
+            .args(&self.args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("redis-server runs (apt-get install redis-server)");
+            .unwrap_or_else(|e| panic!("{} runs (apt-get install it): {e}", self.program));
         self.child = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 std::time::Instant::now() < deadline,
-                "redis-server listens within 10 s"
+                "{} listens within 10 s",
+                self.program
             );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// `kill -9`: everything it held is gone.
-    pub fn kill(&mut self) {
+    fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `redis-server` of the test's own, keeping nothing on disk, so a test may kill
+/// and restart it without touching the machine's Redis.
+pub struct RedisServer(Daemon);
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let port = free_port();
+        let args = format!("--bind 127.0.0.1 --port {port} --appendonly no --protected-mode no");
+        let mut args: Vec<std::ffi::OsString> = args.split(' ').map(Into::into).collect();
+        args.extend(["--save".into(), "".into()]);
+        Self(Daemon::start("redis-server", port, args))
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.0.port)
+    }
+
+    /// `kill -9`: everything it held is gone.
+    pub fn kill(&mut self) {
+        self.0.kill();
     }
 
     /// Kills it and starts an empty one on the same port, as a restart of a Redis
     /// that keeps nothing on disk.
     pub fn restart_empty(&mut self) {
-        self.kill();
-        self.launch();
+        self.0.kill();
+        self.0.launch();
     }
 }
 
-/// A `nats-server -js` of the test's own on a free port, its JetStream data in a
-/// folder that outlives a restart (as a server with a disk would).
+/// A `nats-server -js` of the test's own, its JetStream data in a folder that
+/// outlives a restart (as a server with a disk would).
 pub struct NatsServer {
-    pub port: u16,
-    dir: tempfile::TempDir,
-    child: Option<std::process::Child>,
+    daemon: Daemon,
+    _dir: tempfile::TempDir,
 }
 
 impl NatsServer {
     pub fn start() -> Self {
-        let mut server = Self {
-            port: free_port(),
-            dir: tempfile::tempdir().expect("a folder"),
-            child: None,
-        };
-        server.launch();
-        server
-    }
-
-    fn launch(&mut self) {
-        let child = std::process::Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p"])
-            .arg(self.port.to_string())
-            .arg("-sd")
-            .arg(self.dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server runs (apt-get install nats-server)");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "nats-server listens within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("a folder");
+        let args = ["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"]
+            .into_iter()
+            .map(Into::into)
+            .chain([dir.path().as_os_str().to_owned()])
+            .collect();
+        Self {
+            daemon: Daemon::start("nats-server", port, args),
+            _dir: dir,
         }
     }
 
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://127.0.0.1:{}", self.daemon.port)
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.daemon.kill();
     }
 
     /// `kill -9`, then the same server again on the same port and data.
     pub fn restart(&mut self) {
-        self.kill();
-        self.launch();
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
+        self.daemon.kill();
+        self.daemon.launch();
     }
 }
 
@@ -756,6 +750,19 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.expect(200)["role"], role);
+    }
+
+    /// A crowd for a sale: a show of `capacity` tickets in one zone and `buyers`
+    /// buyers provisioned by an admin.
+    pub async fn crowd(&self, capacity: u64, buyers: u32) -> (ShowFixture, Vec<(String, String)>) {
+        let admin = self.admin().await;
+        let show = self
+            .show_with(ShowSpec {
+                capacity: capacity as i64,
+                ..ShowSpec::default()
+            })
+            .await;
+        (show, self.bulk_buyers(&admin, buyers).await)
     }
 
     /// `count` buyers provisioned through the admin API: `(id, access token)`.
