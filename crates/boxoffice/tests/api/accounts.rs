@@ -170,9 +170,24 @@ async fn logout_revokes_the_refresh_token(backend: Backend) {
         .expect_problem(401, "/problems/unauthorized");
 }
 
+/// The largest batch an admin may provision binds more values than one PostgreSQL
+/// statement can carry: it is split, not refused with a 500.
+async fn the_largest_bulk_provisioning_is_stored_whole(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await;
+    let count = boxoffice_domain::account::MAX_BULK_ACCOUNTS;
+    let buyers = app.bulk_buyers(&admin, count).await;
+    assert_eq!(buyers.len() as u32, count);
+    let stored = app.state.store.count_users().await.expect("a count");
+    assert_eq!(stored, i64::from(count) + 1, "every buyer and the admin");
+    let (_, token) = buyers.last().expect("a buyer");
+    app.get("/api/v1/auth/me", Some(token)).await.expect(200);
+}
+
 on_both_backends!(
     refresh_rotation_and_reuse_revokes_the_family,
-    logout_revokes_the_refresh_token
+    logout_revokes_the_refresh_token,
+    the_largest_bulk_provisioning_is_stored_whole,
 );
 
 #[tokio::test]

@@ -10,6 +10,9 @@ use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Executor};
 
+/// Values one PostgreSQL statement may bind (the protocol counts them in 16 bits).
+const PG_MAX_BINDS: usize = 65_535;
+
 pub(super) struct Batch {
     conn: PoolConnection<Any>,
     backend: Backend,
@@ -56,8 +59,13 @@ impl Batch {
                     .fetch_all(Backend::Sqlite, &mut *self.conn)
                     .await
             }
-            // Only inserts and nothing before: one statement is its own transaction.
-            Backend::Postgres if !self.begun && commit => {
+            // Only inserts and nothing before: one statement is its own transaction,
+            // within what one PostgreSQL statement may bind.
+            Backend::Postgres
+                if !self.begun
+                    && commit
+                    && statements.iter().map(Sql::arg_count).sum::<usize>() <= PG_MAX_BINDS =>
+            {
                 Sql::with_all(statements)
                     .fetch_all(Backend::Postgres, &mut *self.conn)
                     .await
@@ -75,6 +83,7 @@ impl Batch {
         result
     }
 
+    /// Statements one after another in a transaction (what does not fit in one).
     async fn send_one_by_one(
         &mut self,
         statements: Vec<Sql>,

@@ -106,6 +106,10 @@ impl Sql {
         }
         script
     }
+    /// How many values the statement binds.
+    pub(super) fn arg_count(&self) -> usize {
+        self.args.len()
+    }
     /// Inserts (or other writes without RETURNING) as one PostgreSQL statement: all
     /// but the last become data-modifying CTEs (`WITH w0 AS (…) …`), which run
     /// atomically together.
