@@ -581,11 +581,12 @@ impl BookingService {
             .require(&who, show.organization_id, Permission::ViewSales)
             .await?;
         let live = self.inventory.counts(show_id).await.unwrap_or_default();
+        let live_max = self.inventory.max_per_buyer(show_id).await.unwrap_or(0);
         let recorded = self.store.show_tallies(show_id).await?;
         let limit = show.show.details.per_user_limit;
-        let mut consistent = live.max_per_buyer <= limit
+        let mut consistent = live_max <= limit
             && recorded.max_per_buyer <= limit
-            && live.max_per_buyer == recorded.max_per_buyer;
+            && live_max == recorded.max_per_buyer;
         let zones = show
             .zones
             .iter()
@@ -616,7 +617,7 @@ impl BookingService {
         Ok(SalesReport {
             show_id,
             per_user_limit: limit,
-            max_per_buyer: live.max_per_buyer,
+            max_per_buyer: live_max,
             recorded_max_per_buyer: recorded.max_per_buyer,
             zones,
             consistent,

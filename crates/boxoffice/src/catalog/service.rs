@@ -553,11 +553,7 @@ impl CatalogService {
         }
         let mut show = meta.show.clone();
         show.details = self.parse_show(&input)?;
-        let holds = self
-            .inventory
-            .counts(id)
-            .await
-            .map_or(0, |c| c.max_per_buyer);
+        let holds = self.inventory.max_per_buyer(id).await.unwrap_or(0);
         if show.details.per_user_limit < holds {
             return Err(Error::field(
                 "per_user_limit",

@@ -205,10 +205,13 @@ impl Inventory for LocalInventory {
         zones.sort_by_key(|(id, _)| *id);
         Some(ShowCounts {
             zones,
-            max_per_buyer: guard.stock.max_owned(),
             pending_holds: guard.deadlines.len(),
             version: 0,
         })
+    }
+
+    async fn max_per_buyer(&self, show: ShowId) -> Option<u32> {
+        Some(self.entry(show)?.lock().stock.max_owned())
     }
 
     async fn restore(&self, state: &Restore) -> anyhow::Result<()> {
@@ -389,7 +392,7 @@ mod tests {
         let c = inv.counts(show).await.unwrap();
         assert_eq!(c.zones[0].1.sold, 3);
         assert_eq!(c.zones[0].1.available(), 7);
-        assert_eq!(c.max_per_buyer, 3);
+        assert_eq!(inv.max_per_buyer(show).await, Some(3));
         assert!(matches!(
             inv.remove_show(show).await,
             Err(StockError::InUse { committed: 3 })

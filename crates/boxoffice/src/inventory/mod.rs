@@ -44,8 +44,6 @@ impl From<&BookingRecord> for Hold {
 #[derive(Clone, Debug, Default)]
 pub struct ShowCounts {
     pub zones: Vec<(ZoneId, ZoneCounts)>,
-    /// Most tickets any one buyer holds or owns for the show.
-    pub max_per_buyer: u32,
     /// Holds not yet confirmed, released or expired.
     pub pending_holds: usize,
     /// Moves on every change of the show (an engine outside the process), so a
@@ -109,6 +107,9 @@ pub trait Inventory: Send + Sync {
     /// Holds whose deadline is at or before `now`, oldest first.
     async fn due(&self, now: Timestamp, max: usize) -> Vec<Hold>;
     async fn counts(&self, show: ShowId) -> Option<ShowCounts>;
+    /// Most tickets any one buyer holds or owns for the show: a walk over every
+    /// buyer, so apart from `counts`, which metrics and admission read often.
+    async fn max_per_buyer(&self, show: ShowId) -> Option<u32>;
     /// Replaces all state with what the store holds.
     async fn restore(&self, state: &Restore) -> anyhow::Result<()>;
     /// Puts one show back to the record's state (`state` holds at least that show),

@@ -635,18 +635,31 @@ impl Inventory for RedisInventory {
         let mut invocation = self.scripts.counts.prepare_invoke();
         invocation
             .key(&keys.zones)
-            .key(&keys.buyers)
             .key(&keys.deadlines)
             .key(&keys.meta);
-        type Reply = Option<(Vec<String>, u32, usize, u64, u64)>;
-        let (flat, max_per_buyer, pending_holds, _, version) =
+        type Reply = Option<(Vec<String>, usize, u64)>;
+        let (flat, pending_holds, version) =
             self.call::<Reply>("counts", &invocation).await.ok()??;
         Some(ShowCounts {
             zones: zone_counts(&flat),
-            max_per_buyer,
             pending_holds,
             version,
         })
+    }
+
+    async fn max_per_buyer(&self, show: ShowId) -> Option<u32> {
+        let started = Instant::now();
+        let mut con = self.connection();
+        let owned: Result<Vec<u32>, _> = con.hvals(&ShowKeys::of(show).buyers).await;
+        metrics::histogram!(names::REDIS_OPERATION, "op" => "max_per_buyer")
+            .record(started.elapsed().as_secs_f64());
+        match owned {
+            Ok(owned) => Some(owned.into_iter().max().unwrap_or(0)),
+            Err(e) => {
+                unreachable("max_per_buyer", &e);
+                None
+            }
+        }
     }
 
     async fn restore(&self, state: &Restore) -> anyhow::Result<()> {
