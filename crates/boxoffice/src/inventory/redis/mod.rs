@@ -42,6 +42,16 @@ pub struct RedisSettings {
     pub timeout: Duration,
 }
 
+/// The epoch in Redis as this node sees it.
+enum Epoch {
+    /// The one this node wrote or adopted.
+    Known,
+    /// Written by another node's rebuild.
+    Other(String),
+    /// Gone: Redis lost the state.
+    Missing,
+}
+
 /// How a script answered, beyond the rules' own refusals.
 enum Verdict {
     Refused(StockError),
@@ -146,15 +156,22 @@ impl RedisInventory {
         Ok(verdict(&reply))
     }
 
+    /// The epoch Redis holds now, against the one this node knows.
+    async fn epoch(&self) -> Result<Epoch, RedisError> {
+        let mut con = self.connection();
+        let current: Option<String> = con.get(EPOCH).await?;
+        Ok(match current {
+            None => Epoch::Missing,
+            Some(e) if self.epoch.lock().as_deref() == Some(e.as_str()) => Epoch::Known,
+            Some(e) => Epoch::Other(e),
+        })
+    }
+
     /// What a refusal means when Redis did not know the show: lost state (rebuild,
     /// answer "unavailable") or a show that does not exist.
     async fn no_show(&self) -> StockError {
-        let mut con = self.connection();
-        let current: Result<Option<String>, _> = con.get(EPOCH).await;
-        match current {
-            Ok(Some(e)) if self.epoch.lock().as_deref() == Some(e.as_str()) => {
-                StockError::UnknownZone
-            }
+        match self.epoch().await {
+            Ok(Epoch::Known) => StockError::UnknownZone,
             Ok(_) => {
                 self.mark_lost();
                 StockError::Unavailable
@@ -264,20 +281,18 @@ impl RedisInventory {
         Fut: Future<Output = anyhow::Result<Restore>>,
     {
         self.beat().await?;
-        let mut con = self.connection();
-        let current: Option<String> = con.get(EPOCH).await?;
-        let known = self.epoch.lock().clone();
-        match current {
-            Some(e) if known.as_deref() == Some(e.as_str()) => return Ok(false),
-            Some(e) => {
+        match self.epoch().await? {
+            Epoch::Known => return Ok(false),
+            Epoch::Other(e) => {
                 // Another node rebuilt it: what is there is the record's state.
                 tracing::info!(epoch = %e, "the Redis inventory was rebuilt by another node; adopting it");
                 *self.epoch.lock() = Some(e);
                 self.lost.store(false, Ordering::SeqCst);
                 return Ok(false);
             }
-            None => self.mark_lost(),
+            Epoch::Missing => self.mark_lost(),
         }
+        let mut con = self.connection();
         // No new grant passes `admit` now; this waits for those already out.
         let _alone = self.gate.write().await;
         // One node rebuilds; the others adopt its epoch at their next check.
@@ -376,7 +391,7 @@ impl RedisInventory {
             pipe.sadd(SHOWS, show.to_string()).ignore();
             pipe.query_async::<()>(&mut con).await?;
         }
-        *self.maps.write() = state.maps.iter().cloned().collect();
+        self.know_maps(state.maps.clone());
         let epoch = uuid::Uuid::now_v7().to_string();
         con.set::<_, _, ()>(EPOCH, &epoch).await?;
         *self.epoch.lock() = Some(epoch);
@@ -664,13 +679,11 @@ impl Inventory for RedisInventory {
 
     async fn restore(&self, state: &Restore) -> anyhow::Result<()> {
         let _alone = self.gate.write().await;
-        let mut con = self.connection();
-        let current: Option<String> = con.get(EPOCH).await?;
-        match current {
+        match self.epoch().await? {
             // Other nodes sell from it now: rewriting would drop their fresh holds.
-            Some(e) if self.others_alive().await? => {
+            Epoch::Other(e) if self.others_alive().await? => {
                 tracing::info!(epoch = %e, "joining the live Redis inventory of the other nodes");
-                *self.maps.write() = state.maps.iter().cloned().collect();
+                self.know_maps(state.maps.clone());
                 *self.epoch.lock() = Some(e);
             }
             // Alone: whatever is there (holds of a node that died before recording
@@ -708,13 +721,12 @@ impl Inventory for RedisInventory {
         }
         // The epoch answers both questions: does Redis answer, and does it still
         // hold the state.
-        let mut con = self.connection();
-        Some(match con.get::<_, Option<String>>(EPOCH).await {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => {
+        Some(match self.epoch().await {
+            Ok(Epoch::Missing) => {
                 self.mark_lost();
                 lost()
             }
+            Ok(_) => Ok(()),
             Err(e) => Err(format!("Redis does not answer: {e}")),
         })
     }
