@@ -20,24 +20,31 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+/// Runs `async fn $name(backend: Backend)` once for each `(test name, Backend)` of
+/// the list: the module `$name` holds one test per backend.
+#[macro_export]
+macro_rules! backend_tests {
+    ($backends:tt; $($name:ident),* $(,)?) => {
+        $( $crate::backend_tests!(@one $name $backends); )*
+    };
+    (@one $name:ident [$(($test:ident, $backend:ident)),*]) => {
+        mod $name {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$name($crate::support::Backend::$backend).await
+                }
+            )*
+        }
+    };
+}
+
 /// Runs `async fn $name(backend: Backend)` once per backend, as the tests
 /// `$name::sqlite` and `$name::postgres`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::support::Backend::Sqlite).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::support::Backend::Postgres).await
-                }
-            }
-        )*
+        $crate::backend_tests!([(sqlite, Sqlite), (postgres, Postgres)]; $($name),*);
     };
 }
 
@@ -49,24 +56,10 @@ pub const PASSWORD: &str = "correct horse battery staple";
 #[macro_export]
 macro_rules! on_every_engine {
     ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::support::Backend::Sqlite).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::support::Backend::Postgres).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn redis() {
-                    super::$name($crate::support::Backend::Redis).await
-                }
-            }
-        )*
+        $crate::backend_tests!(
+            [(sqlite, Sqlite), (postgres, Postgres), (redis, Redis)];
+            $($name),*
+        );
     };
 }
 
