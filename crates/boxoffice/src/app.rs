@@ -14,8 +14,8 @@ use crate::mail::{MailService, RetryPolicy};
 use crate::notifications::{NotificationProjection, NotificationService};
 use crate::organizations::{Access, OrganizationService};
 use crate::outbox::{
-    ConsumerSettings, Consumers, DeadLetterService, JetStreamRelay, LocalRelay, OutboxConsumer,
-    OutboxHandler, Retention,
+    ConsumerSettings, Consumers, DeadLetterService, FollowSettings, JetStreamRelay, LocalRelay,
+    OutboxConsumer, OutboxHandler, Retention,
 };
 use crate::payments::{PaymentService, SagaTiming};
 use crate::ratelimit::{DynRateLimiter, LocalRateLimiter, RedisRateLimiter};
@@ -472,6 +472,16 @@ impl App {
             }
             _ => None,
         };
+        // With an event stream, the built-in consumers read it (each on its durable)
+        // and only the relay reads the table.
+        let follower = event_stream.as_ref().map(|relay| {
+            relay.follower(FollowSettings {
+                store: store.clone(),
+                batch: OUTBOX_BATCH as usize,
+                poll,
+                ack_wait: Duration::from_secs(60),
+            })
+        });
         for (name, handler) in handlers {
             let consumer = Arc::new(OutboxConsumer::new(
                 name,
@@ -481,11 +491,17 @@ impl App {
                 consumer_settings,
             ));
             consumers.register(consumer.clone());
-            if leader {
-                jobs.spawn(
+            if !leader {
+                continue;
+            }
+            match &follower {
+                Some(follower) if name != crate::outbox::jetstream::OUTBOX_CONSUMER => {
+                    jobs.spawn(name, follower.clone().run(consumer, jobs.token()));
+                }
+                _ => jobs.spawn(
                     name,
                     crate::outbox::registry::run(consumer, relay.subscribe(), poll, jobs.token()),
-                );
+                ),
             }
         }
         let retention = Arc::new(Retention::new(
@@ -719,8 +735,14 @@ impl App {
         self.mail.stop().await;
         self.audit.stop().await;
         self.writer.stop().await;
-        // Closing waits for every connection, including the one holding the lock.
-        drop(self.ownership);
+        // The lock's connection is closed on its own, before the pool: dropped, it would
+        // go back to the pool, and one returned while the pool is closing can outlive
+        // `close()` and keep the lock from the next process.
+        if let Some(conn) = self.ownership {
+            if let Err(e) = sqlx::Connection::close(conn.detach()).await {
+                tracing::warn!(error = %e, "closing the inventory lock's connection failed");
+            }
+        }
         self.sql.close().await;
         tracing::info!("stopped");
     }

@@ -106,9 +106,7 @@ impl OutboxConsumer {
                 break;
             }
             let slice = &events[..ready];
-            for failure in self.run(slice).await {
-                self.failed(&slice[failure.index], &failure.error).await?;
-            }
+            self.deliver(slice).await?;
             offset = slice[ready - 1].seq;
             self.store.save_consumer_offset(self.name, offset).await?;
             handled += ready as u64;
@@ -117,6 +115,15 @@ impl OutboxConsumer {
             }
         }
         Ok(handled)
+    }
+
+    /// Hands `events` to the handler and parks each one it could not handle; `Err`
+    /// only when a failure could not be recorded. The caller then moves past them.
+    pub async fn deliver(&self, events: &[OutboxEvent]) -> anyhow::Result<()> {
+        for failure in self.run(events).await {
+            self.failed(&events[failure.index], &failure.error).await?;
+        }
+        Ok(())
     }
 
     /// Tries again the parked events whose backoff has passed; returns how many

@@ -4,6 +4,7 @@
 //! window, and with the writing request's `traceparent`. It runs as one more outbox
 //! consumer: it resumes from its stored offset after NATS or the worker restarts,
 //! retries with backoff, and parks an event NATS keeps refusing as a dead letter.
+use super::follower::{FollowSettings, StreamFollower};
 use super::{EventFailure, OutboxHandler};
 use crate::store::OutboxEvent;
 use async_nats::jetstream::{self, stream};
@@ -15,6 +16,8 @@ use tokio::sync::OnceCell;
 pub const OUTBOX_CONSUMER: &str = "jetstream-relay";
 /// Subjects are `<prefix>.<event type>`.
 pub const SUBJECT_PREFIX: &str = "boxoffice";
+/// The header carrying the event's outbox position.
+pub const SEQ_HEADER: &str = "Boxoffice-Outbox-Seq";
 
 pub struct JetStreamRelay {
     client: async_nats::Client,
@@ -50,29 +53,40 @@ impl JetStreamRelay {
         }
     }
 
+    /// The built-in consumers' reader of the stream this relay writes.
+    pub fn follower(&self, settings: FollowSettings) -> StreamFollower {
+        StreamFollower::new(self.context.clone(), self.stream.clone(), settings)
+    }
+
     async fn ensure_stream(&self) -> anyhow::Result<()> {
         self.ready
-            .get_or_try_init(|| async {
-                self.context
-                    .get_or_create_stream(stream::Config {
-                        name: self.stream.clone(),
-                        subjects: vec![format!("{SUBJECT_PREFIX}.>")],
-                        storage: stream::StorageType::File,
-                        duplicate_window: Duration::from_secs(120),
-                        max_age: Duration::from_secs(7 * 24 * 3600),
-                        ..Default::default()
-                    })
-                    .await
-                    .map(drop)
-                    .map_err(|e| anyhow::anyhow!("JetStream stream {}: {e}", self.stream))
-            })
+            .get_or_try_init(|| async { open_stream(&self.context, &self.stream).await.map(drop) })
             .await
             .map(|_| ())
     }
 }
 
+/// The stream, created on first use: file storage, a week of events, repeats of an
+/// outbox id within two minutes dropped.
+pub(super) async fn open_stream(
+    context: &jetstream::Context,
+    name: &str,
+) -> anyhow::Result<stream::Stream> {
+    context
+        .get_or_create_stream(stream::Config {
+            name: name.to_owned(),
+            subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("JetStream stream {name}: {e}"))
+}
+
 /// What a subscriber receives: the event as the outbox holds it.
-fn body(e: &OutboxEvent) -> serde_json::Result<Vec<u8>> {
+pub(super) fn body(e: &OutboxEvent) -> serde_json::Result<Vec<u8>> {
     serde_json::to_vec(&serde_json::json!({
         "id": e.id,
         "type": e.event_type,
@@ -92,7 +106,7 @@ impl OutboxHandler for JetStreamRelay {
         for e in events {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(async_nats::header::NATS_MESSAGE_ID, e.id.as_str());
-            headers.insert("Boxoffice-Outbox-Seq", e.seq.to_string().as_str());
+            headers.insert(SEQ_HEADER, e.seq.to_string().as_str());
             if let Some(traceparent) = &e.trace_context {
                 headers.insert("traceparent", traceparent.as_str());
             }

@@ -1,10 +1,12 @@
-//! The outbox, the platform's event log: in-process consumers read it with stored
-//! offsets (audit, notifications, later webhooks), retry what fails and park what
-//! keeps failing as dead letters; the relay wakes them at each commit and retention
-//! prunes what all of them have handled.
+//! The outbox, the platform's event log: the built-in consumers (audit, notifications,
+//! webhooks, tickets) read it with stored offsets, or from NATS JetStream when an event
+//! stream is configured; they retry what fails and park what keeps failing as dead
+//! letters; the relay wakes them at each commit and retention prunes what all of them
+//! have handled.
 mod backoff;
 pub mod consumer;
 pub mod dead_letters;
+pub mod follower;
 pub mod http;
 pub mod jetstream;
 pub mod registry;
@@ -14,6 +16,7 @@ pub mod retention;
 pub use backoff::Backoff;
 pub use consumer::{ConsumerSettings, EventFailure, OutboxConsumer, OutboxHandler};
 pub use dead_letters::{DeadLetterService, DeadLetterView, Operator};
+pub use follower::{FollowSettings, StreamFollower};
 pub use jetstream::JetStreamRelay;
 pub use registry::Consumers;
 pub use relay::{LocalRelay, OutboxRelay};

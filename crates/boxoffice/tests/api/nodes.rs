@@ -1,21 +1,25 @@
 //! The scaled mode as it runs in production: three `boxoffice serve` API nodes and one
-//! `boxoffice worker` as separate processes on one PostgreSQL database and one Redis
-//! (a `redis-server` of the test's own). `boxoffice loadtest` spreads a sale across
-//! the three; then an API node is killed with `kill -9` and Redis restarts empty in
-//! the middle of a rush, and the worker is paused for the rest of it. Nothing is
-//! oversold, every acknowledged hold is in the record, and the sale completes.
+//! `boxoffice worker` as separate processes on one PostgreSQL database, one Redis and
+//! one NATS JetStream (a `redis-server` and a `nats-server` of the test's own).
+//! `boxoffice loadtest` spreads a sale across the three; then an API node is killed
+//! with `kill -9` and Redis restarts empty in the middle of a rush, NATS restarts and
+//! the worker is paused for the rest of it. Nothing is oversold, every acknowledged
+//! hold is in the record, every event reaches the stream and the worker's consumers,
+//! and the sale completes.
 use crate::crash::{admin_token, bulk, sale, Server, Setup, ADMIN_EMAIL};
-use crate::support::{client, read, Backend, RedisServer, TestDb, PASSWORD};
+use crate::event_stream::stream_messages;
+use crate::support::{client, read, Backend, NatsServer, RedisServer, TestDb, PASSWORD};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 const CAPACITY: u64 = 400;
 
-/// Three API nodes and a worker on `db` and `redis`.
+/// Three API nodes and a worker on `db`, `redis` and `nats`.
 async fn cluster(
     db: &TestDb,
     redis: &RedisServer,
+    nats: &NatsServer,
     dir: &std::path::Path,
 ) -> (Setup, Vec<Server>, Server) {
     let setup = Setup {
@@ -23,6 +27,7 @@ async fn cluster(
         dir: dir.to_owned(),
         env: vec![
             ("BOXOFFICE_REDIS_URL".to_owned(), redis.url()),
+            ("BOXOFFICE_NATS_URL".to_owned(), nats.url()),
             ("BOXOFFICE_ROLE".to_owned(), "api".to_owned()),
         ],
     };
@@ -51,8 +56,9 @@ async fn sales(http: &reqwest::Client, node: &Server, admin: &str, show: &str) -
 async fn a_loadtest_across_three_api_nodes_sells_exactly_the_capacity() {
     let db = TestDb::create(Backend::Postgres).await;
     let redis = RedisServer::start();
+    let nats = NatsServer::start();
     let work = tempfile::tempdir().expect("a folder");
-    let (setup, nodes, _worker) = cluster(&db, &redis, work.path()).await;
+    let (setup, nodes, _worker) = cluster(&db, &redis, &nats, work.path()).await;
     let urls: Vec<String> = nodes.iter().map(|n| n.url("")).collect();
     let out = setup
         .command()
@@ -97,11 +103,12 @@ async fn a_loadtest_across_three_api_nodes_sells_exactly_the_capacity() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_api_node_and_an_empty_redis_mid_sale_lose_nothing() {
+async fn a_killed_api_node_an_empty_redis_and_a_nats_restart_mid_sale_lose_nothing() {
     let db = TestDb::create(Backend::Postgres).await;
     let mut redis = RedisServer::start();
+    let mut nats = NatsServer::start();
     let work = tempfile::tempdir().expect("a folder");
-    let (_setup, mut nodes, mut worker) = cluster(&db, &redis, work.path()).await;
+    let (_setup, mut nodes, mut worker) = cluster(&db, &redis, &nats, work.path()).await;
     let http = client();
     let admin = admin_token(&http, &nodes[0]).await;
     let (show, zone) = sale(&http, &nodes[0], &admin, CAPACITY, 1000).await;
@@ -157,8 +164,10 @@ async fn a_killed_api_node_and_an_empty_redis_mid_sale_lose_nothing() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    // The worker is paused for the rest of the sale: nothing on the hot path waits
-    // for it. The rest of the sale on the two survivors, retrying what was refused.
+    // NATS restarts, and the worker is paused for the rest of the sale: nothing on the
+    // hot path waits for either. The rest of the sale on the two survivors, retrying
+    // what was refused.
+    nats.restart();
     worker.signal("STOP");
     let second: Vec<_> = again
         .into_iter()
@@ -198,6 +207,47 @@ async fn a_killed_api_node_and_an_empty_redis_mid_sale_lose_nothing() {
     assert_eq!(report["zones"][0]["held"], CAPACITY, "{report}");
     assert_eq!(report["consistent"], true, "{report}");
     assert!(worker.running(), "the worker resumed");
+    every_event_reaches_the_stream_and_the_consumers(&db, &nats).await;
+}
+
+/// Every outbox event is in the stream once, and each of the worker's consumers has
+/// acknowledged all of them.
+async fn every_event_reaches_the_stream_and_the_consumers(db: &TestDb, nats: &NatsServer) {
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("the database");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let want: HashSet<String> = sqlx::query_scalar::<_, String>("SELECT id FROM outbox")
+            .fetch_all(&pool)
+            .await
+            .expect("the outbox")
+            .into_iter()
+            .collect();
+        let got: HashSet<String> = stream_messages(&nats.url()).await.into_keys().collect();
+        if got == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "every event relayed within 60 s: {} of {}",
+            got.intersection(&want).count(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    pool.close().await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("NATS"));
+    let stream = js.get_stream("BOXOFFICE").await.expect("the stream");
+    for name in ["audit", "notifications", "webhooks", "tickets"] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let info = stream.consumer_info(name).await.expect("a durable");
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name} keeps up: {info:?}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
 }
 
 /// Ids of the bookings the database holds for the test's show.
