@@ -630,11 +630,15 @@ impl BookingService {
     /// moved while its record was read is busy (a commit in flight) and is measured
     /// at the next run instead.
     pub async fn reconcile(&self) -> Result<()> {
+        let started = std::time::Instant::now();
+        let (mut shows, mut zones) = (0usize, 0usize);
         for (show, before) in self.live_counts().await {
             if before.zones.iter().all(|(_, c)| c.held + c.sold == 0) {
                 metrics::gauge!(names::INVENTORY_DRIFT, "show" => show.to_string()).set(0.0);
                 continue;
             }
+            shows += 1;
+            zones += before.zones.len();
             let recorded = self.store.show_tallies(show).await?;
             let Some(after) = self.inventory.counts(show).await else {
                 continue;
@@ -680,6 +684,14 @@ impl BookingService {
                 tracing::error!(show = %show, drift, "live inventory disagreed with the record; repaired from it");
             }
         }
+        let took = started.elapsed();
+        metrics::histogram!(names::RECONCILE_DURATION).record(took.as_secs_f64());
+        tracing::debug!(
+            shows,
+            zones,
+            took_us = took.as_micros() as u64,
+            "inventory reconciled"
+        );
         Ok(())
     }
 

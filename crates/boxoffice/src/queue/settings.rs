@@ -22,6 +22,15 @@ impl QueueService {
         input: QueueSettingsInput,
     ) -> Result<QueueView> {
         self.require(who, show, Permission::ManageCatalog).await?;
+        if self.inventory.shared() {
+            // Places and passes live in the process that serves them; with API nodes
+            // sharing Redis a buyer's next request may reach another node.
+            return Err(Error::conflict(
+                ConflictKind::InvalidState,
+                "waiting rooms are not available while live inventory is shared across nodes \
+                 (redis_url): run the show's sale on the embedded or single-node PostgreSQL mode",
+            ));
+        }
         let now = self.clock.now();
         let existing = self.queues.read().get(&show).cloned();
         let current = existing.as_ref().map(|q| q.data.lock().settings.clone());

@@ -24,6 +24,7 @@ pub mod names {
     pub const INVENTORY_TICKETS: &str = "inventory_tickets";
     pub const INVENTORY_DRIFT: &str = "inventory_drift";
     pub const INVENTORY_REPAIRED: &str = "inventory_drift_repaired_total";
+    pub const RECONCILE_DURATION: &str = "inventory_reconcile_duration_seconds";
     pub const WRITER_BATCH_SIZE: &str = "booking_writer_batch_size";
     pub const WRITER_COMMIT: &str = "booking_writer_commit_seconds";
     pub const EXPIRY_LAG: &str = "booking_expiry_lag_seconds";
@@ -112,6 +113,11 @@ fn describe() {
     describe_counter!(
         names::INVENTORY_REPAIRED,
         "Tickets of drift repaired from the record (Redis inventory)"
+    );
+    describe_histogram!(
+        names::RECONCILE_DURATION,
+        Unit::Seconds,
+        "Time of one reconciliation run over every selling show"
     );
     describe_histogram!(names::WRITER_BATCH_SIZE, "Booking writes per group commit");
     describe_histogram!(

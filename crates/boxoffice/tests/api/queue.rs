@@ -555,3 +555,27 @@ on_both_backends!(
     bad_input_is_refused_and_moves_nobody,
     events_push_the_pass,
 );
+
+/// With live inventory shared in Redis a buyer's requests may reach any node, and a
+/// waiting room kept in one process would refuse passes issued by another: it is
+/// refused plainly instead, and the show keeps selling without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_rooms_are_refused_while_inventory_is_shared() {
+    let app = spawn(Backend::Redis).await;
+    let show = app.show_with(ShowSpec::default()).await;
+    let now = app.clock.now();
+    let r = app
+        .put(
+            &queue_path(&show, ""),
+            Some(&show.organizer.token),
+            &json!({"method": "fifo", "opens_at": rfc3339(now), "admission": "fixed", "rate_per_sec": 1}),
+        )
+        .await;
+    let body = r.expect(409);
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("redis_url")),
+        "{body}"
+    );
+    let buyer = app.buyer().await;
+    reserve_with(&app, &show, &buyer, None).await.expect(201);
+}
