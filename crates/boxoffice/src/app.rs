@@ -90,6 +90,7 @@ impl App {
             }
         };
         let issuer = Arc::new(TokenIssuer::new(secret.as_bytes()));
+        let web = Arc::new(crate::web::Web::new(secret.as_bytes())?);
 
         let (record, seating) = crate::booking::restore::read(&store).await?;
         let seating = Arc::new(seating);
@@ -604,6 +605,7 @@ impl App {
             event_stream,
             tickets,
             health,
+            web,
         }));
         Ok(Self {
             state,

@@ -33,6 +33,7 @@ pub mod telemetry;
 pub mod tickets;
 pub mod timefmt;
 pub mod vault;
+pub mod web;
 pub mod webhooks;
 
 use std::future::Future;

@@ -69,4 +69,6 @@ pub struct Services {
     pub health: Health,
     /// The relay to NATS JetStream, when `nats_url` is set and this process runs it.
     pub event_stream: Option<Arc<crate::outbox::JetStreamRelay>>,
+    /// The web UI's templates and session key.
+    pub web: Arc<crate::web::Web>,
 }

@@ -484,6 +484,18 @@ impl AccountService {
         Ok(())
     }
 
+    /// Ends one of `user`'s sessions by its id (a web sign-out, which holds no
+    /// refresh token): the same effect as [`AccountService::logout`].
+    pub async fn end_session(&self, user: UserId, session: &str) -> Result<()> {
+        let now = self.clock.now();
+        self.store.revoke_refresh_family(session, now).await?;
+        self.store.revoke_session(user, session, now).await?;
+        self.audit
+            .record(AuditEntry::own(Action::Logout, user))
+            .await;
+        Ok(())
+    }
+
     pub async fn me(&self, who: Principal) -> Result<UserView> {
         Ok((&self.store.user(who.user).await.or_not_found("user")?).into())
     }

@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit_bytes;
     let request_timeout = state.config.request_timeout_secs.max(1);
     api.merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, openapi))
+        .merge(crate::web::routes())
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
@@ -161,6 +162,14 @@ async fn problem_responses(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    // The web UI's pages answer errors as pages.
+    if res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+    {
         return res;
     }
     let is_problem = res

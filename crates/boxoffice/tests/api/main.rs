@@ -40,4 +40,5 @@ mod seating;
 mod smtp;
 mod store_suite;
 mod tickets;
+mod web;
 mod webhooks;

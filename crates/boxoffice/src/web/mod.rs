@@ -1,0 +1,65 @@
+//! The web UI: server-rendered pages for buyers, served by the same binary at the root
+//! (`/`, `/events/…`, `/bookings/…`), on the same services as the API, not on HTTP calls
+//! to it. Pages work without JavaScript; a small script (countdowns, live
+//! availability) only enhances them, and every asset comes from the binary.
+//!
+//! Every form carries a CSRF token, sessions are signed HttpOnly cookies, and pages
+//! answer with a strict CSP (no inline script or style) and `frame-ancestors 'none'`.
+mod assets;
+mod pages;
+pub mod session;
+mod view;
+
+use crate::state::AppState;
+use axum::http::{header, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
+pub use session::SessionKeys;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// What pages need besides the services: templates and the session key.
+pub struct Web {
+    pub(crate) templates: minijinja::Environment<'static>,
+    pub(crate) keys: SessionKeys,
+}
+
+impl Web {
+    /// `secret` is the token secret; session cookies are signed with a key derived
+    /// from it.
+    pub fn new(secret: &[u8]) -> anyhow::Result<Self> {
+        Ok(Self {
+            templates: view::templates()?,
+            keys: SessionKeys::new(secret),
+        })
+    }
+}
+
+/// The policy of every page: scripts, styles and images from the binary only.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The pages and their assets.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/events/{id}", get(pages::event))
+        .route("/events/{id}/live", get(pages::live))
+        .route("/signin", get(pages::signin_form).post(pages::signin))
+        .route("/signin/mfa", post(pages::signin_mfa))
+        .route("/signup", get(pages::signup_form).post(pages::signup))
+        .route("/signout", post(pages::signout))
+        .route("/reserve", post(pages::reserve))
+        .route("/bookings", get(pages::bookings))
+        .route("/bookings/{id}", get(pages::booking))
+        .route("/bookings/{id}/pay", post(pages::pay))
+        .route("/bookings/{id}/cancel", post(pages::cancel))
+        .route("/static/{file}", get(assets::asset))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+}

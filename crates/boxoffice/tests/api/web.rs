@@ -1,0 +1,401 @@
+//! The web UI over HTTP, as a browser without JavaScript uses it: cookies, forms with
+//! their CSRF token, redirects. A buyer signs up, browses, holds tickets, pays and sees
+//! the tickets; a form without its token changes nothing; errors are pages in words
+//! that keep what was typed; a session signed out stays out. (The same flow in real
+//! Chromium, with the script, accessibility checks and screenshots, is `e2e/`.)
+use crate::on_both_backends;
+use crate::support::{client, Backend, ShowSpec, TestApp};
+use std::collections::HashMap;
+
+/// A browser: a cookie jar over a client that does not follow redirects.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    content_type: String,
+    csp: String,
+    html: String,
+}
+
+impl Page {
+    /// The value of the first `name="…" value="…"` input of the page.
+    fn input(&self, name: &str) -> String {
+        let at = self
+            .html
+            .find(&format!("name=\"{name}\" value=\""))
+            .unwrap_or_else(|| panic!("an input {name}: {}", self.html));
+        let rest = &self.html[at + name.len() + 15..];
+        rest[..rest.find('"').expect("a closing quote")].to_owned()
+    }
+
+    /// The inner text of the first element carrying `attr`.
+    fn text_of(&self, attr: &str) -> String {
+        let at = self
+            .html
+            .find(attr)
+            .unwrap_or_else(|| panic!("{attr} on the page"));
+        let rest = &self.html[at..];
+        let open = rest.find('>').expect("a tag") + 1;
+        let close = rest[open..].find('<').expect("an end") + open;
+        rest[open..close].trim().to_owned()
+    }
+
+    fn has(&self, text: &str) -> bool {
+        self.html.contains(text)
+    }
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        Self {
+            http: client(),
+            base: app.base.clone(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let jar: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let res = req
+            .header("cookie", jar.join("; "))
+            .send()
+            .await
+            .expect("answered");
+        for set in res.headers().get_all("set-cookie") {
+            let set = set.to_str().expect("ASCII");
+            let attrs = set.to_ascii_lowercase();
+            assert!(attrs.contains("httponly"), "{set}");
+            assert!(attrs.contains("samesite="), "{set}");
+            let (pair, _) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if value.is_empty() || attrs.contains("max-age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap_or_default().to_owned())
+        };
+        Page {
+            status: res.status().as_u16(),
+            location: header("location"),
+            content_type: header("content-type").unwrap_or_default(),
+            csp: header("content-security-policy").unwrap_or_default(),
+            html: res.text().await.expect("a body"),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let req = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(req).await
+    }
+}
+
+/// Signs a new buyer up through the form; the CSRF token of the session.
+async fn sign_up(b: &mut Browser, email: &str) -> String {
+    let form = b.get("/signup").await;
+    let csrf = form.input("csrf");
+    let done = b
+        .post(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("display_name", "Ana Lima"),
+                ("email", email),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (done.status, done.location.as_deref()),
+        (303, Some("/")),
+        "{}",
+        done.html
+    );
+    csrf
+}
+
+fn email() -> String {
+    format!("ana-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+async fn a_buyer_signs_up_holds_pays_and_sees_the_tickets(backend: Backend) {
+    let (app, _sim) =
+        TestApp::spawn_with_gateway(backend, paysim::SimulatorKnobs::default(), |_| {}).await;
+    let show = app
+        .show_with(ShowSpec {
+            capacity: 10,
+            per_user_limit: Some(4),
+            ..ShowSpec::default()
+        })
+        .await;
+    let mut b = Browser::new(&app);
+
+    let home = b.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(
+        home.content_type.starts_with("text/html"),
+        "{}",
+        home.content_type
+    );
+    assert!(home.csp.contains("frame-ancestors 'none'") && home.csp.contains("script-src 'self'"));
+    assert!(!home.csp.contains("unsafe-inline"), "{}", home.csp);
+    let link = format!("/events/{}", show.event_id);
+    assert!(home.has(&link), "the event is listed");
+    assert!(
+        b.get("/?q=Night").await.has(&link),
+        "and found by its title"
+    );
+    assert!(!b.get("/?q=zzzz-nothing").await.has(&link));
+
+    // A password too short: the error next to the field, the email kept, no account.
+    let address = email();
+    let csrf = b.get("/signup").await.input("csrf");
+    let refused = b
+        .post(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("display_name", "Ana Lima"),
+                ("email", &address),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.has("class=\"field-error\" id=\"password-note\""),
+        "{}",
+        refused.html
+    );
+    assert!(
+        refused.has(&format!("value=\"{address}\"")),
+        "what was typed is kept"
+    );
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            &serde_json::json!({"email": address, "password": "short"}),
+        )
+        .await;
+    assert_eq!(login.status, 401, "no account was created");
+
+    let csrf = sign_up(&mut b, &address).await;
+    assert!(b.get("/").await.has("Sign out"));
+
+    let event = b.get(&link).await;
+    assert_eq!(event.status, 200);
+    let available = format!("data-zone-available=\"{}\"", show.zone_id);
+    assert_eq!(event.text_of(&available), "10");
+    let held = b
+        .post(
+            "/reserve",
+            &[
+                ("csrf", &csrf),
+                ("event_id", &show.event_id),
+                ("show_id", &show.show_id),
+                ("zone_id", &show.zone_id),
+                ("quantity", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(held.status, 303, "{}", held.html);
+    let booking = held.location.expect("the booking's page");
+    assert!(booking.starts_with("/bookings/"));
+    let page = b.get(&booking).await;
+    assert!(page.has("data-status=\"held\""), "{}", page.html);
+    assert!(
+        page.has("class=\"countdown\" datetime=\""),
+        "a countdown to the deadline"
+    );
+    assert_eq!(b.get(&link).await.text_of(&available), "8");
+
+    let paid = b
+        .post(
+            &format!("{booking}/pay"),
+            &[("csrf", &csrf), ("payment_method", "pm_card_ok")],
+        )
+        .await;
+    assert_eq!(paid.status, 303, "{}", paid.html);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let confirmed = loop {
+        let page = b.get(&booking).await;
+        if page.has("data-status=\"confirmed\"") && page.has("class=\"ticket\"") {
+            break page;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "confirmed with tickets: {}",
+            page.html
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(confirmed.html.matches("class=\"ticket\"").count(), 2);
+    assert_eq!(confirmed.html.matches("<svg").count(), 2, "a QR code each");
+    assert!(b.get("/bookings").await.has(&format!("href=\"{booking}\"")));
+    app.stop().await;
+}
+
+async fn forms_need_their_csrf_token_and_a_refused_one_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let show = app.show_with(ShowSpec::default()).await;
+    let mut b = Browser::new(&app);
+    let csrf = sign_up(&mut b, &email()).await;
+    let reserve = |token: &'static str| {
+        vec![
+            ("csrf", token.to_owned()),
+            ("event_id", show.event_id.clone()),
+            ("show_id", show.show_id.clone()),
+            ("zone_id", show.zone_id.clone()),
+            ("quantity", "1".to_owned()),
+        ]
+    };
+    let as_pairs = |v: &[(&'static str, String)]| -> Vec<(&'static str, String)> { v.to_vec() };
+    for form in [as_pairs(&reserve("")), as_pairs(&reserve("0000"))] {
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = b.post("/reserve", &pairs).await;
+        assert_eq!(refused.status, 403, "{}", refused.html);
+        assert!(refused.content_type.starts_with("text/html"));
+        assert!(refused.has("This form has expired"));
+    }
+    // Another site's form: no cookie of ours, our token in the field.
+    let mut other = Browser::new(&app);
+    let forged = other.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(forged.status, 403);
+    let sales = app
+        .get(
+            &format!("/api/v1/shows/{}/sales", show.show_id),
+            Some(&show.organizer.token),
+        )
+        .await;
+    assert_eq!(sales.expect(200)["zones"][0]["held"], 0, "nothing was held");
+    // Signing out without the token keeps the session.
+    assert_eq!(b.post("/signout", &[]).await.status, 403);
+    assert!(b.get("/").await.has("Sign out"));
+    app.stop().await;
+}
+
+async fn errors_are_pages_in_words_and_sign_out_stays_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let show = app
+        .show_with(ShowSpec {
+            capacity: 3,
+            per_user_limit: Some(5),
+            ..ShowSpec::default()
+        })
+        .await;
+    let mut b = Browser::new(&app);
+
+    // Signed out: pages that need an account send to sign-in and back.
+    let away = b.get("/bookings").await;
+    assert_eq!(
+        (away.status, away.location.as_deref()),
+        (303, Some("/signin?next=%2Fbookings"))
+    );
+    let csrf = b.get("/signin").await.input("csrf");
+    let wrong = b
+        .post(
+            "/signin",
+            &[
+                ("csrf", &csrf),
+                ("email", "nobody@example.com"),
+                ("password", "wrong password"),
+                ("next", "/bookings"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.has("The email or the password is wrong."));
+    assert!(wrong.has("value=\"nobody@example.com\""));
+
+    let address = email();
+    let csrf = sign_up(&mut b, &address).await;
+    // A sign-in sends only to this site, whatever `next` says.
+    let mut again = Browser::new(&app);
+    let token = again.get("/signin").await.input("csrf");
+    let back = again
+        .post(
+            "/signin",
+            &[
+                ("csrf", &token),
+                ("email", &address),
+                ("password", "correct horse battery"),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!((back.status, back.location.as_deref()), (303, Some("/")));
+
+    let missing = b.get("/events/00000000-0000-7000-8000-000000000000").await;
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.content_type.starts_with("text/html"),
+        "a page, not a problem document"
+    );
+    assert!(missing.has("There is no such event."));
+    assert_eq!(b.get("/events/not-an-id").await.status, 404);
+
+    let form = |q: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("event_id", show.event_id.clone()),
+            ("show_id", show.show_id.clone()),
+            ("zone_id", show.zone_id.clone()),
+            ("quantity", q.to_owned()),
+        ]
+    };
+    for (quantity, status, words) in [
+        ("abc", 400, "Choose a zone and how many tickets."),
+        ("4", 409, "Sold out"),
+        ("0", 422, "quantity"),
+    ] {
+        let f = form(quantity);
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let page = b.post("/reserve", &pairs).await;
+        assert_eq!(page.status, status, "quantity {quantity}: {}", page.html);
+        assert!(page.has(words), "quantity {quantity}: {}", page.html);
+        assert!(page.content_type.starts_with("text/html"));
+    }
+    // Another buyer's booking is not shown.
+    let other = app.buyer().await;
+    let theirs = app.hold(&other.token, &show, 1).await;
+    let hidden = b.get(&format!("/bookings/{theirs}")).await;
+    assert!(matches!(hidden.status, 403 | 404), "{}", hidden.status);
+
+    // Signing out ends the session: the old cookie no longer signs anyone in.
+    let old = b.cookies.clone();
+    let out = b.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!((out.status, out.location.as_deref()), (303, Some("/")));
+    assert!(!b.get("/").await.has("Sign out"));
+    b.cookies = old;
+    assert_eq!(
+        b.get("/bookings").await.status,
+        303,
+        "the replayed cookie is signed out"
+    );
+    app.stop().await;
+}
+
+on_both_backends!(
+    a_buyer_signs_up_holds_pays_and_sees_the_tickets,
+    forms_need_their_csrf_token_and_a_refused_one_changes_nothing,
+    errors_are_pages_in_words_and_sign_out_stays_out
+);
