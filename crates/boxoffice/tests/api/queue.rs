@@ -573,7 +573,9 @@ async fn waiting_rooms_are_refused_while_inventory_is_shared() {
         .await;
     let body = r.expect(409);
     assert!(
-        body["detail"].as_str().is_some_and(|d| d.contains("redis_url")),
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("redis_url")),
         "{body}"
     );
     let buyer = app.buyer().await;
