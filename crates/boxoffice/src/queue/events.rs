@@ -37,7 +37,7 @@ fn event_of(place: &PlaceView) -> Event {
 
 /// The caller's place as a stream of events: `position` while waiting, then one
 /// `admitted` (with the pass), `lost` or `left`, after which the stream ends.
-pub(super) fn follow(
+pub(crate) fn follow(
     service: Arc<QueueService>,
     who: Principal,
     show: ShowId,

@@ -7,7 +7,7 @@
 pub mod admission;
 pub mod config;
 pub mod engine;
-mod events;
+pub(crate) mod events;
 pub mod http;
 pub mod pass;
 mod service;

@@ -548,7 +548,7 @@ impl QueueService {
         Ok(self.queue(show)?.changed.subscribe())
     }
 
-    pub(super) fn snapshot(&self, who: &Principal, show: ShowId) -> Result<PlaceView> {
+    pub(crate) fn snapshot(&self, who: &Principal, show: ShowId) -> Result<PlaceView> {
         let queue = self.queue(show)?;
         let mut d = queue.data.lock();
         if !d.places.contains_key(&who.user) {

@@ -9,6 +9,7 @@ mod assets;
 mod pages;
 pub mod session;
 mod view;
+mod waiting;
 
 use crate::state::AppState;
 use axum::http::{header, HeaderValue};
@@ -49,6 +50,10 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(pages::signup_form).post(pages::signup))
         .route("/signout", post(pages::signout))
         .route("/reserve", post(pages::reserve))
+        .route("/shows/{id}/queue", get(waiting::page))
+        .route("/shows/{id}/queue/join", post(waiting::join))
+        .route("/shows/{id}/queue/leave", post(waiting::leave))
+        .route("/shows/{id}/queue/live", get(waiting::live))
         .route("/bookings", get(pages::bookings))
         .route("/bookings/{id}", get(pages::booking))
         .route("/bookings/{id}/pay", post(pages::pay))

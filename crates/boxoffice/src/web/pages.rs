@@ -94,6 +94,8 @@ pub(super) async fn home(ctx: Ctx, Query(search): Query<Search>) -> Response {
 struct ShowCard {
     show: ShowView,
     on_sale: bool,
+    /// Buyers get in through the waiting room.
+    queued: bool,
     limit: Vec<u32>,
 }
 
@@ -111,6 +113,7 @@ async fn event_page(ctx: Ctx, id: EventId, error: Option<String>, status: Status
         .into_iter()
         .map(|show| ShowCard {
             on_sale: show.sale_state == boxoffice_domain::catalog::SaleState::Open,
+            queued: super::waiting::queued(&ctx, show.id),
             limit: (1..=show.per_user_limit.min(10)).collect(),
             show,
         })
@@ -356,6 +359,8 @@ pub(super) async fn signout(Submitted { ctx, .. }: Submitted<NoFields>) -> Respo
 
 #[derive(Deserialize)]
 pub(super) struct ReserveForm {
+    /// The waiting room's pass, when the show has one.
+    pass: Option<String>,
     event_id: Option<String>,
     show_id: Option<String>,
     zone_id: Option<String>,
@@ -390,7 +395,8 @@ pub(super) async fn reserve(Submitted { ctx, form }: Submitted<ReserveForm>) -> 
         items: None,
     };
     let state = ctx.state.clone();
-    let reserved = match state.queue.claim(&who, show, None) {
+    let pass = form.pass.as_deref().filter(|p| !p.is_empty());
+    let reserved = match state.queue.claim(&who, show, pass) {
         Ok(claimed) => {
             let reserved = state.booking.reserve(who, request).await;
             if let Some(claimed) = claimed {
@@ -410,6 +416,10 @@ pub(super) async fn reserve(Submitted { ctx, form }: Submitted<ReserveForm>) -> 
                 Error::NotFound(_) => return ctx.failure(e),
                 _ => StatusCode::CONFLICT,
             };
+            if pass.is_some() {
+                let show = show.to_string();
+                return super::waiting::show_page(ctx, show, Some(in_words(&e)), status).await;
+            }
             event_page(ctx, event, Some(in_words(&e)), status).await
         }
     }

@@ -14,7 +14,7 @@ use minijinja::{context, Environment, Value};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("base.html", include_str!("templates/base.html")),
     ("home.html", include_str!("templates/home.html")),
     ("event.html", include_str!("templates/event.html")),
@@ -24,6 +24,7 @@ const TEMPLATES: [(&str, &str); 9] = [
     ("booking.html", include_str!("templates/booking.html")),
     ("bookings.html", include_str!("templates/bookings.html")),
     ("error.html", include_str!("templates/error.html")),
+    ("queue.html", include_str!("templates/queue.html")),
 ];
 
 pub(super) fn templates() -> anyhow::Result<Environment<'static>> {

@@ -38,7 +38,7 @@ impl Page {
         let at = self
             .html
             .find(attr)
-            .unwrap_or_else(|| panic!("{attr} on the page"));
+            .unwrap_or_else(|| panic!("{attr} on the page: {}", self.html));
         let rest = &self.html[at..];
         let open = rest.find('>').expect("a tag") + 1;
         let close = rest[open..].find('<').expect("an end") + open;
@@ -394,7 +394,123 @@ async fn errors_are_pages_in_words_and_sign_out_stays_out(backend: Backend) {
     app.stop().await;
 }
 
+async fn a_queued_show_is_bought_through_the_waiting_room_page(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.queue.poll_interval_secs = 0).await;
+    let show = app
+        .show_with(ShowSpec {
+            capacity: 10,
+            per_user_limit: Some(4),
+            ..ShowSpec::default()
+        })
+        .await;
+    let queue = format!("/api/v1/shows/{}/queue", show.show_id);
+    let opens = crate::support::rfc3339(boxoffice::clock::Clock::now(app.clock.as_ref()));
+    let organizer = Some(show.organizer.token.as_str());
+    app.put(&queue, organizer, &serde_json::json!({"method": "fifo", "opens_at": opens, "admission": "fixed", "rate_per_sec": 5}))
+        .await
+        .expect(200);
+    app.post(
+        &format!("{queue}/state"),
+        organizer,
+        &serde_json::json!({"action": "pause"}),
+    )
+    .await
+    .expect(200);
+    let mut b = Browser::new(&app);
+    let csrf = sign_up(&mut b, &email()).await;
+
+    let event = b.get(&format!("/events/{}", show.event_id)).await;
+    let room = format!("/shows/{}/queue", show.show_id);
+    assert!(
+        event.has(&format!("href=\"{room}\"")),
+        "the event page points to the waiting room"
+    );
+    assert!(
+        !event.has("action=\"/reserve\""),
+        "and offers no way around it"
+    );
+    // Around it anyway: refused in words.
+    let around = b
+        .post(
+            "/reserve",
+            &[
+                ("csrf", &csrf),
+                ("event_id", &show.event_id),
+                ("show_id", &show.show_id),
+                ("zone_id", &show.zone_id),
+                ("quantity", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(around.status, 409, "{}", around.html);
+    assert!(around.has("waiting room"), "{}", around.html);
+
+    assert!(b.get(&room).await.has("Join the waiting room"));
+    let joined = b.post(&format!("{room}/join"), &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (joined.status, joined.location.as_deref()),
+        (303, Some(room.as_str()))
+    );
+    let waiting = b.get(&room).await;
+    assert_eq!(
+        waiting.text_of("data-place=\"position\""),
+        "1",
+        "{}",
+        waiting.html
+    );
+    assert!(
+        waiting.has("http-equiv=\"refresh\""),
+        "it looks again without the script"
+    );
+
+    app.post(
+        &format!("{queue}/state"),
+        organizer,
+        &serde_json::json!({"action": "resume"}),
+    )
+    .await
+    .expect(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let turn = loop {
+        let page = b.get(&room).await;
+        if page.has("It is your turn") {
+            break page;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "admitted: {}",
+            page.html
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let pass = turn.input("pass");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("event_id", show.event_id.as_str()),
+        ("show_id", show.show_id.as_str()),
+        ("zone_id", show.zone_id.as_str()),
+        ("quantity", "2"),
+        ("pass", pass.as_str()),
+    ];
+    let held = b.post("/reserve", &form).await;
+    assert_eq!(held.status, 303, "{}", held.html);
+    assert!(b
+        .get(&held.location.expect("a booking"))
+        .await
+        .has("data-status=\"held\""));
+    // A pass takes one hold.
+    let again = b.post("/reserve", &form).await;
+    assert_eq!(again.status, 409, "{}", again.html);
+    assert!(
+        again.has("Waiting room"),
+        "back on the waiting room's page: {}",
+        again.html
+    );
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_queued_show_is_bought_through_the_waiting_room_page,
     a_buyer_signs_up_holds_pays_and_sees_the_tickets,
     forms_need_their_csrf_token_and_a_refused_one_changes_nothing,
     errors_are_pages_in_words_and_sign_out_stays_out

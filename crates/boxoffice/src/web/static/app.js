@@ -39,7 +39,33 @@ function followAvailability() {
   });
 }
 
+// The waiting room: the place moves as the queue pushes it; admitted (or out), the
+// page reloads to show what to do next.
+function followQueue() {
+  const place = document.querySelector("[data-queue-live]");
+  if (!place || !("EventSource" in window)) return;
+  const source = new EventSource(place.getAttribute("data-queue-live"));
+  source.addEventListener("position", (event) => {
+    const view = JSON.parse(event.data);
+    for (const key of ["position", "ahead", "waiting"]) {
+      const el = place.querySelector(`[data-place="${key}"]`);
+      if (el && view[key] !== null && view[key] !== undefined) el.textContent = String(view[key]);
+    }
+    const eta = place.querySelector('[data-place="estimated_wait_secs"]');
+    if (eta && typeof view.estimated_wait_secs === "number") {
+      eta.textContent = `${Math.ceil(view.estimated_wait_secs / 60)} min`;
+    }
+  });
+  for (const end of ["admitted", "lost", "left"]) {
+    source.addEventListener(end, () => {
+      source.close();
+      window.location.reload();
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   startCountdowns();
   followAvailability();
+  followQueue();
 });
