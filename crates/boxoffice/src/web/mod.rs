@@ -1,11 +1,12 @@
-//! The web UI: server-rendered pages for buyers, served by the same binary at the root
-//! (`/`, `/events/…`, `/bookings/…`), on the same services as the API, not on HTTP calls
-//! to it. Pages work without JavaScript; a small script (countdowns, live
+//! The web UI: server-rendered pages for buyers and door staff, served by the same
+//! binary at the root (`/`, `/events/…`, `/bookings/…`, `/door`), on the same services
+//! as the API, not on HTTP calls to it. Pages work without JavaScript; a small script (countdowns, live
 //! availability) only enhances them, and every asset comes from the binary.
 //!
 //! Every form carries a CSRF token, sessions are signed HttpOnly cookies, and pages
 //! answer with a strict CSP (no inline script or style) and `frame-ancestors 'none'`.
 mod assets;
+mod door;
 mod pages;
 pub mod session;
 mod view;
@@ -58,6 +59,8 @@ pub fn routes() -> Router<AppState> {
         .route("/bookings/{id}", get(pages::booking))
         .route("/bookings/{id}/pay", post(pages::pay))
         .route("/bookings/{id}/cancel", post(pages::cancel))
+        .route("/door", get(door::shows))
+        .route("/door/{id}", get(door::gate).post(door::scan))
         .route("/static/{file}", get(assets::asset))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,

@@ -14,7 +14,7 @@ use minijinja::{context, Environment, Value};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("base.html", include_str!("templates/base.html")),
     ("home.html", include_str!("templates/home.html")),
     ("event.html", include_str!("templates/event.html")),
@@ -25,6 +25,8 @@ const TEMPLATES: [(&str, &str); 10] = [
     ("bookings.html", include_str!("templates/bookings.html")),
     ("error.html", include_str!("templates/error.html")),
     ("queue.html", include_str!("templates/queue.html")),
+    ("door.html", include_str!("templates/door.html")),
+    ("door_shows.html", include_str!("templates/door_shows.html")),
 ];
 
 pub(super) fn templates() -> anyhow::Result<Environment<'static>> {

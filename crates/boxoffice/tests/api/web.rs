@@ -509,7 +509,112 @@ async fn a_queued_show_is_bought_through_the_waiting_room_page(backend: Backend)
     app.stop().await;
 }
 
+/// Signs `email` in through the form (the test users' password); the CSRF token.
+async fn sign_in(b: &mut Browser, email: &str) -> String {
+    let csrf = b.get("/signin").await.input("csrf");
+    let done = b
+        .post(
+            "/signin",
+            &[
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", crate::support::PASSWORD),
+                ("next", "/door"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    csrf
+}
+
+/// The codes of a confirmed booking's tickets, once issued.
+async fn ticket_codes(app: &TestApp, token: &str, booking: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = app
+            .get(&format!("/api/v1/bookings/{booking}/tickets"), Some(token))
+            .await;
+        let codes: Vec<String> = r.body.as_array().map_or_else(Vec::new, |list| {
+            list.iter()
+                .filter_map(|t| t["code"].as_str().map(str::to_owned))
+                .collect()
+        });
+        if !codes.is_empty() {
+            return codes;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tickets issued: {}",
+            r.text
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn door_staff_check_tickets_in_and_see_each_verdict(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let show = app.show_with(ShowSpec::default()).await;
+    let other = app.show_with(ShowSpec::default()).await;
+    let buyer = app.buyer().await;
+    let mine = app.hold(&buyer.token, &show, 1).await;
+    app.confirm(&buyer.token, &mine).await.expect(200);
+    let elsewhere = app.hold(&buyer.token, &other, 1).await;
+    app.confirm(&buyer.token, &elsewhere).await.expect(200);
+    let code = ticket_codes(&app, &buyer.token, &mine).await.remove(0);
+    let wrong = ticket_codes(&app, &buyer.token, &elsewhere).await.remove(0);
+
+    let mut door = Browser::new(&app);
+    let csrf = sign_in(&mut door, &show.organizer.email).await;
+    let gate = format!("/door/{}", show.show_id);
+    assert!(door.get("/door").await.has(&format!("href=\"{gate}\"")));
+    let page = door.get(&gate).await;
+    assert!(page.has("0 of 1 in"), "{}", page.html);
+    let scan = |c: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("gate", "north".to_owned()),
+            ("code", c.to_owned()),
+        ]
+    };
+    let mut verdicts = Vec::new();
+    for c in [
+        code.as_str(),
+        code.as_str(),
+        wrong.as_str(),
+        "NOT-A-TICKET-CODE",
+        "",
+    ] {
+        let form = scan(c);
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let page = door.post(&gate, &pairs).await;
+        let verdict = page
+            .html
+            .split("verdict verdict-")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("none")
+            .to_owned();
+        verdicts.push(verdict);
+        if c == code {
+            assert!(page.has("north"), "the gate is kept");
+        }
+    }
+    assert_eq!(
+        verdicts,
+        ["valid", "already_used", "wrong_show", "unknown", "missing"]
+    );
+    assert!(door.get(&gate).await.has("1 of 1 in"));
+
+    // A buyer is not the door staff of this show.
+    let mut stranger = Browser::new(&app);
+    sign_up(&mut stranger, &email()).await;
+    let refused = stranger.get(&gate).await;
+    assert!(matches!(refused.status, 403 | 404), "{}", refused.status);
+    app.stop().await;
+}
+
 on_both_backends!(
+    door_staff_check_tickets_in_and_see_each_verdict,
     a_queued_show_is_bought_through_the_waiting_room_page,
     a_buyer_signs_up_holds_pays_and_sees_the_tickets,
     forms_need_their_csrf_token_and_a_refused_one_changes_nothing,

@@ -64,7 +64,36 @@ function followQueue() {
   }
 }
 
+// The door: where the browser reads QR codes (BarcodeDetector), the camera fills the
+// form's `qr` field and sends it; typing the code always works.
+function cameraScanner() {
+  const form = document.querySelector("form[data-scanner]");
+  if (!form || !("BarcodeDetector" in window) || !navigator.mediaDevices) return;
+  const button = form.querySelector("[data-camera]");
+  const video = form.querySelector("[data-preview]");
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    video.srcObject = stream;
+    video.hidden = false;
+    await video.play();
+    const look = async () => {
+      const codes = await detector.detect(video).catch(() => []);
+      if (codes.length > 0) {
+        stream.getTracks().forEach((t) => t.stop());
+        form.querySelector('input[name="qr"]').value = codes[0].rawValue;
+        form.submit();
+        return;
+      }
+      requestAnimationFrame(look);
+    };
+    look();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  cameraScanner();
   startCountdowns();
   followAvailability();
   followQueue();
