@@ -1,4 +1,4 @@
-//! The web UI: server-rendered pages for buyers and door staff, served by the same
+//! The web UI: server-rendered pages for buyers, organizers and door staff, served by the same
 //! binary at the root (`/`, `/events/…`, `/bookings/…`, `/door`), on the same services
 //! as the API, not on HTTP calls to it. Pages work without JavaScript; a small script (countdowns, live
 //! availability) only enhances them, and every asset comes from the binary.
@@ -7,6 +7,7 @@
 //! answer with a strict CSP (no inline script or style) and `frame-ancestors 'none'`.
 mod assets;
 mod door;
+mod organize;
 mod pages;
 pub mod session;
 mod view;
@@ -59,6 +60,13 @@ pub fn routes() -> Router<AppState> {
         .route("/bookings/{id}", get(pages::booking))
         .route("/bookings/{id}/pay", post(pages::pay))
         .route("/bookings/{id}/cancel", post(pages::cancel))
+        .route("/organize", get(organize::home))
+        .route("/organize/events", post(organize::create_event))
+        .route("/organize/events/{id}", get(organize::event))
+        .route("/organize/events/{id}/shows", post(organize::create_show))
+        .route("/organize/shows/{id}", get(organize::dashboard))
+        .route("/organize/shows/{id}/zones", post(organize::create_zone))
+        .route("/organize/shows/{id}/live", get(organize::live))
         .route("/door", get(door::shows))
         .route("/door/{id}", get(door::gate).post(door::scan))
         .route("/static/{file}", get(assets::asset))

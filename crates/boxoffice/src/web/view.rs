@@ -14,7 +14,7 @@ use minijinja::{context, Environment, Value};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("templates/base.html")),
     ("home.html", include_str!("templates/home.html")),
     ("event.html", include_str!("templates/event.html")),
@@ -27,6 +27,12 @@ const TEMPLATES: [(&str, &str); 12] = [
     ("queue.html", include_str!("templates/queue.html")),
     ("door.html", include_str!("templates/door.html")),
     ("door_shows.html", include_str!("templates/door_shows.html")),
+    ("organize.html", include_str!("templates/organize.html")),
+    (
+        "organize_event.html",
+        include_str!("templates/organize_event.html"),
+    ),
+    ("dashboard.html", include_str!("templates/dashboard.html")),
 ];
 
 pub(super) fn templates() -> anyhow::Result<Environment<'static>> {

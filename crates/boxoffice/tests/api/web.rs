@@ -103,6 +103,10 @@ impl Browser {
     }
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.submit(path, form).await
+    }
+
+    async fn submit<T: serde::Serialize + ?Sized>(&mut self, path: &str, form: &T) -> Page {
         let req = self.http.post(format!("{}{path}", self.base)).form(form);
         self.send(req).await
     }
@@ -613,7 +617,145 @@ async fn door_staff_check_tickets_in_and_see_each_verdict(backend: Backend) {
     app.stop().await;
 }
 
+async fn an_organizer_puts_a_show_on_sale_and_watches_it_sell(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let organizer = app.organizer().await;
+    let mut b = Browser::new(&app);
+    let csrf = sign_in(&mut b, &organizer.email).await;
+    let home = b.get("/organize").await;
+    assert!(home.has("Create event"), "{}", home.html);
+    let org_id = {
+        let at = home.html.find("<option value=\"").expect("an organization");
+        let rest = &home.html[at + 15..];
+        rest[..rest.find('"').expect("quote")].to_owned()
+    };
+    let event_form = |title: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("organization_id", org_id.clone()),
+            ("title", title.to_owned()),
+            ("category", "theatre".to_owned()),
+            ("city", "Porto".to_owned()),
+            ("description", "A play in three acts.".to_owned()),
+        ]
+    };
+    let refused = b.submit("/organize/events", &event_form("")).await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(
+        refused.has("id=\"title-error\""),
+        "the error is next to the title: {}",
+        refused.html
+    );
+    assert!(
+        refused.has("A play in three acts."),
+        "what was typed is kept"
+    );
+    let created = b.submit("/organize/events", &event_form("Hamlet")).await;
+    assert_eq!(created.status, 303, "{}", created.html);
+    let event_page = created.location.expect("the event's page");
+
+    let show_form = |price: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("venue", "Teatro Rivoli".to_owned()),
+            ("starts_at", "2099-06-01T20:00".to_owned()),
+            ("per_user_limit", "4".to_owned()),
+            ("hold_minutes", "10".to_owned()),
+            ("zone_name", "Stalls".to_owned()),
+            ("zone_price", price.to_owned()),
+            ("zone_currency", "eur".to_owned()),
+            ("zone_capacity", "20".to_owned()),
+        ]
+    };
+    let shows = format!("{event_page}/shows");
+    let refused = b.submit(&shows, &show_form("12,50")).await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(refused.has("id=\"zone_price-note\""), "{}", refused.html);
+    assert!(
+        refused.has("value=\"Teatro Rivoli\""),
+        "what was typed is kept"
+    );
+    let created = b.submit(&shows, &show_form("12.50")).await;
+    assert_eq!(created.status, 303, "{}", created.html);
+    let dashboard = created.location.expect("the show's dashboard");
+    let show_id = dashboard.rsplit('/').next().expect("an id").to_owned();
+
+    // A buyer holds two and buys one of them through the API; the dashboard follows.
+    let board = b.get(&dashboard).await;
+    assert!(
+        board.has("12.50 EUR") || board.has("Stalls"),
+        "{}",
+        board.html
+    );
+    let zone_id = {
+        let at = board.html.find("tr data-zone=\"").expect("a zone row");
+        let rest = &board.html[at + 14..];
+        rest[..rest.find('"').expect("quote")].to_owned()
+    };
+    let buyer = app.buyer().await;
+    let fixture = crate::support::ShowFixture {
+        organizer: organizer.clone(),
+        event_id: event_page.rsplit('/').next().expect("id").to_owned(),
+        show_id: show_id.clone(),
+        zone_id: zone_id.clone(),
+    };
+    let first = app.hold(&buyer.token, &fixture, 2).await;
+    app.hold(&buyer.token, &fixture, 1).await;
+    app.confirm(&buyer.token, &first).await.expect(200);
+    let board = b.get(&dashboard).await;
+    let row = &board.html[board.html.find("tr data-zone=").expect("row")..];
+    assert!(
+        row.contains("data-figure=\"sold\">2<")
+            && row.contains("data-figure=\"held\">1<")
+            && row.contains("data-figure=\"available\">17<"),
+        "{row}"
+    );
+
+    // The live stream starts with the current figures.
+    let cookies: Vec<String> = b.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut live = b
+        .http
+        .get(format!("{}{dashboard}/live", b.base))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .expect("a stream");
+    assert!(live.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), live.chunk())
+        .await
+        .expect("an event in time")
+        .expect("readable")
+        .expect("a chunk");
+    let text = String::from_utf8_lossy(&chunk);
+    assert!(
+        text.contains("event: sales") && text.contains("\"sold\":2"),
+        "{text}"
+    );
+    drop(live);
+
+    let zone = [
+        ("csrf", csrf.as_str()),
+        ("name", "Balcony"),
+        ("price", "8"),
+        ("currency", "EUR"),
+        ("capacity", "30"),
+    ];
+    let added = b.post(&format!("{dashboard}/zones"), &zone).await;
+    assert_eq!(added.status, 303, "{}", added.html);
+    assert!(b.get(&dashboard).await.has("Balcony"));
+
+    // Someone else's dashboard is not shown.
+    let mut stranger = Browser::new(&app);
+    sign_up(&mut stranger, &email()).await;
+    assert!(matches!(stranger.get(&dashboard).await.status, 403 | 404));
+    app.stop().await;
+}
+
 on_both_backends!(
+    an_organizer_puts_a_show_on_sale_and_watches_it_sell,
     door_staff_check_tickets_in_and_see_each_verdict,
     a_queued_show_is_bought_through_the_waiting_room_page,
     a_buyer_signs_up_holds_pays_and_sees_the_tickets,

@@ -92,7 +92,37 @@ function cameraScanner() {
   });
 }
 
+// The on-sale dashboard: figures and bars move as the sale does.
+function followSales() {
+  const board = document.querySelector("[data-sales-live]");
+  if (!board || !("EventSource" in window)) return;
+  const source = new EventSource(board.getAttribute("data-sales-live"));
+  source.addEventListener("sales", (event) => {
+    const report = JSON.parse(event.data);
+    for (const z of report.zones) {
+      const row = board.querySelector(`tr[data-zone="${z.zone_id}"]`);
+      if (row) {
+        for (const key of ["sold", "held", "available"]) {
+          const cell = row.querySelector(`[data-figure="${key}"]`);
+          if (cell) cell.textContent = String(z[key]);
+        }
+      }
+      const bars = board.querySelector(`g[data-bars="${z.zone_id}"]`);
+      if (bars) {
+        const cap = Math.max(1, z.capacity);
+        const sold = (z.sold * 100) / cap;
+        const held = (z.held * 100) / cap;
+        bars.querySelector('[data-bar="sold"]').setAttribute("width", String(sold));
+        const heldBar = bars.querySelector('[data-bar="held"]');
+        heldBar.setAttribute("x", String(sold));
+        heldBar.setAttribute("width", String(held));
+      }
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  followSales();
   cameraScanner();
   startCountdowns();
   followAvailability();

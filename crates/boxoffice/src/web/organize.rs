@@ -1,0 +1,492 @@
+//! The organizer's pages: their organizations' events, a new event, a show with its
+//! first zone, more zones, and the on-sale dashboard (sold, held and available per
+//! zone, drawn as bars and pushed live while the sale runs, with the revenue). Who may
+//! do what is decided by the services, as for the API.
+use super::view::{in_words, Ctx, Submitted};
+use crate::catalog::{EventInput, ShowInput, ZoneInput};
+use crate::error::Error;
+use crate::store::{EventFilter, Page};
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use boxoffice_domain::catalog::{parse_category, Category};
+use boxoffice_domain::{EventId, FieldError, OrganizationId, ShowId};
+use futures_util::stream;
+use minijinja::{context, Value};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// Field errors by the form's field names.
+fn by_field(errors: &[FieldError], names: &[(&str, &str)]) -> HashMap<String, String> {
+    errors
+        .iter()
+        .map(|e| {
+            let field = names
+                .iter()
+                .find(|(from, _)| *from == e.field)
+                .map_or(e.field.as_str(), |(_, to)| to);
+            (field.to_owned(), e.message.clone())
+        })
+        .collect()
+}
+
+fn categories() -> Vec<&'static str> {
+    Category::ALL.iter().map(|c| c.as_str()).collect()
+}
+
+pub(super) async fn home(ctx: Ctx) -> Response {
+    home_page(ctx, context! {}, HashMap::new(), StatusCode::OK).await
+}
+
+async fn home_page(
+    ctx: Ctx,
+    form: Value,
+    errors: HashMap<String, String>,
+    status: StatusCode,
+) -> Response {
+    let viewer = match ctx.require_viewer() {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let state = ctx.state.clone();
+    let orgs = match state.organizations.mine(viewer.principal).await {
+        Ok(o) => o,
+        Err(e) => return ctx.failure(e),
+    };
+    let mut events = Vec::new();
+    for org in &orgs {
+        let filter = EventFilter {
+            organization: Some(org.id),
+            ..EventFilter::default()
+        };
+        if let Ok((found, _)) = state
+            .catalog
+            .list_events(
+                filter,
+                Page {
+                    page: 1,
+                    per_page: 100,
+                },
+            )
+            .await
+        {
+            events.extend(
+                found
+                    .into_iter()
+                    .map(|e| context! { org => org.name.clone(), event => e }),
+            );
+        }
+    }
+    ctx.render(
+        status,
+        "organize.html",
+        context! {
+            title => "Organize",
+            orgs => orgs,
+            events => events,
+            categories => categories(),
+            form => form,
+            errors => errors,
+        },
+    )
+}
+
+#[derive(Deserialize, serde::Serialize)]
+pub(super) struct NewEvent {
+    title: Option<String>,
+    category: Option<String>,
+    city: Option<String>,
+    description: Option<String>,
+    organization_id: Option<String>,
+}
+
+pub(super) async fn create_event(Submitted { ctx, form }: Submitted<NewEvent>) -> Response {
+    let viewer = match ctx.require_viewer() {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let category = parse_category(form.category.as_deref().unwrap_or_default());
+    let organization = form
+        .organization_id
+        .as_deref()
+        .and_then(|o| o.parse::<OrganizationId>().ok());
+    let Ok(category) = category else {
+        let errors = HashMap::from([("category".to_owned(), "Choose a category.".to_owned())]);
+        return home_page(
+            ctx,
+            Value::from_serialize(&form),
+            errors,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let input = EventInput {
+        title: form.title.clone().unwrap_or_default(),
+        description: form.description.clone().unwrap_or_default(),
+        category,
+        city: form.city.clone().unwrap_or_default(),
+        organization_id: organization,
+    };
+    match ctx
+        .state
+        .catalog
+        .create_event(viewer.principal, input)
+        .await
+    {
+        Ok(event) => Redirect::to(&format!("/organize/events/{}", event.id)).into_response(),
+        Err(Error::Validation(fields)) => {
+            let errors = by_field(&fields, &[]);
+            home_page(
+                ctx,
+                Value::from_serialize(&form),
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => ctx.failure(e),
+    }
+}
+
+pub(super) async fn event(ctx: Ctx, Path(id): Path<String>) -> Response {
+    event_page(ctx, id, context! {}, HashMap::new(), StatusCode::OK).await
+}
+
+async fn event_page(
+    ctx: Ctx,
+    id: String,
+    form: Value,
+    errors: HashMap<String, String>,
+    status: StatusCode,
+) -> Response {
+    if let Err(r) = ctx.require_viewer() {
+        return r.into_response();
+    }
+    let Ok(id) = id.parse::<EventId>() else {
+        return ctx.failure(Error::NotFound("event"));
+    };
+    let event = match ctx.state.catalog.event(id).await {
+        Ok(e) => e,
+        Err(e) => return ctx.failure(e),
+    };
+    let shows = ctx
+        .state
+        .catalog
+        .shows_of_event(id)
+        .await
+        .unwrap_or_default();
+    ctx.render(
+        status,
+        "organize_event.html",
+        context! { title => event.title.clone(), event => event, shows => shows, form => form, errors => errors },
+    )
+}
+
+#[derive(Deserialize, serde::Serialize)]
+pub(super) struct NewShow {
+    venue: Option<String>,
+    starts_at: Option<String>,
+    per_user_limit: Option<String>,
+    hold_minutes: Option<String>,
+    zone_name: Option<String>,
+    zone_price: Option<String>,
+    zone_currency: Option<String>,
+    zone_capacity: Option<String>,
+}
+
+/// `2027-06-01T20:00` (a `datetime-local` field, read as UTC) → RFC 3339.
+fn local_time(raw: &str) -> String {
+    let raw = raw.trim();
+    match raw.len() {
+        16 => format!("{raw}:00Z"),
+        19 => format!("{raw}Z"),
+        _ => raw.to_owned(),
+    }
+}
+
+/// `45`, `45.5` or `45.50` → 4500 minor units.
+fn price_minor(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
+    if frac.len() > 2
+        || whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let cents = format!("{frac:0<2}").parse::<i64>().ok()?;
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(cents)
+}
+
+/// A whole number from a form, or a field error.
+fn number(raw: Option<&str>, field: &str, errors: &mut HashMap<String, String>) -> Option<i64> {
+    let raw = raw.map(str::trim).filter(|r| !r.is_empty())?;
+    match raw.parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            errors.insert(field.to_owned(), "Must be a whole number.".to_owned());
+            None
+        }
+    }
+}
+
+pub(super) async fn create_show(
+    Path(id): Path<String>,
+    Submitted { ctx, form }: Submitted<NewShow>,
+) -> Response {
+    let viewer = match ctx.require_viewer() {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(event) = id.parse::<EventId>() else {
+        return ctx.failure(Error::NotFound("event"));
+    };
+    let mut errors = HashMap::new();
+    let per_user_limit = number(
+        form.per_user_limit.as_deref(),
+        "per_user_limit",
+        &mut errors,
+    );
+    let hold = number(form.hold_minutes.as_deref(), "hold_minutes", &mut errors);
+    let capacity = number(form.zone_capacity.as_deref(), "zone_capacity", &mut errors).unwrap_or(0);
+    let price = price_minor(form.zone_price.as_deref().unwrap_or_default());
+    if price.is_none() {
+        errors.insert(
+            "zone_price".to_owned(),
+            "A price such as 45 or 45.50.".to_owned(),
+        );
+    }
+    if !errors.is_empty() {
+        return event_page(
+            ctx,
+            id,
+            Value::from_serialize(&form),
+            errors,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let input = ShowInput {
+        venue: form.venue.clone().unwrap_or_default(),
+        starts_at: local_time(form.starts_at.as_deref().unwrap_or_default()),
+        sale_opens_at: None,
+        sale_closes_at: None,
+        hold_ttl_secs: hold.map(|m| m.saturating_mul(60)),
+        per_user_limit,
+        zones: vec![ZoneInput {
+            name: form.zone_name.clone().unwrap_or_default(),
+            price_minor: price.unwrap_or_default(),
+            currency: form
+                .zone_currency
+                .clone()
+                .unwrap_or_default()
+                .trim()
+                .to_uppercase(),
+            capacity,
+        }],
+    };
+    match ctx
+        .state
+        .catalog
+        .create_show(viewer.principal, event, input)
+        .await
+    {
+        Ok(show) => Redirect::to(&format!("/organize/shows/{}", show.id)).into_response(),
+        Err(Error::Validation(fields)) => {
+            let errors = by_field(
+                &fields,
+                &[
+                    ("hold_ttl_secs", "hold_minutes"),
+                    ("zones[0].name", "zone_name"),
+                    ("zones[0].price_minor", "zone_price"),
+                    ("zones[0].currency", "zone_currency"),
+                    ("zones[0].capacity", "zone_capacity"),
+                ],
+            );
+            event_page(
+                ctx,
+                id,
+                Value::from_serialize(&form),
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => ctx.failure(e),
+    }
+}
+
+pub(super) async fn dashboard(ctx: Ctx, Path(id): Path<String>) -> Response {
+    dashboard_page(ctx, id, None, StatusCode::OK).await
+}
+
+async fn dashboard_page(
+    ctx: Ctx,
+    id: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let viewer = match ctx.require_viewer() {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(show_id) = id.parse::<ShowId>() else {
+        return ctx.failure(Error::NotFound("show"));
+    };
+    // The sales report decides who may look (members with sales rights, admins).
+    let sales = match ctx.state.booking.sales(viewer.principal, show_id).await {
+        Ok(s) => s,
+        Err(e) => return ctx.failure(e),
+    };
+    let show = match ctx.state.catalog.show(show_id).await {
+        Ok(s) => s,
+        Err(e) => return ctx.failure(e),
+    };
+    let event = ctx.state.catalog.event(show.event_id).await.ok();
+    let currency = show
+        .zones
+        .first()
+        .map(|z| z.currency.clone())
+        .unwrap_or_default();
+    ctx.render(
+        status,
+        "dashboard.html",
+        context! {
+            title => "Sales",
+            show => show,
+            event => event,
+            sales => sales,
+            currency => currency,
+            error => error,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewZone {
+    name: Option<String>,
+    price: Option<String>,
+    currency: Option<String>,
+    capacity: Option<String>,
+}
+
+pub(super) async fn create_zone(
+    Path(id): Path<String>,
+    Submitted { ctx, form }: Submitted<NewZone>,
+) -> Response {
+    let viewer = match ctx.require_viewer() {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(show) = id.parse::<ShowId>() else {
+        return ctx.failure(Error::NotFound("show"));
+    };
+    let Some(price) = price_minor(form.price.as_deref().unwrap_or_default()) else {
+        return dashboard_page(
+            ctx,
+            id,
+            Some("Price: a price such as 45 or 45.50.".into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let Some(capacity) = form
+        .capacity
+        .as_deref()
+        .and_then(|c| c.trim().parse::<i64>().ok())
+    else {
+        return dashboard_page(
+            ctx,
+            id,
+            Some("Capacity: a whole number of tickets.".into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let input = ZoneInput {
+        name: form.name.unwrap_or_default(),
+        price_minor: price,
+        currency: form.currency.unwrap_or_default().trim().to_uppercase(),
+        capacity,
+    };
+    match ctx
+        .state
+        .catalog
+        .create_zone(viewer.principal, show, input)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/organize/shows/{show}")).into_response(),
+        Err(e @ (Error::Validation(_) | Error::Conflict { .. })) => {
+            let message = in_words(&e);
+            dashboard_page(ctx, id, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => ctx.failure(e),
+    }
+}
+
+/// The show's sales per zone, pushed when they change.
+pub(super) async fn live(ctx: Ctx, Path(id): Path<String>) -> Response {
+    let viewer = match ctx.require_viewer() {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(show) = id.parse::<ShowId>() else {
+        return ctx.failure(Error::NotFound("show"));
+    };
+    let booking = ctx.state.booking.clone();
+    if let Err(e) = booking.sales(viewer.principal, show).await {
+        return ctx.failure(e);
+    }
+    let who = viewer.principal;
+    let events = stream::unfold(
+        (booking, String::new()),
+        move |(booking, last)| async move {
+            loop {
+                if let Ok(report) = booking.sales(who, show).await {
+                    let zones: Vec<_> = report
+                    .zones
+                    .iter()
+                    .map(|z| serde_json::json!({"zone_id": z.zone_id, "capacity": z.capacity, "sold": z.sold, "held": z.held, "available": z.available}))
+                    .collect();
+                    let body =
+                        serde_json::json!({"zones": zones, "net_minor": report.revenue.net_minor})
+                            .to_string();
+                    if body != last {
+                        let event = Event::default().event("sales").data(body.clone());
+                        return Some((Ok::<_, Infallible>(event), (booking, body)));
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        },
+    );
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_and_times_are_read_from_forms() {
+        assert_eq!(price_minor("45"), Some(4500));
+        assert_eq!(price_minor("45.5"), Some(4550));
+        assert_eq!(price_minor("0.05"), Some(5));
+        for bad in ["", "4,50", "45.505", "-3", "abc", ".5"] {
+            assert_eq!(price_minor(bad), None, "{bad}");
+        }
+        assert_eq!(local_time("2027-06-01T20:00"), "2027-06-01T20:00:00Z");
+        assert_eq!(local_time("2027-06-01T20:00:30"), "2027-06-01T20:00:30Z");
+        assert_eq!(local_time("garbage"), "garbage");
+    }
+}
