@@ -5,6 +5,7 @@
 //!
 //! Every form carries a CSRF token, sessions are signed HttpOnly cookies, and pages
 //! answer with a strict CSP (no inline script or style) and `frame-ancestors 'none'`.
+mod account;
 mod assets;
 mod door;
 mod organize;
@@ -60,6 +61,14 @@ pub fn routes() -> Router<AppState> {
         .route("/bookings/{id}", get(pages::booking))
         .route("/bookings/{id}/pay", post(pages::pay))
         .route("/bookings/{id}/cancel", post(pages::cancel))
+        .route("/account", get(account::page))
+        .route(
+            "/account/sessions/{id}/revoke",
+            post(account::revoke_session),
+        )
+        .route("/account/mfa/start", post(account::start_mfa))
+        .route("/account/mfa/confirm", post(account::confirm_mfa))
+        .route("/account/mfa/disable", post(account::disable_mfa))
         .route("/organize", get(organize::home))
         .route("/organize/events", post(organize::create_event))
         .route("/organize/events/{id}", get(organize::event))

@@ -14,7 +14,7 @@ use minijinja::{context, Environment, Value};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 16] = [
     ("base.html", include_str!("templates/base.html")),
     ("home.html", include_str!("templates/home.html")),
     ("event.html", include_str!("templates/event.html")),
@@ -33,6 +33,7 @@ const TEMPLATES: [(&str, &str); 15] = [
         include_str!("templates/organize_event.html"),
     ),
     ("dashboard.html", include_str!("templates/dashboard.html")),
+    ("account.html", include_str!("templates/account.html")),
 ];
 
 pub(super) fn templates() -> anyhow::Result<Environment<'static>> {

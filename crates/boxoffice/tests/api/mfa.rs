@@ -21,12 +21,12 @@ fn code_at(secret: &str, at: Timestamp) -> String {
         .generate(u64::try_from(at.millis() / 1000).expect("after 1970"))
 }
 
-fn code_now(app: &TestApp, secret: &str) -> String {
+pub(crate) fn code_now(app: &TestApp, secret: &str) -> String {
     code_at(secret, app.clock.now())
 }
 
 /// Moves the clock to the start of the next 30-second step, so a fresh code exists.
-fn next_step(app: &TestApp) {
+pub(crate) fn next_step(app: &TestApp) {
     let secs = app.clock.now().millis() / 1000;
     app.clock.advance_secs(30 - secs % 30);
 }

@@ -754,7 +754,116 @@ async fn an_organizer_puts_a_show_on_sale_and_watches_it_sell(backend: Backend) 
     app.stop().await;
 }
 
+async fn an_account_turns_on_its_second_factor_and_signs_out_a_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut b = Browser::new(&app);
+    let address = email();
+    let csrf = sign_up(&mut b, &address).await;
+    let account = b.get("/account").await;
+    assert!(account.has("(this browser)"), "{}", account.html);
+    assert!(account.has("Set up an authenticator"));
+
+    let started = b.post("/account/mfa/start", &[("csrf", &csrf)]).await;
+    assert_eq!(started.status, 200, "{}", started.html);
+    assert!(started.has("<svg"), "a QR code to scan");
+    let secret = started.text_of("class=\"secret\"");
+    let wrong = b
+        .post(
+            "/account/mfa/confirm",
+            &[("csrf", &csrf), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.html);
+    assert!(wrong.has("class=\"alert\""));
+    crate::mfa::next_step(&app);
+    let code = crate::mfa::code_now(&app, &secret);
+    let on = b
+        .post("/account/mfa/confirm", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(on.status, 200, "{}", on.html);
+    assert!(on.has("backup codes"), "{}", on.html);
+    assert!(
+        on.html.matches("<li><code>").count() >= 8,
+        "the backup codes, once"
+    );
+
+    // Signing in again takes the second factor; then the first browser signs the
+    // second one out from its session list.
+    let mut other = Browser::new(&app);
+    let token = other.get("/signin").await.input("csrf");
+    let challenged = other
+        .post(
+            "/signin",
+            &[
+                ("csrf", &token),
+                ("email", &address),
+                ("password", "correct horse battery"),
+                ("next", "/bookings"),
+            ],
+        )
+        .await;
+    assert_eq!(challenged.status, 200, "{}", challenged.html);
+    let mfa_token = challenged.input("mfa_token");
+    let refused = other
+        .post(
+            "/signin/mfa",
+            &[
+                ("csrf", &token),
+                ("mfa_token", &mfa_token),
+                ("code", "123456"),
+                ("next", "/bookings"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.html);
+    crate::mfa::next_step(&app);
+    let code = crate::mfa::code_now(&app, &secret);
+    let mfa_token = refused.input("mfa_token");
+    let entered = other
+        .post(
+            "/signin/mfa",
+            &[
+                ("csrf", &token),
+                ("mfa_token", &mfa_token),
+                ("code", &code),
+                ("next", "/bookings"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (entered.status, entered.location.as_deref()),
+        (303, Some("/bookings")),
+        "{}",
+        entered.html
+    );
+    assert_eq!(other.get("/bookings").await.status, 200);
+
+    let list = b.get("/account").await;
+    let theirs = list
+        .html
+        .split("action=\"/account/sessions/")
+        .skip(1)
+        .map(|rest| rest[..rest.find('/').expect("an id")].to_owned())
+        .find(|id| !list.html.contains(&format!("{id}/revoke\" class=\"inline\">\n          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n          <button type=\"submit\" class=\"link\">Sign out</button>")))
+        .expect("the other session");
+    let out = b
+        .post(
+            &format!("/account/sessions/{theirs}/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(out.status, 303, "{}", out.html);
+    assert_eq!(
+        other.get("/bookings").await.status,
+        303,
+        "signed out from the other browser"
+    );
+    assert_eq!(b.get("/bookings").await.status, 200, "this one stays in");
+    app.stop().await;
+}
+
 on_both_backends!(
+    an_account_turns_on_its_second_factor_and_signs_out_a_session,
     an_organizer_puts_a_show_on_sale_and_watches_it_sell,
     door_staff_check_tickets_in_and_see_each_verdict,
     a_queued_show_is_bought_through_the_waiting_room_page,
