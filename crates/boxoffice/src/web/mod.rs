@@ -10,6 +10,7 @@ mod assets;
 mod door;
 mod organize;
 mod pages;
+mod seats;
 pub mod session;
 mod view;
 mod waiting;
@@ -53,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(pages::signup_form).post(pages::signup))
         .route("/signout", post(pages::signout))
         .route("/reserve", post(pages::reserve))
+        .route("/shows/{id}/seats", get(seats::page).post(seats::reserve))
         .route("/shows/{id}/queue", get(waiting::page))
         .route("/shows/{id}/queue/join", post(waiting::join))
         .route("/shows/{id}/queue/leave", post(waiting::leave))

@@ -5,6 +5,7 @@ use super::session;
 use super::view::{in_words, local_path, Ctx, Submitted};
 use crate::accounts::mfa::SecondFactor;
 use crate::accounts::{LoginOutcome, NewAccount};
+use crate::booking::ReserveItem;
 use crate::booking::ReserveRequest;
 use crate::catalog::{EventView, ShowView};
 use crate::error::Error;
@@ -96,6 +97,8 @@ struct ShowCard {
     on_sale: bool,
     /// Buyers get in through the waiting room.
     queued: bool,
+    /// Zones sold by seat: best available here, or seats picked on the map.
+    seated: Vec<ZoneId>,
     limit: Vec<u32>,
 }
 
@@ -114,6 +117,7 @@ async fn event_page(ctx: Ctx, id: EventId, error: Option<String>, status: Status
         .map(|show| ShowCard {
             on_sale: show.sale_state == boxoffice_domain::catalog::SaleState::Open,
             queued: super::waiting::queued(&ctx, show.id),
+            seated: seated_zones(&ctx, &show),
             limit: (1..=show.per_user_limit.min(10)).collect(),
             show,
         })
@@ -123,6 +127,18 @@ async fn event_page(ctx: Ctx, id: EventId, error: Option<String>, status: Status
         "event.html",
         context! { title => event.title.clone(), event => event, shows => cards, error => error },
     )
+}
+
+/// The zones of `show` sold by seat.
+pub(super) fn seated_zones(ctx: &Ctx, show: &ShowView) -> Vec<ZoneId> {
+    let Some(seats) = ctx.state.seating.cache().get(show.id) else {
+        return Vec::new();
+    };
+    show.zones
+        .iter()
+        .map(|z| z.id)
+        .filter(|z| seats.is_seated(*z))
+        .collect()
 }
 
 pub(super) async fn event(ctx: Ctx, Path(id): Path<String>) -> Response {
@@ -361,6 +377,8 @@ pub(super) async fn signout(Submitted { ctx, .. }: Submitted<NoFields>) -> Respo
 pub(super) struct ReserveForm {
     /// The waiting room's pass, when the show has one.
     pass: Option<String>,
+    /// Set for a seated zone: the best seats available, adjacent.
+    best: Option<String>,
     event_id: Option<String>,
     show_id: Option<String>,
     zone_id: Option<String>,
@@ -388,11 +406,25 @@ pub(super) async fn reserve(Submitted { ctx, form }: Submitted<ReserveForm>) -> 
         return bad_request(ctx, "Choose a zone and how many tickets.");
     };
     let who = viewer.principal;
-    let request = ReserveRequest {
-        show_id: show,
-        zone_id: Some(zone),
-        quantity: Some(quantity),
-        items: None,
+    let request = if form.best.is_some() {
+        ReserveRequest {
+            show_id: show,
+            zone_id: None,
+            quantity: None,
+            items: Some(vec![ReserveItem {
+                zone_id: Some(zone),
+                quantity: None,
+                seats: None,
+                best_available: Some(quantity),
+            }]),
+        }
+    } else {
+        ReserveRequest {
+            show_id: show,
+            zone_id: Some(zone),
+            quantity: Some(quantity),
+            items: None,
+        }
     };
     let state = ctx.state.clone();
     let pass = form.pass.as_deref().filter(|p| !p.is_empty());

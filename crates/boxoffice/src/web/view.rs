@@ -14,7 +14,7 @@ use minijinja::{context, Environment, Value};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-const TEMPLATES: [(&str, &str); 16] = [
+const TEMPLATES: [(&str, &str); 17] = [
     ("base.html", include_str!("templates/base.html")),
     ("home.html", include_str!("templates/home.html")),
     ("event.html", include_str!("templates/event.html")),
@@ -34,6 +34,7 @@ const TEMPLATES: [(&str, &str); 16] = [
     ),
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("account.html", include_str!("templates/account.html")),
+    ("seats.html", include_str!("templates/seats.html")),
 ];
 
 pub(super) fn templates() -> anyhow::Result<Environment<'static>> {

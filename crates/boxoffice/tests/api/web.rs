@@ -862,7 +862,77 @@ async fn an_account_turns_on_its_second_factor_and_signs_out_a_session(backend: 
     app.stop().await;
 }
 
+async fn seats_are_held_best_available_or_picked_on_the_map(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let show = crate::seating::seated_show(&app, 6, 600).await;
+    let event_id = app
+        .get(&format!("/api/v1/shows/{}", show.show_id), None)
+        .await
+        .expect(200)["event_id"]
+        .as_str()
+        .expect("an event")
+        .to_owned();
+    let mut b = Browser::new(&app);
+    let csrf = sign_up(&mut b, &email()).await;
+    let page = b.get(&format!("/events/{event_id}")).await;
+    let map = format!("/shows/{}/seats", show.show_id);
+    assert!(page.has(&format!("href=\"{map}\"")), "{}", page.html);
+    assert!(
+        page.has("Best seats"),
+        "seated zones offer the best available"
+    );
+
+    let best = b
+        .post(
+            "/reserve",
+            &[
+                ("csrf", &csrf),
+                ("best", "1"),
+                ("event_id", &event_id),
+                ("show_id", &show.show_id),
+                ("zone_id", &show.stalls),
+                ("quantity", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(best.status, 303, "{}", best.html);
+    let held = b.get(&best.location.expect("a booking")).await;
+    assert!(held.has("data-status=\"held\""), "{}", held.html);
+
+    let seats = b.get(&map).await;
+    assert!(
+        seats.has(&format!("/api/v1/shows/{}/seats.svg", show.show_id)),
+        "the live map"
+    );
+    let field = |label: &str| format!("seat_{}", show.seat(label));
+    assert!(
+        !seats.has(&field("Stalls E-10")),
+        "a blocked seat is not offered"
+    );
+    assert!(seats.has(&field("Stalls C-5")));
+    let listed = seats.html.matches("type=\"checkbox\"").count();
+    assert_eq!(listed, 70 - 1 - 2, "every free seat, and only those");
+
+    let (c5, c6) = (field("Stalls C-5"), field("Stalls C-6"));
+    let picked = b
+        .post(&map, &[("csrf", &csrf), (&c5, "1"), (&c6, "1")])
+        .await;
+    assert_eq!(picked.status, 303, "{}", picked.html);
+    let order = b.get(&picked.location.expect("a booking")).await;
+    assert!(order.has("data-status=\"held\""));
+    assert!(!b.get(&map).await.has(&c5), "taken seats leave the list");
+
+    let again = b.post(&map, &[("csrf", &csrf), (&c5, "1")]).await;
+    assert_eq!(again.status, 409, "{}", again.html);
+    assert!(again.has("class=\"alert\""));
+    let none = b.post(&map, &[("csrf", &csrf)]).await;
+    assert_eq!(none.status, 422);
+    assert!(none.has("Choose at least one seat."));
+    app.stop().await;
+}
+
 on_both_backends!(
+    seats_are_held_best_available_or_picked_on_the_map,
     an_account_turns_on_its_second_factor_and_signs_out_a_session,
     an_organizer_puts_a_show_on_sale_and_watches_it_sell,
     door_staff_check_tickets_in_and_see_each_verdict,
