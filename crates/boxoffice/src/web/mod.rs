@@ -1,4 +1,4 @@
-//! The web UI: server-rendered pages for buyers, organizers and door staff, served by the same
+//! The web UI: server-rendered pages for buyers, organizers, door staff and admins, served by the same
 //! binary at the root (`/`, `/events/…`, `/bookings/…`, `/door`), on the same services
 //! as the API, not on HTTP calls to it. Pages work without JavaScript; a small script (countdowns, live
 //! availability) only enhances them, and every asset comes from the binary.
@@ -6,6 +6,7 @@
 //! Every form carries a CSRF token, sessions are signed HttpOnly cookies, and pages
 //! answer with a strict CSP (no inline script or style) and `frame-ancestors 'none'`.
 mod account;
+mod admin;
 mod assets;
 mod door;
 mod organize;
@@ -78,6 +79,10 @@ pub fn routes() -> Router<AppState> {
         .route("/organize/shows/{id}", get(organize::dashboard))
         .route("/organize/shows/{id}/zones", post(organize::create_zone))
         .route("/organize/shows/{id}/live", get(organize::live))
+        .route("/admin/audit", get(admin::audit))
+        .route("/admin/dead-letters", get(admin::dead_letters))
+        .route("/admin/dead-letters/{id}/replay", post(admin::replay))
+        .route("/admin/dead-letters/{id}/discard", post(admin::discard))
         .route("/door", get(door::shows))
         .route("/door/{id}", get(door::gate).post(door::scan))
         .route("/static/{file}", get(assets::asset))

@@ -14,7 +14,7 @@ use minijinja::{context, Environment, Value};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-const TEMPLATES: [(&str, &str); 17] = [
+const TEMPLATES: [(&str, &str); 19] = [
     ("base.html", include_str!("templates/base.html")),
     ("home.html", include_str!("templates/home.html")),
     ("event.html", include_str!("templates/event.html")),
@@ -35,6 +35,14 @@ const TEMPLATES: [(&str, &str); 17] = [
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("account.html", include_str!("templates/account.html")),
     ("seats.html", include_str!("templates/seats.html")),
+    (
+        "admin_audit.html",
+        include_str!("templates/admin_audit.html"),
+    ),
+    (
+        "admin_dead_letters.html",
+        include_str!("templates/admin_dead_letters.html"),
+    ),
 ];
 
 pub(super) fn templates() -> anyhow::Result<Environment<'static>> {
@@ -169,6 +177,7 @@ impl Ctx {
             viewer => self.viewer.as_ref().map(|v| context! {
                 name => v.name.clone(),
                 organizer => v.is_organizer(),
+                admin => v.principal.role == boxoffice_domain::account::Role::Admin,
             }),
             csrf => self.csrf.clone(),
         };

@@ -18,8 +18,8 @@ use tokio::process::Command;
 /// Fails every event while `failing` is set, like a downstream that is down; records
 /// the ids of the events it handled.
 #[derive(Default)]
-struct Downstream {
-    failing: AtomicBool,
+pub(crate) struct Downstream {
+    pub(crate) failing: AtomicBool,
     handled: Mutex<Vec<String>>,
 }
 
@@ -47,7 +47,7 @@ impl Downstream {
     }
 }
 
-async fn app_with(backend: Backend, downstream: Arc<Downstream>) -> TestApp {
+pub(crate) async fn app_with(backend: Backend, downstream: Arc<Downstream>) -> TestApp {
     TestApp::spawn_custom(
         backend,
         |c| {

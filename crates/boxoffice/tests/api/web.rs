@@ -931,7 +931,97 @@ async fn seats_are_held_best_available_or_picked_on_the_map(backend: Backend) {
     app.stop().await;
 }
 
+async fn admins_read_the_audit_log_and_replay_dead_letters(backend: Backend) {
+    use std::sync::atomic::Ordering;
+    let downstream = std::sync::Arc::new(crate::dead_letters::Downstream::default());
+    downstream.failing.store(true, Ordering::SeqCst);
+    let app = crate::dead_letters::app_with(backend, downstream.clone()).await;
+    let admin = app.admin().await;
+    let show = app.show_with(ShowSpec::default()).await;
+    let buyer = app.buyer().await;
+    app.hold(&buyer.token, &show, 1).await;
+    crate::support::eventually(
+        std::time::Duration::from_secs(20),
+        "a dead letter",
+        || async {
+            let r = app
+                .get(
+                    "/api/v1/admin/dead-letters?consumer=downstream",
+                    Some(&admin.token),
+                )
+                .await;
+            (r.expect(200)["total"] == 1).then_some(())
+        },
+    )
+    .await;
+
+    let mut b = Browser::new(&app);
+    let csrf = sign_in(&mut b, &admin.email).await;
+    let letters = b.get("/admin/dead-letters?consumer=downstream").await;
+    assert_eq!(letters.status, 200, "{}", letters.html);
+    assert!(letters.has("downstream unavailable"), "{}", letters.html);
+    let id = {
+        let needle = "action=\"/admin/dead-letters/";
+        let at = letters.html.find(needle).expect("a replay form");
+        let rest = &letters.html[at + needle.len()..];
+        rest[..rest.find('/').expect("an id")].to_owned()
+    };
+    let again = b
+        .post(
+            &format!("/admin/dead-letters/{id}/replay"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert!(again.has("Replay failed"), "{}", again.html);
+    downstream.failing.store(false, Ordering::SeqCst);
+    let replayed = b
+        .post(
+            &format!("/admin/dead-letters/{id}/replay"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(replayed.status, 303, "{}", replayed.html);
+    assert!(b
+        .get("/admin/dead-letters?consumer=downstream")
+        .await
+        .has("0 letters"));
+    assert!(b
+        .get("/admin/dead-letters?status=replayed")
+        .await
+        .has("downstream unavailable"));
+
+    // Entries reach the log through a queue: the admin's own sign-in shows up shortly.
+    let mut log = b.get("/admin/audit?action=auth.login.succeeded").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !log.has("<td><code>") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        log = b.get("/admin/audit?action=auth.login.succeeded").await;
+    }
+    assert_eq!(log.status, 200, "{}", log.html);
+    let actions: Vec<&str> = log
+        .html
+        .split("<td><code>")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('<').expect("an end")])
+        .collect();
+    assert!(!actions.is_empty(), "{}", log.html);
+    assert!(
+        actions.iter().all(|a| *a == "auth.login.succeeded"),
+        "{actions:?}"
+    );
+    let bad = b.get("/admin/audit?from=yesterday").await;
+    assert_eq!(bad.status, 422, "{}", bad.html);
+    assert!(bad.has("class=\"alert\""));
+
+    let mut stranger = Browser::new(&app);
+    sign_up(&mut stranger, &email()).await;
+    assert_eq!(stranger.get("/admin/audit").await.status, 403);
+    assert_eq!(stranger.get("/admin/dead-letters").await.status, 403);
+    app.stop().await;
+}
+
 on_both_backends!(
+    admins_read_the_audit_log_and_replay_dead_letters,
     seats_are_held_best_available_or_picked_on_the_map,
     an_account_turns_on_its_second_factor_and_signs_out_a_session,
     an_organizer_puts_a_show_on_sale_and_watches_it_sell,
