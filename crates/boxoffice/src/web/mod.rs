@@ -64,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/bookings/{id}", get(pages::booking))
         .route("/bookings/{id}/pay", post(pages::pay))
         .route("/bookings/{id}/cancel", post(pages::cancel))
+        .route("/bookings/{id}/refund", post(pages::refund))
         .route("/account", get(account::page))
         .route(
             "/account/sessions/{id}/revoke",
@@ -79,6 +80,15 @@ pub fn routes() -> Router<AppState> {
         .route("/organize/shows/{id}", get(organize::dashboard))
         .route("/organize/shows/{id}/zones", post(organize::create_zone))
         .route("/organize/shows/{id}/live", get(organize::live))
+        .route(
+            "/organize/shows/{id}/queue",
+            post(organize::configure_queue),
+        )
+        .route(
+            "/organize/shows/{id}/queue/state",
+            post(organize::steer_queue),
+        )
+        .route("/organize/refunds/{id}", post(organize::decide_refund))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/dead-letters", get(admin::dead_letters))
         .route("/admin/dead-letters/{id}/replay", post(admin::replay))

@@ -5,12 +5,15 @@
 use super::view::{in_words, Ctx, Submitted};
 use crate::catalog::{EventInput, ShowInput, ZoneInput};
 use crate::error::Error;
+use crate::payments::views::ApproveRefund;
+use crate::queue::views::QueueSettingsInput;
 use crate::store::{EventFilter, Page};
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use boxoffice_domain::catalog::{parse_category, Category};
+use boxoffice_domain::payment::RefundStatus;
 use boxoffice_domain::{EventId, FieldError, OrganizationId, ShowId};
 use futures_util::stream;
 use minijinja::{context, Value};
@@ -356,6 +359,27 @@ async fn dashboard_page(
         .first()
         .map(|z| z.currency.clone())
         .unwrap_or_default();
+    let who = viewer.principal;
+    let queue = ctx.state.queue.get(show_id).ok();
+    let queue_stats = match &queue {
+        Some(_) => ctx.state.queue.stats(&who, show_id).await.ok(),
+        None => None,
+    };
+    let refunds = ctx
+        .state
+        .payments
+        .show_refunds(
+            who,
+            show_id,
+            RefundStatus::parse("requested"),
+            Page {
+                page: 1,
+                per_page: 50,
+            },
+        )
+        .await
+        .map(|(r, _)| r)
+        .unwrap_or_default();
     ctx.render(
         status,
         "dashboard.html",
@@ -365,9 +389,153 @@ async fn dashboard_page(
             event => event,
             sales => sales,
             currency => currency,
+            queue => queue,
+            queue_stats => queue_stats,
+            refunds => refunds,
             error => error,
         },
     )
+}
+
+#[derive(Deserialize)]
+pub(super) struct QueueForm {
+    method: Option<String>,
+    opens_at: Option<String>,
+    admission: Option<String>,
+    rate_per_sec: Option<String>,
+}
+
+/// Sets up (or changes) the show's waiting room.
+pub(super) async fn configure_queue(
+    Path(id): Path<String>,
+    Submitted { ctx, form }: Submitted<QueueForm>,
+) -> Response {
+    let viewer = match ctx.require_viewer() {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(show) = id.parse::<ShowId>() else {
+        return ctx.failure(Error::NotFound("show"));
+    };
+    let admission = form.admission.unwrap_or_else(|| "fixed".to_owned());
+    let rate = form
+        .rate_per_sec
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    let rate_per_sec = match rate.map(str::parse::<u32>) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(_)) => {
+            let message = "Admissions a second: a whole number.".to_owned();
+            return dashboard_page(ctx, id, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+        None => None,
+    };
+    let opens = form
+        .opens_at
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty());
+    let input = QueueSettingsInput {
+        method: form.method.unwrap_or_default(),
+        opens_at: opens.map_or_else(
+            || crate::timefmt::rfc3339(ctx.state.clock.now()),
+            local_time,
+        ),
+        rate_per_sec: if admission == "fixed" {
+            rate_per_sec
+        } else {
+            None
+        },
+        admission,
+        pass_ttl_secs: None,
+        max_size: None,
+        pre_queue_secs: None,
+        lottery_winners: None,
+        verified_email_only: None,
+    };
+    match ctx
+        .state
+        .queue
+        .configure(&viewer.principal, show, input)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/organize/shows/{show}")).into_response(),
+        Err(e @ (Error::Validation(_) | Error::Conflict { .. })) => {
+            let message = in_words(&e);
+            dashboard_page(ctx, id, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => ctx.failure(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct QueueAction {
+    action: Option<String>,
+}
+
+/// Pauses, resumes, drains or closes the waiting room.
+pub(super) async fn steer_queue(
+    Path(id): Path<String>,
+    Submitted { ctx, form }: Submitted<QueueAction>,
+) -> Response {
+    let viewer = match ctx.require_viewer() {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(show) = id.parse::<ShowId>() else {
+        return ctx.failure(Error::NotFound("show"));
+    };
+    let action = form.action.unwrap_or_default();
+    match ctx.state.queue.act(&viewer.principal, show, &action).await {
+        Ok(_) => Redirect::to(&format!("/organize/shows/{show}")).into_response(),
+        Err(e @ (Error::Validation(_) | Error::Conflict { .. })) => {
+            let message = in_words(&e);
+            dashboard_page(ctx, id, Some(message), StatusCode::CONFLICT).await
+        }
+        Err(e) => ctx.failure(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct RefundDecision {
+    show_id: Option<String>,
+    decision: Option<String>,
+}
+
+/// Approves (in full) or rejects a refund the policy left to the organizer.
+pub(super) async fn decide_refund(
+    Path(id): Path<String>,
+    Submitted { ctx, form }: Submitted<RefundDecision>,
+) -> Response {
+    let viewer = match ctx.require_viewer() {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let show = form.show_id.unwrap_or_default();
+    let payments = ctx.state.payments.clone();
+    let decided = match form.decision.as_deref() {
+        Some("approve") => payments
+            .approve_refund(viewer.principal, &id, ApproveRefund { percent: None })
+            .await
+            .map(drop),
+        Some("reject") => payments
+            .reject_refund(viewer.principal, &id)
+            .await
+            .map(drop),
+        _ => Err(Error::field("decision", "must be approve or reject")),
+    };
+    match decided {
+        Ok(()) if show.parse::<ShowId>().is_ok() => {
+            Redirect::to(&format!("/organize/shows/{show}")).into_response()
+        }
+        Ok(()) => Redirect::to("/organize").into_response(),
+        Err(e @ (Error::Validation(_) | Error::Conflict { .. })) => {
+            let message = in_words(&e);
+            dashboard_page(ctx, show, Some(message), StatusCode::CONFLICT).await
+        }
+        Err(e) => ctx.failure(e),
+    }
 }
 
 #[derive(Deserialize)]

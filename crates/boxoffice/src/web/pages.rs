@@ -532,6 +532,10 @@ async fn booking_page(ctx: Ctx, id: String, error: Option<String>, status: Statu
         .as_ref()
         .and_then(|p| p.payments.last())
         .map(|p| context! { status => p.status.clone(), failure => p.failure_code.clone() });
+    let refunds = payments
+        .as_ref()
+        .map(|p| p.refunds.clone())
+        .unwrap_or_default();
     let mut tickets = Vec::new();
     if booking.status == "confirmed" {
         if let Ok(list) = state.tickets.of_booking(who, id).await {
@@ -564,6 +568,7 @@ async fn booking_page(ctx: Ctx, id: String, error: Option<String>, status: Statu
             event => event,
             zone => zone,
             payment => last_payment,
+            refunds => refunds,
             tickets => tickets,
             pending => pending,
             online => online,
@@ -615,6 +620,33 @@ pub(super) async fn pay(
     };
     match paid {
         Ok(()) => Redirect::to(&format!("/bookings/{booking}")).into_response(),
+        Err(e) => {
+            let message = in_words(&e);
+            booking_page(ctx, id, Some(message), StatusCode::CONFLICT).await
+        }
+    }
+}
+
+/// Asks for a refund of a confirmed, paid booking: the show's policy decides at once
+/// or leaves it to the organizer.
+pub(super) async fn refund(
+    Path(id): Path<String>,
+    Submitted { ctx, .. }: Submitted<NoFields>,
+) -> Response {
+    let viewer = match ctx.require_viewer() {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(booking) = id.parse::<BookingId>() else {
+        return ctx.failure(Error::NotFound("booking"));
+    };
+    match ctx
+        .state
+        .payments
+        .request_refund(viewer.principal, booking)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/bookings/{booking}")).into_response(),
         Err(e) => {
             let message = in_words(&e);
             booking_page(ctx, id, Some(message), StatusCode::CONFLICT).await

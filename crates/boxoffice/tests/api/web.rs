@@ -1020,7 +1020,123 @@ async fn admins_read_the_audit_log_and_replay_dead_letters(backend: Backend) {
     app.stop().await;
 }
 
+async fn an_organizer_steers_the_waiting_room_and_decides_refunds(backend: Backend) {
+    let (app, _sim) =
+        TestApp::spawn_with_gateway(backend, paysim::SimulatorKnobs::default(), |_| {}).await;
+    let show = app.show_with(ShowSpec::default()).await;
+    // Refunds only up to a year before the show: this one (a month away) is left to
+    // the organizer.
+    app.put(
+        &format!("/api/v1/shows/{}/refund-policy", show.show_id),
+        Some(&show.organizer.token),
+        &serde_json::json!({"tiers": [{"min_hours_before": 8760, "percent": 100}]}),
+    )
+    .await
+    .expect(200);
+    let mut buyer = Browser::new(&app);
+    let bcsrf = sign_up(&mut buyer, &email()).await;
+    let held = buyer
+        .post(
+            "/reserve",
+            &[
+                ("csrf", &bcsrf),
+                ("event_id", &show.event_id),
+                ("show_id", &show.show_id),
+                ("zone_id", &show.zone_id),
+                ("quantity", "1"),
+            ],
+        )
+        .await;
+    let booking = held.location.expect("a booking");
+    buyer
+        .post(
+            &format!("{booking}/pay"),
+            &[("csrf", &bcsrf), ("payment_method", "pm_card_ok")],
+        )
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !buyer.get(&booking).await.has("Request a refund") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "confirmed and refundable"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let asked = buyer
+        .post(&format!("{booking}/refund"), &[("csrf", &bcsrf)])
+        .await;
+    assert_eq!(asked.status, 303, "{}", asked.html);
+    let page = buyer.get(&booking).await;
+    assert!(page.has("id=\"refunds\""), "{}", page.html);
+
+    let mut org = Browser::new(&app);
+    let csrf = sign_in(&mut org, &show.organizer.email).await;
+    let dashboard = format!("/organize/shows/{}", show.show_id);
+    let board = org.get(&dashboard).await;
+    assert!(board.has("Set up the waiting room"), "{}", board.html);
+    // Without a refund policy every request waits for the organizer.
+    assert!(board.has("action=\"/organize/refunds/"), "{}", board.html);
+    {
+        let needle = "action=\"/organize/refunds/";
+        let at = board.html.find(needle).expect("a decision form");
+        let rest = &board.html[at + needle.len()..];
+        let id = rest[..rest.find('"').expect("an id")].to_owned();
+        let decided = org
+            .post(
+                &format!("/organize/refunds/{id}"),
+                &[
+                    ("csrf", &csrf),
+                    ("show_id", &show.show_id),
+                    ("decision", "approve"),
+                ],
+            )
+            .await;
+        assert_eq!(decided.status, 303, "{}", decided.html);
+        assert!(org.get(&dashboard).await.has("None waiting."));
+    }
+    let page = buyer.get(&booking).await;
+    assert!(
+        !page.has("— requested"),
+        "decided, by the policy or the organizer: {}",
+        page.html
+    );
+
+    let set = org
+        .post(
+            &format!("{dashboard}/queue"),
+            &[
+                ("csrf", &csrf),
+                ("method", "fifo"),
+                ("opens_at", ""),
+                ("admission", "fixed"),
+                ("rate_per_sec", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 303, "{}", set.html);
+    let state = |page: &Page| page.text_of("data-queue-state");
+    assert_eq!(state(&org.get(&dashboard).await), "open");
+    let paused = org
+        .post(
+            &format!("{dashboard}/queue/state"),
+            &[("csrf", &csrf), ("action", "pause")],
+        )
+        .await;
+    assert_eq!(paused.status, 303, "{}", paused.html);
+    assert_eq!(state(&org.get(&dashboard).await), "paused");
+    let bad = org
+        .post(
+            &format!("{dashboard}/queue/state"),
+            &[("csrf", &csrf), ("action", "explode")],
+        )
+        .await;
+    assert!(matches!(bad.status, 409 | 422), "{}", bad.status);
+    assert!(bad.has("class=\"alert\""));
+    app.stop().await;
+}
+
 on_both_backends!(
+    an_organizer_steers_the_waiting_room_and_decides_refunds,
     admins_read_the_audit_log_and_replay_dead_letters,
     seats_are_held_best_available_or_picked_on_the_map,
     an_account_turns_on_its_second_factor_and_signs_out_a_session,
