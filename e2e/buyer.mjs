@@ -36,6 +36,8 @@ const PHONE = { width: 360, height: 740 };
 const PASSWORD = "correct horse battery";
 /** How long a payment may take from "Pay" to a confirmed booking. */
 const PAYMENT_TIMEOUT_MS = 20_000;
+/** How long a confirmed booking may take to show its tickets (they are issued after it). */
+const TICKETS_TIMEOUT_MS = 10_000;
 
 if (!BASE) {
   throw new Error("BOXOFFICE_E2E_URL is not set (the base URL of a running boxoffice serve)");
@@ -596,11 +598,23 @@ describe("buyer flow", () => {
     );
     await waitForStatus("confirmed", PAYMENT_TIMEOUT_MS);
 
+    // Tickets are issued once the booking is confirmed, not with it: a page loaded in
+    // between shows none yet (and does not refresh itself), so look again for a while.
     const qrCodes = page.locator(".ticket svg");
+    const deadline = Date.now() + TICKETS_TIMEOUT_MS;
+    let reloads = 0;
+    while ((await qrCodes.count()) === 0 && Date.now() < deadline) {
+      await page.waitForTimeout(500);
+      await page.reload();
+      reloads++;
+    }
     assert.ok(
       (await qrCodes.count()) >= 1,
-      "a confirmed booking shows at least one .ticket with an inline svg QR code",
+      `a confirmed booking shows at least one .ticket with an inline svg QR code (none within ${TICKETS_TIMEOUT_MS} ms)`,
     );
+    if (reloads > 0) {
+      t.diagnostic(`the tickets showed after ${reloads} reload(s) of the confirmed booking`);
+    }
     assert.equal(
       await page.locator("time.countdown").count(),
       0,

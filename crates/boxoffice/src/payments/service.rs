@@ -1065,6 +1065,14 @@ impl PaymentService {
     /// Revenue of a show by the ledger, checked booking by booking: a confirmed sale
     /// keeps its total, a refunded one its price less the refund, anything else
     /// keeps nothing (what was captured must have gone back).
+    /// A show's sales report with its revenue by the ledger (who may read it is the
+    /// sales report's rule).
+    pub async fn sales(&self, who: Principal, show: ShowId) -> Result<crate::booking::SalesReport> {
+        let mut report = self.bookings.sales(who, show).await?;
+        report.revenue = self.revenue(show).await?;
+        Ok(report)
+    }
+
     pub async fn revenue(&self, show: ShowId) -> Result<Revenue> {
         let mut out = Revenue::default();
         for m in self.store.show_money(show).await? {

@@ -13,6 +13,7 @@ mod organize;
 mod pages;
 mod seats;
 pub mod session;
+mod team;
 mod view;
 mod waiting;
 
@@ -89,6 +90,26 @@ pub fn routes() -> Router<AppState> {
             post(organize::steer_queue),
         )
         .route("/organize/refunds/{id}", post(organize::decide_refund))
+        .route("/organize/orgs/{id}", get(team::page))
+        .route("/organize/orgs/{id}/invitations", post(team::invite))
+        .route(
+            "/organize/orgs/{id}/members/{user}/role",
+            post(team::change_role),
+        )
+        .route(
+            "/organize/orgs/{id}/members/{user}/remove",
+            post(team::remove_member),
+        )
+        .route("/organize/orgs/{id}/keys", post(team::create_key))
+        .route(
+            "/organize/orgs/{id}/keys/{key}/revoke",
+            post(team::revoke_key),
+        )
+        .route("/organize/orgs/{id}/webhooks", post(team::create_webhook))
+        .route(
+            "/organize/orgs/{id}/webhooks/{hook}/delete",
+            post(team::delete_webhook),
+        )
         .route("/admin/audit", get(admin::audit))
         .route("/admin/dead-letters", get(admin::dead_letters))
         .route("/admin/dead-letters/{id}/replay", post(admin::replay))

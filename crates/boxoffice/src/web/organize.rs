@@ -345,7 +345,7 @@ async fn dashboard_page(
         return ctx.failure(Error::NotFound("show"));
     };
     // The sales report decides who may look (members with sales rights, admins).
-    let sales = match ctx.state.booking.sales(viewer.principal, show_id).await {
+    let sales = match ctx.state.payments.sales(viewer.principal, show_id).await {
         Ok(s) => s,
         Err(e) => return ctx.failure(e),
     };
@@ -600,6 +600,26 @@ pub(super) async fn create_zone(
     }
 }
 
+/// What the dashboard's script reads: figures per zone and the money.
+fn sales_event(report: &crate::booking::SalesReport) -> String {
+    let zones: Vec<_> = report
+        .zones
+        .iter()
+        .map(|z| {
+            serde_json::json!({"zone_id": z.zone_id, "capacity": z.capacity, "sold": z.sold,
+                "held": z.held, "available": z.available})
+        })
+        .collect();
+    let money = &report.revenue;
+    serde_json::json!({
+        "zones": zones,
+        "captured_minor": money.captured_minor,
+        "refunded_minor": money.refunded_minor,
+        "net_minor": money.net_minor,
+    })
+    .to_string()
+}
+
 /// The show's sales per zone, pushed when they change.
 pub(super) async fn live(ctx: Ctx, Path(id): Path<String>) -> Response {
     let viewer = match ctx.require_viewer() {
@@ -609,27 +629,20 @@ pub(super) async fn live(ctx: Ctx, Path(id): Path<String>) -> Response {
     let Ok(show) = id.parse::<ShowId>() else {
         return ctx.failure(Error::NotFound("show"));
     };
-    let booking = ctx.state.booking.clone();
-    if let Err(e) = booking.sales(viewer.principal, show).await {
+    let payments = ctx.state.payments.clone();
+    if let Err(e) = payments.sales(viewer.principal, show).await {
         return ctx.failure(e);
     }
     let who = viewer.principal;
     let events = stream::unfold(
-        (booking, String::new()),
-        move |(booking, last)| async move {
+        (payments, String::new()),
+        move |(payments, last)| async move {
             loop {
-                if let Ok(report) = booking.sales(who, show).await {
-                    let zones: Vec<_> = report
-                    .zones
-                    .iter()
-                    .map(|z| serde_json::json!({"zone_id": z.zone_id, "capacity": z.capacity, "sold": z.sold, "held": z.held, "available": z.available}))
-                    .collect();
-                    let body =
-                        serde_json::json!({"zones": zones, "net_minor": report.revenue.net_minor})
-                            .to_string();
+                if let Ok(report) = payments.sales(who, show).await {
+                    let body = sales_event(&report);
                     if body != last {
                         let event = Event::default().event("sales").data(body.clone());
-                        return Some((Ok::<_, Infallible>(event), (booking, body)));
+                        return Some((Ok::<_, Infallible>(event), (payments, body)));
                     }
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;

@@ -557,6 +557,8 @@ async fn booking_page(ctx: Ctx, id: String, error: Option<String>, status: Statu
         }
     }
     let pending = booking.status == "payment_pending";
+    // Tickets are issued a moment after the confirmation commits.
+    let issuing = booking.status == "confirmed" && tickets.is_empty();
     let online = booking.total_minor > 0 && online_payment(&state);
     ctx.render(
         status,
@@ -571,6 +573,7 @@ async fn booking_page(ctx: Ctx, id: String, error: Option<String>, status: Statu
             refunds => refunds,
             tickets => tickets,
             pending => pending,
+            issuing => issuing,
             online => online,
             cards => TEST_CARDS.iter().map(|(v, l)| context!{ value => v, label => l }).collect::<Vec<_>>(),
             error => error,

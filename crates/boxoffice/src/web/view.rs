@@ -14,7 +14,7 @@ use minijinja::{context, Environment, Value};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-const TEMPLATES: [(&str, &str); 19] = [
+const TEMPLATES: [(&str, &str); 20] = [
     ("base.html", include_str!("templates/base.html")),
     ("home.html", include_str!("templates/home.html")),
     ("event.html", include_str!("templates/event.html")),
@@ -35,6 +35,7 @@ const TEMPLATES: [(&str, &str); 19] = [
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("account.html", include_str!("templates/account.html")),
     ("seats.html", include_str!("templates/seats.html")),
+    ("team.html", include_str!("templates/team.html")),
     (
         "admin_audit.html",
         include_str!("templates/admin_audit.html"),

@@ -1135,7 +1135,111 @@ async fn an_organizer_steers_the_waiting_room_and_decides_refunds(backend: Backe
     app.stop().await;
 }
 
+async fn an_owner_manages_members_keys_and_webhooks(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.organizer().await;
+    let invited = app.buyer().await;
+    let mut b = Browser::new(&app);
+    let csrf = sign_in(&mut b, &owner.email).await;
+    let home = b.get("/organize").await;
+    let needle = "href=\"/organize/orgs/";
+    let at = home.html.find(needle).expect("an organization link");
+    let rest = &home.html[at + needle.len()..];
+    let org = format!("/organize/orgs/{}", &rest[..rest.find('"').expect("quote")]);
+    let page = b.get(&org).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.has(&owner.email), "the owner is a member");
+
+    let key = b
+        .post(
+            &format!("{org}/keys"),
+            &[("csrf", &csrf), ("name", "door scanner"), ("scope", "read")],
+        )
+        .await;
+    assert_eq!(key.status, 200, "{}", key.html);
+    let token = key.text_of("class=\"secret\"");
+    assert!(token.starts_with("bo_"), "{token}");
+    let listed = b.get(&org).await;
+    assert!(
+        listed.has("door scanner") && !listed.has(&token),
+        "the token is shown once"
+    );
+    let revoke = {
+        let needle = "/keys/";
+        let at = listed.html.find(needle).expect("a revoke form");
+        let rest = &listed.html[at + needle.len()..];
+        format!(
+            "{org}/keys/{}/revoke",
+            &rest[..rest.find('/').expect("an id")]
+        )
+    };
+    assert_eq!(b.post(&revoke, &[("csrf", &csrf)]).await.status, 303);
+    let after = b.get(&org).await;
+    assert!(
+        after.has("door scanner") && after.has("revoked ") && !after.has(&revoke),
+        "{}",
+        after.html
+    );
+
+    let asked = b
+        .post(
+            &format!("{org}/invitations"),
+            &[
+                ("csrf", &csrf),
+                ("email", &invited.email),
+                ("role", "box_office"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, 303, "{}", asked.html);
+    assert!(b
+        .get(&org)
+        .await
+        .has(&format!("{} (box office)", invited.email)));
+    // The last owner cannot step down.
+    let me = format!("{org}/members/{}/role", owner.id);
+    let refused = b.post(&me, &[("csrf", &csrf), ("role", "manager")]).await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(refused.has("class=\"alert\""));
+
+    let no_types = b
+        .post(
+            &format!("{org}/webhooks"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://hooks.example.com/boxoffice"),
+            ],
+        )
+        .await;
+    assert_eq!(no_types.status, 422, "{}", no_types.html);
+    let hook = b
+        .post(
+            &format!("{org}/webhooks"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://hooks.example.com/boxoffice"),
+                ("type_booking.confirmed", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(hook.status, 200, "{}", hook.html);
+    assert!(hook.text_of("class=\"secret\"").starts_with("whsec_"));
+    let listed = b.get(&org).await;
+    assert!(
+        listed.has("hooks.example.com&#x2f;boxoffice</code> · booking.confirmed"),
+        "{}",
+        listed.html
+    );
+
+    // Someone outside the organization sees none of it.
+    let mut stranger = Browser::new(&app);
+    sign_up(&mut stranger, &email()).await;
+    assert!(matches!(stranger.get(&org).await.status, 403 | 404));
+    app.stop().await;
+}
+
 on_both_backends!(
+    an_owner_manages_members_keys_and_webhooks,
     an_organizer_steers_the_waiting_room_and_decides_refunds,
     admins_read_the_audit_log_and_replay_dead_letters,
     seats_are_held_best_available_or_picked_on_the_map,

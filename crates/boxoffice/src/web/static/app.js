@@ -99,6 +99,13 @@ function followSales() {
   const source = new EventSource(board.getAttribute("data-sales-live"));
   source.addEventListener("sales", (event) => {
     const report = JSON.parse(event.data);
+    for (const el of board.querySelectorAll("[data-money]")) {
+      const minor = report[el.getAttribute("data-money")];
+      if (typeof minor !== "number") continue;
+      const sign = minor < 0 ? "-" : "";
+      const abs = Math.abs(minor);
+      el.textContent = `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")} ${el.getAttribute("data-currency")}`;
+    }
     for (const z of report.zones) {
       const row = board.querySelector(`tr[data-zone="${z.zone_id}"]`);
       if (row) {
