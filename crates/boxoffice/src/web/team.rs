@@ -57,11 +57,17 @@ async fn team_page(ctx: Ctx, id: String, extra: Value, status: StatusCode) -> Re
     )
 }
 
-fn org_of(ctx: &Ctx, id: &str) -> Result<(crate::accounts::Principal, OrganizationId), Response> {
-    let viewer = ctx.require_viewer().map_err(IntoResponse::into_response)?;
+/// The signed-in caller and the organization of the path, or the page to answer.
+fn org_of(
+    ctx: &Ctx,
+    id: &str,
+) -> Result<(crate::accounts::Principal, OrganizationId), Box<Response>> {
+    let viewer = ctx
+        .require_viewer()
+        .map_err(|r| Box::new(r.into_response()))?;
     let org = id
         .parse::<OrganizationId>()
-        .map_err(|_| ctx.clone().failure(Error::NotFound("organization")))?;
+        .map_err(|_| Box::new(ctx.clone().failure(Error::NotFound("organization"))))?;
     Ok((viewer.principal, org))
 }
 
@@ -95,7 +101,7 @@ pub(super) async fn invite(
 ) -> Response {
     let (who, org) = match org_of(&ctx, &id) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let email = form.email.unwrap_or_default();
     let role = form.role.unwrap_or_default();
@@ -118,7 +124,7 @@ pub(super) async fn change_role(
 ) -> Response {
     let (who, org) = match org_of(&ctx, &id) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(user) = user.parse::<UserId>() else {
         return ctx.failure(Error::NotFound("member"));
@@ -138,7 +144,7 @@ pub(super) async fn remove_member(
 ) -> Response {
     let (who, org) = match org_of(&ctx, &id) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(user) = user.parse::<UserId>() else {
         return ctx.failure(Error::NotFound("member"));
@@ -159,7 +165,7 @@ pub(super) async fn create_key(
 ) -> Response {
     let (who, org) = match org_of(&ctx, &id) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let input = NewApiKey {
         name: form.name.unwrap_or_default(),
@@ -181,7 +187,7 @@ pub(super) async fn revoke_key(
 ) -> Response {
     let (who, org) = match org_of(&ctx, &id) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(key) = key.parse() else {
         return ctx.failure(Error::NotFound("key"));
@@ -204,7 +210,7 @@ pub(super) async fn create_webhook(
 ) -> Response {
     let (who, org) = match org_of(&ctx, &id) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     // One checkbox per event type, named `type_<event type>`.
     let event_types: Vec<String> = EVENT_TYPES
@@ -233,7 +239,7 @@ pub(super) async fn delete_webhook(
 ) -> Response {
     let (who, org) = match org_of(&ctx, &id) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(hook) = hook.parse() else {
         return ctx.failure(Error::NotFound("webhook"));
