@@ -51,15 +51,8 @@ async fn reserve(
     let pass = headers
         .get(crate::queue::pass::HEADER)
         .map(|v| v.to_str().unwrap_or_default());
-    let claimed = s
-        .queue
-        .claim(&who, r.show_id, pass)
-        .inspect_err(|e| s.booking.count(r.show_id, Err(e)))?;
-    let reserved = s.booking.reserve(who, r).await;
-    if let Some(claimed) = claimed {
-        s.queue.settle(claimed, reserved.is_ok()).await;
-    }
-    Ok((StatusCode::CREATED, axum::Json(reserved?)))
+    let reserved = s.queue.reserve_through(&s.booking, who, r, pass).await?;
+    Ok((StatusCode::CREATED, axum::Json(reserved)))
 }
 
 /// Complete a hold before it expires.

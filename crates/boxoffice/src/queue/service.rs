@@ -450,6 +450,27 @@ impl QueueService {
         }))
     }
 
+    /// A reserve through the waiting room: the pass (`X-Queue-Pass`, or the web page's
+    /// field) is claimed before inventory is touched, then settled with the outcome.
+    /// Shows without a queue reserve directly.
+    pub async fn reserve_through(
+        &self,
+        booking: &crate::booking::BookingService,
+        who: Principal,
+        request: crate::booking::ReserveRequest,
+        pass: Option<&str>,
+    ) -> Result<crate::booking::BookingView> {
+        let show = request.show_id;
+        let claimed = self
+            .claim(&who, show, pass)
+            .inspect_err(|e| booking.count(show, Err(e)))?;
+        let reserved = booking.reserve(who, request).await;
+        if let Some(claimed) = claimed {
+            self.settle(claimed, reserved.is_ok()).await;
+        }
+        reserved
+    }
+
     /// Marks a held pass used when its reserve succeeded (durably), or frees it again.
     pub async fn settle(&self, claimed: ClaimedPass, reserved: bool) {
         let Ok(queue) = self.queue(claimed.show) else {

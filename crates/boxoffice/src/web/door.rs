@@ -3,7 +3,6 @@
 //! answer (valid, already used, wrong show …) fills the screen in its colour.
 use super::view::{Ctx, Submitted};
 use crate::error::Error;
-use crate::store::{EventFilter, Page};
 use crate::tickets::views::ScanRequest;
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -24,33 +23,14 @@ pub(super) async fn shows(ctx: Ctx) -> Response {
         Err(e) => return ctx.failure(e),
     };
     let mut rows = Vec::new();
-    for org in orgs {
-        let filter = EventFilter {
-            organization: Some(org.id),
-            ..EventFilter::default()
-        };
-        let Ok((events, _)) = state
+    for (org, event) in super::organize::events_of(&state, &orgs).await {
+        for show in state
             .catalog
-            .list_events(
-                filter,
-                Page {
-                    page: 1,
-                    per_page: 50,
-                },
-            )
+            .shows_of_event(event.id)
             .await
-        else {
-            continue;
-        };
-        for event in events {
-            for show in state
-                .catalog
-                .shows_of_event(event.id)
-                .await
-                .unwrap_or_default()
-            {
-                rows.push(context! { org => org.name.clone(), event => event.title.clone(), show => show });
-            }
+            .unwrap_or_default()
+        {
+            rows.push(context! { org => org.clone(), event => event.title.clone(), show => show });
         }
     }
     ctx.page(
@@ -70,12 +50,9 @@ async fn gate_page(
     scan: Option<minijinja::Value>,
     status: StatusCode,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show_id) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show_id) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     // Only the show's door staff (and organizers, admins) see its figures.
     let attendance = match ctx
@@ -117,12 +94,9 @@ pub(super) async fn scan(
     Path(id): Path<String>,
     Submitted { ctx, form }: Submitted<ScanForm>,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show_id) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show_id) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let gate = form
         .gate

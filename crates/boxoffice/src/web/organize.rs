@@ -40,6 +40,28 @@ fn categories() -> Vec<&'static str> {
     Category::ALL.iter().map(|c| c.as_str()).collect()
 }
 
+/// The events of `orgs` (up to 100 each), with their organization's name.
+pub(super) async fn events_of(
+    state: &crate::state::AppState,
+    orgs: &[crate::organizations::OrganizationView],
+) -> Vec<(String, crate::catalog::EventView)> {
+    let mut out = Vec::new();
+    for org in orgs {
+        let filter = EventFilter {
+            organization: Some(org.id),
+            ..EventFilter::default()
+        };
+        let page = Page {
+            page: 1,
+            per_page: 100,
+        };
+        if let Ok((found, _)) = state.catalog.list_events(filter, page).await {
+            out.extend(found.into_iter().map(|e| (org.name.clone(), e)));
+        }
+    }
+    out
+}
+
 pub(super) async fn home(ctx: Ctx) -> Response {
     home_page(ctx, context! {}, HashMap::new(), StatusCode::OK).await
 }
@@ -59,30 +81,11 @@ async fn home_page(
         Ok(o) => o,
         Err(e) => return ctx.failure(e),
     };
-    let mut events = Vec::new();
-    for org in &orgs {
-        let filter = EventFilter {
-            organization: Some(org.id),
-            ..EventFilter::default()
-        };
-        if let Ok((found, _)) = state
-            .catalog
-            .list_events(
-                filter,
-                Page {
-                    page: 1,
-                    per_page: 100,
-                },
-            )
-            .await
-        {
-            events.extend(
-                found
-                    .into_iter()
-                    .map(|e| context! { org => org.name.clone(), event => e }),
-            );
-        }
-    }
+    let events: Vec<Value> = events_of(&ctx.state, &orgs)
+        .await
+        .into_iter()
+        .map(|(org, event)| context! { org => org, event => event })
+        .collect();
     ctx.render(
         status,
         "organize.html",
@@ -245,12 +248,9 @@ pub(super) async fn create_show(
     Path(id): Path<String>,
     Submitted { ctx, form }: Submitted<NewShow>,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(event) = id.parse::<EventId>() else {
-        return ctx.failure(Error::NotFound("event"));
+    let (viewer, event) = match ctx.viewer_and::<EventId>(&id, "event") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let mut errors = HashMap::new();
     let per_user_limit = number(
@@ -337,12 +337,9 @@ async fn dashboard_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show_id) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show_id) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     // The sales report decides who may look (members with sales rights, admins).
     let sales = match ctx.state.payments.sales(viewer.principal, show_id).await {
@@ -410,12 +407,9 @@ pub(super) async fn configure_queue(
     Path(id): Path<String>,
     Submitted { ctx, form }: Submitted<QueueForm>,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let admission = form.admission.unwrap_or_else(|| "fixed".to_owned());
     let rate = form
@@ -479,12 +473,9 @@ pub(super) async fn steer_queue(
     Path(id): Path<String>,
     Submitted { ctx, form }: Submitted<QueueAction>,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let action = form.action.unwrap_or_default();
     match ctx.state.queue.act(&viewer.principal, show, &action).await {
@@ -550,12 +541,9 @@ pub(super) async fn create_zone(
     Path(id): Path<String>,
     Submitted { ctx, form }: Submitted<NewZone>,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let Some(price) = price_minor(form.price.as_deref().unwrap_or_default()) else {
         return dashboard_page(
@@ -622,12 +610,9 @@ fn sales_event(report: &crate::booking::SalesReport) -> String {
 
 /// The show's sales per zone, pushed when they change.
 pub(super) async fn live(ctx: Ctx, Path(id): Path<String>) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let payments = ctx.state.payments.clone();
     if let Err(e) = payments.sales(viewer.principal, show).await {

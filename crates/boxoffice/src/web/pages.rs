@@ -428,16 +428,10 @@ pub(super) async fn reserve(Submitted { ctx, form }: Submitted<ReserveForm>) -> 
     };
     let state = ctx.state.clone();
     let pass = form.pass.as_deref().filter(|p| !p.is_empty());
-    let reserved = match state.queue.claim(&who, show, pass) {
-        Ok(claimed) => {
-            let reserved = state.booking.reserve(who, request).await;
-            if let Some(claimed) = claimed {
-                state.queue.settle(claimed, reserved.is_ok()).await;
-            }
-            reserved
-        }
-        Err(e) => Err(e),
-    };
+    let reserved = state
+        .queue
+        .reserve_through(&state.booking, who, request, pass)
+        .await;
     match reserved {
         Ok(b) => Redirect::to(&format!("/bookings/{}", b.id)).into_response(),
         Err(e) => {
@@ -509,12 +503,9 @@ pub(super) async fn booking(ctx: Ctx, Path(id): Path<String>) -> Response {
 }
 
 async fn booking_page(ctx: Ctx, id: String, error: Option<String>, status: StatusCode) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(id) = id.parse::<BookingId>() else {
-        return ctx.failure(Error::NotFound("booking"));
+    let (viewer, id) = match ctx.viewer_and::<BookingId>(&id, "booking") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let state = ctx.state.clone();
     let who = viewer.principal;
@@ -590,12 +581,9 @@ pub(super) async fn pay(
     Path(id): Path<String>,
     Submitted { ctx, form }: Submitted<PayForm>,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(booking) = id.parse::<BookingId>() else {
-        return ctx.failure(Error::NotFound("booking"));
+    let (viewer, booking) = match ctx.viewer_and::<BookingId>(&id, "booking") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let paid = if online_payment(&ctx.state) {
         let request = CheckoutRequest {
@@ -636,12 +624,9 @@ pub(super) async fn refund(
     Path(id): Path<String>,
     Submitted { ctx, .. }: Submitted<NoFields>,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(booking) = id.parse::<BookingId>() else {
-        return ctx.failure(Error::NotFound("booking"));
+    let (viewer, booking) = match ctx.viewer_and::<BookingId>(&id, "booking") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     match ctx
         .state
@@ -666,12 +651,9 @@ pub(super) async fn cancel(
     Path(id): Path<String>,
     Submitted { ctx, .. }: Submitted<NoFields>,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(booking) = id.parse::<BookingId>() else {
-        return ctx.failure(Error::NotFound("booking"));
+    let (viewer, booking) = match ctx.viewer_and::<BookingId>(&id, "booking") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     match ctx.state.booking.cancel(viewer.principal, booking).await {
         Ok(_) => Redirect::to(&format!("/bookings/{booking}")).into_response(),

@@ -112,12 +112,9 @@ pub(super) async fn reserve(
     Path(id): Path<String>,
     Submitted { ctx, form }: Submitted<SeatPick>,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let seats: Vec<SeatId> = form
         .fields
@@ -146,17 +143,10 @@ pub(super) async fn reserve(
         }]),
     };
     let state = ctx.state.clone();
-    let who = viewer.principal;
-    let reserved = match state.queue.claim(&who, show, None) {
-        Ok(claimed) => {
-            let reserved = state.booking.reserve(who, request).await;
-            if let Some(claimed) = claimed {
-                state.queue.settle(claimed, reserved.is_ok()).await;
-            }
-            reserved
-        }
-        Err(e) => Err(e),
-    };
+    let reserved = state
+        .queue
+        .reserve_through(&state.booking, viewer.principal, request, None)
+        .await;
     match reserved {
         Ok(b) => Redirect::to(&format!("/bookings/{}", b.id)).into_response(),
         Err(e @ Error::NotFound(_)) => ctx.failure(e),

@@ -21,12 +21,9 @@ pub(super) async fn page(ctx: Ctx, Path(id): Path<String>) -> Response {
 
 /// The page with `extra`: a token or secret to show once, or what went wrong.
 async fn team_page(ctx: Ctx, id: String, extra: Value, status: StatusCode) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(org_id) = id.parse::<OrganizationId>() else {
-        return ctx.failure(Error::NotFound("organization"));
+    let (viewer, org_id) = match ctx.viewer_and::<OrganizationId>(&id, "organization") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let state = ctx.state.clone();
     let who = viewer.principal;

@@ -206,6 +206,22 @@ impl Ctx {
         self.render(StatusCode::OK, template, page)
     }
 
+    /// The signed-in viewer and the id in the path, or the page to answer instead
+    /// (sign in and come back; not found).
+    pub fn viewer_and<T: std::str::FromStr>(
+        &self,
+        raw: &str,
+        what: &'static str,
+    ) -> Result<(Viewer, T), Box<Response>> {
+        let viewer = self
+            .require_viewer()
+            .map_err(|r| Box::new(r.into_response()))?;
+        let id = raw
+            .parse::<T>()
+            .map_err(|_| Box::new(self.clone().failure(Error::NotFound(what))))?;
+        Ok((viewer, id))
+    }
+
     /// The signed-in viewer, or a redirect to sign in and come back.
     pub fn require_viewer(&self) -> Result<Viewer, Redirect> {
         self.viewer

@@ -31,12 +31,9 @@ pub(super) async fn show_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show_id) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show_id) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let show: ShowView = match ctx.state.catalog.show(show_id).await {
         Ok(s) => s,
@@ -80,12 +77,9 @@ pub(super) async fn join(
     Path(id): Path<String>,
     Submitted { ctx, .. }: Submitted<NoFields>,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     match ctx
         .state
@@ -105,12 +99,9 @@ pub(super) async fn leave(
     Path(id): Path<String>,
     Submitted { ctx, .. }: Submitted<NoFields>,
 ) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     match ctx.state.queue.leave(&viewer.principal, show).await {
         Ok(_) => Redirect::to(&format!("/shows/{show}/queue")).into_response(),
@@ -123,12 +114,9 @@ pub(super) async fn leave(
 
 /// The viewer's place as Server-Sent Events (the API's stream, on the session).
 pub(super) async fn live(ctx: Ctx, Path(id): Path<String>) -> Response {
-    let viewer = match ctx.require_viewer() {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(show) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (viewer, show) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     match crate::queue::events::follow(ctx.state.queue.clone(), viewer.principal, show) {
         Ok(events) => events.into_response(),
