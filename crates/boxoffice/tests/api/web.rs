@@ -112,6 +112,23 @@ impl Browser {
     }
 }
 
+/// Posts the event page's reserve form for `show`'s zone.
+async fn reserve(
+    b: &mut Browser,
+    csrf: &str,
+    show: &crate::support::ShowFixture,
+    quantity: &str,
+) -> Page {
+    let form = [
+        ("csrf", csrf),
+        ("event_id", show.event_id.as_str()),
+        ("show_id", show.show_id.as_str()),
+        ("zone_id", show.zone_id.as_str()),
+        ("quantity", quantity),
+    ];
+    b.post("/reserve", &form).await
+}
+
 /// Signs a new buyer up through the form; the CSRF token of the session.
 async fn sign_up(b: &mut Browser, email: &str) -> String {
     let form = b.get("/signup").await;
@@ -209,18 +226,7 @@ async fn a_buyer_signs_up_holds_pays_and_sees_the_tickets(backend: Backend) {
     assert_eq!(event.status, 200);
     let available = format!("data-zone-available=\"{}\"", show.zone_id);
     assert_eq!(event.text_of(&available), "10");
-    let held = b
-        .post(
-            "/reserve",
-            &[
-                ("csrf", &csrf),
-                ("event_id", &show.event_id),
-                ("show_id", &show.show_id),
-                ("zone_id", &show.zone_id),
-                ("quantity", "2"),
-            ],
-        )
-        .await;
+    let held = reserve(&mut b, &csrf, &show, "2").await;
     assert_eq!(held.status, 303, "{}", held.html);
     let booking = held.location.expect("the booking's page");
     assert!(booking.starts_with("/bookings/"));
@@ -434,18 +440,7 @@ async fn a_queued_show_is_bought_through_the_waiting_room_page(backend: Backend)
         "and offers no way around it"
     );
     // Around it anyway: refused in words.
-    let around = b
-        .post(
-            "/reserve",
-            &[
-                ("csrf", &csrf),
-                ("event_id", &show.event_id),
-                ("show_id", &show.show_id),
-                ("zone_id", &show.zone_id),
-                ("quantity", "1"),
-            ],
-        )
-        .await;
+    let around = reserve(&mut b, &csrf, &show, "1").await;
     assert_eq!(around.status, 409, "{}", around.html);
     assert!(around.has("waiting room"), "{}", around.html);
 
@@ -1035,18 +1030,7 @@ async fn an_organizer_steers_the_waiting_room_and_decides_refunds(backend: Backe
     .expect(200);
     let mut buyer = Browser::new(&app);
     let bcsrf = sign_up(&mut buyer, &email()).await;
-    let held = buyer
-        .post(
-            "/reserve",
-            &[
-                ("csrf", &bcsrf),
-                ("event_id", &show.event_id),
-                ("show_id", &show.show_id),
-                ("zone_id", &show.zone_id),
-                ("quantity", "1"),
-            ],
-        )
-        .await;
+    let held = reserve(&mut buyer, &bcsrf, &show, "1").await;
     let booking = held.location.expect("a booking");
     buyer
         .post(
