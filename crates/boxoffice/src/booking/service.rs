@@ -575,6 +575,21 @@ impl BookingService {
 
     /// Live and recorded sales of a show (its organization's members, its API keys,
     /// admins).
+    /// Tickets sold over time (by confirmation, in `bucket_ms` buckets), for the
+    /// organizer's chart; the sales report's readers may see it.
+    pub async fn sales_timeline(
+        &self,
+        who: Principal,
+        show_id: ShowId,
+        bucket_ms: i64,
+    ) -> Result<Vec<(i64, u32)>> {
+        let show = self.cache.get(show_id).ok_or(Error::NotFound("show"))?;
+        self.access
+            .require(&who, show.organization_id, Permission::ViewSales)
+            .await?;
+        Ok(self.store.sales_timeline(show_id, bucket_ms).await?)
+    }
+
     pub async fn sales(&self, who: Principal, show_id: ShowId) -> Result<SalesReport> {
         let show = self.cache.get(show_id).ok_or(Error::NotFound("show"))?;
         self.access

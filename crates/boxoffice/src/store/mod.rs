@@ -459,6 +459,9 @@ pub trait BookingStore: Send + Sync {
     /// Tickets held and sold per zone of a show, and the most any buyer has, by the
     /// record (for reconciliation against the live counters).
     async fn show_tallies(&self, show: ShowId) -> StoreResult<ShowTallies>;
+    /// Tickets of a show's confirmed bookings by when they were confirmed, in buckets
+    /// of `bucket_ms` (each bucket's start, oldest first; empty buckets left out).
+    async fn sales_timeline(&self, show: ShowId, bucket_ms: i64) -> StoreResult<Vec<(i64, u32)>>;
 }
 
 #[derive(Clone, Debug, Default)]

@@ -357,6 +357,13 @@ async fn dashboard_page(
         .map(|z| z.currency.clone())
         .unwrap_or_default();
     let who = viewer.principal;
+    let timeline = ctx
+        .state
+        .booking
+        .sales_timeline(who, show_id, TIMELINE_BUCKET_MS)
+        .await
+        .unwrap_or_default();
+    let chart = chart(&timeline);
     let queue = ctx.state.queue.get(show_id).ok();
     let queue_stats = match &queue {
         Some(_) => ctx.state.queue.stats(&who, show_id).await.ok(),
@@ -386,6 +393,7 @@ async fn dashboard_page(
             event => event,
             sales => sales,
             currency => currency,
+            chart => chart,
             queue => queue,
             queue_stats => queue_stats,
             refunds => refunds,
@@ -588,6 +596,40 @@ pub(super) async fn create_zone(
     }
 }
 
+/// The sales chart's bucket: a minute.
+const TIMELINE_BUCKET_MS: i64 = 60_000;
+/// The chart's drawing box (SVG user units).
+const CHART_W: f64 = 600.0;
+const CHART_H: f64 = 160.0;
+
+/// Tickets sold over time as a cumulative line, drawn here: the polyline's points, the
+/// total, and the first and last instants (RFC 3339) for the axis labels.
+fn chart(timeline: &[(i64, u32)]) -> Option<Value> {
+    let (first, last) = (timeline.first()?.0, timeline.last()?.0);
+    let total: u64 = timeline.iter().map(|(_, n)| u64::from(*n)).sum();
+    let span = (last - first).max(1) as f64;
+    let mut running = 0u64;
+    let mut points = vec![format!("0,{CHART_H}")];
+    for (at, n) in timeline {
+        running += u64::from(*n);
+        let x = if last == first {
+            CHART_W
+        } else {
+            (*at - first) as f64 / span * CHART_W
+        };
+        let y = CHART_H - running as f64 / total.max(1) as f64 * CHART_H;
+        points.push(format!("{x:.1},{y:.1}"));
+    }
+    Some(context! {
+        points => points.join(" "),
+        total => total,
+        from => crate::timefmt::rfc3339(boxoffice_domain::Timestamp::from_millis(first)),
+        to => crate::timefmt::rfc3339(boxoffice_domain::Timestamp::from_millis(last + TIMELINE_BUCKET_MS)),
+        width => CHART_W,
+        height => CHART_H,
+    })
+}
+
 /// What the dashboard's script reads: figures per zone and the money.
 fn sales_event(report: &crate::booking::SalesReport) -> String {
     let zones: Vec<_> = report
@@ -642,6 +684,15 @@ pub(super) async fn live(ctx: Ctx, Path(id): Path<String>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chart_climbs_to_the_total_from_the_first_sale_to_the_last() {
+        assert!(chart(&[]).is_none());
+        let c = chart(&[(0, 2), (60_000, 0), (120_000, 6)]).expect("a chart");
+        assert_eq!(c.get_attr("total").unwrap(), Value::from(8));
+        let points = c.get_attr("points").unwrap().to_string();
+        assert_eq!(points, "0,160 0.0,120.0 300.0,120.0 600.0,0.0");
+    }
 
     #[test]
     fn prices_and_times_are_read_from_forms() {

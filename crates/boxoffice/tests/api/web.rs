@@ -706,6 +706,12 @@ async fn an_organizer_puts_a_show_on_sale_and_watches_it_sell(backend: Backend) 
         "{row}"
     );
 
+    assert!(
+        board.has("class=\"sold-line\"") && board.has("2 sold ·"),
+        "the sales chart: {}",
+        board.html
+    );
+
     // The live stream starts with the current figures.
     let cookies: Vec<String> = b.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut live = b

@@ -425,6 +425,21 @@ impl BookingStore for SqlStore {
         })
     }
 
+    async fn sales_timeline(&self, show: ShowId, bucket_ms: i64) -> StoreResult<Vec<(i64, u32)>> {
+        let bucket = bucket_ms.max(1);
+        // Integer division on both engines (BIGINT milliseconds).
+        let mut sql = Sql::new(&format!(
+            "SELECT CAST((updated_at / {bucket}) * {bucket} AS BIGINT) AS at, \
+             CAST(SUM(quantity) AS BIGINT) AS n FROM bookings WHERE status = '{}' AND show_id = ",
+            BookingStatus::Confirmed.as_str()
+        ));
+        sql.text(show).push(" GROUP BY 1 ORDER BY 1");
+        let rows = self.fetch_all(&sql).await?;
+        rows.iter()
+            .map(|r| Ok((get_i64(r, "at")?, get_u32(r, "n")?)))
+            .collect()
+    }
+
     async fn outbox_after(&self, seq: i64, limit: u32) -> StoreResult<Vec<OutboxEvent>> {
         let mut sql = Sql::new(&format!(
             "SELECT seq, {OUTBOX_COLUMNS} FROM outbox WHERE seq > "
