@@ -76,7 +76,10 @@ pub fn routes() -> Router<AppState> {
         .route("/account/mfa/disable", post(account::disable_mfa))
         .route("/organize", get(organize::home))
         .route("/organize/events", post(organize::create_event))
-        .route("/organize/events/{id}", get(organize::event))
+        .route(
+            "/organize/events/{id}",
+            get(organize::event).post(organize::update_event),
+        )
         .route("/organize/events/{id}/shows", post(organize::create_show))
         .route("/organize/shows/{id}", get(organize::dashboard))
         .route("/organize/shows/{id}/zones", post(organize::create_zone))

@@ -158,21 +158,15 @@ pub(super) async fn create_event(Submitted { ctx, form }: Submitted<NewEvent>) -
 }
 
 pub(super) async fn event(ctx: Ctx, Path(id): Path<String>) -> Response {
-    event_page(ctx, id, context! {}, HashMap::new(), StatusCode::OK).await
+    event_page(ctx, id, context! {}, StatusCode::OK).await
 }
 
-async fn event_page(
-    ctx: Ctx,
-    id: String,
-    form: Value,
-    errors: HashMap<String, String>,
-    status: StatusCode,
-) -> Response {
-    if let Err(r) = ctx.require_viewer() {
-        return r.into_response();
-    }
-    let Ok(id) = id.parse::<EventId>() else {
-        return ctx.failure(Error::NotFound("event"));
+/// The event's page with `extra`: a form sent back with its errors (`form`/`errors`
+/// for a new show, `edit`/`edit_errors` for the event itself).
+async fn event_page(ctx: Ctx, id: String, extra: Value, status: StatusCode) -> Response {
+    let (_, id) = match ctx.viewer_and::<EventId>(&id, "event") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let event = match ctx.state.catalog.event(id).await {
         Ok(e) => e,
@@ -184,11 +178,65 @@ async fn event_page(
         .shows_of_event(id)
         .await
         .unwrap_or_default();
+    let current = context! {
+        title => event.title.clone(),
+        category => event.category.clone(),
+        city => event.city.clone(),
+        description => event.description.clone(),
+    };
     ctx.render(
         status,
         "organize_event.html",
-        context! { title => event.title.clone(), event => event, shows => shows, form => form, errors => errors },
+        context! {
+            title => event.title.clone(),
+            event => event,
+            shows => shows,
+            categories => categories(),
+            ..minijinja::value::merge_maps([
+                // Later maps win: what was sent back over the defaults.
+                context! { form => context! {}, errors => context! {}, edit => current, edit_errors => context! {} },
+                extra,
+            ])
+        },
     )
+}
+
+/// Changes the event's title, category, city and description.
+pub(super) async fn update_event(
+    Path(id): Path<String>,
+    Submitted { ctx, form }: Submitted<NewEvent>,
+) -> Response {
+    let (viewer, event) = match ctx.viewer_and::<EventId>(&id, "event") {
+        Ok(found) => found,
+        Err(page) => return *page,
+    };
+    let sent_back = |errors: HashMap<String, String>| {
+        context! { edit => Value::from_serialize(&form), edit_errors => errors }
+    };
+    let Ok(category) = parse_category(form.category.as_deref().unwrap_or_default()) else {
+        let errors = HashMap::from([("category".to_owned(), "Choose a category.".to_owned())]);
+        return event_page(ctx, id, sent_back(errors), StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    let input = EventInput {
+        title: form.title.clone().unwrap_or_default(),
+        description: form.description.clone().unwrap_or_default(),
+        category,
+        city: form.city.clone().unwrap_or_default(),
+        organization_id: None,
+    };
+    match ctx
+        .state
+        .catalog
+        .update_event(viewer.principal, event, input)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/organize/events/{event}")).into_response(),
+        Err(Error::Validation(fields)) => {
+            let errors = by_field(&fields, &[]);
+            event_page(ctx, id, sent_back(errors), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => ctx.failure(e),
+    }
 }
 
 #[derive(Deserialize, serde::Serialize)]
@@ -268,14 +316,8 @@ pub(super) async fn create_show(
         );
     }
     if !errors.is_empty() {
-        return event_page(
-            ctx,
-            id,
-            Value::from_serialize(&form),
-            errors,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        let extra = context! { form => Value::from_serialize(&form), errors => errors };
+        return event_page(ctx, id, extra, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let input = ShowInput {
         venue: form.venue.clone().unwrap_or_default(),
@@ -314,14 +356,8 @@ pub(super) async fn create_show(
                     ("zones[0].capacity", "zone_capacity"),
                 ],
             );
-            event_page(
-                ctx,
-                id,
-                Value::from_serialize(&form),
-                errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            let extra = context! { form => Value::from_serialize(&form), errors => errors };
+            event_page(ctx, id, extra, StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(e) => ctx.failure(e),
     }

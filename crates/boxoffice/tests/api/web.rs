@@ -648,6 +648,30 @@ async fn an_organizer_puts_a_show_on_sale_and_watches_it_sell(backend: Backend) 
     let created = b.submit("/organize/events", &event_form("Hamlet")).await;
     assert_eq!(created.status, 303, "{}", created.html);
     let event_page = created.location.expect("the event's page");
+    let edit = |title: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("title", title.to_owned()),
+            ("category", "theatre".to_owned()),
+            ("city", "Lisbon".to_owned()),
+            ("description", "A play in three acts.".to_owned()),
+        ]
+    };
+    let refused = b.submit(&event_page, &edit("")).await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(
+        refused.has("id=\"etitle-error\"") && refused.has("value=\"Lisbon\""),
+        "{}",
+        refused.html
+    );
+    let saved = b.submit(&event_page, &edit("Hamlet (revival)")).await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let page = b.get(&event_page).await;
+    assert!(
+        page.has("<h1>Hamlet (revival)</h1>") && page.has("Lisbon"),
+        "{}",
+        page.html
+    );
 
     let show_form = |price: &str| {
         vec![
