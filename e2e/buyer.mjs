@@ -15,13 +15,12 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { assertNoSidewaysScroll as noSidewaysScroll, audit as auditPage } from "./lib.mjs";
 
-const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const BASE = process.env.BOXOFFICE_E2E_URL?.replace(/\/+$/, "");
@@ -163,42 +162,9 @@ async function bookingIdFromPage(action) {
   return decodeURIComponent(match[1]);
 }
 
-const axeSource = readFile(require.resolve("axe-core/axe.min.js"), "utf8");
-
-/**
- * Audits the current page with axe-core and fails on any serious or critical
- * violation, listing each with the elements concerned.
- *
- * axe is evaluated through the DevTools protocol rather than added as a <script>
- * tag: the pages' policy (no 'unsafe-inline' in script-src) rightly refuses an
- * injected inline script, and the audit must not need that policy relaxed.
- */
+/** Audits the current page with axe-core (see lib.mjs). */
 async function audit(label) {
-  if (!(await page.evaluate(() => typeof window.axe === "object"))) {
-    await page.evaluate(await axeSource);
-  }
-  const result = await page.evaluate(() =>
-    window.axe.run(document, { resultTypes: ["violations"] }),
-  );
-  const blocking = result.violations.filter((v) => ["serious", "critical"].includes(v.impact));
-  const report = blocking
-    .map(
-      (v) =>
-        `  [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})\n` +
-        v.nodes
-          .slice(0, 5)
-          .map(
-            (n) =>
-              `      ${n.target.join(" ")}\n        ${n.failureSummary.replace(/\n/g, "\n        ")}`,
-          )
-          .join("\n"),
-    )
-    .join("\n");
-  assert.equal(
-    blocking.length,
-    0,
-    `axe: ${blocking.length} serious or critical violation(s) on ${label} (${page.url()}):\n${report}`,
-  );
+  await auditPage(page, label);
 }
 
 /**

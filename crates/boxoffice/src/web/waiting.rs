@@ -1,5 +1,5 @@
 //! The waiting room's page: join a queued show, watch the place move (pushed over SSE,
-//! or the page refreshing itself without JavaScript), and once admitted reserve with
+//! or a link to look again without JavaScript), and once admitted reserve with
 //! the pass the page carries, before it expires.
 use super::pages::NoFields;
 use super::view::{in_words, Ctx, Submitted};
@@ -50,7 +50,7 @@ pub(super) async fn show_page(
         Err(e) => return ctx.failure(e),
     };
     let waiting = place.as_ref().is_some_and(|p| p.status == "waiting");
-    // Without the script, a waiting page looks again at the pace the queue asks for.
+    // Without the script, the page asks the buyer to look again at the queue's pace.
     let refresh = place
         .as_ref()
         .filter(|_| waiting)

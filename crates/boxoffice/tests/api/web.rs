@@ -458,8 +458,8 @@ async fn a_queued_show_is_bought_through_the_waiting_room_page(backend: Backend)
         waiting.html
     );
     assert!(
-        waiting.has("http-equiv=\"refresh\""),
-        "it looks again without the script"
+        waiting.has(&format!("<a href=\"{room}\">look again</a>")) && !waiting.has("http-equiv"),
+        "without the script a link to look again, never a timed refresh"
     );
 
     app.post(

@@ -128,7 +128,18 @@ function followSales() {
   });
 }
 
+// A page waiting on something quick (a payment, tickets being issued) looks again by
+// itself after `data-refresh` seconds; without the script it offers a link instead
+// of a timed refresh, which would take the page away from a screen reader.
+function refreshWhenAsked() {
+  const el = document.querySelector("[data-refresh]");
+  if (!el) return;
+  const secs = Number(el.getAttribute("data-refresh")) || 2;
+  setTimeout(() => window.location.reload(), secs * 1000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  refreshWhenAsked();
   followSales();
   cameraScanner();
   startCountdowns();
