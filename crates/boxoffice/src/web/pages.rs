@@ -42,6 +42,22 @@ pub(super) struct Search {
     page: Option<String>,
 }
 
+impl Search {
+    /// The page asked for: 1 to 10,000, 1 when absent or not a number.
+    fn page_number(&self) -> u32 {
+        self.page
+            .as_deref()
+            .and_then(|p| p.parse::<u32>().ok())
+            .filter(|p| (1..=10_000).contains(p))
+            .unwrap_or(1)
+    }
+}
+
+/// Pages of `PER_PAGE` for `total` items (at least one).
+fn page_count(total: i64) -> u32 {
+    (total.max(0) as u32).div_ceil(PER_PAGE).max(1)
+}
+
 pub(super) async fn home(ctx: Ctx, Query(search): Query<Search>) -> Response {
     let text = search.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let city = search
@@ -49,12 +65,7 @@ pub(super) async fn home(ctx: Ctx, Query(search): Query<Search>) -> Response {
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty());
-    let page = search
-        .page
-        .as_deref()
-        .and_then(|p| p.parse::<u32>().ok())
-        .filter(|p| (1..=10_000).contains(p))
-        .unwrap_or(1);
+    let page = search.page_number();
     let filter = EventFilter {
         text: text.map(str::to_owned),
         city: city.map(str::to_owned),
@@ -75,7 +86,7 @@ pub(super) async fn home(ctx: Ctx, Query(search): Query<Search>) -> Response {
         Ok(found) => found,
         Err(e) => return ctx.failure(e),
     };
-    let pages = (total.max(0) as u32).div_ceil(PER_PAGE).max(1);
+    let pages = page_count(total);
     ctx.page(
         "home.html",
         context! {
@@ -456,12 +467,7 @@ pub(super) async fn bookings(ctx: Ctx, Query(search): Query<Search>) -> Response
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    let page = search
-        .page
-        .as_deref()
-        .and_then(|p| p.parse::<u32>().ok())
-        .filter(|p| (1..=10_000).contains(p))
-        .unwrap_or(1);
+    let page = search.page_number();
     let listed = ctx
         .state
         .booking
@@ -483,7 +489,7 @@ pub(super) async fn bookings(ctx: Ctx, Query(search): Query<Search>) -> Response
         let (show, event) = show_and_event(&ctx, b.show_id).await;
         rows.push(context! { booking => b, show => show, event => event });
     }
-    let pages = (total.max(0) as u32).div_ceil(PER_PAGE).max(1);
+    let pages = page_count(total);
     ctx.page(
         "bookings.html",
         context! { title => "My bookings", rows => rows, page => page, pages => pages },

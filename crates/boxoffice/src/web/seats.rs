@@ -23,11 +23,9 @@ pub(super) async fn page(ctx: Ctx, Path(id): Path<String>) -> Response {
 }
 
 async fn seats_page(ctx: Ctx, id: String, error: Option<String>, status: StatusCode) -> Response {
-    if let Err(r) = ctx.require_viewer() {
-        return r.into_response();
-    }
-    let Ok(show_id) = id.parse::<ShowId>() else {
-        return ctx.failure(Error::NotFound("show"));
+    let (_, show_id) = match ctx.viewer_and::<ShowId>(&id, "show") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let state = ctx.state.clone();
     let show = match state.catalog.show(show_id).await {

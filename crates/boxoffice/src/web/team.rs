@@ -54,20 +54,6 @@ async fn team_page(ctx: Ctx, id: String, extra: Value, status: StatusCode) -> Re
     )
 }
 
-/// The signed-in caller and the organization of the path, or the page to answer.
-fn org_of(
-    ctx: &Ctx,
-    id: &str,
-) -> Result<(crate::accounts::Principal, OrganizationId), Box<Response>> {
-    let viewer = ctx
-        .require_viewer()
-        .map_err(|r| Box::new(r.into_response()))?;
-    let org = id
-        .parse::<OrganizationId>()
-        .map_err(|_| Box::new(ctx.clone().failure(Error::NotFound("organization"))))?;
-    Ok((viewer.principal, org))
-}
-
 /// After a change: back to the page, or the page with what went wrong.
 async fn done<T>(ctx: Ctx, id: String, result: crate::error::Result<T>) -> Response {
     match result {
@@ -96,10 +82,11 @@ pub(super) async fn invite(
     Path(id): Path<String>,
     Submitted { ctx, form }: Submitted<Invite>,
 ) -> Response {
-    let (who, org) = match org_of(&ctx, &id) {
-        Ok(o) => o,
-        Err(r) => return *r,
+    let (viewer, org) = match ctx.viewer_and::<OrganizationId>(&id, "organization") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
+    let who = viewer.principal;
     let email = form.email.unwrap_or_default();
     let role = form.role.unwrap_or_default();
     let invited = ctx
@@ -119,10 +106,11 @@ pub(super) async fn change_role(
     Path((id, user)): Path<(String, String)>,
     Submitted { ctx, form }: Submitted<RoleChange>,
 ) -> Response {
-    let (who, org) = match org_of(&ctx, &id) {
-        Ok(o) => o,
-        Err(r) => return *r,
+    let (viewer, org) = match ctx.viewer_and::<OrganizationId>(&id, "organization") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
+    let who = viewer.principal;
     let Ok(user) = user.parse::<UserId>() else {
         return ctx.failure(Error::NotFound("member"));
     };
@@ -139,10 +127,11 @@ pub(super) async fn remove_member(
     Path((id, user)): Path<(String, String)>,
     Submitted { ctx, .. }: Submitted<NoFields>,
 ) -> Response {
-    let (who, org) = match org_of(&ctx, &id) {
-        Ok(o) => o,
-        Err(r) => return *r,
+    let (viewer, org) = match ctx.viewer_and::<OrganizationId>(&id, "organization") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
+    let who = viewer.principal;
     let Ok(user) = user.parse::<UserId>() else {
         return ctx.failure(Error::NotFound("member"));
     };
@@ -160,10 +149,11 @@ pub(super) async fn create_key(
     Path(id): Path<String>,
     Submitted { ctx, form }: Submitted<NewKey>,
 ) -> Response {
-    let (who, org) = match org_of(&ctx, &id) {
-        Ok(o) => o,
-        Err(r) => return *r,
+    let (viewer, org) = match ctx.viewer_and::<OrganizationId>(&id, "organization") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
+    let who = viewer.principal;
     let input = NewApiKey {
         name: form.name.unwrap_or_default(),
         scope: form.scope.unwrap_or_else(|| "read".to_owned()),
@@ -182,10 +172,11 @@ pub(super) async fn revoke_key(
     Path((id, key)): Path<(String, String)>,
     Submitted { ctx, .. }: Submitted<NoFields>,
 ) -> Response {
-    let (who, org) = match org_of(&ctx, &id) {
-        Ok(o) => o,
-        Err(r) => return *r,
+    let (viewer, org) = match ctx.viewer_and::<OrganizationId>(&id, "organization") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
+    let who = viewer.principal;
     let Ok(key) = key.parse() else {
         return ctx.failure(Error::NotFound("key"));
     };
@@ -205,10 +196,11 @@ pub(super) async fn create_webhook(
     Path(id): Path<String>,
     Submitted { ctx, form }: Submitted<NewEndpoint>,
 ) -> Response {
-    let (who, org) = match org_of(&ctx, &id) {
-        Ok(o) => o,
-        Err(r) => return *r,
+    let (viewer, org) = match ctx.viewer_and::<OrganizationId>(&id, "organization") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
+    let who = viewer.principal;
     // One checkbox per event type, named `type_<event type>`.
     let event_types: Vec<String> = EVENT_TYPES
         .iter()
@@ -234,10 +226,11 @@ pub(super) async fn delete_webhook(
     Path((id, hook)): Path<(String, String)>,
     Submitted { ctx, .. }: Submitted<NoFields>,
 ) -> Response {
-    let (who, org) = match org_of(&ctx, &id) {
-        Ok(o) => o,
-        Err(r) => return *r,
+    let (viewer, org) = match ctx.viewer_and::<OrganizationId>(&id, "organization") {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
+    let who = viewer.principal;
     let Ok(hook) = hook.parse() else {
         return ctx.failure(Error::NotFound("webhook"));
     };
