@@ -18,8 +18,12 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { assertNoSidewaysScroll as noSidewaysScroll, audit as auditPage } from "./lib.mjs";
+import {
+  assertNoSidewaysScroll as noSidewaysScroll,
+  audit as auditPage,
+  launchChromium,
+  watch,
+} from "./lib.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -28,7 +32,6 @@ const SCREENSHOTS = process.env.BOXOFFICE_E2E_SCREENSHOTS
   ? path.resolve(process.env.BOXOFFICE_E2E_SCREENSHOTS)
   : null;
 const ARTIFACTS = path.resolve(process.env.BOXOFFICE_E2E_ARTIFACTS ?? path.join(here, "artifacts"));
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
@@ -65,33 +68,14 @@ let context;
 let page;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
   // The pages run under their own Content-Security-Policy, as for a real buyer: a
   // script the policy blocks shows up as a failed step (the countdown) and below.
   context = await browser.newContext({ baseURL: BASE, viewport: DESKTOP, locale: "en-GB" });
   context.setDefaultTimeout(15_000);
   context.setDefaultNavigationTimeout(15_000);
   page = await context.newPage();
-  page.on("pageerror", (error) => health.pageErrors.push(`${page.url()}: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error" && /Content Security Policy/i.test(message.text())) {
-      health.cspViolations.push(`${page.url()}: ${message.text()}`);
-    }
-  });
-  page.on("response", (response) => {
-    const type = response.request().resourceType();
-    const url = new URL(response.url());
-    if (
-      response.status() >= 400 &&
-      ["stylesheet", "script", "image", "font", "eventsource"].includes(type) &&
-      url.pathname !== "/favicon.ico"
-    ) {
-      health.failedResources.push(`${type} ${response.url()}: ${response.status()}`);
-    }
-  });
+  watch(page, health);
 });
 
 after(async () => {

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
 
 const require = createRequire(import.meta.url);
 const axeSource = readFile(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -48,4 +49,37 @@ export async function assertNoSidewaysScroll(page, label) {
     () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
   );
   assert.ok(overflow <= 0, `${label} scrolls sideways by ${overflow}px`);
+}
+
+/** Debian's Chromium, headless, with the flags these tests run it with. */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+}
+
+/**
+ * Records in `health` what `page` reports while a scenario runs: script errors,
+ * violations of its Content-Security-Policy, and stylesheets, scripts, images, fonts
+ * or live updates (Server-Sent Events) that failed to load.
+ */
+export function watch(page, health) {
+  page.on("pageerror", (error) => health.pageErrors.push(`${page.url()}: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error" && /Content Security Policy/i.test(message.text())) {
+      health.cspViolations.push(`${page.url()}: ${message.text()}`);
+    }
+  });
+  page.on("response", (response) => {
+    const type = response.request().resourceType();
+    const url = new URL(response.url());
+    if (
+      response.status() >= 400 &&
+      ["stylesheet", "script", "image", "font", "eventsource"].includes(type) &&
+      url.pathname !== "/favicon.ico"
+    ) {
+      health.failedResources.push(`${type} ${response.url()}: ${response.status()}`);
+    }
+  });
 }

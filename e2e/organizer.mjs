@@ -24,8 +24,12 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { assertNoSidewaysScroll as noSidewaysScroll, audit as auditPage } from "./lib.mjs";
+import {
+  assertNoSidewaysScroll as noSidewaysScroll,
+  audit as auditPage,
+  launchChromium,
+  watch,
+} from "./lib.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -36,7 +40,6 @@ const SCREENSHOTS = process.env.BOXOFFICE_E2E_SCREENSHOTS
   ? path.resolve(process.env.BOXOFFICE_E2E_SCREENSHOTS)
   : null;
 const ARTIFACTS = path.resolve(process.env.BOXOFFICE_E2E_ARTIFACTS ?? path.join(here, "artifacts"));
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
@@ -93,31 +96,12 @@ let context;
 let page;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ baseURL: BASE, viewport: DESKTOP, locale: "en-GB" });
   context.setDefaultTimeout(15_000);
   context.setDefaultNavigationTimeout(15_000);
   page = await context.newPage();
-  page.on("pageerror", (error) => health.pageErrors.push(`${page.url()}: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error" && /Content Security Policy/i.test(message.text())) {
-      health.cspViolations.push(`${page.url()}: ${message.text()}`);
-    }
-  });
-  page.on("response", (response) => {
-    const type = response.request().resourceType();
-    const url = new URL(response.url());
-    if (
-      response.status() >= 400 &&
-      ["stylesheet", "script", "image", "font", "eventsource"].includes(type) &&
-      url.pathname !== "/favicon.ico"
-    ) {
-      health.failedResources.push(`${type} ${response.url()}: ${response.status()}`);
-    }
-  });
+  watch(page, health);
 });
 
 after(async () => {

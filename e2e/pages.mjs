@@ -9,11 +9,9 @@
 //   BOXOFFICE_E2E_ADMIN_EMAIL=… BOXOFFICE_E2E_ADMIN_PASSWORD=… node --test pages.mjs
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
-import { assertNoSidewaysScroll, audit } from "./lib.mjs";
+import { assertNoSidewaysScroll, audit, launchChromium } from "./lib.mjs";
 
 const BASE = process.env.BOXOFFICE_E2E_URL?.replace(/\/+$/, "");
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const ORGANIZER = [process.env.BOXOFFICE_E2E_ORGANIZER_EMAIL, process.env.BOXOFFICE_E2E_ORGANIZER_PASSWORD];
 const ADMIN = [process.env.BOXOFFICE_E2E_ADMIN_EMAIL, process.env.BOXOFFICE_E2E_ADMIN_PASSWORD];
 const PHONE = { width: 360, height: 740 };
@@ -25,10 +23,7 @@ let browser;
 const errors = [];
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
