@@ -184,12 +184,12 @@ impl FromRequestParts<AppState> for SessionAuth {
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(super::admin_http::routes())
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(me, update_me, erase_me))
-        .routes(routes!(erase_user))
         .routes(routes!(export_me))
         .routes(routes!(bulk_buyers))
         .routes(routes!(request_verification))
@@ -356,19 +356,6 @@ async fn erase_me(
     Json(r): Json<EraseMeRequest>,
 ) -> Result<StatusCode> {
     s.privacy.erase_me(who, r.password).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Erase another account (admins), as `DELETE /auth/me` does without a password.
-#[utoipa::path(delete, path = "/api/v1/admin/users/{user_id}", operation_id = "eraseUser", tag = "admin", security(("bearer" = [])),
-    params(("user_id" = String, Path, format = Uuid, description = "The account to erase")),
-    responses((status = 204, description = "Erased")))]
-async fn erase_user(
-    State(s): State<AppState>,
-    Auth(who): Auth,
-    Path(user): Path<boxoffice_domain::UserId>,
-) -> Result<StatusCode> {
-    s.privacy.erase_user(who, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -20,6 +20,7 @@ pub enum Action {
     AccountPasswordChanged,
     AccountsBulkCreated,
     AccountErased,
+    AccountRoleChanged,
     EventCreated,
     EventUpdated,
     EventDeleted,
@@ -65,7 +66,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 52] = [
+    pub const ALL: [Action; 53] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::Logout,
@@ -76,6 +77,7 @@ impl Action {
         Action::AccountPasswordChanged,
         Action::AccountsBulkCreated,
         Action::AccountErased,
+        Action::AccountRoleChanged,
         Action::EventCreated,
         Action::EventUpdated,
         Action::EventDeleted,
@@ -132,6 +134,7 @@ impl Action {
             Action::AccountPasswordChanged => "account.password.changed",
             Action::AccountsBulkCreated => "account.bulk_created",
             Action::AccountErased => "account.erased",
+            Action::AccountRoleChanged => "account.role.changed",
             Action::EventCreated => "catalog.event.created",
             Action::EventUpdated => "catalog.event.updated",
             Action::EventDeleted => "catalog.event.deleted",

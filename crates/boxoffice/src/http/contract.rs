@@ -888,6 +888,12 @@ fn specific(operation_id: &str) -> Option<Specific> {
             conflicts: &[C::LastOwner],
             ..OWNER
         },
+        "listUsers" | "getUser" => OWNER,
+        // Refused on `role` when it is the caller's own account.
+        "changeUserRole" => Specific {
+            rule_fields: &["role"],
+            ..OWNER
+        },
         "updateMe" => Specific {
             rule_fields: &["email", "current_password"],
             ..NONE

@@ -155,6 +155,12 @@ pub trait AccountStore: Send + Sync {
     async fn insert_users(&self, users: &[UserRecord]) -> StoreResult<()>;
     async fn user(&self, id: UserId) -> StoreResult<UserRecord>;
     async fn user_by_email(&self, email: &Email) -> StoreResult<UserRecord>;
+    /// Accounts matching `filter`, newest first, and how many match in all.
+    async fn list_users(
+        &self,
+        filter: &UserFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<UserRecord>, i64)>;
     async fn count_users(&self) -> StoreResult<i64>;
     async fn update_user(&self, user: &UserRecord) -> StoreResult<()>;
     async fn insert_refresh(&self, token: &RefreshRecord) -> StoreResult<()>;
@@ -286,6 +292,14 @@ pub struct ZoneRecord {
     pub details: ZoneDetails,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// Filters of the admins' account listing.
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    /// Words in the email or the display name.
+    pub text: Option<String>,
+    pub role: Option<Role>,
 }
 
 /// Filters of the public event listing.

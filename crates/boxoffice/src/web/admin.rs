@@ -1,15 +1,19 @@
-//! The operator's pages (admins): the audit log with its filters, newest first and
-//! paged by cursor, and the dead letters of the event consumers with replay and
-//! discard. The services check the role, as for the API.
-use super::pages::NoFields;
+//! The operator's pages (admins): accounts and their platform roles, the audit log
+//! with its filters, newest first and paged by cursor, and the dead letters of the
+//! event consumers with replay and discard. The services check the role, as for the API.
+use super::pages::{page_count, page_number, NoFields, PER_PAGE};
 use super::view::{in_words, Ctx, Submitted};
+use crate::accounts::UserQuery;
 use crate::audit::AuditQuery;
 use crate::error::Error;
 use crate::outbox::dead_letters::DeadLetterQuery;
 use crate::outbox::Operator;
+use crate::store::Page;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use boxoffice_domain::account::Role;
+use boxoffice_domain::UserId;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +90,119 @@ pub(super) async fn audit(ctx: Ctx, Query(f): Query<AuditFilters>) -> Response {
         "admin_audit.html",
         context! { title => "Audit log", entries => entries, filters => f, next => next, error => error },
     )
+}
+
+/// The account search as typed.
+#[derive(Default, Deserialize, Serialize)]
+pub(super) struct UserSearch {
+    q: Option<String>,
+    role: Option<String>,
+    page: Option<String>,
+}
+
+pub(super) async fn users(ctx: Ctx, Query(f): Query<UserSearch>) -> Response {
+    users_page(ctx, f, None).await
+}
+
+async fn users_page(ctx: Ctx, f: UserSearch, note: Option<(StatusCode, String)>) -> Response {
+    let viewer = match ctx.require_viewer() {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let query = UserQuery {
+        q: given(&f.q),
+        role: given(&f.role),
+        page: None,
+        per_page: None,
+    };
+    let page = page_number(f.page.as_deref());
+    let listed = match query.filter() {
+        Ok(filter) => {
+            let page = Page {
+                page,
+                per_page: PER_PAGE,
+            };
+            ctx.state
+                .accounts
+                .users(viewer.principal, filter, page)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let (users, total, error) = match listed {
+        Ok((users, total)) => (users, total, None),
+        Err(e @ Error::Validation(_)) => (Vec::new(), 0, Some(in_words(&e))),
+        Err(e) => return ctx.failure(e),
+    };
+    let (status, note) = match (note, &error) {
+        (Some((status, note)), _) => (status, Some(note)),
+        (None, Some(_)) => (StatusCode::UNPROCESSABLE_ENTITY, None),
+        (None, None) => (StatusCode::OK, None),
+    };
+    // The filters again, for the links to the other pages.
+    let mut search = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in [("q", &f.q), ("role", &f.role)] {
+        if let Some(v) = given(value) {
+            search.append_pair(key, &v);
+        }
+    }
+    let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    ctx.render(
+        status,
+        "admin_users.html",
+        context! {
+            title => "Accounts",
+            users => users,
+            total => total,
+            page => page,
+            pages => page_count(total),
+            search => search.finish(),
+            filters => f,
+            roles => roles,
+            me => viewer.principal.user.to_string(),
+            note => note,
+            error => error,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct RoleForm {
+    role: Option<String>,
+}
+
+pub(super) async fn change_role(
+    Path(id): Path<String>,
+    Submitted { ctx, form }: Submitted<RoleForm>,
+) -> Response {
+    let (viewer, user) = match ctx.viewer_and::<UserId>(&id, "user") {
+        Ok(found) => found,
+        Err(page) => return *page,
+    };
+    let role = form.role.unwrap_or_default();
+    let changed = ctx
+        .state
+        .accounts
+        .set_role(viewer.principal, user, &role)
+        .await;
+    match changed {
+        Ok(u) => {
+            let note = format!(
+                "{} is now {}: signed out everywhere, the new role applies from their next sign-in.",
+                u.email, u.role
+            );
+            let search = UserSearch {
+                q: Some(u.email),
+                ..UserSearch::default()
+            };
+            users_page(ctx, search, Some((StatusCode::OK, note))).await
+        }
+        Err(e @ Error::Validation(_)) => {
+            let note = (StatusCode::UNPROCESSABLE_ENTITY, in_words(&e));
+            users_page(ctx, UserSearch::default(), Some(note)).await
+        }
+        Err(e) => ctx.failure(e),
+    }
 }
 
 #[derive(Default, Deserialize)]

@@ -113,6 +113,8 @@ pub fn routes() -> Router<AppState> {
             "/organize/orgs/{id}/webhooks/{hook}/delete",
             post(team::delete_webhook),
         )
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{id}/role", post(admin::change_role))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/dead-letters", get(admin::dead_letters))
         .route("/admin/dead-letters/{id}/replay", post(admin::replay))

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
-const PER_PAGE: u32 = 20;
+pub(super) const PER_PAGE: u32 = 20;
 /// The simulator's test cards, offered on the payment form.
 const TEST_CARDS: [(&str, &str); 2] = [
     ("pm_card_ok", "Test card — approved"),
@@ -43,18 +43,20 @@ pub(super) struct Search {
 }
 
 impl Search {
-    /// The page asked for: 1 to 10,000, 1 when absent or not a number.
     fn page_number(&self) -> u32 {
-        self.page
-            .as_deref()
-            .and_then(|p| p.parse::<u32>().ok())
-            .filter(|p| (1..=10_000).contains(p))
-            .unwrap_or(1)
+        page_number(self.page.as_deref())
     }
 }
 
+/// The page asked for: 1 to 10,000, 1 when absent or not a number.
+pub(super) fn page_number(raw: Option<&str>) -> u32 {
+    raw.and_then(|p| p.parse::<u32>().ok())
+        .filter(|p| (1..=10_000).contains(p))
+        .unwrap_or(1)
+}
+
 /// Pages of `PER_PAGE` for `total` items (at least one).
-fn page_count(total: i64) -> u32 {
+pub(super) fn page_count(total: i64) -> u32 {
     (total.max(0) as u32).div_ceil(PER_PAGE).max(1)
 }
 

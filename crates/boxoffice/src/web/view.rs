@@ -14,7 +14,7 @@ use minijinja::{context, Environment, Value};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-const TEMPLATES: [(&str, &str); 20] = [
+const TEMPLATES: [(&str, &str); 21] = [
     ("base.html", include_str!("templates/base.html")),
     ("home.html", include_str!("templates/home.html")),
     ("event.html", include_str!("templates/event.html")),
@@ -43,6 +43,10 @@ const TEMPLATES: [(&str, &str); 20] = [
     (
         "admin_dead_letters.html",
         include_str!("templates/admin_dead_letters.html"),
+    ),
+    (
+        "admin_users.html",
+        include_str!("templates/admin_users.html"),
     ),
 ];
 

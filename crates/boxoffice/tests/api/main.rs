@@ -4,6 +4,7 @@
 mod support;
 
 mod accounts;
+mod admin_users;
 mod audit;
 mod authorization;
 mod bad_input;

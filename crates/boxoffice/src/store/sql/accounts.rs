@@ -1,10 +1,11 @@
 //! Accounts in SQL: users and their refresh tokens, the records sign-up, login and
 //! token rotation read and write.
 use super::statement::{
-    get_id, get_opt_ts, get_parsed, get_str, get_ts, insert_statements, opt_ts, t, ts, Arg, Sql,
+    get_id, get_opt_ts, get_parsed, get_str, get_ts, insert_statements, like_pattern, opt_ts, t,
+    ts, Arg, Sql,
 };
 use super::SqlStore;
-use crate::store::{AccountStore, RefreshRecord, StoreResult, UserRecord};
+use crate::store::{AccountStore, Page, RefreshRecord, StoreResult, UserFilter, UserRecord};
 use async_trait::async_trait;
 use boxoffice_domain::account::{Email, Role};
 use boxoffice_domain::{Timestamp, UserId};
@@ -65,6 +66,21 @@ fn refresh_args(r: &RefreshRecord) -> Vec<Arg> {
     ]
 }
 
+fn user_where(f: &UserFilter) -> Sql {
+    let mut sql = Sql::new(" WHERE 1 = 1");
+    if let Some(text) = &f.text {
+        let p = like_pattern(text);
+        sql.push(" AND (LOWER(email) LIKE ")
+            .text(p.clone())
+            .push(" ESCAPE '\\' OR LOWER(display_name) LIKE ");
+        sql.text(p).push(" ESCAPE '\\')");
+    }
+    if let Some(role) = f.role {
+        sql.push(" AND role = ").text(role.as_str());
+    }
+    sql
+}
+
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn insert_users(&self, users: &[UserRecord]) -> StoreResult<()> {
@@ -86,6 +102,22 @@ impl AccountStore for SqlStore {
         let mut sql = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = "));
         sql.text(email.as_str());
         self.one(&sql, user_from).await
+    }
+
+    async fn list_users(
+        &self,
+        filter: &UserFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<UserRecord>, i64)> {
+        let mut count = Sql::new("SELECT COUNT(*) AS n FROM users");
+        count.append(user_where(filter));
+        let total = self.count(&count).await?;
+        let mut sql = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users"));
+        sql.append(user_where(filter));
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .int(i64::from(page.per_page));
+        sql.push(" OFFSET ").int(page.offset());
+        Ok((self.all(&sql, user_from).await?, total))
     }
 
     async fn count_users(&self) -> StoreResult<i64> {

@@ -1,7 +1,8 @@
 //! The catalog in SQL: events, shows and zones, the public listing's filters, and the
 //! show bundles the catalog cache and the inventory are built from.
 use super::statement::{
-    get_i64, get_id, get_money, get_str, get_ts, get_u32, i, t, ts, update_by_id, Arg, Sql, CHUNK,
+    get_i64, get_id, get_money, get_str, get_ts, get_u32, i, like_pattern, t, ts, update_by_id,
+    Arg, Sql, CHUNK,
 };
 use super::SqlStore;
 use crate::store::{
@@ -112,18 +113,6 @@ fn zone_args(z: &ZoneRecord) -> Vec<Arg> {
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
-fn like_pattern(text: &str) -> String {
-    let mut p = String::from("%");
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 fn event_where(f: &EventFilter) -> Sql {
     let mut sql = Sql::new(" WHERE 1 = 1");
     if let Some(text) = &f.text {

@@ -287,6 +287,20 @@ impl SqlStore {
 }
 
 /// `INSERT INTO table (columns) VALUES (…), (…)`, one statement per chunk of rows.
+/// A `LIKE … ESCAPE '\\'` pattern matching `text` anywhere, case-folded to lower
+/// case, with the wildcards it contains taken literally.
+pub(super) fn like_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 pub(super) fn insert_statements(
     table: &'static str,
     columns: &str,
