@@ -8,7 +8,7 @@ mod svg;
 
 pub use cache::{SeatingCache, ShowSeats};
 pub use service::{
-    CategoryZone, LayoutRequest, LayoutRowInput, LayoutView, SeatView, SeatingService,
-    ShowSeatingRequest, ShowSeatingView,
+    CategoryZone, LayoutRequest, LayoutRowInput, LayoutSummary, LayoutView, SeatView,
+    SeatingService, ShowSeatingRequest, ShowSeatingView, MAX_LAYOUT_SEATS,
 };
 pub use status::SeatStatusView;

@@ -129,6 +129,18 @@ pub struct LayoutView {
     pub seats: Vec<SeatView>,
 }
 
+/// A layout as a list shows it: what it holds, without its seats.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayoutSummary {
+    pub id: LayoutId,
+    pub name: String,
+    pub seats: usize,
+    /// Its price categories, in the order they first appear.
+    pub categories: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryZone {
@@ -347,6 +359,38 @@ impl SeatingService {
             name: record.name,
             seats: seats.iter().map(SeatView::of).collect(),
         })
+    }
+
+    /// The newest `limit` layouts an organization drew (its catalog managers and admins).
+    pub async fn layouts(
+        &self,
+        who: Principal,
+        organization: OrganizationId,
+        limit: usize,
+    ) -> Result<Vec<LayoutSummary>> {
+        self.access
+            .require(&who, organization, Permission::ManageCatalog)
+            .await?;
+        let mut records = self.store.layouts_of(organization).await?;
+        records.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        let mut out = Vec::new();
+        for r in records.into_iter().take(limit) {
+            let seats = self.store.layout_seats(r.id).await?;
+            let mut categories: Vec<String> = Vec::new();
+            for s in &seats {
+                if !categories.contains(&s.category) {
+                    categories.push(s.category.clone());
+                }
+            }
+            out.push(LayoutSummary {
+                id: r.id,
+                name: r.name,
+                seats: seats.len(),
+                categories,
+                created_at: crate::timefmt::rfc3339(r.created_at),
+            });
+        }
+        Ok(out)
     }
 
     /// A layout with its seats (its organization's members and admins).

@@ -9,10 +9,12 @@ mod account;
 mod admin;
 mod assets;
 mod door;
+mod drawing;
 mod organize;
 mod pages;
 mod seats;
 pub mod session;
+mod setup;
 mod team;
 mod view;
 mod waiting;
@@ -82,7 +84,20 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/organize/events/{id}/shows", post(organize::create_show))
         .route("/organize/shows/{id}", get(organize::dashboard))
-        .route("/organize/shows/{id}/zones", post(organize::create_zone))
+        .route("/organize/shows/{id}/setup", get(setup::page))
+        .route("/organize/shows/{id}/edit", post(setup::update_show))
+        .route("/organize/shows/{id}/delete", post(setup::delete_show))
+        .route("/organize/shows/{id}/zones", post(setup::create_zone))
+        .route(
+            "/organize/shows/{id}/zones/{zone}",
+            post(setup::update_zone),
+        )
+        .route(
+            "/organize/shows/{id}/zones/{zone}/delete",
+            post(setup::delete_zone),
+        )
+        .route("/organize/shows/{id}/seating", post(setup::draw_map))
+        .route("/organize/shows/{id}/seating/reuse", post(setup::reuse_map))
         .route("/organize/shows/{id}/live", get(organize::live))
         .route(
             "/organize/shows/{id}/queue",

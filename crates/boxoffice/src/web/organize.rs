@@ -23,7 +23,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 /// Field errors by the form's field names.
-fn by_field(errors: &[FieldError], names: &[(&str, &str)]) -> HashMap<String, String> {
+pub(super) fn by_field(errors: &[FieldError], names: &[(&str, &str)]) -> HashMap<String, String> {
     errors
         .iter()
         .map(|e| {
@@ -252,7 +252,7 @@ pub(super) struct NewShow {
 }
 
 /// `2027-06-01T20:00` (a `datetime-local` field, read as UTC) → RFC 3339.
-fn local_time(raw: &str) -> String {
+pub(super) fn local_time(raw: &str) -> String {
     let raw = raw.trim();
     match raw.len() {
         16 => format!("{raw}:00Z"),
@@ -262,7 +262,7 @@ fn local_time(raw: &str) -> String {
 }
 
 /// `45`, `45.5` or `45.50` → 4500 minor units.
-fn price_minor(raw: &str) -> Option<i64> {
+pub(super) fn price_minor(raw: &str) -> Option<i64> {
     let raw = raw.trim();
     let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
     if frac.len() > 2
@@ -281,7 +281,11 @@ fn price_minor(raw: &str) -> Option<i64> {
 }
 
 /// A whole number from a form, or a field error.
-fn number(raw: Option<&str>, field: &str, errors: &mut HashMap<String, String>) -> Option<i64> {
+pub(super) fn number(
+    raw: Option<&str>,
+    field: &str,
+    errors: &mut HashMap<String, String>,
+) -> Option<i64> {
     let raw = raw.map(str::trim).filter(|r| !r.is_empty())?;
     match raw.parse::<i64>() {
         Ok(n) => Some(n),
@@ -568,65 +572,6 @@ pub(super) async fn decide_refund(
         Err(e @ (Error::Validation(_) | Error::Conflict { .. })) => {
             let message = in_words(&e);
             dashboard_page(ctx, show, Some(message), StatusCode::CONFLICT).await
-        }
-        Err(e) => ctx.failure(e),
-    }
-}
-
-#[derive(Deserialize)]
-pub(super) struct NewZone {
-    name: Option<String>,
-    price: Option<String>,
-    currency: Option<String>,
-    capacity: Option<String>,
-}
-
-pub(super) async fn create_zone(
-    Path(id): Path<String>,
-    Submitted { ctx, form }: Submitted<NewZone>,
-) -> Response {
-    let (viewer, show) = match ctx.viewer_and::<ShowId>(&id, "show") {
-        Ok(found) => found,
-        Err(page) => return *page,
-    };
-    let Some(price) = price_minor(form.price.as_deref().unwrap_or_default()) else {
-        return dashboard_page(
-            ctx,
-            id,
-            Some("Price: a price such as 45 or 45.50.".into()),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    };
-    let Some(capacity) = form
-        .capacity
-        .as_deref()
-        .and_then(|c| c.trim().parse::<i64>().ok())
-    else {
-        return dashboard_page(
-            ctx,
-            id,
-            Some("Capacity: a whole number of tickets.".into()),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    };
-    let input = ZoneInput {
-        name: form.name.unwrap_or_default(),
-        price_minor: price,
-        currency: form.currency.unwrap_or_default().trim().to_uppercase(),
-        capacity,
-    };
-    match ctx
-        .state
-        .catalog
-        .create_zone(viewer.principal, show, input)
-        .await
-    {
-        Ok(_) => Redirect::to(&format!("/organize/shows/{show}")).into_response(),
-        Err(e @ (Error::Validation(_) | Error::Conflict { .. })) => {
-            let message = in_words(&e);
-            dashboard_page(ctx, id, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(e) => ctx.failure(e),
     }

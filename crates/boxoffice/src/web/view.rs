@@ -14,7 +14,7 @@ use minijinja::{context, Environment, Value};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-const TEMPLATES: [(&str, &str); 21] = [
+const TEMPLATES: [(&str, &str); 22] = [
     ("base.html", include_str!("templates/base.html")),
     ("home.html", include_str!("templates/home.html")),
     ("event.html", include_str!("templates/event.html")),
@@ -48,6 +48,7 @@ const TEMPLATES: [(&str, &str); 21] = [
         "admin_users.html",
         include_str!("templates/admin_users.html"),
     ),
+    ("show_setup.html", include_str!("templates/show_setup.html")),
 ];
 
 pub(super) fn templates() -> anyhow::Result<Environment<'static>> {
@@ -57,6 +58,7 @@ pub(super) fn templates() -> anyhow::Result<Environment<'static>> {
         env.add_template(name, source)?;
     }
     env.add_filter("money", money);
+    env.add_filter("amount", amount);
     env.add_filter("when", when);
     env.add_filter("excerpt", excerpt);
     Ok(env)
@@ -64,9 +66,14 @@ pub(super) fn templates() -> anyhow::Result<Environment<'static>> {
 
 /// `4500, "EUR"` → `45.00 EUR`.
 fn money(minor: i64, currency: String) -> String {
+    format!("{} {currency}", amount(minor))
+}
+
+/// `4500` → `45.00`, as a price field shows it.
+fn amount(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     let minor = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", minor / 100, minor % 100)
+    format!("{sign}{}.{:02}", minor / 100, minor % 100)
 }
 
 /// `text` cut to `max` characters on a word boundary, with an ellipsis when cut.
@@ -325,9 +332,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_template_file_is_compiled_in_and_parses() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/templates");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("the templates folder")
+            .map(|f| {
+                f.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = TEMPLATES.iter().map(|(n, _)| (*n).to_owned()).collect();
+        listed.sort();
+        assert_eq!(files, listed);
+        templates().expect("every template parses");
+    }
+
+    #[test]
     fn money_and_dates_read_as_people_write_them() {
         assert_eq!(money(4500, "EUR".into()), "45.00 EUR");
         assert_eq!(money(5, "USD".into()), "0.05 USD");
+        assert_eq!(amount(-1250), "-12.50");
         assert_eq!(
             when("2027-06-05T20:00:00Z".into()),
             "Sat 5 Jun 2027, 20:00 UTC"

@@ -441,7 +441,257 @@ async fn an_owner_manages_members_keys_and_webhooks(backend: Backend) {
     app.stop().await;
 }
 
+async fn an_organizer_edits_the_show_and_its_zones_and_draws_its_seat_map(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let show = app.show_with(ShowSpec::default()).await;
+    let mut b = Browser::new(&app);
+    let csrf = sign_in(&mut b, &show.organizer.email).await;
+    let setup = format!("/organize/shows/{}/setup", show.show_id);
+    let api_show = || async {
+        app.get(&format!("/api/v1/shows/{}", show.show_id), None)
+            .await
+            .expect(200)
+            .clone()
+    };
+    let page = b.get(&setup).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.has("value=\"Hall One\""), "{}", page.html);
+
+    // The show: a wrong number is named next to its field and what was typed stays.
+    let starts = page.input("starts_at");
+    let mut details = vec![
+        ("csrf", csrf.as_str()),
+        ("venue", "Hall Two"),
+        ("starts_at", starts.as_str()),
+        ("sale_opens_at", ""),
+        ("sale_closes_at", ""),
+        ("per_user_limit", "four"),
+        ("hold_minutes", "15"),
+    ];
+    let edit = format!("/organize/shows/{}/edit", show.show_id);
+    let refused = b.post(&edit, &details).await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(
+        refused.has("id=\"s-per_user_limit-note\">Must be a whole number."),
+        "{}",
+        refused.html
+    );
+    assert!(refused.has("value=\"Hall Two\""), "{}", refused.html);
+    assert_eq!(api_show().await["venue"], "Hall One", "nothing saved");
+    details[5].1 = "4";
+    let saved = b.post(&edit, &details).await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let now = api_show().await;
+    assert_eq!(
+        (now["venue"].as_str(), now["per_user_limit"].as_u64()),
+        (Some("Hall Two"), Some(4))
+    );
+    assert_eq!(now["hold_ttl_secs"], 900);
+
+    // Zones: change one, refuse a bad price next to its field, add another.
+    let zone = format!("/organize/shows/{}/zones/{}", show.show_id, show.zone_id);
+    let bad = [
+        ("csrf", csrf.as_str()),
+        ("name", "Parterre"),
+        ("price", "12,50"),
+        ("currency", "EUR"),
+        ("capacity", "60"),
+    ];
+    let refused = b.post(&zone, &bad).await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(
+        refused.has("z1-price-note\">A price such as 45 or 45.50."),
+        "{}",
+        refused.html
+    );
+    assert!(refused.has("value=\"12,50\""), "{}", refused.html);
+    let good = [
+        ("csrf", csrf.as_str()),
+        ("name", "Parterre"),
+        ("price", "12.50"),
+        ("currency", "eur"),
+        ("capacity", "60"),
+    ];
+    assert_eq!(b.post(&zone, &good).await.status, 303);
+    let added = [
+        ("csrf", csrf.as_str()),
+        ("name", "Balcony"),
+        ("price", "8"),
+        ("currency", "EUR"),
+        ("capacity", "30"),
+    ];
+    let zones_path = format!("/organize/shows/{}/zones", show.show_id);
+    assert_eq!(b.post(&zones_path, &added).await.status, 303);
+    let now = api_show().await;
+    let zones: Vec<(String, i64, u64)> = now["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| {
+            (
+                z["name"].as_str().unwrap().to_owned(),
+                z["price_minor"].as_i64().unwrap(),
+                z["capacity"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        zones,
+        vec![("Parterre".into(), 1250, 60), ("Balcony".into(), 800, 30)]
+    );
+
+    // The seat map: every wrong line named, a zone the show lacks named, then seated.
+    let seating = format!("/organize/shows/{}/seating", show.show_id);
+    let draw = |text: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("name", "Hall Two".to_owned()),
+            ("drawing", text.to_owned()),
+        ]
+    };
+    let refused = b.submit(&seating, &draw("Stalls | A-B | 1-10 | Parterre\nStalls | C-A | 1-4 | Parterre\nBox | 1 | x | Balcony")).await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(refused.has("Line 2: rows"), "{}", refused.html);
+    assert!(refused.has("Line 3:"), "{}", refused.html);
+    assert!(
+        refused.has("Box | 1 | x | Balcony"),
+        "what was typed stays: {}",
+        refused.html
+    );
+    let refused = b
+        .submit(&seating, &draw("Stalls | A | 1-4 | Gallery"))
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(
+        refused.has("No zone of this show is called"),
+        "{}",
+        refused.html
+    );
+    assert!(
+        app.get(&format!("/api/v1/shows/{}/seating", show.show_id), None)
+            .await
+            .status
+            .as_u16()
+            == 404
+    );
+    let text = "Stalls | A-B | 1-10, 13-22 | Parterre\nBalcony | 1 | 1-8 | Balcony | 1\n";
+    let seated = b.submit(&seating, &draw(text)).await;
+    assert_eq!(seated.status, 303, "{}", seated.html);
+    let map = app
+        .get(&format!("/api/v1/shows/{}/seating", show.show_id), None)
+        .await;
+    let seats = map.expect(200)["seats"].as_array().unwrap().clone();
+    assert_eq!(seats.len(), 48);
+    assert_eq!(seats.iter().filter(|s| s["accessible"] == true).count(), 1);
+    let now = api_show().await;
+    assert_eq!(
+        now["zones"][0]["capacity"], 40,
+        "the map gives the zone its seats"
+    );
+    assert_eq!(now["zones"][1]["capacity"], 8);
+    let page = b.get(&setup).await;
+    assert!(page.has("48 numbered seats"), "{}", page.html);
+    assert!(
+        page.has("Stalls | A-B | 1-10, 13-22 | Parterre\nBalcony | 1 | 1-8 | Balcony | 1"),
+        "the map reads back as drawn: {}",
+        page.html
+    );
+
+    // Tickets out: no redraw, no removing their zone or the show.
+    let buyer = app.buyer().await;
+    app.post(
+        "/api/v1/bookings/reserve",
+        Some(&buyer.token),
+        &serde_json::json!({"show_id": show.show_id, "items": [{"zone_id": show.zone_id, "best_available": 2}]}),
+    )
+    .await
+    .expect(201);
+    let refused = b
+        .submit(&seating, &draw("Stalls | A | 1-4 | Parterre"))
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.html);
+    assert!(refused.has("class=\"alert\""), "{}", refused.html);
+    let removed = b
+        .post(&format!("{zone}/delete"), &[("csrf", csrf.as_str())])
+        .await;
+    assert_eq!(removed.status, 409, "{}", removed.html);
+    assert_eq!(api_show().await["zones"].as_array().unwrap().len(), 2);
+
+    // A second show of the event takes the same map by its zones' names, then goes.
+    let other = app
+        .post(
+            &format!("/api/v1/events/{}/shows", show.event_id),
+            Some(&show.organizer.token),
+            &serde_json::json!({"venue": "Hall Two", "starts_at": "2030-01-01T20:00:00Z",
+                "zones": [{"name": "parterre", "price_minor": 1000, "currency": "EUR", "capacity": 1},
+                          {"name": "Balcony", "price_minor": 500, "currency": "EUR", "capacity": 1}]}),
+        )
+        .await;
+    let other = other.expect(201)["id"].as_str().unwrap().to_owned();
+    let page = b.get(&format!("/organize/shows/{other}/setup")).await;
+    let layout = page.input("layout_id");
+    let reused = b
+        .post(
+            &format!("/organize/shows/{other}/seating/reuse"),
+            &[("csrf", csrf.as_str()), ("layout_id", layout.as_str())],
+        )
+        .await;
+    assert_eq!(reused.status, 303, "{}", reused.html);
+    let map = app
+        .get(&format!("/api/v1/shows/{other}/seating"), None)
+        .await;
+    assert_eq!(map.expect(200)["seats"].as_array().unwrap().len(), 48);
+    let gone = b
+        .post(
+            &format!("/organize/shows/{other}/delete"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(gone.status, 303, "{}", gone.html);
+    assert_eq!(
+        gone.location.as_deref(),
+        Some(format!("/organize/events/{}", show.event_id).as_str())
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/shows/{other}"), None)
+            .await
+            .status
+            .as_u16(),
+        404
+    );
+    let kept = b
+        .post(
+            &format!("/organize/shows/{}/delete", show.show_id),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(
+        kept.status, 409,
+        "a show with bookings stays: {}",
+        kept.html
+    );
+
+    // Someone else sees none of it and changes nothing.
+    let mut stranger = Browser::new(&app);
+    let theirs = sign_up(&mut stranger, &email()).await;
+    assert_eq!(stranger.get(&setup).await.status, 403);
+    let tried = stranger
+        .post(
+            &edit,
+            &[
+                ("csrf", theirs.as_str()),
+                ("venue", "Mine"),
+                ("starts_at", starts.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(tried.status, 403, "{}", tried.html);
+    assert_eq!(api_show().await["venue"], "Hall Two");
+    app.stop().await;
+}
+
 on_both_backends!(
+    an_organizer_edits_the_show_and_its_zones_and_draws_its_seat_map,
     door_staff_check_tickets_in_and_see_each_verdict,
     an_organizer_puts_a_show_on_sale_and_watches_it_sell,
     an_organizer_steers_the_waiting_room_and_decides_refunds,
