@@ -35,13 +35,24 @@ struct Named {
 #[derive(Deserialize)]
 struct ShowView {
     id: String,
+    per_user_limit: u32,
     zones: Vec<ZoneView>,
 }
 
 #[derive(Deserialize)]
 struct ZoneView {
     id: String,
+    capacity: u32,
     available: u32,
+    held: u32,
+    sold: u32,
+}
+
+/// An existing show to sell, as the server describes it.
+pub struct Existing {
+    pub show: Show,
+    pub capacity: u32,
+    pub per_user_limit: u32,
 }
 
 #[derive(Deserialize)]
@@ -207,6 +218,39 @@ impl Api {
         Ok(Show {
             zone_id: zone.id.clone(),
             id: show.id,
+        })
+    }
+
+    /// An existing show's first zone with the show's capacity and limit; refused when
+    /// the zone already has tickets out, since the checks compare the sale with a
+    /// fresh zone.
+    pub async fn existing_show(&self, id: &str) -> anyhow::Result<Existing> {
+        let view: ShowView = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/shows/{id}"),
+                None,
+                "reading the show to sell",
+            )
+            .await?;
+        let zone = view
+            .zones
+            .first()
+            .ok_or_else(|| anyhow!("show {id} has no zone to sell"))?;
+        if zone.held + zone.sold > 0 || zone.available != zone.capacity {
+            bail!(
+                "show {id}: its first zone already has {} held and {} sold; the checks need a zone with nothing out",
+                zone.held,
+                zone.sold
+            );
+        }
+        Ok(Existing {
+            show: Show {
+                id: view.id.clone(),
+                zone_id: zone.id.clone(),
+            },
+            capacity: zone.capacity,
+            per_user_limit: view.per_user_limit,
         })
     }
 

@@ -28,6 +28,12 @@ pub struct Args {
         hide_env_values = true
     )]
     pub admin_password: Option<String>,
+    /// Sell this existing show of the server (with --url) instead of creating one: its
+    /// first zone, which must have nothing held or sold yet, with the show's capacity
+    /// and per-buyer limit (--capacity and --per-user-limit are then not used). Open
+    /// the show's sales dashboard to watch the sale live.
+    #[arg(long, value_name = "SHOW_ID", requires = "url", conflicts_with_all = ["seated", "queue"])]
+    pub show: Option<uuid::Uuid>,
     /// Tickets in the one zone of the show on sale.
     #[arg(long, default_value_t = 1000)]
     pub capacity: u32,
@@ -166,6 +172,8 @@ pub struct Settings {
     pub checkout: bool,
     pub stop_when_sold_out: bool,
     pub seated: Option<SeatPick>,
+    /// An existing show to sell instead of a new one.
+    pub show: Option<String>,
 }
 
 impl Settings {
@@ -234,6 +242,7 @@ impl Settings {
             checkout: a.checkout,
             stop_when_sold_out: a.stop_when_sold_out.unwrap_or(matches!(mode, Mode::Closed)),
             seated: a.seated,
+            show: a.show.map(|id| id.to_string()),
         })
     }
 }
@@ -319,5 +328,13 @@ mod tests {
         assert!(settings(&["--login-flood", "0"]).is_err());
         assert!(settings(&["--login-flood", "1000"]).is_ok());
         assert!(settings(&["--quantity", "6"]).is_ok());
+        let id = "0190b5d4-55f1-7cc2-9f0e-1f2a3b4c5d6e";
+        assert_eq!(settings(&["--show", id]).unwrap().show.as_deref(), Some(id));
+        assert!(settings(&["--show", "tomorrow"]).is_err());
+        assert!(settings(&["--show", id, "--seated", "best"]).is_err());
+        assert!(
+            Cli::try_parse_from(["lt", "--show", id]).is_err(),
+            "--show needs --url"
+        );
     }
 }

@@ -148,7 +148,27 @@ async fn sale(
     }
     let target = targets.first().cloned().context("no --url")?;
     let api = api::Api::login(&s.url, admin_email, admin_password).await?;
-    let show = api.create_show(s.capacity, s.per_user_limit).await?;
+    let (show, s) = match &s.show {
+        Some(id) => {
+            let existing = api.existing_show(id).await?;
+            if s.quantity > existing.per_user_limit {
+                anyhow::bail!(
+                    "--quantity {} is above the show's limit of {} per buyer",
+                    s.quantity,
+                    existing.per_user_limit
+                );
+            }
+            let mut s = s.clone();
+            s.capacity = existing.capacity;
+            s.per_user_limit = existing.per_user_limit;
+            (existing.show, s)
+        }
+        None => (
+            api.create_show(s.capacity, s.per_user_limit).await?,
+            s.clone(),
+        ),
+    };
+    let s = &s;
     let seats = match s.seated {
         Some(_) => api.seat_show(&show, s.capacity).await?,
         None => Vec::new(),
@@ -156,8 +176,13 @@ async fn sale(
     note(
         args.quiet,
         &format!(
-            "show {} created: {} {}, limit {} per buyer",
+            "show {} {}: {} {}, limit {} per buyer",
             show.id,
+            if s.show.is_some() {
+                "on sale"
+            } else {
+                "created"
+            },
             s.capacity,
             match s.seated {
                 Some(args::SeatPick::Best) => "numbered seats sold by best available",

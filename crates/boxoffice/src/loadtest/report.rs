@@ -251,6 +251,7 @@ mod tests {
             checkout: false,
             stop_when_sold_out: true,
             seated: None,
+            show: None,
         }
     }
 

@@ -146,7 +146,11 @@ pub fn checks(sales: &Sales, seen: &Observed) -> Vec<Check> {
 pub async fn verify(api: &Api, show: &Show, seen: &Observed) -> anyhow::Result<Vec<Check>> {
     let started = tokio::time::Instant::now();
     loop {
-        let sales = api.sales(show).await?;
+        let mut sales = api.sales(show).await?;
+        // The zone on sale: an existing show may have others.
+        sales
+            .zones
+            .retain(|z| z.zone_id.to_string() == show.zone_id);
         let result = checks(&sales, seen);
         if result.iter().all(|c| c.passed) || started.elapsed() >= SETTLE {
             return Ok(result);

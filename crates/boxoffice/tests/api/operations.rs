@@ -225,6 +225,64 @@ async fn loadtest_without_a_url_runs_a_checked_sale_on_its_own_server() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
+#[tokio::test]
+async fn loadtest_sells_an_existing_show_and_refuses_one_already_selling() {
+    use crate::support::{ShowSpec, TestApp, PASSWORD};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let admin = app.admin().await;
+    let show = app
+        .show_with(ShowSpec {
+            capacity: 60,
+            per_user_limit: Some(2),
+            ..ShowSpec::default()
+        })
+        .await;
+    let sell = || {
+        let mut cmd = binary();
+        cmd.env("RUST_LOG", "warn")
+            .args([
+                "loadtest",
+                "--url",
+                &app.base,
+                "--admin-email",
+                &admin.email,
+            ])
+            .args(["--admin-password", PASSWORD, "--show", &show.show_id])
+            .args(["--buyers", "100", "--duration", "5", "--json", "--quiet"]);
+        cmd
+    };
+    let out = sell().output().await.unwrap();
+    let text = output_of(&out);
+    assert!(out.status.success(), "{text}");
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap())
+            .expect("a JSON summary line");
+    assert_eq!(summary["checks_passed"], true, "{summary}");
+    assert_eq!(
+        summary["holds"], 60,
+        "the show's own capacity, sold out: {summary}"
+    );
+    assert_eq!(summary["show_id"], show.show_id.as_str(), "{summary}");
+    let read = app
+        .get(&format!("/api/v1/shows/{}", show.show_id), None)
+        .await;
+    let zone = &read.expect(200)["zones"][0];
+    assert_eq!(
+        (zone["held"].as_u64(), zone["available"].as_u64()),
+        (Some(60), Some(0))
+    );
+
+    // Its zone now has tickets out: the checks could not hold, so it is refused.
+    let again = sell().output().await.unwrap();
+    assert!(!again.status.success(), "{}", output_of(&again));
+    assert!(
+        output_of(&again).contains("already has 60 held"),
+        "{}",
+        output_of(&again)
+    );
+    app.stop().await;
+}
+
 /// Collects what a subscriber writes, for assertions on log lines.
 #[derive(Clone, Default)]
 struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
