@@ -18,9 +18,14 @@
 //   BOXOFFICE_E2E_SCREENSHOTS      folder for organize/dashboard (desktop) and door (phone) PNGs
 //   BOXOFFICE_E2E_ARTIFACTS        folder for a screenshot and the HTML of a failed step
 //   CHROMIUM                       the browser (default /usr/bin/chromium)
+//   BOXOFFICE_E2E_BIN, BOXOFFICE_E2E_ADMIN_EMAIL, BOXOFFICE_E2E_ADMIN_PASSWORD
+//                                  the binary and an admin: a second show is then set up
+//                                  on its page and sold by `boxoffice loadtest --show`
+//                                  while its dashboard is watched
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -57,6 +62,16 @@ const SALE_QUANTITY = 2;
 const SALE_PAYERS = 4;
 /** How long the open dashboard may take to show the sale. */
 const LIVE_TIMEOUT_MS = 10_000;
+/** The second show, sold by `boxoffice loadtest`: its capacity after the set-up… */
+const LOAD_CAPACITY = 400;
+/** … and the load: reserves a second for this long, spread over this many buyers. */
+const LOAD_RATE = 60;
+const LOAD_SECONDS = 4;
+const LOAD_BUYERS = 200;
+const BIN = process.env.BOXOFFICE_E2E_BIN;
+const ADMIN_EMAIL = process.env.BOXOFFICE_E2E_ADMIN_EMAIL;
+const ADMIN_PASSWORD = process.env.BOXOFFICE_E2E_ADMIN_PASSWORD;
+
 /** How long a paid booking may take to get its tickets. */
 const TICKETS_TIMEOUT_MS = 15_000;
 
@@ -320,6 +335,28 @@ function dashboardShows(shown, want, capacity) {
     close(shown.soldDrawn, want.sold / capacity, 0.02) &&
     close(shown.heldDrawn, want.held / capacity, 0.02)
   );
+}
+
+/**
+ * Runs `boxoffice loadtest` against the server with `args`, with none of this
+ * process's BOXOFFICE_* settings; answers its exit code and output once it ends.
+ */
+function loadtest(args) {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !key.startsWith("BOXOFFICE_")),
+  );
+  const child = spawn(BIN, ["loadtest", "--url", BASE, ...args], {
+    env: { ...env, RUST_LOG: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** `10000` → `100.00 EUR`, as the pages write amounts. */
@@ -640,6 +677,111 @@ describe("organizer flow", () => {
         want,
         "the dashboard's net revenue after a reload",
       );
+    },
+  );
+
+  step(
+    "a second show, set up on its page, is sold by `boxoffice loadtest` while its dashboard watches",
+    async (t) => {
+      if (!requires(t, state.event)) return;
+      if (!BIN || !ADMIN_PASSWORD) {
+        t.skip("BOXOFFICE_E2E_BIN and the admin's credentials are not set");
+        return;
+      }
+      // The show: added with the event page's form, then changed on its set-up page.
+      await open(`/organize/events/${state.event.id}`);
+      const add = page.locator(`form[action="/organize/events/${state.event.id}/shows"]`);
+      const fields = {
+        venue: "Salle Charge",
+        starts_at: "2099-07-01T20:00",
+        zone_name: "Floor",
+        zone_price: "20",
+        zone_currency: "EUR",
+        zone_capacity: "10",
+      };
+      for (const [name, value] of Object.entries(fields)) {
+        await add.locator(`input[name="${name}"]`).fill(value);
+      }
+      await submitWith(add.getByRole("button", { name: "Add show" }));
+      const showId = decodeURIComponent(pathOf(page.url()).split("/").pop());
+      await submitWith(page.getByRole("link", { name: /Set up the show/ }));
+      assert.equal(pathOf(page.url()), `/organize/shows/${showId}/setup`);
+      await audit("a show's set-up page");
+      const details = page.locator(`form[action="/organize/shows/${showId}/edit"]`);
+      await assertLabelled(
+        details,
+        ["venue", "starts_at", "sale_opens_at", "sale_closes_at", "per_user_limit", "hold_minutes"],
+        "the show's form",
+      );
+      await details.locator('input[name="per_user_limit"]').fill("2");
+      await submitWith(details.getByRole("button", { name: "Save the show" }));
+      const zone = page.locator("article.zone-edit form.row-form").first();
+      await zone.locator('input[name="capacity"]').fill("-5");
+      await submitWith(zone.getByRole("button", { name: /^Save/ }));
+      const capacity = page.locator('article.zone-edit input[name="capacity"]').first();
+      assert.equal(await capacity.getAttribute("aria-invalid"), "true", `a negative capacity is refused${await pageAlerts()}`);
+      assert.equal(await capacity.inputValue(), "-5", "what was typed stays");
+      await audit("a show's set-up page with an error");
+      await page.locator('article.zone-edit input[name="capacity"]').first().fill(String(LOAD_CAPACITY));
+      await submitWith(page.locator("article.zone-edit form.row-form").first().getByRole("button", { name: /^Save/ }));
+      const { json: show } = await api("GET", `/shows/${showId}`, { expect: 200 });
+      assert.deepEqual(
+        { limit: show.per_user_limit, capacity: show.zones[0]?.capacity },
+        { limit: 2, capacity: LOAD_CAPACITY },
+        "the set-up page changed the show and its zone",
+      );
+      const zoneId = show.zones[0].id;
+      await page.setViewportSize(DESKTOP);
+      await screenshot("show-setup-desktop.png");
+
+      // Its dashboard, open before the load starts.
+      const subscribed = page.waitForResponse(
+        (r) => pathOf(r.url()) === `/organize/shows/${showId}/live` && r.status() === 200,
+      );
+      await open(`/organize/shows/${showId}`);
+      await subscribed;
+      await page.evaluate(() => {
+        window.e2eSameDocument = true;
+      });
+      const sale = loadtest([
+        "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD,
+        "--show", showId, "--buyers", String(LOAD_BUYERS), "--rate", String(LOAD_RATE),
+        "--duration", String(LOAD_SECONDS), "--json", "--quiet",
+      ]);
+      let ended = null;
+      sale.then((r) => (ended = r));
+      // What the dashboard shows while the load runs.
+      const seen = new Set();
+      while (!ended) {
+        const shown = await dashboardZone(zoneId);
+        if (shown.held + shown.sold > 0) seen.add(shown.held + shown.sold);
+        await page.waitForTimeout(200);
+      }
+      const { code, stdout, stderr } = ended;
+      assert.equal(code, 0, `boxoffice loadtest failed (${code}):\n${stdout}\n${stderr}`);
+      const summary = JSON.parse(stdout.trim().split("\n").pop());
+      assert.equal(summary.checks_passed, true, `the load test's checks: ${stdout}`);
+      assert.equal(summary.show_id, showId);
+      const holds = summary.holds;
+      assert.ok(holds > 0, `the load test held tickets: ${JSON.stringify(summary)}`);
+      t.diagnostic(`loadtest: ${holds} holds; the dashboard showed ${[...seen].sort((a, b) => a - b).join(", ")} during the sale`);
+      assert.ok(
+        seen.size >= 2,
+        `the dashboard moved during the sale, not only at its end: it showed ${[...seen].join(", ")}`,
+      );
+      const want = { sold: 0, held: holds, available: LOAD_CAPACITY - holds };
+      let shown = await dashboardZone(zoneId);
+      const deadline = Date.now() + LIVE_TIMEOUT_MS;
+      while (!dashboardShows(shown, want, LOAD_CAPACITY) && Date.now() < deadline) {
+        await page.waitForTimeout(200);
+        shown = await dashboardZone(zoneId);
+      }
+      assert.ok(
+        dashboardShows(shown, want, LOAD_CAPACITY),
+        `after the load test the dashboard shows ${JSON.stringify(shown)}, not ${JSON.stringify(want)}`,
+      );
+      assert.equal(await page.evaluate(() => window.e2eSameDocument === true), true, "no reload");
+      await screenshot("dashboard-loadtest-desktop.png");
     },
   );
 

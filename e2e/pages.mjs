@@ -1,7 +1,8 @@
 // The pages the buyer and organizer flows do not reach, audited in headless Chromium:
 // picking seats on a seat map, the waiting room (before joining, waiting, admitted),
-// an organization's team page, the authenticator's set-up, and the admin's audit log
-// and dead letters. Each at desktop size with axe-core (no serious or critical
+// an organization's team page, the authenticator's set-up, a seat map drawn on a
+// show's set-up page (refused, then drawn), and the admin's accounts, audit log and
+// dead letters. Each at desktop size with axe-core (no serious or critical
 // violation) and at phone size without sideways scrolling.
 //
 //   BOXOFFICE_E2E_URL=http://127.0.0.1:8080 \
@@ -54,7 +55,8 @@ async function newBuyer() {
   page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
   await page.goto("/signup");
   await page.fill('input[name="display_name"]', "Page Auditor");
-  await page.fill('input[name="email"]', `pages-${Math.random().toString(36).slice(2, 10)}@example.com`);
+  page.email = `pages-${Math.random().toString(36).slice(2, 10)}@example.com`;
+  await page.fill('input[name="email"]', page.email);
   await page.fill('input[name="password"]', "correct horse battery");
   await Promise.all([page.waitForNavigation(), page.click('button:has-text("Create account")')]);
   return page;
@@ -150,6 +152,58 @@ describe("the other pages", () => {
     assert.ok(await buyer.isVisible(".qr.enrol svg"), "the QR code to scan");
     await check(buyer, "the authenticator's set-up");
     await buyer.context().close();
+  });
+
+  it("a seat map drawn on a show's set-up page", async () => {
+    const organizer = await session(...ORGANIZER);
+    await organizer.goto("/organize");
+    await organizer.click('table a[href^="/organize/events/"]');
+    const event = new URL(organizer.url()).pathname.split("/").pop();
+    // A show of its own, so the demo's sales are left alone.
+    const add = organizer.locator(`form[action="/organize/events/${event}/shows"]`);
+    for (const [name, value] of Object.entries({
+      venue: "Salle Plan", starts_at: "2099-08-01T20:00", zone_name: "Parterre",
+      zone_price: "30", zone_currency: "EUR", zone_capacity: "10",
+    })) {
+      await add.locator(`input[name="${name}"]`).fill(value);
+    }
+    await Promise.all([organizer.waitForNavigation(), add.locator('button:has-text("Add show")').click()]);
+    const show = new URL(organizer.url()).pathname.split("/").pop();
+    await organizer.goto(`/organize/shows/${show}/setup`);
+    await check(organizer, "a show's set-up page");
+    const draw = async (text) => {
+      await organizer.fill("textarea#drawing", text);
+      await Promise.all([organizer.waitForNavigation(), organizer.click('button:has-text("Seat the show")')]);
+    };
+    await draw("Stalls | A-C | 1-12 | Parterre\nStalls | F-D | 1-12 | Parterre");
+    assert.match(await organizer.innerText("#drawing-note"), /Line 2: rows "F-D" run backwards/);
+    assert.equal(await organizer.getAttribute("textarea#drawing", "aria-invalid"), "true");
+    await check(organizer, "a show's set-up page with a refused drawing");
+    await draw("Stalls | A-F | 1-8, 11-18 | Parterre | 1-2");
+    assert.equal(new URL(organizer.url()).pathname, `/organize/shows/${show}/setup`);
+    assert.match(await organizer.innerText("#seat-map ~ p"), /96 numbered seats/);
+    assert.ok(await organizer.isVisible("img.seat-map"), "the map is drawn");
+    await check(organizer, "a show's set-up page with its seat map");
+    await organizer.context().close();
+  });
+
+  it("the admin's accounts page", async () => {
+    const buyer = await newBuyer();
+    await buyer.context().close();
+    const admin = await session(...ADMIN);
+    await admin.goto("/admin/users");
+    await check(admin, "the accounts page");
+    await admin.fill('input[name="q"]', buyer.email);
+    await admin.selectOption('select#role', "buyer");
+    await Promise.all([admin.waitForNavigation(), admin.click('button:has-text("Find")')]);
+    const rows = admin.locator("table.accounts tbody tr");
+    assert.equal(await rows.count(), 1, `one account is ${buyer.email}`);
+    const row = rows.first();
+    await row.locator('select[name="role"]').selectOption("organizer");
+    await Promise.all([admin.waitForNavigation(), row.locator('button:has-text("Change")').click()]);
+    assert.match(await admin.innerText("p.notice"), /is now organizer/);
+    await check(admin, "the accounts page after a role change");
+    await admin.context().close();
   });
 
   it("the admin's audit log and dead letters", async () => {
