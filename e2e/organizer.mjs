@@ -732,6 +732,7 @@ describe("organizer flow", () => {
       );
       const zoneId = show.zones[0].id;
       await page.setViewportSize(DESKTOP);
+      await page.evaluate(() => window.scrollTo(0, 0));
       await screenshot("show-setup-desktop.png");
 
       // Its dashboard, open before the load starts.

@@ -85,12 +85,23 @@ describe("the other pages", () => {
     }
     assert.ok(seats, "a demo event has numbered seats");
     await buyer.goto(seats);
-    assert.ok(await buyer.isVisible("figure.seatmap img"), "the seat map is drawn");
+    assert.ok(await buyer.isVisible("figure.seatmap svg"), "the seat map is drawn in the page");
     await check(buyer, "the seat picker");
-    // Two seats by keyboard-free clicks, held in one order.
+    // One seat picked on the map, one ticked in the list: both show on the map and are
+    // held in one order.
     const boxes = buyer.locator('form.seat-pick input[type="checkbox"]');
-    await boxes.nth(0).check();
+    const first = await boxes.nth(0).getAttribute("data-index");
+    await buyer.click(`figure.seatmap svg circle#s${first}`);
+    assert.equal(await boxes.nth(0).isChecked(), true, "a click on the map ticks the seat's box");
     await boxes.nth(1).check();
+    const second = await boxes.nth(1).getAttribute("data-index");
+    for (const index of [first, second]) {
+      assert.match(
+        (await buyer.getAttribute(`figure.seatmap svg circle#s${index}`, "class")) ?? "",
+        /\bp\b/,
+        `seat ${index} shows as picked on the map`,
+      );
+    }
     await Promise.all([buyer.waitForNavigation(), buyer.click('button:has-text("Hold these seats")')]);
     assert.match(new URL(buyer.url()).pathname, /^\/bookings\//);
     assert.equal(await buyer.getAttribute(".status", "data-status"), "held");

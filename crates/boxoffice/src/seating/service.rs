@@ -557,6 +557,19 @@ impl SeatingService {
 
     /// The seat map as SVG, coloured by live state.
     pub async fn seat_map_svg(&self, show_id: ShowId) -> Result<String> {
+        self.draw(show_id, super::svg::render).await
+    }
+
+    /// The live seat map to place inside a page (see `svg::render_inline`).
+    pub async fn seat_map_inline(&self, show_id: ShowId) -> Result<String> {
+        self.draw(show_id, super::svg::render_inline).await
+    }
+
+    async fn draw(
+        &self,
+        show_id: ShowId,
+        render: fn(&ShowSeats, &[boxoffice_domain::seating::SeatState]) -> String,
+    ) -> Result<String> {
         let seats = self
             .seating
             .get(show_id)
@@ -566,7 +579,7 @@ impl SeatingService {
             .seat_states(show_id, None)
             .await
             .ok_or(Error::NotFound("seat map"))?;
-        Ok(super::svg::render(&seats, &live.states))
+        Ok(render(&seats, &live.states))
     }
 
     /// A show's seat map (public): seat ids, labels, zones and positions.

@@ -1,5 +1,7 @@
 //! The seat map drawn as SVG for the web UI: one circle per seat at its layout
-//! position, coloured by its live state, with the label as a tooltip.
+//! position, coloured by its live state, with the label as a tooltip. Standalone
+//! (`seats.svg`) it carries its colours; inside a page, whose policy allows no inline
+//! style, the page's stylesheet colours the same classes.
 use super::cache::ShowSeats;
 use super::status::letter;
 use boxoffice_domain::seating::SeatState;
@@ -14,7 +16,18 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The map as a document of its own, with its colours.
 pub fn render(seats: &ShowSeats, states: &[SeatState]) -> String {
+    draw(seats, states, true)
+}
+
+/// The map to place inside a page: no `<style>`, hidden from assistive technology
+/// (the page lists the seats as form fields).
+pub fn render_inline(seats: &ShowSeats, states: &[SeatState]) -> String {
+    draw(seats, states, false)
+}
+
+fn draw(seats: &ShowSeats, states: &[SeatState], standalone: bool) -> String {
     let (mut max_x, mut max_y) = (0, 0);
     for s in seats.seats.iter() {
         max_x = max_x.max(s.x);
@@ -24,16 +37,23 @@ pub fn render(seats: &ShowSeats, states: &[SeatState]) -> String {
     let mut out = String::with_capacity(seats.seats.len() * 96 + 512);
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="{} {} {} {}">"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="{} {} {} {}"{}>"#,
         -pad,
         -pad,
         max_x + 2 * pad,
-        max_y + 2 * pad
+        max_y + 2 * pad,
+        if standalone {
+            ""
+        } else {
+            r#" class="seat-svg" aria-hidden="true" focusable="false""#
+        }
     );
-    out.push_str(
-        "<style>.f{fill:#2e7d32}.h{fill:#f9a825}.s{fill:#9e9e9e}.b{fill:#424242}\
-         .a{stroke:#1565c0;stroke-width:1.5}</style>",
-    );
+    if standalone {
+        out.push_str(
+            "<style>.f{fill:#2e7d32}.h{fill:#f9a825}.s{fill:#9e9e9e}.b{fill:#424242}\
+             .a{stroke:#1565c0;stroke-width:1.5}</style>",
+        );
+    }
     for (s, state) in seats.seats.iter().zip(states) {
         let class = if s.accessible || s.companion {
             format!("{} a", letter(*state))

@@ -1,6 +1,7 @@
-//! Picking seats: the show's seat map (the live SVG) and, under it, every free seat as
-//! a checkbox by section and row, so the choice works with a keyboard, a screen
-//! reader and no script; the chosen seats are held in one order.
+//! Picking seats: the show's seat map (the live SVG, drawn in the page so a click on a
+//! seat picks it) and, under it, every free seat as a checkbox by section and row, so
+//! the choice works with a keyboard, a screen reader and no script; the chosen seats
+//! are held in one order.
 use super::pages::seated_zones;
 use super::view::{in_words, Ctx, Submitted};
 use crate::booking::{ReserveItem, ReserveRequest};
@@ -70,6 +71,7 @@ async fn seats_page(ctx: Ctx, id: String, error: Option<String>, status: StatusC
             .or_default()
             .push(context! {
                 id => seat.id.to_string(),
+                index => seat.index,
                 number => seat.number,
                 label => seat.label.clone(),
                 accessible => seat.accessible,
@@ -83,6 +85,12 @@ async fn seats_page(ctx: Ctx, id: String, error: Option<String>, status: StatusC
         .map(|((section, row), seats)| context! { section => section, row => row, seats => seats })
         .collect();
     let seated = seated_zones(&ctx, &show);
+    // Drawn inside the page (clickable) when its seats are listed to pick from.
+    let map = if free <= MAX_LISTED {
+        state.seating.seat_map_inline(show_id).await.ok()
+    } else {
+        None
+    };
     ctx.render(
         status,
         "seats.html",
@@ -93,6 +101,7 @@ async fn seats_page(ctx: Ctx, id: String, error: Option<String>, status: StatusC
             rows => rows,
             free => free,
             listed => free <= MAX_LISTED,
+            map => map,
             limit => seating.seats.len().min(100),
             seated => seated,
             error => error,

@@ -138,7 +138,36 @@ function refreshWhenAsked() {
   setTimeout(() => window.location.reload(), secs * 1000);
 }
 
+// The seat map picks seats too: a click on a free seat ticks its box in the list
+// below (the list stays the way for keyboards and screen readers), and a ticked box
+// shows on the map.
+function pickOnTheMap() {
+  const map = document.querySelector("[data-seat-map] svg");
+  const form = document.querySelector("form.seat-pick");
+  if (!map || !form) return;
+  const boxOf = (circle) => form.querySelector(`input[data-index="${circle.id.slice(1)}"]`);
+  const show = (box) => {
+    const circle = map.querySelector(`#s${box.getAttribute("data-index")}`);
+    if (circle) circle.classList.toggle("p", box.checked);
+  };
+  for (const circle of map.querySelectorAll("circle.f")) {
+    if (boxOf(circle)) circle.classList.add("pickable");
+  }
+  map.addEventListener("click", (e) => {
+    const circle = e.target.closest("circle.f");
+    const box = circle && boxOf(circle);
+    if (!box) return;
+    box.checked = !box.checked;
+    show(box);
+  });
+  form.addEventListener("change", (e) => {
+    if (e.target.matches("input[data-index]")) show(e.target);
+  });
+  for (const box of form.querySelectorAll("input[data-index]:checked")) show(box);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  pickOnTheMap();
   refreshWhenAsked();
   followSales();
   cameraScanner();

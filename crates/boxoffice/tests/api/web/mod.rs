@@ -703,9 +703,27 @@ async fn seats_are_held_best_available_or_picked_on_the_map(backend: Backend) {
     assert!(held.has("data-status=\"held\""), "{}", held.html);
 
     let seats = b.get(&map).await;
+    // The live map is drawn in the page (clickable; no inline style for the policy to
+    // refuse): free seats as the list offers them, the two held, the blocked one.
     assert!(
-        seats.has(&format!("/api/v1/shows/{}/seats.svg", show.show_id)),
+        seats.has("<svg") && seats.has("data-seat-map"),
         "the live map"
+    );
+    assert!(!seats.has("<style"), "{}", seats.html);
+    let circles = |class: &str| {
+        let plain = seats
+            .html
+            .matches(&format!("class=\"{class}\" cx="))
+            .count();
+        plain
+            + seats
+                .html
+                .matches(&format!("class=\"{class} a\" cx="))
+                .count()
+    };
+    assert_eq!(
+        (circles("f"), circles("h"), circles("b")),
+        (70 - 1 - 2, 2, 1)
     );
     let field = |label: &str| format!("seat_{}", show.seat(label));
     assert!(
