@@ -12,7 +12,7 @@ use crate::seating::{CategoryZone, LayoutRequest, ShowSeatingRequest};
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use boxoffice_domain::{LayoutId, ShowId, ZoneId};
+use boxoffice_domain::{LayoutId, ShowId, Violations, ZoneId};
 use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -212,7 +212,7 @@ pub(super) struct ZoneForm {
 
 impl ZoneForm {
     /// The zone it describes, or the fields that are not numbers.
-    fn input(&self) -> Result<ZoneInput, HashMap<String, String>> {
+    fn input(&self) -> Result<ZoneInput, Error> {
         let mut errors = HashMap::new();
         let capacity = number(self.capacity.as_deref(), "capacity", &mut errors);
         if capacity.is_none() && !errors.contains_key("capacity") {
@@ -222,10 +222,11 @@ impl ZoneForm {
         if price.is_none() {
             errors.insert("price".into(), "A price such as 45 or 45.50.".into());
         }
-        if !errors.is_empty() {
-            return Err(errors);
+        let mut v = Violations::new();
+        for (field, message) in errors {
+            v.push(&field, message);
         }
-        Ok(ZoneInput {
+        v.finish(|| ZoneInput {
             name: self.name.clone().unwrap_or_default(),
             price_minor: price.unwrap_or_default(),
             currency: self
@@ -236,6 +237,7 @@ impl ZoneForm {
                 .to_uppercase(),
             capacity: capacity.unwrap_or_default(),
         })
+        .map_err(Error::from)
     }
 }
 
@@ -250,28 +252,19 @@ pub(super) async fn create_zone(
         Ok(found) => found,
         Err(page) => return *page,
     };
+    let saved = match form.input() {
+        Ok(input) => ctx
+            .state
+            .catalog
+            .create_zone(viewer.principal, show, input)
+            .await
+            .map(drop),
+        Err(e) => Err(e),
+    };
     let sent_back = |errors| {
         context! { new_zone => Value::from_serialize(&form), new_zone_errors => errors }
     };
-    let created = match form.input() {
-        Ok(input) => {
-            ctx.state
-                .catalog
-                .create_zone(viewer.principal, show, input)
-                .await
-        }
-        Err(errors) => {
-            return setup_page(ctx, id, sent_back(errors), StatusCode::UNPROCESSABLE_ENTITY).await
-        }
-    };
-    match created {
-        Ok(_) => Redirect::to(&format!("{}#zones", setup_path(show))).into_response(),
-        Err(Error::Validation(fields)) => {
-            let errors = by_field(&fields, &ZONE_FIELDS);
-            setup_page(ctx, id, sent_back(errors), StatusCode::UNPROCESSABLE_ENTITY).await
-        }
-        Err(e) => noted(ctx, id, e).await,
-    }
+    zone_saved(ctx, id, show, saved, sent_back).await
 }
 
 pub(super) async fn update_zone(
@@ -285,25 +278,35 @@ pub(super) async fn update_zone(
     let Ok(zone) = zone.parse::<ZoneId>() else {
         return ctx.failure(Error::NotFound("zone"));
     };
+    let saved = match form.input() {
+        Ok(input) => ctx
+            .state
+            .catalog
+            .update_zone(viewer.principal, show, zone, input)
+            .await
+            .map(drop),
+        Err(e) => Err(e),
+    };
     let sent_back = |errors| {
         context! {
             zone_edit => context! { id => zone.to_string(), ..Value::from_serialize(&form) },
             zone_errors => errors,
         }
     };
-    let updated = match form.input() {
-        Ok(input) => {
-            ctx.state
-                .catalog
-                .update_zone(viewer.principal, show, zone, input)
-                .await
-        }
-        Err(errors) => {
-            return setup_page(ctx, id, sent_back(errors), StatusCode::UNPROCESSABLE_ENTITY).await
-        }
-    };
-    match updated {
-        Ok(_) => Redirect::to(&format!("{}#zones", setup_path(show))).into_response(),
+    zone_saved(ctx, id, show, saved, sent_back).await
+}
+
+/// Where a zone's form leads: back to the zones, or the form again with its errors
+/// next to their fields (`sent_back` puts them where the page shows that form).
+async fn zone_saved(
+    ctx: Ctx,
+    id: String,
+    show: ShowId,
+    saved: Result<(), Error>,
+    sent_back: impl FnOnce(HashMap<String, String>) -> Value,
+) -> Response {
+    match saved {
+        Ok(()) => Redirect::to(&format!("{}#zones", setup_path(show))).into_response(),
         Err(Error::Validation(fields)) => {
             let errors = by_field(&fields, &ZONE_FIELDS);
             setup_page(ctx, id, sent_back(errors), StatusCode::UNPROCESSABLE_ENTITY).await

@@ -2,9 +2,8 @@
 //! a new role ends the account's sessions and applies at the next sign-in, and
 //! nobody but an admin (never on their own account) changes one.
 use crate::on_both_backends;
-use crate::support::{eventually, Backend, TestApp, PASSWORD};
+use crate::support::{Backend, TestApp, PASSWORD};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 fn emails(page: &Value) -> Vec<String> {
     page["items"]
@@ -133,17 +132,9 @@ async fn a_new_role_ends_the_sessions_and_applies_at_the_next_sign_in(backend: B
     assert_eq!(me.expect(200)["role"], "organizer");
 
     // Audited with the roles before and after.
-    let entries = eventually(Duration::from_secs(10), "the change audited", || async {
-        let r = app
-            .get(
-                "/api/v1/admin/audit?action=account.role.changed",
-                Some(&admin.token),
-            )
-            .await;
-        let items = r.expect(200)["items"].as_array().unwrap().clone();
-        (!items.is_empty()).then_some(items)
-    })
-    .await;
+    let entries = app
+        .audit_entries(&admin.token, "account.role.changed")
+        .await;
     assert_eq!(entries[0]["target_id"], buyer.id.to_string());
     assert_eq!(entries[0]["actor_id"], admin.id.to_string());
     assert_eq!(
@@ -170,27 +161,20 @@ async fn only_admins_change_roles_and_never_their_own(backend: Backend) {
         .await
         .expect_problem(403, "/problems/forbidden");
     }
-    app.put(
-        &path(&admin.id),
-        Some(&admin.token),
-        &json!({"role": "buyer"}),
-    )
-    .await
-    .expect_field_error("role");
-    app.put(
-        &path(&buyer.id),
-        Some(&admin.token),
-        &json!({"role": "root"}),
-    )
-    .await
-    .expect_field_error("role");
-    app.put(
-        &path(&uuid::Uuid::now_v7()),
-        Some(&admin.token),
-        &json!({"role": "buyer"}),
-    )
-    .await
-    .expect_problem(404, "/problems/not-found");
+    let (server, token) = (&app, admin.token.as_str());
+    let set = |who: String, role: Value| {
+        let path = path(&who);
+        async move { server.put(&path, Some(token), &json!({"role": role})).await }
+    };
+    set(admin.id.to_string(), json!("buyer"))
+        .await
+        .expect_field_error("role");
+    set(buyer.id.to_string(), json!("root"))
+        .await
+        .expect_field_error("role");
+    set(uuid::Uuid::now_v7().to_string(), json!("buyer"))
+        .await
+        .expect_problem(404, "/problems/not-found");
     app.put(
         &path(&buyer.id),
         Some(&admin.token),

@@ -42,6 +42,9 @@ const MATRIX: &[(&str, [u16; 9])] = &[
     ("eraseMe", [401, 422, 422, 422, 422, 422, 422, 401, 401]),
     // A fresh account per call.
     ("eraseUser", [401, 403, 403, 403, 403, 403, 204, 401, 401]),
+    ("listUsers", [401, 403, 403, 403, 403, 403, 200, 401, 401]),
+    ("getUser", [401, 403, 403, 403, 403, 403, 200, 401, 401]),
+    ("changeUserRole", [401, 403, 403, 403, 403, 403, 200, 401, 401]),
     ("createBuyers", [401, 403, 403, 403, 403, 403, 201, 401, 401]),
     ("requestEmailVerification", [401, 202, 202, 202, 202, 202, 202, 401, 401]),
     ("verifyEmail", [422, 422, 422, 422, 422, 422, 422, 422, 422]),
@@ -437,8 +440,12 @@ async fn target(app: &TestApp, w: &World, op: &str, caller: Option<&Caller>) -> 
             t.member = member.id.to_string();
             t.body = Some(json!({"role": "manager"}));
         }
-        "eraseUser" => {
+        "eraseUser" | "getUser" => {
             t.member = app.buyer().await.id.to_string();
+        }
+        "changeUserRole" => {
+            t.member = app.buyer().await.id.to_string();
+            t.body = Some(json!({"role": "organizer"}));
         }
         "getDeadLetter" | "replayDeadLetter" | "discardDeadLetter" => {
             // An audit entry the projection failed to write: replaying it succeeds.

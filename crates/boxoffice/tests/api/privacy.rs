@@ -387,17 +387,7 @@ async fn erasure_anonymizes_the_person_and_keeps_bookings(backend: Backend) {
     .expect(201);
     // The erasure is audited, naming no personal data.
     let admin = app.admin().await;
-    let entries = eventually(Duration::from_secs(10), "the erasure audited", || async {
-        let r = app
-            .get(
-                "/api/v1/admin/audit?action=account.erased",
-                Some(&admin.token),
-            )
-            .await;
-        let items = r.expect(200)["items"].as_array().unwrap().clone();
-        (!items.is_empty()).then_some(items)
-    })
-    .await;
+    let entries = app.audit_entries(&admin.token, "account.erased").await;
     assert_eq!(entries[0]["target_id"], buyer.id.to_string());
     assert!(!serde_json::to_string(&entries)
         .unwrap()

@@ -703,6 +703,21 @@ impl TestApp {
         self.user(Role::Admin).await
     }
 
+    /// The audit log's entries of `action`, newest first, once there is one (entries
+    /// reach the log through a queue).
+    pub async fn audit_entries(&self, admin_token: &str, action: &str) -> Vec<Value> {
+        let path = format!("/api/v1/admin/audit?action={action}");
+        eventually(Duration::from_secs(10), action, || async {
+            let r = self.get(&path, Some(admin_token)).await;
+            let items = r.expect(200)["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            (!items.is_empty()).then_some(items)
+        })
+        .await
+    }
+
     /// A fresh access token for `user` at the current (manual) time.
     pub fn token_for(&self, user: &User) -> String {
         self.state
