@@ -1184,7 +1184,12 @@ async fn retries_and_dead_letters(backend: Backend) {
         DeadLetterFilter, DeadLetterRecord, DeadLetterStatus, OutboxUpkeepStore, RetryRecord,
     };
     let (s, _db) = store(backend).await;
-    let event = event_at(7);
+    // Written under a trace: its retries and its dead letter keep the link to it.
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let event = boxoffice::store::OutboxEvent {
+        trace_context: Some(traceparent.into()),
+        ..event_at(7)
+    };
     let mut retry = RetryRecord {
         consumer: "c1".into(),
         event: event.clone(),
@@ -1205,6 +1210,7 @@ async fn retries_and_dead_letters(backend: Backend) {
     assert_eq!((due[0].attempts, due[0].last_error.as_str()), (2, "second"));
     assert_eq!(due[0].first_failed_at, at(10), "the first failure is kept");
     assert_eq!(due[0].event.payload, event.payload);
+    assert_eq!(due[0].event.trace_context.as_deref(), Some(traceparent));
     assert!(s.due_retries("c2", at(500), 10).await.unwrap().is_empty());
 
     let mut letter = DeadLetterRecord {
@@ -1225,6 +1231,7 @@ async fn retries_and_dead_letters(backend: Backend) {
     );
     let stored = s.dead_letter(&letter.id).await.unwrap();
     assert_eq!((stored.attempts, stored.event.seq), (3, 7));
+    assert_eq!(stored.event.trace_context.as_deref(), Some(traceparent));
     let page = Page {
         page: 1,
         per_page: 10,

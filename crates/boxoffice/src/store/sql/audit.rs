@@ -1,7 +1,8 @@
 //! The audit log and outbox consumer offsets in SQL: appends that ignore replayed ids,
 //! filtered newest-first reads by position, and one offset row per consumer.
 use super::statement::{
-    bad_row, get_i64, get_opt_str, get_parsed, get_str, get_ts, insert_statements, t, ts, Arg, Sql,
+    bad_row, get_i64, get_opt_str, get_parsed, get_str, get_ts, insert_statements, opt_text, t, ts,
+    Arg, Sql,
 };
 use super::SqlStore;
 use crate::store::{
@@ -13,24 +14,20 @@ use sqlx::any::AnyRow;
 
 const AUDIT_COLUMNS: &str = "id, at, actor_type, actor_id, organization_id, action, target_type, target_id, ip, user_agent, request_id, detail";
 
-fn opt_text(v: &Option<String>) -> Arg {
-    v.as_ref().map(t).unwrap_or(Arg::NullText)
-}
-
 fn audit_args(r: &AuditRecord) -> StoreResult<Vec<Arg>> {
     let detail = serde_json::to_string(&r.detail).map_err(bad_row)?;
     Ok(vec![
         t(&r.id),
         ts(r.at),
         t(r.actor_type.as_str()),
-        opt_text(&r.actor_id),
-        opt_text(&r.organization_id.map(|o| o.to_string())),
+        opt_text(r.actor_id.as_ref()),
+        opt_text(r.organization_id),
         t(&r.action),
-        opt_text(&r.target_type),
-        opt_text(&r.target_id),
-        opt_text(&r.ip),
-        opt_text(&r.user_agent),
-        opt_text(&r.request_id),
+        opt_text(r.target_type.as_ref()),
+        opt_text(r.target_id.as_ref()),
+        opt_text(r.ip.as_ref()),
+        opt_text(r.user_agent.as_ref()),
+        opt_text(r.request_id.as_ref()),
         Arg::Text(detail),
     ])
 }

@@ -2,7 +2,8 @@
 //! counters. Spending a token and counting a failure are single statements, so racing
 //! requests and other nodes see one consistent answer.
 use super::statement::{
-    get_i64, get_id, get_opt_str, get_opt_ts, get_parsed, get_str, get_ts, opt_ts, t, ts, Arg, Sql,
+    get_i64, get_id, get_opt_str, get_opt_ts, get_parsed, get_str, get_ts, opt_text, opt_ts, t, ts,
+    Arg, Sql,
 };
 use super::SqlStore;
 use crate::store::{AccountTokenRecord, LifecycleStore, LoginFailures, SessionRecord, StoreResult};
@@ -37,10 +38,6 @@ fn token_from(row: &AnyRow) -> StoreResult<AccountTokenRecord> {
         expires_at: get_ts(row, "expires_at")?,
         used_at: get_opt_ts(row, "used_at")?,
     })
-}
-
-fn opt_text(v: Option<&str>) -> Arg {
-    v.map(t).unwrap_or(Arg::NullText)
 }
 
 /// `UPDATE refresh_tokens` and `UPDATE sessions … RETURNING id` revoking the live

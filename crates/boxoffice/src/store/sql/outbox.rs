@@ -1,8 +1,8 @@
 //! The outbox's upkeep in SQL: parked retries and dead letters (each with a copy of
 //! its event) and the bounded deletes of retention.
 use super::statement::{
-    bad_row, get_i64, get_opt_ts, get_parsed, get_str, get_ts, get_u32, i, insert_statements, t,
-    ts, Arg, Sql,
+    bad_row, get_i64, get_opt_str, get_opt_ts, get_parsed, get_str, get_ts, get_u32, i,
+    insert_statements, opt_text, t, ts, Arg, Sql,
 };
 use super::SqlStore;
 use crate::store::{
@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use boxoffice_domain::Timestamp;
 use sqlx::any::AnyRow;
 
-const RETRY_COLUMNS: &str = "consumer, event_seq, event_id, event_type, aggregate_id, payload, event_created_at, attempts, first_failed_at, last_failed_at, next_attempt_at, last_error";
-const LETTER_COLUMNS: &str = "id, consumer, event_seq, event_id, event_type, aggregate_id, payload, event_created_at, last_error, attempts, first_failed_at, last_failed_at, status, resolved_at";
+const RETRY_COLUMNS: &str = "consumer, event_seq, event_id, event_type, aggregate_id, payload, event_created_at, trace_context, attempts, first_failed_at, last_failed_at, next_attempt_at, last_error";
+const LETTER_COLUMNS: &str = "id, consumer, event_seq, event_id, event_type, aggregate_id, payload, event_created_at, trace_context, last_error, attempts, first_failed_at, last_failed_at, status, resolved_at";
 
 fn event_args(e: &OutboxEvent) -> StoreResult<Vec<Arg>> {
     Ok(vec![
@@ -24,6 +24,7 @@ fn event_args(e: &OutboxEvent) -> StoreResult<Vec<Arg>> {
         t(&e.aggregate_id),
         Arg::Text(serde_json::to_string(&e.payload).map_err(bad_row)?),
         ts(e.created_at),
+        opt_text(e.trace_context.as_deref()),
     ])
 }
 
@@ -35,8 +36,7 @@ fn event_from(row: &AnyRow) -> StoreResult<OutboxEvent> {
         aggregate_id: get_str(row, "aggregate_id")?,
         payload: get_parsed(row, "payload", |s| serde_json::from_str(s))?,
         created_at: get_ts(row, "event_created_at")?,
-        // Retries and dead letters keep the event, not the trace of its writer.
-        trace_context: None,
+        trace_context: get_opt_str(row, "trace_context")?,
     })
 }
 

@@ -7,7 +7,7 @@ use super::bookings::{
 };
 use super::statement::{
     get_i64, get_id, get_money, get_opt_str, get_opt_ts, get_parsed, get_str, get_ts, get_u32, i,
-    insert_statements, opt_ts, t, ts, Arg, Sql,
+    insert_statements, opt_text, opt_ts, t, ts, Arg, Sql,
 };
 use super::SqlStore;
 use crate::store::{
@@ -25,10 +25,6 @@ const PAYMENT_COLUMNS: &str = "id, booking_id, user_id, show_id, attempt, amount
 const REFUND_COLUMNS: &str = "id, booking_id, payment_id, show_id, user_id, amount_minor, currency, percent, reason, status, requested_by, decided_by, gateway_refund_id, failure, created_at, updated_at";
 const LEDGER_COLUMNS: &str =
     "id, booking_id, show_id, payment_id, refund_id, kind, amount_minor, currency, external_ref, at";
-
-fn opt_text(v: Option<impl ToString>) -> Arg {
-    v.map(t).unwrap_or(Arg::NullText)
-}
 
 fn payment_from(row: &AnyRow) -> StoreResult<PaymentRecord> {
     Ok(PaymentRecord {

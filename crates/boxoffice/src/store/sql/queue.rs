@@ -2,7 +2,7 @@
 //! commit is a few multi-row inserts in one transaction.
 use super::statement::{
     get_i64, get_id, get_opt_str, get_opt_ts, get_parsed, get_str, get_ts, i, insert_statements,
-    opt_ts, t, ts, Arg, Sql,
+    opt_text, opt_ts, t, ts, Sql,
 };
 use super::SqlStore;
 use crate::store::queue::{QueueLogKind, QueueLogRecord, QueueSettingsRecord, QueueStore};
@@ -59,10 +59,6 @@ fn log_from(row: &AnyRow) -> StoreResult<QueueLogRecord> {
         at: get_ts(row, "at")?,
         until: get_opt_ts(row, "until_at")?,
     })
-}
-
-fn opt_text(v: Option<impl ToString>) -> Arg {
-    v.map(t).unwrap_or(Arg::NullText)
 }
 
 #[async_trait]

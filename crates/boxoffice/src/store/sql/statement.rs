@@ -40,6 +40,10 @@ pub(super) fn i(v: impl Into<i64>) -> Arg {
 pub(super) fn ts(v: Timestamp) -> Arg {
     Arg::Int(v.millis())
 }
+/// A nullable text column.
+pub(super) fn opt_text(v: Option<impl ToString>) -> Arg {
+    v.map(t).unwrap_or(Arg::NullText)
+}
 pub(super) fn opt_ts(v: Option<Timestamp>) -> Arg {
     v.map(ts).unwrap_or(Arg::NullInt)
 }

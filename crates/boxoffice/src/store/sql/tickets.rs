@@ -4,7 +4,7 @@
 //! per ticket, so concurrent gates cannot both admit.
 use super::statement::{
     bad_row, get_i64, get_id, get_opt_str, get_opt_ts, get_parsed, get_str, get_ts, i,
-    insert_statements, opt_ts, t, ts, Arg, Sql,
+    insert_statements, opt_text, opt_ts, t, ts, Arg, Sql,
 };
 use super::SqlStore;
 use crate::store::{
@@ -21,10 +21,6 @@ const TICKET_COLUMNS: &str = "id, issue_key, code, booking_id, show_id, zone_id,
 const CHECKIN_COLUMNS: &str =
     "id, ticket_id, show_id, list_id, gate, scanned_at, recorded_at, offline, admitted, result";
 const LIST_COLUMNS: &str = "id, show_id, name, zone_ids, created_at";
-
-fn opt_text(v: Option<&str>) -> Arg {
-    v.map(t).unwrap_or(Arg::NullText)
-}
 
 fn ticket_from(row: &AnyRow) -> StoreResult<TicketRecord> {
     Ok(TicketRecord {

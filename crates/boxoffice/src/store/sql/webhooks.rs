@@ -3,7 +3,7 @@
 //! delivery updated in one transaction, guarded by the attempt count.
 use super::statement::{
     bad_row, get_i64, get_id, get_opt_i64, get_opt_str, get_opt_ts, get_parsed, get_str, get_ts,
-    get_u32, i, insert_statements, opt_ts, t, ts, Arg, Sql,
+    get_u32, i, insert_statements, opt_text, opt_ts, t, ts, Arg, Sql,
 };
 use super::SqlStore;
 use crate::store::{
@@ -20,10 +20,6 @@ const DELIVERY_COLUMNS: &str = "id, endpoint_id, event_id, event_type, payload, 
      event_created_at, status, attempts, next_attempt_at, first_attempt_at, last_attempt_at, \
      last_status, last_error, delivered_at, created_at";
 const ATTEMPT_COLUMNS: &str = "delivery_id, attempt, at, response_status, duration_ms, error";
-
-fn opt_text(v: Option<&str>) -> Arg {
-    v.map(t).unwrap_or(Arg::NullText)
-}
 
 fn opt_int(v: Option<i64>) -> Arg {
     v.map(Arg::Int).unwrap_or(Arg::NullInt)
