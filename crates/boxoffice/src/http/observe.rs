@@ -33,15 +33,16 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .and_then(TraceContext::parse);
-    let span = tracing::info_span!(
-        "request",
-        method = %method,
-        route = %route,
-        request_id = %request_id,
-        trace_id = Empty,
-        account_id = Empty,
-    );
-    let trace = TraceContext::enter(parent, &span);
+    let (span, trace) = TraceContext::request_span(parent, || {
+        tracing::info_span!(
+            "request",
+            method = %method,
+            route = %route,
+            request_id = %request_id,
+            trace_id = Empty,
+            account_id = Empty,
+        )
+    });
     span.record("trace_id", tracing::field::display(trace.trace_id));
     let in_flight = metrics::gauge!(names::HTTP_IN_FLIGHT);
     in_flight.increment(1.0);

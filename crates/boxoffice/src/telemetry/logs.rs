@@ -66,7 +66,7 @@ pub fn init(s: &Settings<'_>) -> Telemetry {
     } else {
         fmt.boxed()
     };
-    let provider = match s.otlp_endpoint.map(|e| exporter(e, s.sample_ratio)) {
+    let provider = match s.otlp_endpoint.map(exporter) {
         Some(Ok(p)) => Some(p),
         Some(Err(e)) => {
             eprintln!("traces will not be exported: {e:#}");
@@ -74,12 +74,17 @@ pub fn init(s: &Settings<'_>) -> Telemetry {
         }
         None => None,
     };
+    // Requests are sampled before their spans exist (see `trace`): this layer sees
+    // only those in the sample.
     let otel = provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("boxoffice"))
             .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+            .with_filter(tracing_subscriber::filter::filter_fn(|_| {
+                super::trace::in_sample()
+            }))
     });
-    super::trace::set_exporting(otel.is_some());
+    super::trace::set_exporting(otel.is_some(), s.sample_ratio);
     let _ = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         .with(otel)
@@ -90,7 +95,7 @@ pub fn init(s: &Settings<'_>) -> Telemetry {
     }
 }
 
-fn exporter(endpoint: &str, ratio: f64) -> anyhow::Result<SdkTracerProvider> {
+fn exporter(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
     let base = endpoint.trim_end_matches('/');
     let url = if base.ends_with("/v1/traces") {
         base.to_owned()
@@ -104,9 +109,9 @@ fn exporter(endpoint: &str, ratio: f64) -> anyhow::Result<SdkTracerProvider> {
         .build()?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            ratio.clamp(0.0, 1.0),
-        ))))
+        // The ratio is applied when a request arrives (`trace::sampled`); what reaches
+        // the exporter is in the sample already.
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
         .with_resource(
             Resource::builder()
                 .with_service_name("boxoffice")

@@ -2,21 +2,46 @@
 //! when it sends one), which its logs, its problem responses and the outbox events
 //! it writes carry. With an OTLP endpoint configured, spans are exported through
 //! OpenTelemetry; without one nothing is exported and no exporter runs.
+//!
+//! Sampling is decided when a request arrives, before any of its spans exists: the
+//! caller's sampled flag when it sends one, else the configured ratio. The export
+//! layer's filter then never sees the spans of a request left out, so the other 90 %
+//! (at the default 0.1) cost no OpenTelemetry span data at all.
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use std::sync::OnceLock;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// Whether spans go to an OpenTelemetry exporter; set once at start-up.
-static EXPORTING: OnceLock<bool> = OnceLock::new();
+/// Whether spans go to an OpenTelemetry exporter, and the share of new traces
+/// sampled; set once at start-up.
+static EXPORTING: OnceLock<(bool, f64)> = OnceLock::new();
 
-pub(super) fn set_exporting(on: bool) {
-    let _ = EXPORTING.set(on);
+pub(super) fn set_exporting(on: bool, ratio: f64) {
+    let _ = EXPORTING.set((on, ratio.clamp(0.0, 1.0)));
 }
 
 fn exporting() -> bool {
-    EXPORTING.get().copied().unwrap_or(false)
+    EXPORTING.get().is_some_and(|(on, _)| *on)
+}
+
+/// Whether a request with `parent` (the caller's context, if any) is sampled: the
+/// caller's decision when it made one, else a draw at the configured ratio.
+pub fn sampled(parent: Option<&TraceContext>) -> bool {
+    match parent {
+        Some(p) => p.sampled,
+        None => {
+            let ratio = EXPORTING.get().map_or(1.0, |(_, r)| *r);
+            ratio >= 1.0 || rand::random::<f64>() < ratio
+        }
+    }
+}
+
+/// Whether the export layer sees what is being created now: everything of a
+/// sampled request, nothing of one left out, and work outside any request (one
+/// span per batch of background jobs, which links the requests it serves).
+pub(super) fn in_sample() -> bool {
+    CURRENT.try_with(|c| c.sampled).unwrap_or(true)
 }
 
 /// Where a unit of work sits in a distributed trace.
@@ -34,11 +59,38 @@ tokio::task_local! {
 impl TraceContext {
     /// A new trace (no caller context).
     pub fn root() -> Self {
+        Self::fresh(true)
+    }
+
+    /// A new trace, sampled or not.
+    fn fresh(sampled: bool) -> Self {
         Self {
             trace_id: TraceId::from_bytes(rand::random::<[u8; 16]>()),
             span_id: new_span_id(),
-            sampled: true,
+            sampled,
         }
+    }
+
+    /// The span of a request: created with the sampling decision already in force,
+    /// so a request left out never reaches the export layer; the context it runs in
+    /// (see [`TraceContext::enter`]).
+    pub fn request_span(
+        parent: Option<Self>,
+        make: impl FnOnce() -> tracing::Span,
+    ) -> (tracing::Span, Self) {
+        let sampled = sampled(parent.as_ref());
+        let provisional = match parent {
+            Some(p) => Self {
+                span_id: new_span_id(),
+                ..p
+            },
+            None => Self::fresh(sampled),
+        };
+        let span = CURRENT.sync_scope(provisional, make);
+        if !sampled {
+            return (span, provisional);
+        }
+        (span.clone(), Self::enter(parent, &span))
     }
 
     /// The context a `traceparent` value names, if it is well formed.
@@ -199,6 +251,22 @@ mod tests {
         ] {
             assert!(TraceContext::parse(bad).is_none(), "{bad} is refused");
         }
+    }
+
+    #[test]
+    fn a_caller_s_sampling_decision_is_followed_and_spans_are_made_inside_it() {
+        let mut caller = TraceContext::root();
+        caller.sampled = false;
+        assert!(!sampled(Some(&caller)));
+        let (_, own) = TraceContext::request_span(Some(caller), || {
+            assert!(!in_sample(), "the span is made with the decision in force");
+            tracing::Span::none()
+        });
+        assert_eq!((own.trace_id, own.sampled), (caller.trace_id, false));
+        assert_ne!(own.span_id, caller.span_id);
+        caller.sampled = true;
+        assert!(sampled(Some(&caller)));
+        assert!(in_sample(), "outside a request: background work is exported");
     }
 
     #[test]

@@ -488,6 +488,80 @@ fn spans(posted: &Posted) -> Vec<Exported> {
         .collect()
 }
 
+/// Sampling is decided when a request arrives: at ratio 0 only a caller's sampled
+/// flag sends a request's span to the collector, and a request left out still has
+/// its trace id in its answer and its log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_left_out_of_the_sample_export_nothing_and_keep_their_trace_id() {
+    let (endpoint, posted) = collector().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = crate::operations::binary()
+        .current_dir(dir.path())
+        .env("BOXOFFICE_BIND", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .env("BOXOFFICE_OTLP_ENDPOINT", &endpoint)
+        .env("BOXOFFICE_TRACE_SAMPLE_RATIO", "0")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .arg("serve")
+        .spawn()
+        .expect("the server starts");
+    let client = crate::support::client();
+    let base = format!("http://127.0.0.1:{port}");
+    eventually(WAIT, "the server answers", || async {
+        let r = client
+            .get(format!("{base}/health/live"))
+            .send()
+            .await
+            .ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    let ask = |traceparent: Option<String>| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let mut req = client.get(format!("{base}/api/v1/shows/{}", uuid::Uuid::new_v4()));
+            if let Some(t) = traceparent {
+                req = req.header("traceparent", t);
+            }
+            let problem: Value = req.send().await.unwrap().json().await.unwrap();
+            problem["trace_id"].as_str().expect("a trace id").to_owned()
+        }
+    };
+    let declined = "1bf7651916cd43dd8448eb211c80319c";
+    let sampled = "2cf7651916cd43dd8448eb211c80319c";
+    let unasked = ask(None).await;
+    assert_eq!(unasked.len(), 32, "a trace id of its own: {unasked}");
+    assert_eq!(
+        ask(Some(format!("00-{declined}-b7ad6b7169203331-00"))).await,
+        declined
+    );
+    assert_eq!(
+        ask(Some(format!("00-{sampled}-b7ad6b7169203331-01"))).await,
+        sampled
+    );
+    eventually(
+        WAIT,
+        "the sampled request's span at the collector",
+        || async {
+            spans(&posted)
+                .into_iter()
+                .find(|(trace, name, _)| trace == sampled && name == "request")
+        },
+    )
+    .await;
+    // Spans are sent in batches every 100 ms: anything of the others would be there.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let traces: Vec<String> = spans(&posted).into_iter().map(|(t, _, _)| t).collect();
+    for left_out in [&unasked, &declined.to_owned()] {
+        assert!(
+            !traces.contains(left_out),
+            "{left_out} was exported: {traces:?}"
+        );
+    }
+    child.kill().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_exports_request_spans_over_otlp_and_logs_one_json_line_per_request() {
     let (endpoint, posted) = collector().await;
