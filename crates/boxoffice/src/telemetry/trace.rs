@@ -266,7 +266,10 @@ mod tests {
         assert_ne!(own.span_id, caller.span_id);
         caller.sampled = true;
         assert!(sampled(Some(&caller)));
-        assert!(in_sample(), "outside a request: background work is exported");
+        assert!(
+            in_sample(),
+            "outside a request: background work is exported"
+        );
     }
 
     #[test]

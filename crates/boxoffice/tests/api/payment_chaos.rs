@@ -238,8 +238,14 @@ async fn purchases_survive_chaos_and_a_kill(backend: Backend) {
         sales["revenue"]["refunded_minor"], ledger.totals.refunded,
         "{sales}"
     );
-    assert_eq!(sales["zones"][0]["sold"], confirmed as u64);
-    assert_eq!(sales["consistent"], true, "{sales}");
+    // What the servers said went wrong with the counters, for a failure's message.
+    let refusals: Vec<String> = [first.logs(), second.logs()]
+        .iter()
+        .flat_map(|l| l.lines().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|l| l.contains("refused") || l.contains("still running"))
+        .collect();
+    assert_eq!(sales["consistent"], true, "{sales}\n{refusals:#?}");
+    assert_eq!(sales["zones"][0]["sold"], confirmed as u64, "{sales}");
     drop(second);
     drop(work);
 }

@@ -1338,3 +1338,40 @@ async fn notifications_once_per_event_and_user(backend: Backend) {
         "others keep theirs"
     );
 }
+
+/// A node killed mid-commit frees the inventory lock at once, but the commit it sent
+/// may still be running on another of its connections: the next owner waits for it
+/// before reading the store, or its rebuilt counters would miss that commit.
+#[tokio::test]
+async fn a_new_inventory_owner_waits_for_transactions_begun_before_it() {
+    use sqlx::Connection as _;
+    let (old, db) = store(Backend::Postgres).await;
+    let lock = old.claim_inventory_ownership().await.unwrap();
+    // The old owner's other connection, inside a transaction it has not finished.
+    let mut writer = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut writer).await.unwrap();
+    sqlx::query("SELECT COUNT(*) FROM users")
+        .execute(&mut writer)
+        .await
+        .unwrap();
+    drop(lock); // the lock's connection goes back to the pool…
+    old.close().await; // …and the pool closes: the lock is free.
+
+    let next = SqlStore::connect(&db.url, 2, Default::default())
+        .await
+        .unwrap();
+    let claim =
+        tokio::spawn(async move { next.claim_inventory_ownership().await.map(|c| c.is_some()) });
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(
+        !claim.is_finished(),
+        "the owner waits for the earlier transaction"
+    );
+    sqlx::query("COMMIT").execute(&mut writer).await.unwrap();
+    let owned = tokio::time::timeout(std::time::Duration::from_secs(5), claim)
+        .await
+        .expect("done once it committed")
+        .unwrap()
+        .unwrap();
+    assert!(owned);
+}

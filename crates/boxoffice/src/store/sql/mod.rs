@@ -64,6 +64,9 @@ const WAL_RESTART_FRAMES: i64 = 262_144;
 
 /// Attempts (250 ms apart) to take the inventory lock before giving up.
 const OWNERSHIP_RETRIES: u32 = 20;
+/// Longest wait for the transactions a killed owner left running (see
+/// `await_earlier_transactions`).
+const EARLIER_TRANSACTIONS_WAIT: Duration = Duration::from_secs(10);
 
 impl SqlStore {
     /// Connects to `url` (creating the SQLite file and its folder when missing).
@@ -189,10 +192,15 @@ impl SqlStore {
         // A node killed a moment ago may still hold the lock until PostgreSQL notices
         // its connection is gone: retry briefly before refusing to start.
         for attempt in 0..=OWNERSHIP_RETRIES {
-            let row = sqlx::query("SELECT pg_try_advisory_lock(7262081) AS owned")
-                .fetch_one(&mut *conn)
-                .await?;
+            let row = sqlx::query(
+                "SELECT pg_try_advisory_lock(7262081) AS owned, \
+                 CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) AS at_us",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
             if row.try_get::<bool, _>("owned")? {
+                let at = row.try_get::<i64, _>("at_us")?;
+                self.await_earlier_transactions(&mut conn, at).await?;
                 return Ok(Some(conn));
             }
             if attempt < OWNERSHIP_RETRIES {
@@ -203,6 +211,46 @@ impl SqlStore {
             "another boxoffice node already serves live inventory from this database; \
              the in-process inventory engine allows one node per database"
         );
+    }
+}
+
+impl SqlStore {
+    /// Waits until no transaction that began before `lock_at_us` (µs since the epoch,
+    /// the database's clock) is still running. The lock of a killed node is freed as
+    /// soon as its locking connection is gone, but another of its connections may
+    /// still be committing what it sent just before it died (a confirmation, say):
+    /// the rebuild must read the store after that commit, or the live counters would
+    /// miss it. Bounded by [`EARLIER_TRANSACTIONS_WAIT`]; past it, start anyway and
+    /// say so (the periodic check of counters against the store repairs the rest).
+    async fn await_earlier_transactions(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+        lock_at_us: i64,
+    ) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND xact_start IS NOT NULL \
+                 AND CAST(EXTRACT(EPOCH FROM xact_start) * 1000000 AS BIGINT) < $1",
+            )
+            .bind(lock_at_us)
+            .fetch_one(&mut **conn)
+            .await?;
+            let running = row.try_get::<i64, _>("n")?;
+            if running == 0 {
+                return Ok(());
+            }
+            if started.elapsed() >= EARLIER_TRANSACTIONS_WAIT {
+                tracing::warn!(
+                    running,
+                    "transactions begun before this node took the inventory are still running; rebuilding anyway"
+                );
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
