@@ -1,7 +1,7 @@
 //! The operator's pages (admins): accounts and their platform roles, the audit log
 //! with its filters, newest first and paged by cursor, and the dead letters of the
 //! event consumers with replay and discard. The services check the role, as for the API.
-use super::pages::{page_count, page_number, NoFields, PER_PAGE};
+use super::pages::{page_count, page_number, search_query, NoFields, PER_PAGE};
 use super::view::{in_words, Ctx, Submitted};
 use crate::accounts::UserQuery;
 use crate::audit::AuditQuery;
@@ -139,13 +139,6 @@ async fn users_page(ctx: Ctx, f: UserSearch, note: Option<(StatusCode, String)>)
         (None, Some(_)) => (StatusCode::UNPROCESSABLE_ENTITY, None),
         (None, None) => (StatusCode::OK, None),
     };
-    // The filters again, for the links to the other pages.
-    let mut search = url::form_urlencoded::Serializer::new(String::new());
-    for (key, value) in [("q", &f.q), ("role", &f.role)] {
-        if let Some(v) = given(value) {
-            search.append_pair(key, &v);
-        }
-    }
     let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
     ctx.render(
         status,
@@ -156,7 +149,7 @@ async fn users_page(ctx: Ctx, f: UserSearch, note: Option<(StatusCode, String)>)
             total => total,
             page => page,
             pages => page_count(total),
-            search => search.finish(),
+            search => search_query(&[("q", f.q.as_deref()), ("role", f.role.as_deref())]),
             filters => f,
             roles => roles,
             me => viewer.principal.user.to_string(),

@@ -55,6 +55,17 @@ pub(super) fn page_number(raw: Option<&str>) -> u32 {
         .unwrap_or(1)
 }
 
+/// The filters of a paged list as a query string, for the links to its other pages.
+pub(super) fn search_query(filters: &[(&str, Option<&str>)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in filters {
+        if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {
+            query.append_pair(key, v);
+        }
+    }
+    query.finish()
+}
+
 /// Pages of `PER_PAGE` for `total` items (at least one).
 pub(super) fn page_count(total: i64) -> u32 {
     (total.max(0) as u32).div_ceil(PER_PAGE).max(1)
@@ -94,6 +105,7 @@ pub(super) async fn home(ctx: Ctx, Query(search): Query<Search>) -> Response {
         context! {
             title => "Events",
             events => events,
+            search => search_query(&[("q", text), ("city", city)]),
             q => text.unwrap_or_default(),
             city => city.unwrap_or_default(),
             page => page,

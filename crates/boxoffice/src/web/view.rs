@@ -14,7 +14,7 @@ use minijinja::{context, Environment, Value};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-const TEMPLATES: [(&str, &str); 22] = [
+const TEMPLATES: [(&str, &str); 23] = [
     ("base.html", include_str!("templates/base.html")),
     ("home.html", include_str!("templates/home.html")),
     ("event.html", include_str!("templates/event.html")),
@@ -49,6 +49,7 @@ const TEMPLATES: [(&str, &str); 22] = [
         include_str!("templates/admin_users.html"),
     ),
     ("show_setup.html", include_str!("templates/show_setup.html")),
+    ("macros.html", include_str!("templates/macros.html")),
 ];
 
 pub(super) fn templates() -> anyhow::Result<Environment<'static>> {

@@ -488,26 +488,26 @@ fn spans(posted: &Posted) -> Vec<Exported> {
         .collect()
 }
 
-/// Sampling is decided when a request arrives: at ratio 0 only a caller's sampled
-/// flag sends a request's span to the collector, and a request left out still has
-/// its trace id in its answer and its log line.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_left_out_of_the_sample_export_nothing_and_keep_their_trace_id() {
-    let (endpoint, posted) = collector().await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = crate::operations::binary()
-        .current_dir(dir.path())
+/// `boxoffice serve` on `port`, exporting spans to `endpoint` at `ratio`, batches
+/// sent every 100 ms.
+fn exporting_server(
+    dir: &std::path::Path,
+    port: u16,
+    endpoint: &str,
+    ratio: &str,
+) -> tokio::process::Command {
+    let mut cmd = crate::operations::binary();
+    cmd.current_dir(dir)
         .env("BOXOFFICE_BIND", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "info")
-        .env("BOXOFFICE_OTLP_ENDPOINT", &endpoint)
-        .env("BOXOFFICE_TRACE_SAMPLE_RATIO", "0")
+        .env("BOXOFFICE_OTLP_ENDPOINT", endpoint)
+        .env("BOXOFFICE_TRACE_SAMPLE_RATIO", ratio)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .arg("serve")
-        .spawn()
-        .expect("the server starts");
-    let client = crate::support::client();
-    let base = format!("http://127.0.0.1:{port}");
+        .arg("serve");
+    cmd
+}
+
+async fn until_live(client: &reqwest::Client, base: &str) {
     eventually(WAIT, "the server answers", || async {
         let r = client
             .get(format!("{base}/health/live"))
@@ -517,6 +517,22 @@ async fn requests_left_out_of_the_sample_export_nothing_and_keep_their_trace_id(
         r.status().is_success().then_some(())
     })
     .await;
+}
+
+/// Sampling is decided when a request arrives: at ratio 0 only a caller's sampled
+/// flag sends a request's span to the collector, and a request left out still has
+/// its trace id in its answer and its log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_left_out_of_the_sample_export_nothing_and_keep_their_trace_id() {
+    let (endpoint, posted) = collector().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = exporting_server(dir.path(), port, &endpoint, "0")
+        .spawn()
+        .expect("the server starts");
+    let client = crate::support::client();
+    let base = format!("http://127.0.0.1:{port}");
+    until_live(&client, &base).await;
     let ask = |traceparent: Option<String>| {
         let (client, base) = (client.clone(), base.clone());
         async move {
@@ -567,16 +583,9 @@ async fn a_server_exports_request_spans_over_otlp_and_logs_one_json_line_per_req
     let (endpoint, posted) = collector().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = crate::operations::binary()
-        .current_dir(dir.path())
-        .env("BOXOFFICE_BIND", format!("127.0.0.1:{port}"))
+    let mut child = exporting_server(dir.path(), port, &endpoint, "1")
         .env("BOXOFFICE_LOG_FORMAT", "json")
         .env("BOXOFFICE_DEMO_DATA", "true")
-        .env("RUST_LOG", "info")
-        .env("BOXOFFICE_OTLP_ENDPOINT", &endpoint)
-        .env("BOXOFFICE_TRACE_SAMPLE_RATIO", "1")
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .arg("serve")
         .spawn()
         .expect("the server starts");
     let stdout = child.stdout.take().unwrap();
@@ -591,15 +600,7 @@ async fn a_server_exports_request_spans_over_otlp_and_logs_one_json_line_per_req
     });
     let client = crate::support::client();
     let base = format!("http://127.0.0.1:{port}");
-    eventually(WAIT, "the server answers", || async {
-        let r = client
-            .get(format!("{base}/health/live"))
-            .send()
-            .await
-            .ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await;
+    until_live(&client, &base).await;
     let given = "0af7651916cd43dd8448eb211c80319c";
     let missing = uuid::Uuid::new_v4();
     let res = client

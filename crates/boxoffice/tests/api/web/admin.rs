@@ -142,6 +142,21 @@ async fn admins_find_accounts_and_change_their_role(backend: Backend) {
     sign_in(&mut them, &buyer.email).await;
     assert_eq!(them.get("/organize").await.status, 200);
     assert_eq!(them.get("/admin/users").await.status, 403);
+
+    // Pages of 20, the filters kept in the links between them.
+    for _ in 0..21 {
+        app.buyer().await;
+    }
+    let first = b.get("/admin/users?role=buyer").await;
+    assert!(first.has("Page 1 of 2"), "{}", first.html);
+    assert!(
+        first.has("href=\"/admin/users?role=buyer&amp;page=2\""),
+        "{}",
+        first.html
+    );
+    let second = b.get("/admin/users?role=buyer&page=2").await;
+    assert!(second.has("Page 2 of 2"), "{}", second.html);
+    assert_eq!(second.html.matches("action=\"/admin/users/").count(), 1);
     app.stop().await;
 }
 
