@@ -34,15 +34,14 @@ impl UserQuery {
     /// The filter it asks for, or 422 naming the wrong parameter.
     pub fn filter(&self) -> Result<UserFilter> {
         let mut v = Violations::new();
+        // Empty is refused as the document says (the web page leaves empty fields out).
         let text = self
             .q
             .as_deref()
-            .filter(|q| !q.trim().is_empty())
             .and_then(|q| v.check("q", SEARCH_TEXT.parse(q)));
         let role = self
             .role
             .as_deref()
-            .filter(|r| !r.is_empty())
             .and_then(|r| v.check("role", Role::parse(r)));
         v.finish(|| UserFilter { text, role }).map_err(Error::from)
     }
@@ -51,7 +50,7 @@ impl UserQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"role": "organizer"}))]
-pub struct RoleChange {
+pub struct PlatformRoleChange {
     /// The new platform role; the account is signed out everywhere.
     #[schema(schema_with = crate::http::contract::role)]
     pub role: String,
@@ -92,13 +91,13 @@ async fn get_user(
 /// Change an account's platform role (admins, not their own); the account is signed
 /// out everywhere and takes the new role at its next sign-in.
 #[utoipa::path(put, path = "/api/v1/admin/users/{user_id}/role", operation_id = "changeUserRole", tag = "admin", security(("bearer" = [])),
-    params(("user_id" = String, Path, format = Uuid, description = "The account")), request_body = RoleChange,
+    params(("user_id" = String, Path, format = Uuid, description = "The account")), request_body = PlatformRoleChange,
     responses((status = 200, body = UserView)))]
 async fn change_role(
     State(s): State<AppState>,
     Auth(who): Auth,
     Path(user): Path<UserId>,
-    Json(r): Json<RoleChange>,
+    Json(r): Json<PlatformRoleChange>,
 ) -> Result<axum::Json<UserView>> {
     Ok(axum::Json(s.accounts.set_role(who, user, &r.role).await?))
 }

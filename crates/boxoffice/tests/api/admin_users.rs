@@ -69,6 +69,9 @@ async fn accounts_are_found_by_words_and_role(backend: Backend) {
     app.get("/api/v1/admin/users?role=superuser", Some(&admin.token))
         .await
         .expect_field_error("role");
+    app.get("/api/v1/admin/users?q=", Some(&admin.token))
+        .await
+        .expect_field_error("q");
     app.get("/api/v1/admin/users", Some(&organizer.token))
         .await
         .expect_problem(403, "/problems/forbidden");

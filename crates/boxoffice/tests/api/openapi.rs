@@ -227,6 +227,48 @@ fn attribute_values<'a>(html: &'a str, attr: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Two request bodies of the same Rust name would share one component, the last
+/// registered winning: a member's role change and an account's role change must
+/// each keep their own closed set.
+#[tokio::test]
+async fn each_role_change_body_keeps_its_own_roles() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let doc = app
+        .get("/api/v1/openapi.json", None)
+        .await
+        .expect(200)
+        .clone();
+    let roles = |path: &str, method: &str| {
+        let body =
+            &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
+        let name = body["$ref"]
+            .as_str()
+            .expect("a component")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut roles: Vec<String> = doc["components"]["schemas"][&name]["properties"]["role"]
+            ["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: role is a closed set"))
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect();
+        roles.sort();
+        roles
+    };
+    assert_eq!(
+        roles("/api/v1/organizations/{id}/members/{user_id}", "put"),
+        ["box_office", "manager", "owner"]
+    );
+    assert_eq!(
+        roles("/api/v1/admin/users/{user_id}/role", "put"),
+        ["admin", "buyer", "organizer"]
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_docs_page_is_served_from_the_binary() {
     let app = TestApp::spawn(Backend::Sqlite).await;
