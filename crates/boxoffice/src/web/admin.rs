@@ -69,20 +69,15 @@ pub(super) async fn audit(ctx: Ctx, Query(f): Query<AuditFilters>) -> Response {
         .as_ref()
         .and_then(|p| p.next_cursor.clone())
         .map(|cursor| {
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            for (key, value) in [
-                ("actor", &f.actor),
-                ("action", &f.action),
-                ("target", &f.target),
-                ("from", &f.from),
-                ("to", &f.to),
-            ] {
-                if let Some(v) = given(value) {
-                    query.append_pair(key, &v);
-                }
-            }
-            query.append_pair("cursor", &cursor);
-            format!("/admin/audit?{}", query.finish())
+            let query = search_query(&[
+                ("actor", f.actor.as_deref()),
+                ("action", f.action.as_deref()),
+                ("target", f.target.as_deref()),
+                ("from", f.from.as_deref()),
+                ("to", f.to.as_deref()),
+                ("cursor", Some(&cursor)),
+            ]);
+            format!("/admin/audit?{query}")
         });
     let entries = page.map(|p| p.items).unwrap_or_default();
     ctx.render(

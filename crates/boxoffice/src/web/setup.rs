@@ -337,23 +337,29 @@ pub(super) async fn delete_zone(
     }
 }
 
-/// Each price category mapped to the show's zone of the same name, or the
-/// categories no zone is called.
-fn zones_for(show: &ShowView, categories: &[String]) -> Result<Vec<CategoryZone>, Vec<String>> {
-    let mut missing = Vec::new();
-    let mut mapped = Vec::new();
+/// Each price category of `categories` (in order, each once) mapped to the show's
+/// zone of the same name, or the categories no zone is called.
+fn zones_for<'a>(
+    show: &ShowView,
+    categories: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<CategoryZone>, Vec<String>> {
+    let mut missing: Vec<String> = Vec::new();
+    let mut mapped: Vec<CategoryZone> = Vec::new();
     for c in categories {
+        if mapped.iter().any(|m| m.category == c) || missing.iter().any(|m| m == c) {
+            continue;
+        }
         let zone = show
             .zones
             .iter()
-            .find(|z| z.name == *c)
+            .find(|z| z.name == c)
             .or_else(|| show.zones.iter().find(|z| z.name.eq_ignore_ascii_case(c)));
         match zone {
             Some(z) => mapped.push(CategoryZone {
-                category: c.clone(),
+                category: c.to_owned(),
                 zone_id: z.id,
             }),
-            None => missing.push(c.clone()),
+            None => missing.push(c.to_owned()),
         }
     }
     if missing.is_empty() {
@@ -411,13 +417,7 @@ pub(super) async fn draw_map(
         },
         Err(e) => return ctx.failure(e),
     };
-    let mut categories: Vec<String> = Vec::new();
-    for r in &runs {
-        if !categories.contains(&r.category) {
-            categories.push(r.category.clone());
-        }
-    }
-    let mapped = match zones_for(&show, &categories) {
+    let mapped = match zones_for(&show, runs.iter().map(|r| r.category.as_str())) {
         Ok(m) => m,
         Err(missing) => {
             let errors = vec![unknown_zones(&show, &missing)];
@@ -492,13 +492,7 @@ pub(super) async fn reuse_map(
         Ok(s) => s,
         Err(e) => return ctx.failure(e),
     };
-    let mut categories: Vec<String> = Vec::new();
-    for s in &layout.seats {
-        if !categories.contains(&s.category) {
-            categories.push(s.category.clone());
-        }
-    }
-    match zones_for(&show, &categories) {
+    match zones_for(&show, layout.seats.iter().map(|s| s.category.as_str())) {
         Ok(mapped) => seat(ctx, id, viewer.principal, show_id, layout.id, mapped).await,
         Err(missing) => {
             let extra = context! { note => unknown_zones(&show, &missing) };
