@@ -235,11 +235,52 @@ impl Pace {
     }
 }
 
+/// How long a waiting buyer goes between looks at its place, in milliseconds: a
+/// tenth of its estimated wait, so the estimate it sees is never more than 10 %
+/// stale, between `base_ms` and `max_ms` (never below `base_ms`). Near the front it
+/// is `base_ms`, so a pass is seen quickly; far back it is longer, so 100,000 people
+/// waiting cost a fraction of the polls (or stream updates) a fixed pace would. A
+/// zero base means no pacing at all.
+pub fn look_again_after_ms(base_ms: u64, estimated_wait_secs: Option<u64>, max_ms: u64) -> u64 {
+    if base_ms == 0 {
+        return 0;
+    }
+    let tenth = estimated_wait_secs.map_or(0, |s| s.saturating_mul(100));
+    tenth.min(max_ms).max(base_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
     use rand_core::RngCore;
+
+    #[test]
+    fn a_long_wait_is_looked_at_less_often() {
+        // 5 s base, 30 s at most: near the front and unknown waits keep the base.
+        assert_eq!(look_again_after_ms(5_000, None, 30_000), 5_000);
+        assert_eq!(look_again_after_ms(5_000, Some(20), 30_000), 5_000);
+        assert_eq!(look_again_after_ms(5_000, Some(120), 30_000), 12_000);
+        assert_eq!(look_again_after_ms(5_000, Some(3_600), 30_000), 30_000);
+        assert_eq!(look_again_after_ms(0, Some(3_600), 30_000), 0, "no pacing");
+        assert_eq!(look_again_after_ms(60_000, Some(3_600), 30_000), 60_000);
+    }
+
+    proptest! {
+        #[test]
+        fn the_pace_stays_within_its_bounds_and_grows_with_the_wait(
+            base in 1u64..10_000, max in 1u64..100_000, a in 0u64..100_000, b in 0u64..100_000,
+        ) {
+            let (short, long) = (a.min(b), a.max(b));
+            let p = look_again_after_ms(base, Some(short), max);
+            let q = look_again_after_ms(base, Some(long), max);
+            prop_assert!(p >= base && q >= base);
+            prop_assert!(p <= max.max(base) && q <= max.max(base));
+            prop_assert!(p <= q);
+            // Never more than a tenth of the wait beyond the base.
+            prop_assert!(p <= base.max(short * 100));
+        }
+    }
 
     #[test]
     fn the_shuffle_is_pinned_to_its_published_algorithm() {

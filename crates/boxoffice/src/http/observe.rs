@@ -57,7 +57,8 @@ pub async fn observe(req: Request, next: Next) -> Response {
         "status" => status.as_str().to_owned()
     )
     .record(elapsed.as_secs_f64());
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    // To the microsecond: `7.906`, not `7.906038000000001`.
+    let latency_ms = elapsed.as_micros() as f64 / 1000.0;
     span.in_scope(|| {
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), latency_ms, "request failed");

@@ -339,6 +339,11 @@ impl Api {
         self.call(Method::PUT, path, Some(body), what).await
     }
 
+    /// `POST` a JSON document; the answer as JSON.
+    pub async fn post_json(&self, path: &str, body: Value, what: &str) -> anyhow::Result<Value> {
+        self.call(Method::POST, path, Some(body), what).await
+    }
+
     /// `GET` a JSON document as the admin.
     pub async fn get_json(&self, path: &str, what: &str) -> anyhow::Result<Value> {
         self.call(Method::GET, path, None, what).await

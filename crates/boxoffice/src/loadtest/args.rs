@@ -112,6 +112,20 @@ pub struct Args {
     /// With --queue: seconds until the queue opens (pre-queue joins come before).
     #[arg(long, default_value_t = 5)]
     pub opens_in: u32,
+    /// With --queue, instead of a sale: every buyer joins a paused queue and follows
+    /// it over Server-Sent Events; the streams are held this many seconds, and the
+    /// report gives how many opened and stayed open (and the server's memory per
+    /// stream with --server-pid).
+    #[arg(long, value_name = "SECS", requires = "queue")]
+    pub hold_streams: Option<u64>,
+    /// With --queue: event streams over HTTP/2 (prior knowledge), 100 to a
+    /// connection, instead of a connection each.
+    #[arg(long, requires = "queue")]
+    pub http2: bool,
+    /// With --hold-streams: the server's process id on this machine, to read its
+    /// resident memory before and with the streams open.
+    #[arg(long, value_name = "PID", requires = "hold_streams")]
+    pub server_pid: Option<u32>,
 }
 
 /// How buyers choose seats with `--seated`.

@@ -11,6 +11,7 @@ mod report;
 mod run;
 mod seatstatus;
 mod stats;
+mod streams;
 mod verify;
 
 pub use args::{Args, RateLimitMode};
@@ -118,6 +119,20 @@ async fn queued_sale(
     let api = api::Api::login(&s.url, admin_email, admin_password).await?;
     let (tokens, took) = provision(&api, s.buyers, args.quiet).await?;
     note(args.quiet, &format!("buyers ready in {took:.1} s"));
+    if let Some(hold) = args.hold_streams {
+        let run = streams::StreamRun {
+            hold: std::time::Duration::from_secs(hold),
+            http2: args.http2,
+            concurrency: s.clients,
+            server_pid: args.server_pid,
+        };
+        let passed = streams::run(&api, &s.url, tokens, &run).await?;
+        return Ok(if passed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let run = queue::QueueRun {
         buyers: s.buyers,
         capacity: s.capacity,
@@ -126,6 +141,7 @@ async fn queued_sale(
         sse: args.sse,
         opens_in_secs: args.opens_in,
         concurrency: s.clients,
+        http2: args.http2,
     };
     let passed = queue::run(&api, &s.url, tokens, &run).await?;
     Ok(if passed {

@@ -28,10 +28,15 @@ pub struct QueueRun {
     pub opens_in_secs: u32,
     /// Requests in flight at once (SSE streams excluded).
     pub concurrency: usize,
+    /// SSE followers multiplexed over HTTP/2 (100 streams to a connection) rather
+    /// than a connection each.
+    pub http2: bool,
 }
 
-#[derive(Default)]
 struct Shared {
+    /// The connections reserves go through: admitted buyers are other people than
+    /// the crowd still joining, and do not queue behind its requests.
+    reserve_gate: Semaphore,
     joins: AtomicU64,
     statuses: AtomicU64,
     early: AtomicU64,
@@ -72,8 +77,18 @@ pub fn spearman(a: &[u64], b: &[u64]) -> f64 {
     1.0 - 6.0 * d2 / (n * (n * n - 1.0))
 }
 
+/// A request's outcome as the generator saw it.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+    took: Duration,
+}
+
 struct Buyer {
     http: reqwest::Client,
+    /// The client its event stream goes through (an HTTP/2 connection's with --http2).
+    streams: reqwest::Client,
     base: String,
     show: Show,
     token: String,
@@ -83,21 +98,35 @@ struct Buyer {
 }
 
 impl Buyer {
-    async fn call(
+    /// Sends `req` once one of the generator's connections is free; the answer and
+    /// how long the server took (from sending, not from waiting for a connection).
+    async fn call(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
+        self.call_through(&self.gate, req).await
+    }
+
+    /// [`Self::call`] through connections of its own (`gate`'s).
+    async fn call_through(
         &self,
+        gate: &Semaphore,
         req: reqwest::RequestBuilder,
-    ) -> anyhow::Result<(u16, reqwest::header::HeaderMap, Value)> {
-        let _permit = self.gate.acquire().await?;
+    ) -> anyhow::Result<Answer> {
+        let _permit = gate.acquire().await?;
+        let sent = Instant::now();
         let res = req.bearer_auth(&self.token).send().await?;
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.json::<Value>().await.unwrap_or(Value::Null);
-        Ok((status, headers, body))
+        Ok(Answer {
+            status,
+            headers,
+            body,
+            took: sent.elapsed(),
+        })
     }
 
     async fn join(&self) -> anyhow::Result<Value> {
         let url = format!("{}/api/v1/shows/{}/queue/join", self.base, self.show.id);
-        let (status, _, body) = self.call(self.http.post(url)).await?;
+        let Answer { status, body, .. } = self.call(self.http.post(url)).await?;
         self.shared.joins.fetch_add(1, Ordering::Relaxed);
         anyhow::ensure!(
             status == 201 || status == 200,
@@ -118,7 +147,12 @@ impl Buyer {
             }
             let wait = place["poll_after_secs"].as_u64().unwrap_or(5).max(1);
             tokio::time::sleep(Duration::from_secs(wait)).await;
-            let (status, headers, body) = self.call(self.http.get(&url)).await?;
+            let Answer {
+                status,
+                headers,
+                body,
+                ..
+            } = self.call(self.http.get(&url)).await?;
             self.shared.statuses.fetch_add(1, Ordering::Relaxed);
             if status == 429 {
                 self.shared.early.fetch_add(1, Ordering::Relaxed);
@@ -138,7 +172,12 @@ impl Buyer {
     /// Follows the event stream until the pass comes.
     async fn follow(&self) -> anyhow::Result<Option<String>> {
         let url = format!("{}/api/v1/shows/{}/queue/events", self.base, self.show.id);
-        let mut res = self.http.get(url).bearer_auth(&self.token).send().await?;
+        let mut res = self
+            .streams
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
         anyhow::ensure!(res.status() == 200, "events answered {}", res.status());
         let mut text = String::new();
         while let Some(chunk) = res.chunk().await? {
@@ -165,11 +204,18 @@ impl Buyer {
     async fn reserve(&self, pass: &str) -> anyhow::Result<()> {
         let url = format!("{}/api/v1/bookings/reserve", self.base);
         let body = json!({"show_id": self.show.id, "zone_id": self.show.zone_id, "quantity": 1});
-        let started = Instant::now();
-        let (status, _, answer) = self
-            .call(self.http.post(url).header("X-Queue-Pass", pass).json(&body))
+        let Answer {
+            status,
+            body: answer,
+            took,
+            ..
+        } = self
+            .call_through(
+                &self.shared.reserve_gate,
+                self.http.post(url).header("X-Queue-Pass", pass).json(&body),
+            )
             .await?;
-        let us = started.elapsed().as_micros() as u64;
+        let us = took.as_micros() as u64;
         if let Some(h) = self.shared.reserve_us.lock().as_mut() {
             let _ = h.record(us.max(1));
         }
@@ -240,9 +286,25 @@ pub async fn run(
         .timeout(Duration::from_secs(3600))
         .build()?;
     let shared = Arc::new(Shared {
+        reserve_gate: Semaphore::new(run.concurrency),
+        joins: AtomicU64::default(),
+        statuses: AtomicU64::default(),
+        early: AtomicU64::default(),
+        reserves_ok: AtomicU64::default(),
+        sold_out: AtomicBool::default(),
+        sold_out_at: Mutex::default(),
         reserve_us: Mutex::new(Some(histogram())),
-        ..Shared::default()
+        admitted: Mutex::default(),
+        join_errors: AtomicU64::default(),
+        other_errors: Mutex::default(),
     });
+    let stream_clients: Vec<reqwest::Client> = if run.http2 {
+        (0..(run.sse.min(run.buyers) as usize).div_ceil(super::streams::STREAMS_PER_CONNECTION))
+            .map(|_| super::streams::client(true))
+            .collect::<anyhow::Result<_>>()?
+    } else {
+        Vec::new()
+    };
     let gate = Arc::new(Semaphore::new(run.concurrency));
     let early = (f64::from(run.buyers) * run.pre_queue_share) as usize;
     let started = Instant::now();
@@ -260,8 +322,13 @@ pub async fn run(
         let phase_start = Instant::now();
         let mut joins = Vec::new();
         for i in range {
+            let streams = stream_clients
+                .get(i / super::streams::STREAMS_PER_CONNECTION)
+                .unwrap_or(&http)
+                .clone();
             let buyer = Buyer {
                 http: http.clone(),
+                streams,
                 base: base.to_owned(),
                 show: show.clone(),
                 token: tokens[i].clone(),
@@ -356,10 +423,11 @@ pub async fn run(
         ),
     ];
     println!(
-        "queued on-sale: {} buyers ({} in the pre-queue, {} over SSE), {} tickets, admission {}/s",
+        "queued on-sale: {} buyers ({} in the pre-queue, {} over SSE{}), {} tickets, admission {}/s",
         run.buyers,
         early,
         run.sse.min(run.buyers),
+        if run.http2 { " on HTTP/2" } else { "" },
         run.capacity,
         run.rate_per_sec
     );

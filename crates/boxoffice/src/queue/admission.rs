@@ -43,14 +43,13 @@ async fn admit_one(service: &QueueService, queue: &Arc<ShowQueue>) -> crate::err
     let now = service.clock.now();
     let mut pending: Vec<Pending> = Vec::new();
     let mut drawn = None;
-    let moved = {
+    let mut admitted: Vec<boxoffice_domain::UserId> = Vec::new();
+    {
         let mut d = queue.data.lock();
         d.sweep(now);
         let elapsed = u64::try_from(now.millis() - d.last_tick_ms).unwrap_or(0);
         d.last_tick_ms = now.millis();
-        if !d.settings.state.admits() || now < d.settings.opens_at {
-            false
-        } else {
+        if d.settings.state.admits() && now >= d.settings.opens_at {
             if d.settings.method.draws() && d.settings.drawn_at.is_none() {
                 d.draw(service.engine.as_ref(), now);
                 pending.extend(d.record(
@@ -70,20 +69,28 @@ async fn admit_one(service: &QueueService, queue: &Arc<ShowQueue>) -> crate::err
                     d.pace.allow(rate, elapsed, 1000)
                 }
             };
-            let admitted = service.engine.pop_front(show, allowed.min(MAX_PER_TICK));
+            admitted = service.engine.pop_front(show, allowed.min(MAX_PER_TICK));
             for user in &admitted {
                 pending.extend(service.admit_locked(&mut d, *user, now));
             }
-            !admitted.is_empty() || drawn.is_some()
         }
-    };
+    }
+    let drew = drawn.is_some();
     if let Some(settings) = drawn {
         service.store.put_queue_settings(&settings).await?;
     }
     for p in pending {
         p.durable().await?;
     }
-    if moved {
+    // Once durable: the admitted hear of their pass at once; a draw reorders
+    // everyone. Those still waiting see the line move at their own pace.
+    if !admitted.is_empty() {
+        let d = queue.data.lock();
+        for user in &admitted {
+            d.wake(*user);
+        }
+    }
+    if drew {
         queue.bump();
     }
     Ok(())

@@ -11,13 +11,14 @@ pub struct QueueConfig {
     pub pass_ttl_secs: u32,
     /// Most places waiting at once, by default.
     pub max_size: u64,
-    /// How often a waiting buyer should ask for news (`Retry-After`).
+    /// How often a waiting buyer near the front should ask for news (`Retry-After`;
+    /// further back, a tenth of the estimated wait, up to 30 s).
     pub poll_interval_secs: u32,
     /// New places per client address a minute; 0: no limit.
     pub joins_per_ip_per_minute: u32,
     /// How often the admission task lets people in.
     pub admission_interval_ms: u64,
-    /// Shortest time between two updates on one event stream.
+    /// Shortest time between two updates on one event stream (near the front).
     pub stream_interval_ms: u64,
 }
 
@@ -30,7 +31,7 @@ impl Default for QueueConfig {
             poll_interval_secs: 5,
             joins_per_ip_per_minute: 30,
             admission_interval_ms: 100,
-            stream_interval_ms: 1_000,
+            stream_interval_ms: 5_000,
         }
     }
 }

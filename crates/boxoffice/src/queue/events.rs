@@ -1,11 +1,14 @@
 //! Server-Sent Events for a waiting buyer: the place is pushed when it moves and the
 //! pass when it comes, so a buyer need not poll. Updates are at most one a
-//! `queue.stream_interval_ms` per stream, so 50,000 open streams stay cheap.
+//! `queue.stream_interval_ms` per stream near the front, and one a tenth of the
+//! estimated wait further back, so 50,000 open streams stay cheap.
+use super::service::Following;
 use super::views::PlaceView;
 use super::QueueService;
 use crate::accounts::Principal;
 use crate::error::Result;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use boxoffice_domain::queue::look_again_after_ms;
 use boxoffice_domain::ShowId;
 use futures_util::stream::{self, Stream};
 use std::convert::Infallible;
@@ -13,13 +16,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Even without a change, the estimate is refreshed this often.
-const REFRESH: Duration = Duration::from_secs(15);
+const REFRESH_MS: u64 = 15_000;
 
 struct Follow {
     service: Arc<QueueService>,
     who: Principal,
     show: ShowId,
-    changed: tokio::sync::watch::Receiver<u64>,
+    following: Following,
     last: Option<PlaceView>,
     done: bool,
 }
@@ -37,19 +40,23 @@ fn event_of(place: &PlaceView) -> Event {
 
 /// The caller's place as a stream of events: `position` while waiting, then one
 /// `admitted` (with the pass), `lost` or `left`, after which the stream ends.
+///
+/// A stream looks again when its buyer is admitted, leaves or loses its pass (at
+/// once), when the queue's settings change or the draw is made, and otherwise at
+/// its pace: every `queue.stream_interval_ms` near the front, a tenth of the
+/// estimated wait further back, at most every [`REFRESH_MS`].
 pub(crate) fn follow(
     service: Arc<QueueService>,
     who: Principal,
     show: ShowId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let first = service.snapshot(&who, show)?;
-    let changed = service.subscribe(show)?;
-    let interval = Duration::from_millis(service.config.stream_interval_ms.max(10));
+    let (first, following) = service.follow(&who, show)?;
+    let interval_ms = service.config.stream_interval_ms.max(10);
     let state = Follow {
         service,
         who,
         show,
-        changed,
+        following,
         last: None,
         done: false,
     };
@@ -67,8 +74,17 @@ pub(crate) fn follow(
                     return Some((Ok::<Event, Infallible>(event), (s, None)));
                 }
             }
-            tokio::time::sleep(interval).await;
-            let _ = tokio::time::timeout(REFRESH, s.changed.changed()).await;
+            let estimated = s.last.as_ref().and_then(|p| p.estimated_wait_secs);
+            let pace = look_again_after_ms(interval_ms, estimated, REFRESH_MS);
+            tokio::select! {
+                () = s.following.own.notified() => {}
+                changed = s.following.changed.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                () = tokio::time::sleep(Duration::from_millis(pace)) => {}
+            }
             match s.service.snapshot(&s.who, s.show) {
                 Ok(place) => next = Some(place),
                 Err(_) => return None,

@@ -17,7 +17,9 @@ use crate::store::queue::{DynQueueStore, QueueLogKind};
 use crate::store::DynStore;
 use crate::timefmt::rfc3339;
 use boxoffice_domain::organization::Permission;
-use boxoffice_domain::queue::{seed_commitment, JoinRefusal, JoinWindow, QueueMethod};
+use boxoffice_domain::queue::{
+    look_again_after_ms, seed_commitment, JoinRefusal, JoinWindow, QueueMethod,
+};
 use boxoffice_domain::{ShowId, Timestamp, UserId};
 use governor::state::keyed::DefaultKeyedStateStore;
 use parking_lot::{Mutex, RwLock};
@@ -25,16 +27,20 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 type JoinLimiter =
     governor::RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, governor::clock::DefaultClock>;
 
+/// The longest a waiting buyer is asked to wait between polls (far back in a long
+/// line; near the front it is `queue.poll_interval_secs`).
+const MAX_POLL_MS: u64 = 30_000;
+
 /// One show's queue: its data under a lock, and a signal for SSE streams.
 pub(super) struct ShowQueue {
     pub data: Mutex<QueueData>,
-    /// Bumped whenever places move (admissions, the draw, state changes).
+    /// Bumped when every place may look different: settings and state changes, the draw.
     pub changed: watch::Sender<u64>,
 }
 
@@ -48,6 +54,26 @@ impl ShowQueue {
 
     pub(super) fn bump(&self) {
         self.changed.send_modify(|v| *v += 1);
+    }
+}
+
+/// An open event stream's registration: what wakes it; dropping it unregisters.
+pub(super) struct Following {
+    queue: Arc<ShowQueue>,
+    user: UserId,
+    pub own: Arc<Notify>,
+    pub changed: watch::Receiver<u64>,
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let mut d = self.queue.data.lock();
+        if let Some(list) = d.followers.get_mut(&self.user) {
+            list.retain(|n| !Arc::ptr_eq(n, &self.own));
+            if list.is_empty() {
+                d.followers.remove(&self.user);
+            }
+        }
     }
 }
 
@@ -215,7 +241,7 @@ impl QueueService {
         for p in pending {
             p.durable().await?;
         }
-        queue.bump();
+        // A place at the back moves nobody: no stream is woken for it.
         Ok(Joined {
             place,
             created: true,
@@ -304,7 +330,10 @@ impl QueueService {
             })
         });
         let poll_after = match place.status {
-            PlaceStatus::Waiting => u64::from(self.config.poll_interval_secs),
+            PlaceStatus::Waiting => {
+                let base_ms = u64::from(self.config.poll_interval_secs) * 1000;
+                look_again_after_ms(base_ms, estimated, MAX_POLL_MS).div_ceil(1000)
+            }
             _ => 0,
         };
         let view = PlaceView {
@@ -379,7 +408,8 @@ impl QueueService {
         if let Some(p) = pending {
             p.durable().await?;
         }
-        queue.bump();
+        // The buyer's own streams end; those behind see the line move at their pace.
+        queue.data.lock().wake(who.user);
         Ok(view)
     }
 
@@ -387,7 +417,7 @@ impl QueueService {
     pub async fn revoke(&self, who: &Principal, show: ShowId, jti: Uuid) -> Result<()> {
         self.require(who, show, Permission::ManageCatalog).await?;
         let queue = self.queue(show)?;
-        let pending = {
+        let (pending, user) = {
             let mut d = queue.data.lock();
             let pass = d.passes.get_mut(&jti).ok_or(Error::NotFound("pass"))?;
             if pass.revoked {
@@ -396,19 +426,20 @@ impl QueueService {
             pass.revoked = true;
             let user = pass.user;
             d.counters.revoked += 1;
-            d.record(
+            let pending = d.record(
                 Some(&self.log),
                 QueueLogKind::Revoke,
                 Some(user),
                 Some(jti),
                 self.clock.now(),
                 None,
-            )
+            );
+            (pending, user)
         };
         if let Some(p) = pending {
             p.durable().await?;
         }
-        queue.bump();
+        queue.data.lock().wake(user);
         Ok(())
     }
 
@@ -564,9 +595,29 @@ impl QueueService {
         })
     }
 
-    /// Whether `user` has a place in `show`'s queue (SSE streams end when it ends).
-    pub(super) fn subscribe(&self, show: ShowId) -> Result<watch::Receiver<u64>> {
-        Ok(self.queue(show)?.changed.subscribe())
+    /// Follows the caller's place: its first view, the show's signal (settings
+    /// changes, the draw) and a wake-up of the caller's own, given up when the
+    /// returned [`Following`] is dropped.
+    pub(super) fn follow(&self, who: &Principal, show: ShowId) -> Result<(PlaceView, Following)> {
+        let queue = self.queue(show)?;
+        let mut d = queue.data.lock();
+        if !d.places.contains_key(&who.user) {
+            return Err(Error::NotFound("place"));
+        }
+        let view = self.place_view(&mut d, who.user, self.clock.now(), false);
+        let own = Arc::new(Notify::new());
+        d.followers.entry(who.user).or_default().push(own.clone());
+        let changed = queue.changed.subscribe();
+        drop(d);
+        Ok((
+            view,
+            Following {
+                queue,
+                user: who.user,
+                own,
+                changed,
+            },
+        ))
     }
 
     pub(crate) fn snapshot(&self, who: &Principal, show: ShowId) -> Result<PlaceView> {

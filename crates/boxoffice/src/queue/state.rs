@@ -8,6 +8,8 @@ use crate::store::queue::{QueueLogKind, QueueLogRecord, QueueSettingsRecord};
 use boxoffice_domain::queue::{lottery_draw, seeded_shuffle, QueueMethod};
 use boxoffice_domain::{ShowId, Timestamp, UserId};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// Scores of places taken after opening start here, behind every pre-queue place
@@ -97,6 +99,9 @@ pub(super) struct QueueData {
     pub recent: VecDeque<i64>,
     pub counters: Counters,
     pub draw: Option<Draw>,
+    /// The open event streams of each buyer, woken when that buyer's place changes
+    /// for a reason of its own (admitted, left, pass revoked).
+    pub followers: HashMap<UserId, Vec<Arc<Notify>>>,
 }
 
 impl QueueData {
@@ -115,6 +120,14 @@ impl QueueData {
             recent: VecDeque::new(),
             counters: Counters::default(),
             draw: None,
+            followers: HashMap::new(),
+        }
+    }
+
+    /// Wakes the event streams of `user` (each keeps the wake-up until it looks).
+    pub(super) fn wake(&self, user: UserId) {
+        for n in self.followers.get(&user).into_iter().flatten() {
+            n.notify_one();
         }
     }
 
@@ -287,10 +300,10 @@ impl QueueData {
     pub(super) fn measured_rate(&self, now: Timestamp) -> f64 {
         let since_open = now.millis() - self.settings.opens_at.millis();
         let window = since_open.clamp(1_000, RATE_WINDOW_MS) as f64 / 1000.0;
-        self.recent
-            .iter()
-            .filter(|t| **t > now.millis() - RATE_WINDOW_MS)
-            .count() as f64
-            / window
+        // Instants are in order: a binary search, not a walk over a minute of
+        // admissions (120,000 at 2,000/s) on every view of a place.
+        let cutoff = now.millis() - RATE_WINDOW_MS;
+        let within = self.recent.len() - self.recent.partition_point(|t| *t <= cutoff);
+        within as f64 / window
     }
 }

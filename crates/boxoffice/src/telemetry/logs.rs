@@ -2,9 +2,10 @@
 //! `RUST_LOG`, plus an OpenTelemetry layer when `otlp_endpoint` is set. Commands whose
 //! output is a report (the load test) log to stderr, so stdout stays the report.
 //!
-//! Lines are written by a thread of their own: a request never waits on the terminal
-//! or the pipe. Past 128k lines waiting (a burst the output cannot take), lines are
-//! dropped rather than stalling the sale; the metrics still count every request.
+//! Lines are written by a thread of their own (see `lines`): a request never waits
+//! on the terminal or the pipe. Past 32 MiB waiting (a burst the output cannot
+//! take), lines are dropped rather than stalling the sale; the metrics still count
+//! every request.
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
@@ -31,7 +32,7 @@ pub struct Settings<'a> {
 #[must_use = "dropping it stops the trace exporter and the log writer"]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
-    _lines: tracing_appender::non_blocking::WorkerGuard,
+    _lines: super::lines::LinesGuard,
 }
 
 impl Drop for Telemetry {
@@ -54,9 +55,7 @@ pub fn init(s: &Settings<'_>) -> Telemetry {
     } else {
         (Box::new(std::io::stdout()), std::io::stdout().is_terminal())
     };
-    let (writer, lines) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .thread_name("log-writer")
-        .finish(output);
+    let (writer, lines) = super::lines::Lines::spawn(output);
     let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_ansi(terminal)
@@ -86,13 +85,24 @@ pub fn init(s: &Settings<'_>) -> Telemetry {
     });
     super::trace::set_exporting(otel.is_some(), s.sample_ratio);
     let _ = tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
+        .with(
+            fmt.with_filter(filter)
+                .with_filter(tracing_subscriber::filter::filter_fn(gives_lines_context)),
+        )
         .with(otel)
         .try_init();
     Telemetry {
         provider,
         _lines: lines,
     }
+}
+
+/// The spans log lines are told within: a request's (route, request id, trace id,
+/// account) and a background batch's. The spans of services inside a request are
+/// for traces only: formatting their fields for lines that seldom come was a cost
+/// paid on every request.
+fn gives_lines_context(meta: &tracing::Metadata<'_>) -> bool {
+    !meta.is_span() || matches!(meta.name(), "request" | "booking.commit" | "outbox.handle")
 }
 
 fn exporter(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {

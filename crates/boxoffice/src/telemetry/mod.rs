@@ -3,6 +3,7 @@
 //! over OTLP when an endpoint is configured.
 pub mod admin;
 pub mod exposition;
+mod lines;
 pub mod logs;
 pub mod metrics;
 pub mod top;

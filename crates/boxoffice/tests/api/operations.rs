@@ -226,6 +226,39 @@ async fn loadtest_without_a_url_runs_a_checked_sale_on_its_own_server() {
 }
 
 #[tokio::test]
+async fn loadtest_holds_waiting_room_streams_multiplexed_over_http2() {
+    // 250 buyers follow a paused waiting room over Server-Sent Events, 100 streams to
+    // an HTTP/2 connection (three connections), and every stream stays open.
+    let out = binary()
+        .env("RUST_LOG", "warn")
+        .args([
+            "loadtest",
+            "--queue",
+            "--buyers",
+            "250",
+            "--hold-streams",
+            "1",
+        ])
+        .args(["--http2", "--quiet"])
+        .output()
+        .await
+        .unwrap();
+    let text = output_of(&out);
+    assert!(out.status.success(), "{text}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("250 buyers over HTTP/2 (3 connections)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("streams: 250 opened with their first event"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("; 250 still open after 1 s"), "{stdout}");
+    assert!(!stdout.contains("FAILED"), "{stdout}");
+}
+
+#[tokio::test]
 async fn loadtest_sells_an_existing_show_and_refuses_one_already_selling() {
     use crate::support::{ShowSpec, TestApp, PASSWORD};
     let app = TestApp::spawn(Backend::Sqlite).await;

@@ -51,6 +51,8 @@ impl Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// `application_name` of this process's PostgreSQL sessions.
+    session_name: String,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -81,6 +83,11 @@ impl SqlStore {
             Backend::Sqlite => prepare_sqlite_url(url)?,
             Backend::Postgres => url.to_owned(),
         };
+        // Names this process's PostgreSQL sessions, so a node taking over the
+        // inventory can tell a killed owner's from its own (see
+        // `await_earlier_transactions`).
+        let session_name = format!("boxoffice-{}", uuid::Uuid::new_v4().simple());
+        let app_name = format!("SET application_name = '{session_name}'");
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -88,8 +95,10 @@ impl SqlStore {
             // connections surface as errors on use and are replaced then.
             .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
+                let app_name = app_name.clone();
                 Box::pin(async move {
                     if backend == Backend::Postgres {
+                        conn.execute(app_name.as_str()).await?;
                         // `normal`: a commit returns before its WAL reaches the disk
                         // (PostgreSQL's crash may lose the last few; ours loses none).
                         if durability == Durability::Normal {
@@ -127,7 +136,11 @@ impl SqlStore {
             .connect(&url)
             .await
             .with_context(|| format!("connecting to the {backend:?} database"))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            session_name,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -220,7 +233,9 @@ impl SqlStore {
     /// soon as its locking connection is gone, but another of its connections may
     /// still be committing what it sent just before it died (a confirmation, say):
     /// the rebuild must read the store after that commit, or the live counters would
-    /// miss it. Bounded by [`EARLIER_TRANSACTIONS_WAIT`]; past it, start anyway and
+    /// miss it. Such a statement may even start after the lock was taken (PostgreSQL
+    /// reads it from the dead client's socket), so the sessions another boxoffice
+    /// process opened before the lock are waited for too. Bounded by [`EARLIER_TRANSACTIONS_WAIT`]; past it, start anyway and
     /// say so (the periodic check of counters against the store repairs the rest).
     async fn await_earlier_transactions(
         &self,
@@ -229,13 +244,20 @@ impl SqlStore {
     ) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
         loop {
+            // Running transactions begun before the lock, and sessions of another
+            // boxoffice process opened before it: a killed process's session may
+            // still read a statement from its socket and commit it after the lock
+            // was taken (it leaves once it finds its client gone).
             let row = sqlx::query(
                 "SELECT COUNT(*) AS n FROM pg_stat_activity \
                  WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                 AND xact_start IS NOT NULL \
-                 AND CAST(EXTRACT(EPOCH FROM xact_start) * 1000000 AS BIGINT) < $1",
+                 AND ((xact_start IS NOT NULL \
+                       AND CAST(EXTRACT(EPOCH FROM xact_start) * 1000000 AS BIGINT) < $1) \
+                   OR (application_name LIKE 'boxoffice-%' AND application_name <> $2 \
+                       AND CAST(EXTRACT(EPOCH FROM backend_start) * 1000000 AS BIGINT) < $1))",
             )
             .bind(lock_at_us)
+            .bind(self.session_name.as_str())
             .fetch_one(&mut **conn)
             .await?;
             let running = row.try_get::<i64, _>("n")?;
