@@ -33,10 +33,8 @@ pub struct QueueRun {
     pub http2: bool,
 }
 
+#[derive(Default)]
 struct Shared {
-    /// The connections reserves go through: admitted buyers are other people than
-    /// the crowd still joining, and do not queue behind its requests.
-    reserve_gate: Semaphore,
     joins: AtomicU64,
     statuses: AtomicU64,
     early: AtomicU64,
@@ -95,6 +93,7 @@ struct Buyer {
     sse: bool,
     shared: Arc<Shared>,
     gate: Arc<Semaphore>,
+    reserve_gate: Arc<Semaphore>,
 }
 
 impl Buyer {
@@ -211,7 +210,7 @@ impl Buyer {
             ..
         } = self
             .call_through(
-                &self.shared.reserve_gate,
+                &self.reserve_gate,
                 self.http.post(url).header("X-Queue-Pass", pass).json(&body),
             )
             .await?;
@@ -286,18 +285,12 @@ pub async fn run(
         .timeout(Duration::from_secs(3600))
         .build()?;
     let shared = Arc::new(Shared {
-        reserve_gate: Semaphore::new(run.concurrency),
-        joins: AtomicU64::default(),
-        statuses: AtomicU64::default(),
-        early: AtomicU64::default(),
-        reserves_ok: AtomicU64::default(),
-        sold_out: AtomicBool::default(),
-        sold_out_at: Mutex::default(),
         reserve_us: Mutex::new(Some(histogram())),
-        admitted: Mutex::default(),
-        join_errors: AtomicU64::default(),
-        other_errors: Mutex::default(),
+        ..Shared::default()
     });
+    // Admitted buyers are other people than the crowd still joining: their reserves
+    // go through connections of their own, not behind its requests.
+    let reserve_gate = Arc::new(Semaphore::new(run.concurrency));
     let stream_clients: Vec<reqwest::Client> = if run.http2 {
         (0..(run.sse.min(run.buyers) as usize).div_ceil(super::streams::STREAMS_PER_CONNECTION))
             .map(|_| super::streams::client(true))
@@ -335,6 +328,7 @@ pub async fn run(
                 sse: (i as u32) < run.sse,
                 shared: shared.clone(),
                 gate: gate.clone(),
+                reserve_gate: reserve_gate.clone(),
             };
             joins.push(tokio::spawn(async move {
                 match buyer.join().await {

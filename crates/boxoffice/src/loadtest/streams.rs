@@ -121,14 +121,14 @@ pub async fn run(
     // handler never reads ends in a stream reset, and past 1,024 of those the
     // server's HTTP/2 layer closes the connection as abusive (h2's guard against
     // reset floods). Only the event streams, which are GETs, are multiplexed.
-    let joiners = [client(false)?];
+    let joiner = client(false)?;
     let gate = Arc::new(Semaphore::new(run.concurrency));
     let join_url = format!("{base}{queue}/join");
     let started = Instant::now();
     let mut joins = Vec::with_capacity(tokens.len());
-    for (i, token) in tokens.iter().enumerate() {
+    for token in &tokens {
         let (http, url, token, gate) = (
-            joiners[i % joiners.len()].clone(),
+            joiner.clone(),
             join_url.clone(),
             token.clone(),
             gate.clone(),

@@ -249,10 +249,14 @@ impl QueueService {
     }
 
     fn existing(&self, queue: &ShowQueue, user: UserId) -> Option<PlaceView> {
-        let mut d = queue.data.lock();
+        self.view_if_placed(&mut queue.data.lock(), user)
+    }
+
+    /// The place of `user` as it looks now, if it has one (under the show's lock).
+    fn view_if_placed(&self, d: &mut QueueData, user: UserId) -> Option<PlaceView> {
         d.places
             .contains_key(&user)
-            .then(|| self.place_view(&mut d, user, self.clock.now(), false))
+            .then(|| self.place_view(d, user, self.clock.now(), false))
     }
 
     /// Issues a pass to `user` (already out of the engine); its log entry.
@@ -601,10 +605,9 @@ impl QueueService {
     pub(super) fn follow(&self, who: &Principal, show: ShowId) -> Result<(PlaceView, Following)> {
         let queue = self.queue(show)?;
         let mut d = queue.data.lock();
-        if !d.places.contains_key(&who.user) {
-            return Err(Error::NotFound("place"));
-        }
-        let view = self.place_view(&mut d, who.user, self.clock.now(), false);
+        let view = self
+            .view_if_placed(&mut d, who.user)
+            .ok_or(Error::NotFound("place"))?;
         let own = Arc::new(Notify::new());
         d.followers.entry(who.user).or_default().push(own.clone());
         let changed = queue.changed.subscribe();
@@ -621,12 +624,8 @@ impl QueueService {
     }
 
     pub(crate) fn snapshot(&self, who: &Principal, show: ShowId) -> Result<PlaceView> {
-        let queue = self.queue(show)?;
-        let mut d = queue.data.lock();
-        if !d.places.contains_key(&who.user) {
-            return Err(Error::NotFound("place"));
-        }
-        Ok(self.place_view(&mut d, who.user, self.clock.now(), false))
+        self.existing(&*self.queue(show)?, who.user)
+            .ok_or(Error::NotFound("place"))
     }
 }
 

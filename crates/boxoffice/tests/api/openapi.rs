@@ -232,12 +232,7 @@ fn attribute_values<'a>(html: &'a str, attr: &str) -> Vec<&'a str> {
 /// each keep their own closed set.
 #[tokio::test]
 async fn each_role_change_body_keeps_its_own_roles() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let doc = app
-        .get("/api/v1/openapi.json", None)
-        .await
-        .expect(200)
-        .clone();
+    let doc = served_document().await;
     let roles = |path: &str, method: &str| {
         let body =
             &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
@@ -266,7 +261,6 @@ async fn each_role_change_body_keeps_its_own_roles() {
         roles("/api/v1/admin/users/{user_id}/role", "put"),
         ["admin", "buyer", "organizer"]
     );
-    app.stop().await;
 }
 
 #[tokio::test]
