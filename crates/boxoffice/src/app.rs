@@ -271,6 +271,12 @@ impl App {
                 cache: cache.clone(),
                 inventory: inventory.clone(),
                 config: config.queue.clone(),
+                redis: config.redis_url.as_ref().map(|url| {
+                    (
+                        url.expose().to_owned(),
+                        Duration::from_millis(config.redis_timeout_ms.max(1)),
+                    )
+                }),
             },
             writer_group.token(),
         )
@@ -325,6 +331,18 @@ impl App {
             jobs.every("metrics-upkeep", Duration::from_secs(5), move || {
                 let handle = handle.clone();
                 async move { handle.run_upkeep() }
+            });
+        }
+        if shared.is_some() {
+            // Other nodes open queues and steer them: take what the store has.
+            let refreshing = queue.clone();
+            jobs.every("queue-settings-refresh", Duration::from_secs(1), move || {
+                let queue = refreshing.clone();
+                async move {
+                    if let Err(e) = queue.refresh().await {
+                        tracing::warn!(error = %e, "queue settings were not refreshed; retrying");
+                    }
+                }
             });
         }
         if let Some(engine) = shared.clone() {

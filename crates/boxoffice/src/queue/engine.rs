@@ -19,6 +19,8 @@ pub trait QueueEngine: Send + Sync {
     fn len(&self, show: ShowId) -> u64;
     /// `ZPOPMIN`: removes and returns up to `n` members from the front.
     fn pop_front(&self, show: ShowId, n: u64) -> Vec<UserId>;
+    /// `ZRANGE 0 n-1`: up to `n` members from the front, left where they are.
+    fn front(&self, show: ShowId, n: u64) -> Vec<UserId>;
     /// `ZREM`: whether `member` was waiting.
     fn remove(&self, show: ShowId, member: UserId) -> bool;
     /// `ZADD XX` for many: gives waiting members new scores (the draw at opening).
@@ -176,6 +178,18 @@ impl QueueEngine for LocalQueueEngine {
         out
     }
 
+    fn front(&self, show: ShowId, n: u64) -> Vec<UserId> {
+        let order = self.order(show);
+        let o = order.lock();
+        o.slots[o.head..]
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, m))| o.index.get(m) == Some(&(o.head + i)))
+            .map(|(_, (_, m))| *m)
+            .take(usize::try_from(n).unwrap_or(usize::MAX))
+            .collect()
+    }
+
     fn remove(&self, show: ShowId, member: UserId) -> bool {
         self.order(show).lock().take(member)
     }
@@ -219,6 +233,7 @@ mod tests {
         assert!(e.remove(show, u[1]));
         assert!(!e.remove(show, u[1]));
         assert_eq!(e.rank(show, u[3]), Some(2));
+        assert_eq!(e.front(show, 2), vec![u[0], u[2]]);
         assert_eq!(e.pop_front(show, 2), vec![u[0], u[2]]);
         assert_eq!(e.rank(show, u[3]), Some(0));
         assert_eq!(e.rank(show, u[0]), None);
@@ -247,10 +262,12 @@ mod tests {
                         if fresh { model.push((next, who)); }
                     }
                     1 => {
+                        let seen = e.front(show, n);
                         let popped = e.pop_front(show, n);
                         model.sort_unstable();
                         let k = (n as usize).min(model.len());
                         let expected: Vec<UserId> = model.drain(..k).map(|(_, m)| u[m]).collect();
+                        prop_assert_eq!(&seen, &expected);
                         prop_assert_eq!(popped, expected);
                     }
                     2 => {

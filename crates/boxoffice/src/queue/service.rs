@@ -3,9 +3,9 @@
 use super::config::QueueConfig;
 use super::engine::DynQueueEngine;
 use super::pass::{self, PassError};
-use super::state::{PlaceStatus, QueueData};
+use super::sequencer::DynSequencer;
+use super::state::{Applied, PlaceStatus, QueueData, Refusal};
 use super::views::*;
-use super::writer::{LogWriter, Pending};
 use crate::accounts::Principal;
 use crate::catalog::ShowCache;
 use crate::clock::DynClock;
@@ -13,7 +13,7 @@ use crate::error::{ConflictKind, Error, Result};
 use crate::inventory::DynInventory;
 use crate::organizations::Access;
 use crate::signing::Keyring;
-use crate::store::queue::{DynQueueStore, QueueLogKind};
+use crate::store::queue::{DynQueueStore, QueueLogKind, QueueLogRecord};
 use crate::store::DynStore;
 use crate::timefmt::rfc3339;
 use boxoffice_domain::organization::Permission;
@@ -55,6 +55,35 @@ impl ShowQueue {
     pub(super) fn bump(&self) {
         self.changed.send_modify(|v| *v += 1);
     }
+
+    pub(super) fn show(&self) -> ShowId {
+        self.data.lock().show
+    }
+
+    /// Wakes whom applied entries concern: a buyer admitted, gone or whose pass was
+    /// revoked hears at once; a draw reorders everyone. Those still waiting see the
+    /// line move at their own pace.
+    pub(super) fn announce(&self, entries: &[QueueLogRecord], applied: &[Applied]) {
+        let mut drew = false;
+        {
+            let d = self.data.lock();
+            for (e, a) in entries.iter().zip(applied) {
+                if *a != Applied::Done {
+                    continue;
+                }
+                match (e.kind, e.user_id) {
+                    (QueueLogKind::Admit | QueueLogKind::Leave | QueueLogKind::Revoke, Some(u)) => {
+                        d.wake(u)
+                    }
+                    (QueueLogKind::Draw, _) => drew = true,
+                    _ => {}
+                }
+            }
+        }
+        if drew {
+            self.bump();
+        }
+    }
 }
 
 /// An open event stream's registration: what wakes it; dropping it unregisters.
@@ -87,8 +116,8 @@ pub struct QueueService {
     pub(super) store: DynQueueStore,
     accounts: DynStore,
     pub(super) engine: DynQueueEngine,
-    pub(super) log: LogWriter,
-    pub(super) keys: Arc<Keyring>,
+    pub(super) sequencer: DynSequencer,
+    keys: Arc<Keyring>,
     pub(super) clock: DynClock,
     access: Arc<Access>,
     cache: Arc<ShowCache>,
@@ -105,16 +134,20 @@ pub struct Joined {
 }
 
 impl QueueService {
-    /// The service over `parts`, with the engine that orders places and the writer
-    /// of the queue log.
-    pub(super) fn from_parts(d: super::QueueParts, engine: DynQueueEngine, log: LogWriter) -> Self {
+    /// The service over `parts`, with the engine that orders places and the
+    /// sequencer that orders changes.
+    pub(super) fn from_parts(
+        d: super::QueueParts,
+        engine: DynQueueEngine,
+        sequencer: DynSequencer,
+    ) -> Self {
         let joins_per_ip = NonZeroU32::new(d.config.joins_per_ip_per_minute)
             .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n).allow_burst(n)));
         Self {
             store: d.store,
             accounts: d.accounts,
             engine,
-            log,
+            sequencer,
             keys: d.keys,
             clock: d.clock,
             access: d.access,
@@ -189,18 +222,8 @@ impl QueueService {
             }
         }
         let now = self.clock.now();
-        let (pending, place): (Vec<Pending>, PlaceView) = {
-            let mut d = queue.data.lock();
-            if d.places.contains_key(&who.user) {
-                drop(d);
-                let place = self
-                    .existing(&queue, who.user)
-                    .ok_or(Error::NotFound("place"))?;
-                return Ok(Joined {
-                    place,
-                    created: false,
-                });
-            }
+        let (kind, passthrough, ttl) = {
+            let d = queue.data.lock();
             let s = &d.settings;
             let window = JoinWindow {
                 method: s.method,
@@ -213,38 +236,38 @@ impl QueueService {
             let pre_queue = window
                 .check(now.millis(), self.engine.len(show))
                 .map_err(refusal)?;
-            let place_id = Uuid::now_v7();
             let kind = if pre_queue {
                 QueueLogKind::PreJoin
             } else {
                 QueueLogKind::Join
             };
-            let mut pending: Vec<Pending> = d
-                .record(
-                    Some(&self.log),
-                    kind,
-                    Some(who.user),
-                    Some(place_id),
-                    now,
-                    None,
-                )
-                .into_iter()
-                .collect();
-            d.take_place(self.engine.as_ref(), who.user, place_id, now, pre_queue);
-            if d.settings.method == QueueMethod::Passthrough {
-                self.engine.remove(show, who.user);
-                pending.extend(self.admit_locked(&mut d, who.user, now));
-            }
-            let place = self.place_view(&mut d, who.user, now, false);
-            (pending, place)
+            (
+                kind,
+                s.method == QueueMethod::Passthrough,
+                i64::from(s.pass_ttl_secs),
+            )
         };
-        for p in pending {
-            p.durable().await?;
+        let mut entries = vec![entry(show, kind, Some(who.user), Some(Uuid::now_v7()), now)];
+        if passthrough {
+            entries.push(QueueLogRecord {
+                until: Some(now.plus_secs(ttl)),
+                ..entry(
+                    show,
+                    QueueLogKind::Admit,
+                    Some(who.user),
+                    Some(Uuid::now_v7()),
+                    now,
+                )
+            });
         }
+        let applied = self.sequencer.submit(&queue, entries).await?;
         // A place at the back moves nobody: no stream is woken for it.
+        let place = self
+            .existing(&queue, who.user)
+            .ok_or(Error::NotFound("place"))?;
         Ok(Joined {
             place,
-            created: true,
+            created: applied.first() == Some(&Applied::Done),
         })
     }
 
@@ -257,26 +280,6 @@ impl QueueService {
         d.places
             .contains_key(&user)
             .then(|| self.place_view(d, user, self.clock.now(), false))
-    }
-
-    /// Issues a pass to `user` (already out of the engine); its log entry.
-    pub(super) fn admit_locked(
-        &self,
-        d: &mut QueueData,
-        user: UserId,
-        now: Timestamp,
-    ) -> Option<Pending> {
-        let jti = Uuid::now_v7();
-        let expires = now.plus_secs(i64::from(d.settings.pass_ttl_secs));
-        d.admit(&self.keys, user, jti, now, expires);
-        d.record(
-            Some(&self.log),
-            QueueLogKind::Admit,
-            Some(user),
-            Some(jti),
-            now,
-            Some(expires),
-        )
     }
 
     /// The caller's place. Asking before `poll_after_secs` has passed is 429 and
@@ -367,83 +370,45 @@ impl QueueService {
     /// Gives up the caller's place (or unused pass), freeing it for the next.
     pub async fn leave(&self, who: &Principal, show: ShowId) -> Result<PlaceView> {
         let queue = self.queue(show)?;
-        let now = self.clock.now();
-        let (pending, view) = {
-            let mut d = queue.data.lock();
+        {
+            let d = queue.data.lock();
             let place = d.places.get(&who.user).ok_or(Error::NotFound("place"))?;
-            let (status, pass) = (place.status, place.pass);
-            match status {
-                PlaceStatus::Waiting => {
-                    self.engine.remove(show, who.user);
-                    d.counters.left += 1;
-                }
-                PlaceStatus::Admitted => {
-                    if let Some(p) = pass.and_then(|j| d.passes.get_mut(&j)) {
-                        if p.used || p.in_use {
-                            return Err(Error::conflict(
-                                ConflictKind::InvalidState,
-                                "this place's pass was used",
-                            ));
-                        }
-                        p.revoked = true;
-                    }
-                    d.counters.left += 1;
-                }
-                PlaceStatus::Lost | PlaceStatus::Left => {
-                    return Err(Error::conflict(
-                        ConflictKind::InvalidState,
-                        format!("this place is {} already", status.as_str()),
-                    ))
+            // A reserve on this node holds the pass: it is being used.
+            if let Some(p) = place.pass.and_then(|j| d.passes.get(&j)) {
+                if p.in_use {
+                    return Err(refused(Refusal::PassUsed));
                 }
             }
-            if let Some(p) = d.places.get_mut(&who.user) {
-                p.status = PlaceStatus::Left;
-            }
-            let pending = d.record(
-                Some(&self.log),
-                QueueLogKind::Leave,
-                Some(who.user),
-                None,
-                now,
-                None,
-            );
-            (pending, self.place_view(&mut d, who.user, now, false))
-        };
-        if let Some(p) = pending {
-            p.durable().await?;
         }
-        // The buyer's own streams end; those behind see the line move at their pace.
-        queue.data.lock().wake(who.user);
-        Ok(view)
+        let now = self.clock.now();
+        let leave = entry(show, QueueLogKind::Leave, Some(who.user), None, now);
+        if let [Applied::Refused(r)] = self.sequencer.submit(&queue, vec![leave]).await?[..] {
+            return Err(refused(r));
+        }
+        self.existing(&queue, who.user)
+            .ok_or(Error::NotFound("place"))
     }
 
     /// Revokes a pass (the show's organizer); reserve refuses it from now on.
     pub async fn revoke(&self, who: &Principal, show: ShowId, jti: Uuid) -> Result<()> {
         self.require(who, show, Permission::ManageCatalog).await?;
         let queue = self.queue(show)?;
-        let (pending, user) = {
-            let mut d = queue.data.lock();
-            let pass = d.passes.get_mut(&jti).ok_or(Error::NotFound("pass"))?;
+        let user = {
+            let d = queue.data.lock();
+            let pass = d.passes.get(&jti).ok_or(Error::NotFound("pass"))?;
             if pass.revoked {
                 return Ok(());
             }
-            pass.revoked = true;
-            let user = pass.user;
-            d.counters.revoked += 1;
-            let pending = d.record(
-                Some(&self.log),
-                QueueLogKind::Revoke,
-                Some(user),
-                Some(jti),
-                self.clock.now(),
-                None,
-            );
-            (pending, user)
+            pass.user
         };
-        if let Some(p) = pending {
-            p.durable().await?;
-        }
-        queue.data.lock().wake(user);
+        let revoke = entry(
+            show,
+            QueueLogKind::Revoke,
+            Some(user),
+            Some(jti),
+            self.clock.now(),
+        );
+        self.sequencer.submit(&queue, vec![revoke]).await?;
         Ok(())
     }
 
@@ -451,7 +416,7 @@ impl QueueService {
     /// the show has no queue (or a passthrough one); otherwise the pass must verify and
     /// be this caller's, for this show, unexpired, unrevoked and unused. The pass is
     /// held until [`QueueService::settle`] says how the reserve went.
-    pub fn claim(
+    pub async fn claim(
         &self,
         who: &Principal,
         show: ShowId,
@@ -467,18 +432,32 @@ impl QueueService {
         let token = header.ok_or_else(|| refuse(PassError::Missing))?;
         let claims =
             pass::verify(&self.keys, token, show, who.user, self.clock.now()).map_err(refuse)?;
-        let mut d = queue.data.lock();
-        let entry = d
-            .passes
-            .get_mut(&claims.jti)
-            .ok_or_else(|| refuse(PassError::Unknown))?;
-        if entry.revoked {
-            return Err(refuse(PassError::Revoked));
-        }
-        if entry.used || entry.in_use {
+        let ttl = {
+            let mut d = queue.data.lock();
+            let entry = d
+                .passes
+                .get_mut(&claims.jti)
+                .ok_or_else(|| refuse(PassError::Unknown))?;
+            if entry.revoked {
+                return Err(refuse(PassError::Revoked));
+            }
+            if entry.used || entry.in_use {
+                return Err(refuse(PassError::Used));
+            }
+            entry.in_use = true;
+            entry.expires.millis() - self.clock.now().millis()
+        };
+        // Held on this node; other nodes may hold it too until their copy hears of
+        // a use: the shared hold decides.
+        let ttl = std::time::Duration::from_millis(u64::try_from(ttl).unwrap_or(0));
+        let held = self.sequencer.hold_pass(show, claims.jti, ttl).await;
+        if !matches!(held, Ok(true)) {
+            if let Some(p) = queue.data.lock().passes.get_mut(&claims.jti) {
+                p.in_use = false;
+            }
+            held?;
             return Err(refuse(PassError::Used));
         }
-        entry.in_use = true;
         Ok(Some(ClaimedPass {
             show,
             jti: claims.jti,
@@ -498,6 +477,7 @@ impl QueueService {
         let show = request.show_id;
         let claimed = self
             .claim(&who, show, pass)
+            .await
             .inspect_err(|e| booking.count(show, Err(e)))?;
         let reserved = booking.reserve(who, request).await;
         if let Some(claimed) = claimed {
@@ -511,31 +491,27 @@ impl QueueService {
         let Ok(queue) = self.queue(claimed.show) else {
             return;
         };
-        let pending = {
+        let user = {
             let mut d = queue.data.lock();
             let Some(entry) = d.passes.get_mut(&claimed.jti) else {
                 return;
             };
             entry.in_use = false;
-            if !reserved {
-                return;
-            }
-            entry.used = true;
-            let user = entry.user;
-            d.counters.used += 1;
-            d.record(
-                Some(&self.log),
-                QueueLogKind::Use,
-                Some(user),
-                Some(claimed.jti),
-                self.clock.now(),
-                None,
-            )
+            entry.user
         };
-        if let Some(p) = pending {
-            if let Err(e) = p.durable().await {
-                tracing::warn!(error = %e, "a used queue pass was not recorded");
-            }
+        if !reserved {
+            self.sequencer.release_pass(claimed.show, claimed.jti).await;
+            return;
+        }
+        let used = entry(
+            claimed.show,
+            QueueLogKind::Use,
+            Some(user),
+            Some(claimed.jti),
+            self.clock.now(),
+        );
+        if let Err(e) = self.sequencer.submit(&queue, vec![used]).await {
+            tracing::warn!(error = %e, "a used queue pass was not recorded");
         }
     }
 
@@ -626,6 +602,43 @@ impl QueueService {
     pub(crate) fn snapshot(&self, who: &Principal, show: ShowId) -> Result<PlaceView> {
         self.existing(&*self.queue(show)?, who.user)
             .ok_or(Error::NotFound("place"))
+    }
+}
+
+/// A log entry to submit (the sequencer numbers it).
+pub(super) fn entry(
+    show: ShowId,
+    kind: QueueLogKind,
+    user: Option<UserId>,
+    ref_id: Option<Uuid>,
+    at: Timestamp,
+) -> QueueLogRecord {
+    QueueLogRecord {
+        show_id: show,
+        seq: 0,
+        kind,
+        user_id: user,
+        ref_id,
+        at,
+        until: None,
+    }
+}
+
+/// Why a leave was refused, as the buyer reads it.
+fn refused(r: Refusal) -> Error {
+    match r {
+        Refusal::NoPlace => Error::NotFound("place"),
+        Refusal::NoPass => Error::NotFound("pass"),
+        Refusal::PassUsed => {
+            Error::conflict(ConflictKind::InvalidState, "this place's pass was used")
+        }
+        Refusal::Status(status) => Error::conflict(
+            ConflictKind::InvalidState,
+            format!("this place is {} already", status.as_str()),
+        ),
+        Refusal::Incomplete => {
+            Error::Unavailable("the waiting room could not apply this; retry".into())
+        }
     }
 }
 

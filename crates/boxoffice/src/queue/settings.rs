@@ -22,15 +22,6 @@ impl QueueService {
         input: QueueSettingsInput,
     ) -> Result<QueueView> {
         self.require(who, show, Permission::ManageCatalog).await?;
-        if self.inventory.shared() {
-            // Places and passes live in the process that serves them; with API nodes
-            // sharing Redis a buyer's next request may reach another node.
-            return Err(Error::conflict(
-                ConflictKind::InvalidState,
-                "waiting rooms are not available while live inventory is shared across nodes \
-                 (redis_url): run the show's sale on the embedded or single-node PostgreSQL mode",
-            ));
-        }
         let now = self.clock.now();
         let existing = self.queues.read().get(&show).cloned();
         let current = existing.as_ref().map(|q| q.data.lock().settings.clone());
@@ -43,6 +34,10 @@ impl QueueService {
             }
             None => {
                 let q = Arc::new(ShowQueue::new(QueueData::new(record)));
+                self.sequencer.open(&q, true).await.map_err(|e| {
+                    tracing::warn!(error = %e, "a new queue was not opened");
+                    Error::Unavailable("the waiting room is not reachable; retry".into())
+                })?;
                 self.queues.write().entry(show).or_insert(q).clone()
             }
         };
@@ -223,6 +218,38 @@ impl QueueService {
         queue.bump();
         let view = self.view(&queue.data.lock());
         Ok(view)
+    }
+
+    /// Takes the settings other nodes stored: queues opened elsewhere start being
+    /// followed here, and changed settings wake every stream. The draw is the log's
+    /// to tell, so a copy keeps its own `drawn_at`.
+    pub async fn refresh(&self) -> anyhow::Result<()> {
+        for mut record in self.store.all_queue_settings().await? {
+            let show = record.show_id;
+            let existing = self.queues.read().get(&show).cloned();
+            match existing {
+                Some(queue) => {
+                    let changed = {
+                        let mut d = queue.data.lock();
+                        record.drawn_at = d.settings.drawn_at;
+                        let changed = d.settings != record;
+                        d.settings = record;
+                        changed
+                    };
+                    if changed {
+                        queue.bump();
+                    }
+                }
+                None => {
+                    record.drawn_at = None;
+                    let queue = Arc::new(ShowQueue::new(QueueData::new(record)));
+                    self.sequencer.open(&queue, false).await?;
+                    queue.data.lock().last_tick_ms = self.clock.now().millis();
+                    self.queues.write().entry(show).or_insert(queue);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A show's queue as anyone may see it.

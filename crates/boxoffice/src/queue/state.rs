@@ -1,8 +1,7 @@
 //! One show's waiting room in memory: settings, places, passes and figures, changed
-//! only under its lock, each change appended to the log in the same critical section
-//! so the log's order is the order things happened.
+//! only by applying entries of its log, in the log's order, under its lock. A node's
+//! copy is thus a replica: the same log gives the same places and passes anywhere.
 use super::engine::QueueEngine;
-use super::writer::{LogWriter, Pending};
 use crate::signing::Keyring;
 use crate::store::queue::{QueueLogKind, QueueLogRecord, QueueSettingsRecord};
 use boxoffice_domain::queue::{lottery_draw, seeded_shuffle, QueueMethod};
@@ -81,6 +80,26 @@ pub(super) struct Draw {
     pub winners: Option<u64>,
 }
 
+/// What applying one log entry did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Applied {
+    /// The entry changed the queue.
+    Done,
+    /// It was done before (a second join, draw, use or revocation).
+    Already,
+    /// The place or pass is not in a state the entry applies to.
+    Refused(Refusal),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Refusal {
+    NoPlace,
+    NoPass,
+    Status(PlaceStatus),
+    PassUsed,
+    Incomplete,
+}
+
 pub(super) struct QueueData {
     pub show: ShowId,
     pub settings: QueueSettingsRecord,
@@ -131,30 +150,95 @@ impl QueueData {
         }
     }
 
-    /// Appends a log entry (the next sequence number), when `log` is given; replay
-    /// passes none, since the entry is already there.
-    pub(super) fn record(
+    /// Applies one entry of the log: the only way a queue changes, live or replayed.
+    /// Every copy of a queue applies the same entries in the same order, so each
+    /// decides the same: a second join is a no-op, an admission of a buyer who left
+    /// first is refused, and so on.
+    pub(super) fn apply(
         &mut self,
-        log: Option<&LogWriter>,
-        kind: QueueLogKind,
-        user: Option<UserId>,
-        ref_id: Option<Uuid>,
-        at: Timestamp,
-        until: Option<Timestamp>,
-    ) -> Option<Pending> {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        log.map(|w| {
-            w.append(QueueLogRecord {
-                show_id: self.show,
-                seq,
-                kind,
-                user_id: user,
-                ref_id,
-                at,
-                until,
-            })
-        })
+        keys: &Keyring,
+        engine: &dyn QueueEngine,
+        e: &QueueLogRecord,
+    ) -> Applied {
+        match (e.kind, e.user_id, e.ref_id) {
+            (QueueLogKind::PreJoin | QueueLogKind::Join, Some(user), Some(place)) => {
+                if self.places.contains_key(&user) {
+                    return Applied::Already;
+                }
+                // A pre-queue place ordered after the draw queues behind it.
+                let pre_queue = e.kind == QueueLogKind::PreJoin && self.draw.is_none();
+                self.take_place(engine, user, place, e.at, pre_queue);
+                Applied::Done
+            }
+            (QueueLogKind::Draw, _, _) => {
+                if self.draw.is_some() {
+                    return Applied::Already;
+                }
+                self.draw(engine, e.at);
+                Applied::Done
+            }
+            (QueueLogKind::Admit, Some(user), Some(jti)) => {
+                match self.places.get(&user).map(|p| p.status) {
+                    Some(PlaceStatus::Waiting) => {}
+                    Some(other) => return Applied::Refused(Refusal::Status(other)),
+                    None => return Applied::Refused(Refusal::NoPlace),
+                }
+                engine.remove(self.show, user);
+                self.admit(keys, user, jti, e.at, e.until.unwrap_or(e.at));
+                Applied::Done
+            }
+            (QueueLogKind::Use, _, Some(jti)) => match self.passes.get_mut(&jti) {
+                Some(p) if p.used => Applied::Already,
+                Some(p) => {
+                    p.used = true;
+                    self.counters.used += 1;
+                    Applied::Done
+                }
+                None => Applied::Refused(Refusal::NoPass),
+            },
+            (QueueLogKind::Leave, Some(user), _) => {
+                let Some(place) = self.places.get(&user) else {
+                    return Applied::Refused(Refusal::NoPlace);
+                };
+                let (status, pass) = (place.status, place.pass);
+                match status {
+                    PlaceStatus::Waiting => {
+                        engine.remove(self.show, user);
+                    }
+                    PlaceStatus::Admitted => {
+                        if let Some(p) = pass.and_then(|j| self.passes.get_mut(&j)) {
+                            if p.used {
+                                return Applied::Refused(Refusal::PassUsed);
+                            }
+                            p.revoked = true;
+                        }
+                    }
+                    other => return Applied::Refused(Refusal::Status(other)),
+                }
+                if let Some(place) = self.places.get_mut(&user) {
+                    place.status = PlaceStatus::Left;
+                }
+                self.counters.left += 1;
+                Applied::Done
+            }
+            (QueueLogKind::Revoke, _, Some(jti)) => match self.passes.get_mut(&jti) {
+                Some(p) if p.revoked => Applied::Already,
+                Some(p) => {
+                    p.revoked = true;
+                    self.counters.revoked += 1;
+                    Applied::Done
+                }
+                None => Applied::Refused(Refusal::NoPass),
+            },
+            _ => {
+                tracing::warn!(
+                    seq = e.seq,
+                    kind = e.kind.as_str(),
+                    "queue log entry skipped: incomplete"
+                );
+                Applied::Refused(Refusal::Incomplete)
+            }
+        }
     }
 
     /// Takes a place for `user`; its score in the engine.

@@ -2,7 +2,7 @@
 //! recomputation from the published seed, the lottery, the pass in front of reserve
 //! (checked here by an independent JOSE library with the published keys), one place
 //! per account, the admission pace, and a restart that keeps every place and pass.
-use crate::on_both_backends;
+use crate::on_every_engine;
 use crate::support::{eventually, rfc3339, Backend, Resp, ShowFixture, ShowSpec, TestApp, User};
 use boxoffice::clock::Clock;
 use boxoffice_domain::queue::{lottery_draw, seed_commitment, seeded_shuffle};
@@ -545,7 +545,7 @@ async fn events_push_the_pass(backend: Backend) {
     assert!(admitted["pass"].as_str().unwrap().split('.').count() == 3);
 }
 
-on_both_backends!(
+on_every_engine!(
     fifo_after_opening_and_one_place_per_account,
     the_pre_queue_is_drawn_reproducibly_and_later_arrivals_queue_behind,
     a_lottery_draws_its_winners_and_tells_the_others,
@@ -555,29 +555,3 @@ on_both_backends!(
     bad_input_is_refused_and_moves_nobody,
     events_push_the_pass,
 );
-
-/// With live inventory shared in Redis a buyer's requests may reach any node, and a
-/// waiting room kept in one process would refuse passes issued by another: it is
-/// refused plainly instead, and the show keeps selling without one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waiting_rooms_are_refused_while_inventory_is_shared() {
-    let app = spawn(Backend::Redis).await;
-    let show = app.show_with(ShowSpec::default()).await;
-    let now = app.clock.now();
-    let r = app
-        .put(
-            &queue_path(&show, ""),
-            Some(&show.organizer.token),
-            &json!({"method": "fifo", "opens_at": rfc3339(now), "admission": "fixed", "rate_per_sec": 1}),
-        )
-        .await;
-    let body = r.expect(409);
-    assert!(
-        body["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("redis_url")),
-        "{body}"
-    );
-    let buyer = app.buyer().await;
-    reserve_with(&app, &show, &buyer, None).await.expect(201);
-}
