@@ -14,7 +14,8 @@ pub const OPEN_LOOP_CLIENTS: usize = 256;
 pub struct Args {
     /// Base URL of a running server (plain HTTP); several, comma-separated, spread the
     /// reserves over API nodes of one deployment (the show is created and checked
-    /// through the first). Without it, the load test starts a server of its own on a
+    /// through the first). With `--queue`, each buyer joins through one node and
+    /// follows its place and reserves through the next. Without it, the load test starts a server of its own on a
     /// temporary database and removes it afterwards.
     #[arg(long, env = "BOXOFFICE_LOADTEST_URL", requires_all = ["admin_email", "admin_password"])]
     pub url: Option<String>,

@@ -143,7 +143,7 @@ async fn queued_sale(
         concurrency: s.clients,
         http2: args.http2,
     };
-    let passed = queue::run(&api, &s.url, tokens, &run).await?;
+    let passed = queue::run(&api, &s.nodes, tokens, &run).await?;
     Ok(if passed {
         ExitCode::SUCCESS
     } else {

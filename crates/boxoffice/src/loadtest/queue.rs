@@ -87,7 +87,11 @@ struct Buyer {
     http: reqwest::Client,
     /// The client its event stream goes through (an HTTP/2 connection's with --http2).
     streams: reqwest::Client,
+    /// The node it joins through.
     base: String,
+    /// The node it then follows its place and reserves through: with several
+    /// nodes, the next one, so every buyer is served by two.
+    next: String,
     show: Show,
     token: String,
     sse: bool,
@@ -136,7 +140,7 @@ impl Buyer {
 
     /// Polls with the pace the server asks for until a pass comes (or the sale ends).
     async fn poll(&self, mut place: Value) -> anyhow::Result<Option<String>> {
-        let url = format!("{}/api/v1/shows/{}/queue/status", self.base, self.show.id);
+        let url = format!("{}/api/v1/shows/{}/queue/status", self.next, self.show.id);
         loop {
             if let Some(pass) = place["pass"].as_str() {
                 return Ok(Some(pass.to_owned()));
@@ -170,7 +174,7 @@ impl Buyer {
 
     /// Follows the event stream until the pass comes.
     async fn follow(&self) -> anyhow::Result<Option<String>> {
-        let url = format!("{}/api/v1/shows/{}/queue/events", self.base, self.show.id);
+        let url = format!("{}/api/v1/shows/{}/queue/events", self.next, self.show.id);
         let mut res = self
             .streams
             .get(url)
@@ -201,7 +205,7 @@ impl Buyer {
     }
 
     async fn reserve(&self, pass: &str) -> anyhow::Result<()> {
-        let url = format!("{}/api/v1/bookings/reserve", self.base);
+        let url = format!("{}/api/v1/bookings/reserve", self.next);
         let body = json!({"show_id": self.show.id, "zone_id": self.show.zone_id, "quantity": 1});
         let Answer {
             status,
@@ -264,7 +268,7 @@ impl Buyer {
 /// Runs the queued sale and prints its report; whether every check passed.
 pub async fn run(
     api: &Api,
-    base: &str,
+    nodes: &[String],
     tokens: Vec<String>,
     run: &QueueRun,
 ) -> anyhow::Result<bool> {
@@ -322,7 +326,8 @@ pub async fn run(
             let buyer = Buyer {
                 http: http.clone(),
                 streams,
-                base: base.to_owned(),
+                base: nodes[i % nodes.len()].clone(),
+                next: nodes[(i + 1) % nodes.len()].clone(),
                 show: show.clone(),
                 token: tokens[i].clone(),
                 sse: (i as u32) < run.sse,

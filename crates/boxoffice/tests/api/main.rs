@@ -33,6 +33,7 @@ mod payment_store;
 mod payments;
 mod privacy;
 mod queue;
+mod queue_nodes;
 mod rate_limits;
 mod retention;
 mod scaled;
