@@ -422,6 +422,14 @@ impl App {
                 clock.clone(),
             )?))
         };
+        if let (Some(limiter), true) = (rate_limits.clone(), config.redis_url.is_some()) {
+            // What this node allowed reaches the shared buckets, and the others' back.
+            let every = Duration::from_millis(config.rate_limits.sync_interval_ms.max(1));
+            jobs.every("rate-limit-sync", every, move || {
+                let limiter = limiter.clone();
+                async move { limiter.sync().await }
+            });
+        }
         if let Some(limiter) = rate_limits.clone() {
             // Full buckets are dropped, so memory follows the callers of the last minute.
             jobs.every("rate-limit-pruner", Duration::from_secs(60), move || {

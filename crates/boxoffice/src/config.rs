@@ -325,9 +325,13 @@ impl Limit {
 pub struct RateLimits {
     /// Off: no request is counted or refused.
     pub enabled: bool,
-    /// With `redis_url`: buckets every node shares, in Redis (one more Redis call per
-    /// request). Off: each node keeps its own, and a limit holds per node.
+    /// With `redis_url`: buckets every node shares, in Redis (login and register: one
+    /// Redis call per request; the others decided on the node and reported every
+    /// `sync_interval_ms`). Off: each node keeps its own, and a limit holds per node.
     pub shared: bool,
+    /// How often a node reports to the shared buckets what it allowed (and learns what
+    /// the others took), in one round trip for all its callers.
+    pub sync_interval_ms: u64,
     /// `POST /api/v1/auth/login`, per client address.
     pub login: Limit,
     /// `POST /api/v1/auth/register`, per client address.
@@ -343,6 +347,7 @@ impl Default for RateLimits {
         Self {
             enabled: true,
             shared: true,
+            sync_interval_ms: 50,
             login: Limit::new(5, 3),
             register: Limit::new(3, 2),
             reserve: Limit::new(20, 10),
@@ -359,6 +364,7 @@ impl RateLimits {
         Self {
             enabled: true,
             shared: true,
+            sync_interval_ms: 50,
             login: high,
             register: high,
             reserve: high,

@@ -119,6 +119,11 @@ pub trait RateLimiter: Send + Sync {
     /// Forgets buckets that are full again (they behave as new ones); returns how many
     /// are still kept. A store with expiring keys needs nothing here.
     async fn prune(&self) -> usize;
+
+    /// Reports what this node allowed to buckets shared with other nodes, and learns
+    /// what they took (run every `rate_limits.sync_interval_ms`); nothing to do when
+    /// buckets are this node's own.
+    async fn sync(&self) {}
 }
 
 pub type DynRateLimiter = Arc<dyn RateLimiter>;

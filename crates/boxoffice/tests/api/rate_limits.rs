@@ -389,8 +389,9 @@ impl boxoffice::clock::Clock for Frozen {
     }
 }
 
-/// The Redis limiter decides exactly as the in-process one: the same sequence of
-/// requests and pauses, the same answers (and two nodes share one bucket).
+/// The Redis limiter decides credential checks exactly as the in-process one: the
+/// same sequence of requests and pauses, the same answers, with two nodes sharing one
+/// bucket (each request asks Redis).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buckets_in_redis_decide_as_the_in_process_ones_and_are_shared() {
     use boxoffice::ratelimit::{Class, Identity, LocalRateLimiter, RateLimiter, RedisRateLimiter};
@@ -421,7 +422,7 @@ async fn buckets_in_redis_decide_as_the_in_process_ones_and_are_shared() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut refused = 0;
     for step in 0..600 {
-        let class = Class::ALL[rng.gen_range(0..4)];
+        let class = [Class::Login, Class::Register][rng.gen_range(0..2)];
         let identity = &who[rng.gen_range(0..2)];
         // Requests alternate between two nodes; the in-process limiter sees them all.
         let node = if step % 2 == 0 { &node_a } else { &node_b };
@@ -453,10 +454,77 @@ async fn buckets_in_redis_decide_as_the_in_process_ones_and_are_shared() {
         refused > 20,
         "the sequence reaches the limits: {refused} refused"
     );
+    // The batched classes on one node, reported after each request, decide as the
+    // in-process limiter too (the node's copy follows the same rule).
+    let local = LocalRateLimiter::new(&limits, clock.clone()).expect("limits");
+    let one = Identity::Account(boxoffice_domain::UserId::new());
+    for step in 0..400 {
+        let class = [Class::Reserve, Class::Default][rng.gen_range(0..2)];
+        let (expected, got) = (local.check(class, &one).await, node_a.check(class, &one).await);
+        assert_eq!(
+            (got.allowed, got.remaining, got.limit),
+            (expected.allowed, expected.remaining, expected.limit),
+            "step {step}: {class:?}"
+        );
+        node_a.sync().await.expect("synced");
+        let pause = [0, 0, 0, 50, 500, 5_000][rng.gen_range(0..6)];
+        clock
+            .0
+            .fetch_add(pause, std::sync::atomic::Ordering::SeqCst);
+    }
     // Redis gone: the node counts alone instead of refusing everyone.
     redis.kill();
     let fresh = Identity::Address("10.0.0.8".parse().unwrap());
     let alone = node_a.check(Class::Login, &fresh).await;
     assert!(alone.allowed);
     assert_eq!((alone.limit, alone.remaining), (3, 2));
+}
+
+/// Reserves are decided on each node against its copy of the shared bucket and
+/// reported every 50 ms: a caller sending 100 reserves a second round-robin over three
+/// nodes for 30 s gets about what one bucket allows (burst + rate × time), not three
+/// buckets' worth, and at most a burst per node more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserve_buckets_reported_in_batches_hold_across_three_nodes() {
+    use boxoffice::ratelimit::{Class, Identity, RateLimiter, RedisRateLimiter};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let redis = crate::support::RedisServer::start();
+    let clock = Arc::new(Frozen::default());
+    // 10 a second, 20 at once.
+    let limits = RateLimits {
+        reserve: Limit::new(600, 20),
+        ..RateLimits::default()
+    };
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        let node = RedisRateLimiter::connect(&redis.url(), Duration::from_secs(2), &limits, clock.clone());
+        nodes.push(node.await.expect("Redis"));
+    }
+    let bot = Identity::Account(boxoffice_domain::UserId::new());
+    let mut allowed = 0u64;
+    let mut per_node = [0u64; 3];
+    // A request every 10 ms for 30 s; every node reports every 50 ms.
+    for step in 0..3_000u64 {
+        let i = (step % 3) as usize;
+        if nodes[i].check(Class::Reserve, &bot).await.allowed {
+            allowed += 1;
+            per_node[i] += 1;
+        }
+        clock.0.fetch_add(10, Ordering::SeqCst);
+        if step % 5 == 4 {
+            for node in &nodes {
+                node.sync().await.expect("synced");
+            }
+        }
+    }
+    let one_bucket = 20 + 30 * 10;
+    assert!(
+        allowed >= one_bucket - 10 && allowed <= one_bucket + 3 * 20,
+        "{allowed} allowed ({per_node:?} by node); one shared bucket allows {one_bucket}, \
+         three of their own {}",
+        3 * one_bucket
+    );
+    assert!(per_node.iter().all(|n| *n > 0), "{per_node:?}");
 }
