@@ -460,7 +460,10 @@ async fn buckets_in_redis_decide_as_the_in_process_ones_and_are_shared() {
     let one = Identity::Account(boxoffice_domain::UserId::new());
     for step in 0..400 {
         let class = [Class::Reserve, Class::Default][rng.gen_range(0..2)];
-        let (expected, got) = (local.check(class, &one).await, node_a.check(class, &one).await);
+        let (expected, got) = (
+            local.check(class, &one).await,
+            node_a.check(class, &one).await,
+        );
         assert_eq!(
             (got.allowed, got.remaining, got.limit),
             (expected.allowed, expected.remaining, expected.limit),
@@ -497,9 +500,10 @@ async fn reserve_buckets_reported_in_batches_hold_across_three_nodes() {
         reserve: Limit::new(600, 20),
         ..RateLimits::default()
     };
+    let url = redis.url();
     let mut nodes = Vec::new();
     for _ in 0..3 {
-        let node = RedisRateLimiter::connect(&redis.url(), Duration::from_secs(2), &limits, clock.clone());
+        let node = RedisRateLimiter::connect(&url, Duration::from_secs(2), &limits, clock.clone());
         nodes.push(node.await.expect("Redis"));
     }
     let bot = Identity::Account(boxoffice_domain::UserId::new());
