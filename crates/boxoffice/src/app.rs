@@ -336,7 +336,7 @@ impl App {
         if shared.is_some() {
             // Other nodes open queues and steer them: take what the store has.
             let refreshing = queue.clone();
-            jobs.every("queue-settings-refresh", Duration::from_secs(1), move || {
+            jobs.every("queue-settings-refresh", crate::queue::REFRESH_EVERY, move || {
                 let queue = refreshing.clone();
                 async move {
                     if let Err(e) = queue.refresh().await {

@@ -32,6 +32,7 @@ async fn get_queue(
     State(s): State<AppState>,
     Path(id): Path<ShowId>,
 ) -> Result<axum::Json<QueueView>> {
+    s.queue.know(id).await;
     Ok(axum::Json(s.queue.get(id)?))
 }
 
@@ -100,6 +101,7 @@ async fn status(
     Auth(who): Auth,
     Path(id): Path<ShowId>,
 ) -> Result<Response> {
+    s.queue.know(id).await;
     Ok(with_retry_after(StatusCode::OK, s.queue.status(&who, id)?))
 }
 
@@ -113,6 +115,7 @@ async fn events(
     Auth(who): Auth,
     Path(id): Path<ShowId>,
 ) -> Result<Response> {
+    s.queue.know(id).await;
     Ok(super::events::follow(s.queue.clone(), who, id)?.into_response())
 }
 
@@ -132,6 +135,7 @@ async fn leave(
 #[utoipa::path(get, path = "/api/v1/shows/{id}/queue/draw", operation_id = "getQueueDraw", tag = "queue", params(("id" = Uuid, Path)),
     responses((status = 200, body = DrawView)))]
 async fn draw(State(s): State<AppState>, Path(id): Path<ShowId>) -> Result<axum::Json<DrawView>> {
+    s.queue.know(id).await;
     Ok(axum::Json(s.queue.draw(id)?))
 }
 

@@ -23,6 +23,7 @@ mod writer;
 pub use admission::admit_due;
 pub use config::QueueConfig;
 pub use service::{ClaimedPass, Joined, QueueService};
+pub use settings::REFRESH_EVERY;
 
 use crate::catalog::ShowCache;
 use crate::clock::DynClock;

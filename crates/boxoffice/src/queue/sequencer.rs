@@ -17,6 +17,9 @@ use uuid::Uuid;
 
 #[async_trait]
 pub(super) trait Sequencer: Send + Sync {
+    /// Whether other nodes keep copies of the queues too (they learn of new ones
+    /// from the store, within a refresh).
+    fn shared(&self) -> bool;
     /// Starts keeping `queue` on this node: brings its copy up to the log. A `new`
     /// queue (just configured) has no log anywhere yet.
     async fn open(&self, queue: &Arc<ShowQueue>, new: bool) -> anyhow::Result<()>;
@@ -71,6 +74,10 @@ pub(super) struct LocalSequencer {
 
 #[async_trait]
 impl Sequencer for LocalSequencer {
+    fn shared(&self) -> bool {
+        false
+    }
+
     async fn open(&self, queue: &Arc<ShowQueue>, _: bool) -> anyhow::Result<()> {
         let show = queue.data.lock().show;
         let entries = self.replica.store.queue_log(show).await?;

@@ -125,6 +125,8 @@ pub struct QueueService {
     pub(super) config: QueueConfig,
     pub(super) queues: RwLock<HashMap<ShowId, Arc<ShowQueue>>>,
     joins_per_ip: Option<JoinLimiter>,
+    /// When a missing queue last sent this node to the store (see `know`).
+    pub(super) looked: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Whether a join took a new place.
@@ -156,6 +158,7 @@ impl QueueService {
             config: d.config,
             queues: RwLock::new(HashMap::new()),
             joins_per_ip,
+            looked: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -196,6 +199,7 @@ impl QueueService {
     /// Takes a place for the caller, or finds the one it has (one per account).
     #[tracing::instrument(name = "queue.join", skip_all, fields(show = %show))]
     pub async fn join(&self, who: &Principal, show: ShowId, ip: IpAddr) -> Result<Joined> {
+        self.know(show).await;
         let queue = self.queue(show)?;
         if let Some(place) = self.existing(&queue, who.user) {
             return Ok(Joined {
@@ -369,6 +373,7 @@ impl QueueService {
 
     /// Gives up the caller's place (or unused pass), freeing it for the next.
     pub async fn leave(&self, who: &Principal, show: ShowId) -> Result<PlaceView> {
+        self.know(show).await;
         let queue = self.queue(show)?;
         {
             let d = queue.data.lock();
@@ -391,6 +396,7 @@ impl QueueService {
 
     /// Revokes a pass (the show's organizer); reserve refuses it from now on.
     pub async fn revoke(&self, who: &Principal, show: ShowId, jti: Uuid) -> Result<()> {
+        self.know(show).await;
         self.require(who, show, Permission::ManageCatalog).await?;
         let queue = self.queue(show)?;
         let user = {
@@ -539,6 +545,7 @@ impl QueueService {
 
     /// The organizer's figures.
     pub async fn stats(&self, who: &Principal, show: ShowId) -> Result<QueueStats> {
+        self.know(show).await;
         self.require(who, show, Permission::ViewSales).await?;
         let queue = self.queue(show)?;
         let now = self.clock.now();

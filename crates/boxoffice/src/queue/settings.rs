@@ -12,6 +12,12 @@ use boxoffice_domain::queue::{seed_commitment, QueueAction, QueueMethod, QueueSt
 use boxoffice_domain::{FieldError, ShowId, Timestamp};
 use std::sync::Arc;
 
+/// How soon a request for an unknown queue may send this node to the store again.
+const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_millis(200);
+/// How often nodes read queue settings from the store (the `queue-settings-refresh`
+/// job); a new queue is answered after it, so every node guards reserve with it.
+pub const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl QueueService {
     /// Creates or changes a show's queue (its organizer). Order-deciding settings
     /// (method, opening, pre-queue window, winners) are fixed once the queue opened.
@@ -22,11 +28,13 @@ impl QueueService {
         input: QueueSettingsInput,
     ) -> Result<QueueView> {
         self.require(who, show, Permission::ManageCatalog).await?;
+        self.know(show).await;
         let now = self.clock.now();
         let existing = self.queues.read().get(&show).cloned();
         let current = existing.as_ref().map(|q| q.data.lock().settings.clone());
         let record = self.validate(show, input, current.as_ref(), now)?;
         self.store.put_queue_settings(&record).await?;
+        let fresh = existing.is_none();
         let queue = match existing {
             Some(q) => {
                 q.data.lock().settings = record;
@@ -42,6 +50,11 @@ impl QueueService {
             }
         };
         queue.bump();
+        if fresh && self.sequencer.shared() {
+            // Every node reads new queues once a refresh: once answered, none lets a
+            // reserve through without a pass.
+            tokio::time::sleep(REFRESH_EVERY + LOOK_AGAIN).await;
+        }
         let view = self.view(&queue.data.lock());
         Ok(view)
     }
@@ -179,6 +192,7 @@ impl QueueService {
 
     /// Pauses, resumes, drains or closes a queue (its organizer).
     pub async fn act(&self, who: &Principal, show: ShowId, action: &str) -> Result<QueueView> {
+        self.know(show).await;
         self.require(who, show, Permission::ManageCatalog).await?;
         let action = match action {
             "pause" => QueueAction::Pause,
@@ -218,6 +232,26 @@ impl QueueService {
         queue.bump();
         let view = self.view(&queue.data.lock());
         Ok(view)
+    }
+
+    /// Makes sure this node knows the queue of `show` if there is one: in the scaled
+    /// mode a queue opened through another node reaches this one at the next refresh
+    /// (a second); a request for it meanwhile looks in the store first (at most every
+    /// 200 ms, whoever asks), rather than answering 404.
+    pub async fn know(&self, show: ShowId) {
+        if !self.sequencer.shared() || self.queues.read().contains_key(&show) {
+            return;
+        }
+        let mut looked = self.looked.lock().await;
+        if self.queues.read().contains_key(&show)
+            || looked.is_some_and(|at| at.elapsed() < LOOK_AGAIN)
+        {
+            return;
+        }
+        *looked = Some(std::time::Instant::now());
+        if let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "queue settings were not read; retrying later");
+        }
     }
 
     /// Takes the settings other nodes stored: queues opened elsewhere start being

@@ -369,6 +369,10 @@ fn parse_entries(entries: &Value, show: ShowId) -> Vec<(Option<Uuid>, QueueLogRe
 
 #[async_trait]
 impl Sequencer for Arc<RedisSequencer> {
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn open(&self, queue: &Arc<ShowQueue>, new: bool) -> anyhow::Result<()> {
         let show = queue.show();
         if self.follows.lock().contains_key(&show) {

@@ -404,6 +404,7 @@ async fn dashboard_page(
         .await
         .unwrap_or_default();
     let chart = chart(&timeline);
+    ctx.state.queue.know(show_id).await;
     let queue = ctx.state.queue.get(show_id).ok();
     let queue_stats = match &queue {
         Some(_) => ctx.state.queue.stats(&who, show_id).await.ok(),

@@ -39,6 +39,7 @@ pub(super) async fn show_page(
         Ok(s) => s,
         Err(e) => return ctx.failure(e),
     };
+    ctx.state.queue.know(show_id).await;
     let queue = match ctx.state.queue.get(show_id) {
         Ok(q) => q,
         Err(e) => return ctx.failure(e),

@@ -3,8 +3,8 @@
 //! and one NATS of the test's own. A buyer may join through one node, follow its
 //! place through another and reserve through a third; Redis may restart empty, and
 //! every place and pass is written back from the record.
-use crate::crash::{admin_token, bulk, call, sale, Server, Setup, ADMIN_EMAIL};
-use crate::support::{client, Backend, NatsServer, RedisServer, Resp, TestDb, PASSWORD};
+use crate::crash::{admin_token, bulk, call, sale, Server, Setup};
+use crate::support::{client, Backend, NatsServer, RedisServer, Resp, TestDb};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -16,30 +16,11 @@ async fn cluster(
     nats: &NatsServer,
     dir: &std::path::Path,
 ) -> (Setup, Vec<Server>, Server) {
-    let setup = Setup {
-        database_url: db.url.clone(),
-        dir: dir.to_owned(),
-        env: vec![
-            ("BOXOFFICE_REDIS_URL".to_owned(), redis.url()),
-            ("BOXOFFICE_NATS_URL".to_owned(), nats.url()),
-            ("BOXOFFICE_ROLE".to_owned(), "api".to_owned()),
-            (
-                "BOXOFFICE_QUEUE__JOINS_PER_IP_PER_MINUTE".to_owned(),
-                "0".to_owned(),
-            ),
-            (
-                "BOXOFFICE_QUEUE__POLL_INTERVAL_SECS".to_owned(),
-                "0".to_owned(),
-            ),
-        ],
-    };
-    setup.create_admin().await;
-    let worker = setup.worker("worker").await;
-    let mut nodes = Vec::new();
-    for i in 0..3 {
-        nodes.push(setup.serve(&format!("api{i}")).await);
-    }
-    (setup, nodes, worker)
+    let unpaced = [
+        ("BOXOFFICE_QUEUE__JOINS_PER_IP_PER_MINUTE", "0"),
+        ("BOXOFFICE_QUEUE__POLL_INTERVAL_SECS", "0"),
+    ];
+    crate::nodes::cluster_with(db, redis, nats, dir, &unpaced).await
 }
 
 fn queue_url(node: &Server, show: &str, rest: &str) -> String {
@@ -82,45 +63,37 @@ async fn a_queued_sale_across_three_api_nodes_keeps_the_line_fair_and_sells_the_
     let nats = NatsServer::start();
     let work = tempfile::tempdir().expect("a folder");
     let (setup, nodes, _worker) = cluster(&db, &redis, &nats, work.path()).await;
-    let urls: Vec<String> = nodes.iter().map(|n| n.url("")).collect();
     // Each buyer joins through one node and polls, follows and reserves through the
     // next; the worker admits 150 a second; a third joined before opening (drawn).
-    let out = setup
-        .command()
-        .env("RUST_LOG", "warn")
-        .arg("loadtest")
-        .args(["--url", &urls.join(",")])
-        .args(["--admin-email", ADMIN_EMAIL, "--admin-password", PASSWORD])
-        .args(["--queue", "--capacity", "150", "--buyers", "300"])
-        .args([
+    let stdout = crate::nodes::loadtest_across(
+        &setup,
+        &nodes,
+        &[
+            "--queue",
+            "--capacity",
+            "150",
+            "--buyers",
+            "300",
             "--queue-rate",
             "150",
             "--opens-in",
             "4",
             "--pre-queue-share",
             "0.3",
-        ])
-        .args(["--sse", "60", "--clients", "32", "--quiet"])
-        .output()
-        .await
-        .expect("loadtest runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "loadtest failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+            "--sse",
+            "60",
+            "--clients",
+            "32",
+            "--quiet",
+        ],
+        &["/queue/join", "/queue/status", "/bookings/reserve"],
+    )
+    .await;
     assert!(!stdout.contains("FAILED"), "{stdout}");
-    for node in &nodes {
-        let logs = node.logs();
-        for route in ["/queue/join", "/bookings/reserve"] {
-            assert!(
-                logs.contains(route),
-                "{} answered no {route}: {logs}",
-                node.url("")
-            );
-        }
-    }
+    assert!(
+        stdout.contains("150 tickets taken"),
+        "sold out to the ticket: {stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,23 +120,16 @@ async fn places_and_passes_hold_across_nodes_and_an_empty_redis() {
                "rate_per_sec": 1, "pre_queue_secs": 7200})
     };
     put(&nodes[0], settings(rfc3339_in(3600))).await.expect(200);
-    // Buyer i joins through node i % 3, once each node has heard of the queue.
+    // Buyer i joins through node i % 3: once the queue's set-up is answered, every
+    // node knows it (and would refuse a reserve without a pass).
     let mut places = Vec::new();
     for (i, token) in buyers.iter().enumerate().take(3) {
         let node = &nodes[i % 3];
-        let r = until(
-            10,
-            "a node hears of a queue opened through another",
-            async || {
-                call(
-                    &http,
-                    queue_url(node, &show, "/join"),
-                    token,
-                    Some(json!({})),
-                )
-                .await
-            },
-            |r| r.status != 404,
+        let r = call(
+            &http,
+            queue_url(node, &show, "/join"),
+            token,
+            Some(json!({})),
         )
         .await;
         places.push(
@@ -172,6 +138,16 @@ async fn places_and_passes_hold_across_nodes_and_an_empty_redis() {
                 .expect("a place")
                 .to_owned(),
         );
+    }
+    for node in &nodes {
+        let r = call(
+            &http,
+            node.url("/api/v1/bookings/reserve"),
+            &buyers[0],
+            Some(json!({"show_id": show, "zone_id": zone, "quantity": 1})),
+        )
+        .await;
+        r.expect_problem(403, "/problems/queue-pass-invalid");
     }
     // Every node tells every buyer the same place and position.
     for node in &nodes {
