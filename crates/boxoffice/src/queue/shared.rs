@@ -511,3 +511,58 @@ impl Sequencer for Arc<RedisSequencer> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    /// An entry written with `fields` reads back the same from an `XREAD` reply (RESP2
+    /// arrays and RESP3 maps), with its proposal id; an unknown kind is skipped.
+    #[test]
+    fn entries_read_back_as_written() {
+        let show = ShowId::new();
+        let proposal = Uuid::now_v7();
+        let written = QueueLogRecord {
+            show_id: show,
+            seq: 42,
+            kind: QueueLogKind::Admit,
+            user_id: Some(UserId::new()),
+            ref_id: Some(Uuid::now_v7()),
+            at: Timestamp::from_millis(1_800_000_000_123),
+            until: Some(Timestamp::from_millis(1_800_000_600_123)),
+        };
+        let bare = QueueLogRecord {
+            seq: 43,
+            kind: QueueLogKind::Draw,
+            user_id: None,
+            ref_id: None,
+            until: None,
+            ..written.clone()
+        };
+        let entry = |seq: u64, e: &QueueLogRecord, p: &str| {
+            let kv = fields(e, p).iter().map(|f| bulk(f)).collect();
+            Value::Array(vec![bulk(&format!("{seq}-1")), Value::Array(kv)])
+        };
+        let mut odd = fields(&bare, "");
+        odd[3] = "teleport".into();
+        let odd = Value::Array(vec![
+            bulk("44-1"),
+            Value::Array(odd.iter().map(|f| bulk(f)).collect()),
+        ]);
+        let entries = Value::Array(vec![
+            entry(42, &written, &proposal.to_string()),
+            entry(43, &bare, ""),
+            odd,
+        ]);
+        let expected = vec![(Some(proposal), written), (None, bare)];
+        let resp2 = Value::Array(vec![Value::Array(vec![bulk("log"), entries.clone()])]);
+        assert_eq!(parse_read(&resp2, show), expected);
+        let resp3 = Value::Map(vec![(bulk("log"), entries)]);
+        assert_eq!(parse_read(&resp3, show), expected);
+        assert!(parse_read(&Value::Nil, show).is_empty());
+    }
+}
