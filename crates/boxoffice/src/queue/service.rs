@@ -127,6 +127,9 @@ pub struct QueueService {
     joins_per_ip: Option<JoinLimiter>,
     /// When a missing queue last sent this node to the store (see `know`).
     pub(super) looked: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// Held while a queue is created and opened, so a show has one queue object (the
+    /// one its log's follower applies to).
+    pub(super) opening: tokio::sync::Mutex<()>,
 }
 
 /// Whether a join took a new place.
@@ -159,6 +162,7 @@ impl QueueService {
             queues: RwLock::new(HashMap::new()),
             joins_per_ip,
             looked: tokio::sync::Mutex::new(None),
+            opening: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -29,6 +29,8 @@ impl QueueService {
     ) -> Result<QueueView> {
         self.require(who, show, Permission::ManageCatalog).await?;
         self.know(show).await;
+        // One queue object per show: a refresh must not open its own meanwhile.
+        let opening = self.opening.lock().await;
         let now = self.clock.now();
         let existing = self.queues.read().get(&show).cloned();
         let current = existing.as_ref().map(|q| q.data.lock().settings.clone());
@@ -46,9 +48,11 @@ impl QueueService {
                     tracing::warn!(error = %e, "a new queue was not opened");
                     Error::Unavailable("the waiting room is not reachable; retry".into())
                 })?;
-                self.queues.write().entry(show).or_insert(q).clone()
+                self.queues.write().insert(show, q.clone());
+                q
             }
         };
+        drop(opening);
         queue.bump();
         if fresh && self.sequencer.shared() {
             // Every node reads new queues once a refresh: once answered, none lets a
@@ -275,11 +279,15 @@ impl QueueService {
                     }
                 }
                 None => {
+                    let _opening = self.opening.lock().await;
+                    if self.queues.read().contains_key(&show) {
+                        continue;
+                    }
                     record.drawn_at = None;
                     let queue = Arc::new(ShowQueue::new(QueueData::new(record)));
                     self.sequencer.open(&queue, false).await?;
                     queue.data.lock().last_tick_ms = self.clock.now().millis();
-                    self.queues.write().entry(show).or_insert(queue);
+                    self.queues.write().insert(show, queue);
                 }
             }
         }
