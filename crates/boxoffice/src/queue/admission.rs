@@ -1,11 +1,9 @@
 //! The admission task and the replay at start-up. Admission is where the pace is
 //! enforced: a token bucket for a fixed rate, or the tickets still available for
 //! automatic admission; the draw happens here too, at the first tick after opening.
-use super::service::{entry, QueueService, ShowQueue};
-use super::state::QueueData;
-use crate::store::queue::{QueueLogKind, QueueLogRecord};
+use super::service::{admission, entry, QueueService, ShowQueue};
+use crate::store::queue::QueueLogKind;
 use std::sync::Arc;
-use uuid::Uuid;
 
 /// Most buyers one tick admits per queue, so one tick never holds a lock for long.
 const MAX_PER_TICK: u64 = 10_000;
@@ -72,16 +70,7 @@ async fn admit_one(service: &QueueService, queue: &Arc<ShowQueue>) -> crate::err
     }
     let admits = due
         .into_iter()
-        .map(|user| QueueLogRecord {
-            until: Some(now.plus_secs(ttl)),
-            ..entry(
-                show,
-                QueueLogKind::Admit,
-                Some(user),
-                Some(Uuid::now_v7()),
-                now,
-            )
-        })
+        .map(|user| admission(show, user, now, ttl))
         .collect();
     service.sequencer.submit(queue, admits).await?;
     Ok(())
@@ -94,15 +83,7 @@ pub async fn restore(service: &QueueService) -> anyhow::Result<(usize, usize)> {
     let settings = service.store.all_queue_settings().await?;
     let queues = settings.len();
     for s in settings {
-        let show = s.show_id;
-        let queue = Arc::new(ShowQueue::new(QueueData::new(s)));
-        service.sequencer.open(&queue, false).await?;
-        {
-            let mut d = queue.data.lock();
-            places += d.places.len();
-            d.last_tick_ms = service.clock.now().millis();
-        }
-        service.queues.write().insert(show, queue);
+        places += service.adopt(s).await?.data.lock().places.len();
     }
     Ok((queues, places))
 }

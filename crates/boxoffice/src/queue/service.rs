@@ -257,16 +257,7 @@ impl QueueService {
         };
         let mut entries = vec![entry(show, kind, Some(who.user), Some(Uuid::now_v7()), now)];
         if passthrough {
-            entries.push(QueueLogRecord {
-                until: Some(now.plus_secs(ttl)),
-                ..entry(
-                    show,
-                    QueueLogKind::Admit,
-                    Some(who.user),
-                    Some(Uuid::now_v7()),
-                    now,
-                )
-            });
+            entries.push(admission(show, who.user, now, ttl));
         }
         let applied = self.sequencer.submit(&queue, entries).await?;
         // A place at the back moves nobody: no stream is woken for it.
@@ -632,6 +623,25 @@ pub(super) fn entry(
         ref_id,
         at,
         until: None,
+    }
+}
+
+/// An admission of `user` with a new pass valid `ttl_secs` from `now`.
+pub(super) fn admission(
+    show: ShowId,
+    user: UserId,
+    now: Timestamp,
+    ttl_secs: i64,
+) -> QueueLogRecord {
+    QueueLogRecord {
+        until: Some(now.plus_secs(ttl_secs)),
+        ..entry(
+            show,
+            QueueLogKind::Admit,
+            Some(user),
+            Some(Uuid::now_v7()),
+            now,
+        )
     }
 }
 

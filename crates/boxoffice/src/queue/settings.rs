@@ -283,15 +283,25 @@ impl QueueService {
                     if self.queues.read().contains_key(&show) {
                         continue;
                     }
-                    record.drawn_at = None;
-                    let queue = Arc::new(ShowQueue::new(QueueData::new(record)));
-                    self.sequencer.open(&queue, false).await?;
-                    queue.data.lock().last_tick_ms = self.clock.now().millis();
-                    self.queues.write().insert(show, queue);
+                    self.adopt(record).await?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Follows a queue the store has (at start-up, or opened through another node):
+    /// its copy brought up to the log (no draw until the log's), its pace starting now.
+    pub(super) async fn adopt(
+        &self,
+        record: QueueSettingsRecord,
+    ) -> anyhow::Result<Arc<ShowQueue>> {
+        let show = record.show_id;
+        let queue = Arc::new(ShowQueue::new(QueueData::new(record)));
+        self.sequencer.open(&queue, false).await?;
+        queue.data.lock().last_tick_ms = self.clock.now().millis();
+        self.queues.write().insert(show, queue.clone());
+        Ok(queue)
     }
 
     /// A show's queue as anyone may see it.
