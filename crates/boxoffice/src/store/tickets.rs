@@ -80,8 +80,9 @@ pub enum Admission {
 
 #[async_trait]
 pub trait TicketStore: Send + Sync {
-    /// Inserts the tickets whose `issue_key` is new, in one write; how many were new.
-    async fn issue_tickets(&self, tickets: &[TicketRecord]) -> StoreResult<u64>;
+    /// Inserts the tickets whose `issue_key` is new, in one write; the ids of those
+    /// that were new.
+    async fn issue_tickets(&self, tickets: &[TicketRecord]) -> StoreResult<Vec<String>>;
     async fn ticket(&self, id: &str) -> StoreResult<TicketRecord>;
     async fn ticket_by_code(&self, code: &str) -> StoreResult<TicketRecord>;
     /// The booking's tickets, valid and revoked, in issue order.

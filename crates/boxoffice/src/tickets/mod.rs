@@ -7,6 +7,7 @@ pub mod codes;
 pub mod gate;
 pub mod http;
 mod projection;
+mod qr;
 mod render;
 mod service;
 pub mod views;

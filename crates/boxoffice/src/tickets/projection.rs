@@ -5,12 +5,12 @@ use super::render::TicketPage;
 use super::service::TicketService;
 use crate::mail::{Attachment, MailService};
 use crate::outbox::{EventFailure, OutboxHandler};
-use crate::store::{OutboxEvent, StoreError, TicketRecord};
-use anyhow::Context;
+use crate::store::{BookingRecord, OutboxEvent, StoreError, TicketRecord};
 use async_trait::async_trait;
 use boxoffice_domain::booking::BookingStatus;
 use boxoffice_domain::ticket::RevokeReason;
 use boxoffice_domain::BookingId;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The consumer's name in `consumer_offsets`.
@@ -26,12 +26,14 @@ impl TicketProjection {
         Self { tickets, mail }
     }
 
-    async fn on(&self, event: &OutboxEvent) -> anyhow::Result<()> {
+    /// Acts on `event`: revokes at once; a confirmed booking is returned, its
+    /// tickets issued with the rest of the batch.
+    async fn on(&self, event: &OutboxEvent) -> anyhow::Result<Option<BookingRecord>> {
         let revoke = match event.event_type.as_str() {
             "booking.confirmed" => None,
             "booking.cancelled" => Some(RevokeReason::Cancelled),
             "booking.refunded" | "booking.partially_refunded" => Some(RevokeReason::Refunded),
-            _ => return Ok(()),
+            _ => return Ok(None),
         };
         let id: BookingId = event
             .aggregate_id
@@ -39,22 +41,15 @@ impl TicketProjection {
             .map_err(|_| anyhow::anyhow!("a booking event without a booking id"))?;
         if let Some(reason) = revoke {
             self.tickets.revoke_for(id, reason).await?;
-            return Ok(());
+            return Ok(None);
         }
         let booking = match self.tickets.store().booking(id).await {
             Ok(b) => b,
-            Err(StoreError::NotFound) => return Ok(()),
+            Err(StoreError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         // Refunded or cancelled meanwhile: its own event revokes, nothing to issue.
-        if booking.status != BookingStatus::Confirmed {
-            return Ok(());
-        }
-        let issued = self.tickets.issue_for(&booking).await?;
-        if !issued.is_empty() {
-            self.email(&issued).await.context("emailing the tickets")?;
-        }
-        Ok(())
+        Ok((booking.status == BookingStatus::Confirmed).then_some(booking))
     }
 
     /// Sends newly issued tickets to their holder, the PDF attached.
@@ -87,11 +82,33 @@ impl TicketProjection {
 
 #[async_trait]
 impl OutboxHandler for TicketProjection {
+    /// The tickets of every booking the batch confirmed are issued in one write (one
+    /// transaction per batch rather than per booking, beside the group commit); then
+    /// each buyer gets their email.
     async fn handle(&self, events: &[OutboxEvent]) -> anyhow::Result<Vec<EventFailure>> {
         let mut failures = Vec::new();
+        let mut confirmed = Vec::new();
         for (index, event) in events.iter().enumerate() {
-            if let Err(error) = self.on(event).await {
-                failures.push(EventFailure { index, error });
+            match self.on(event).await {
+                Ok(Some(booking)) => confirmed.push((index, booking)),
+                Ok(None) => {}
+                Err(error) => failures.push(EventFailure { index, error }),
+            }
+        }
+        let bookings: Vec<BookingRecord> = confirmed.iter().map(|(_, b)| b.clone()).collect();
+        let mut issued: HashMap<BookingId, Vec<TicketRecord>> = HashMap::new();
+        for t in self.tickets.issue(&bookings).await? {
+            issued.entry(t.booking_id).or_default().push(t);
+        }
+        for (index, booking) in confirmed {
+            let Some(tickets) = issued.remove(&booking.id) else {
+                continue;
+            };
+            if let Err(e) = self.email(&tickets).await {
+                failures.push(EventFailure {
+                    index,
+                    error: e.context("emailing the tickets"),
+                });
             }
         }
         Ok(failures)

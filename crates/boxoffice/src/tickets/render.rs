@@ -1,9 +1,14 @@
 //! Tickets on paper and screen: the QR code as SVG for pages and as vector squares in
 //! a PDF (one page per ticket, built-in Helvetica, nothing embedded), so a printed
 //! ticket scans exactly like the one on a phone.
-use crate::error::{Error, Result};
+use super::qr::Matrix;
+use crate::error::Result;
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
-use qrcode::{Color, EcLevel, QrCode};
+use qrcode::render::Renderer;
+use qrcode::EcLevel;
+
+/// Light modules around the symbol, as the standard asks.
+const QUIET_ZONE: u32 = 4;
 
 /// What one PDF page shows.
 #[derive(Clone, Debug)]
@@ -19,18 +24,20 @@ pub struct TicketPage {
     pub qr: String,
 }
 
-fn code_of(payload: &str) -> Result<QrCode> {
-    QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::M)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("QR code: {e}")))
+fn code_of(payload: &str) -> Result<Matrix> {
+    super::qr::encode(payload.as_bytes(), EcLevel::M)
 }
 
 /// The QR code of `payload` as a standalone SVG document.
 pub fn qr_svg(payload: &str) -> Result<String> {
-    Ok(code_of(payload)?
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(256, 256)
-        .quiet_zone(true)
-        .build())
+    let code = code_of(payload)?;
+    let colors = code.colors();
+    Ok(
+        Renderer::<qrcode::render::svg::Color>::new(&colors, code.width, QUIET_ZONE)
+            .min_dimensions(256, 256)
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 /// Text the built-in fonts can show: printable ASCII, anything else as `?`.
@@ -78,23 +85,30 @@ fn page_content(page: &TicketPage) -> Result<Vec<u8>> {
     y -= 15.0;
     line(&mut c, REGULAR, 10.0, margin, y, &page.holder);
 
-    // The QR code: one filled square per dark module, with a quiet zone.
+    // The QR code: one filled rectangle per horizontal run of dark modules, with a
+    // quiet zone.
     let code = code_of(&page.qr)?;
-    let modules = code.width();
+    let modules = code.width;
     let side = width - 2.0 * margin - 40.0;
-    let cell = side / (modules as f32 + 8.0);
+    let cell = side / (modules as f32 + 2.0 * QUIET_ZONE as f32);
     let left = (width - cell * modules as f32) / 2.0;
-    let top = y - 20.0 - 4.0 * cell;
+    let top = y - 20.0 - QUIET_ZONE as f32 * cell;
     c.set_fill_gray(0.0);
-    for (i, color) in code.to_colors().into_iter().enumerate() {
-        if color == Color::Dark {
-            let (col, row) = (i % modules, i / modules);
+    for (row, line) in code.dark.chunks(modules).enumerate() {
+        let mut col = 0;
+        while col < modules {
+            if !line[col] {
+                col += 1;
+                continue;
+            }
+            let run = line[col..].iter().take_while(|&&d| d).count();
             c.rect(
                 left + col as f32 * cell,
                 top - (row as f32 + 1.0) * cell,
-                cell,
+                cell * run as f32,
                 cell,
             );
+            col += run;
         }
     }
     c.fill_nonzero();

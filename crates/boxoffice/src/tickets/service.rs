@@ -14,7 +14,8 @@ use crate::store::{BookingRecord, DynStore, Page, StoreError, TicketRecord};
 use boxoffice_domain::account::Email;
 use boxoffice_domain::organization::Permission;
 use boxoffice_domain::ticket::{RevokeReason, TicketStatus};
-use boxoffice_domain::{BookingId, ShowId, ZoneId};
+use boxoffice_domain::{BookingId, ShowId, UserId, ZoneId};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// One admission a confirmed booking entitles to: a zone, and a seat when seated.
@@ -125,42 +126,56 @@ impl TicketService {
         TicketView::new(t, self.qr(t))
     }
 
-    /// Issues the tickets of a confirmed booking; those issued by this call (none
-    /// when they exist already).
-    pub async fn issue_for(&self, booking: &BookingRecord) -> Result<Vec<TicketRecord>> {
-        let holder = self.store.user(booking.user_id).await?;
+    /// Issues the tickets of confirmed `bookings` in one write; those issued by this
+    /// call (none for a booking whose tickets exist already: each ticket has its
+    /// issue key).
+    pub async fn issue(&self, bookings: &[BookingRecord]) -> Result<Vec<TicketRecord>> {
         let now = self.clock.now();
-        let tickets: Vec<TicketRecord> = admissions_of(&self.store, booking)
+        let mut holders: HashMap<UserId, String> = HashMap::new();
+        let mut tickets = Vec::new();
+        let mut seen = HashSet::new();
+        for booking in bookings.iter().filter(|b| seen.insert(b.id)) {
+            let holder = match holders.get(&booking.user_id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = self.store.user(booking.user_id).await?.display_name;
+                    holders.insert(booking.user_id, name.clone());
+                    name
+                }
+            };
+            let admissions = admissions_of(&self.store, booking).await?;
+            tickets.extend(
+                admissions
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, a)| TicketRecord {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        issue_key: format!("{}:{n}", booking.id),
+                        code: codes::new_code(),
+                        booking_id: booking.id,
+                        show_id: booking.show_id,
+                        zone_id: a.zone_id,
+                        seat_id: a.seat_id,
+                        seat_label: a.seat_label,
+                        holder_id: booking.user_id,
+                        holder_name: holder.clone(),
+                        status: TicketStatus::Valid,
+                        revoke_reason: None,
+                        replaced_by: None,
+                        issued_at: now,
+                        revoked_at: None,
+                    }),
+            );
+        }
+        let issued: HashSet<String> = self
+            .store
+            .issue_tickets(&tickets)
             .await?
             .into_iter()
-            .enumerate()
-            .map(|(n, a)| TicketRecord {
-                id: uuid::Uuid::now_v7().to_string(),
-                issue_key: format!("{}:{n}", booking.id),
-                code: codes::new_code(),
-                booking_id: booking.id,
-                show_id: booking.show_id,
-                zone_id: a.zone_id,
-                seat_id: a.seat_id,
-                seat_label: a.seat_label,
-                holder_id: booking.user_id,
-                holder_name: holder.display_name.clone(),
-                status: TicketStatus::Valid,
-                revoke_reason: None,
-                replaced_by: None,
-                issued_at: now,
-                revoked_at: None,
-            })
             .collect();
-        let issued = self.store.issue_tickets(&tickets).await?;
-        if issued == 0 {
-            return Ok(Vec::new());
-        }
-        let stored = self.store.tickets_of_booking(booking.id).await?;
-        let mine: std::collections::HashSet<_> = tickets.iter().map(|t| &t.id).collect();
-        Ok(stored
+        Ok(tickets
             .into_iter()
-            .filter(|t| mine.contains(&t.id))
+            .filter(|t| issued.contains(&t.id))
             .collect())
     }
 

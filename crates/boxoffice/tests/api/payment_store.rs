@@ -5,7 +5,8 @@ use crate::store_suite::{at, booking, event, organizations, show, store, user, z
 use crate::support::Backend;
 use boxoffice::store::{
     AccountStore, BookingStep, BookingStore, BookingWrite, CatalogStore, Deadline, LedgerEntry,
-    LedgerKind, PaymentChange, PaymentRecord, PaymentStore, RefundChange, RefundRecord, StoreError,
+    LedgerKind, PaymentChange, PaymentOutcome, PaymentRecord, PaymentStore, PaymentWrite,
+    RefundChange, RefundRecord, StoreError,
 };
 use boxoffice_domain::account::Role;
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
@@ -267,3 +268,220 @@ async fn payments_settle_once(backend: Backend) {
 }
 
 on_both_backends!(payments_settle_once);
+
+/// What one payment write of a batch did.
+fn outcome(o: &boxoffice::store::WriteOutcome) -> &PaymentOutcome {
+    match o {
+        boxoffice::store::WriteOutcome::Payment(p) => p,
+        other => panic!("not a payment outcome: {other:?}"),
+    }
+}
+
+fn started(o: &boxoffice::store::WriteOutcome) -> Option<BookingStatus> {
+    match outcome(o) {
+        PaymentOutcome::Started(b) => b.as_ref().map(|b| b.status),
+        other => panic!("not a start: {other:?}"),
+    }
+}
+
+fn changed(o: &boxoffice::store::WriteOutcome) -> (bool, PaymentStatus, Option<BookingStatus>) {
+    match outcome(o) {
+        PaymentOutcome::Changed(c) => (
+            c.changed,
+            c.record.status,
+            c.booking.as_ref().map(|b| b.status),
+        ),
+        other => panic!("not a change: {other:?}"),
+    }
+}
+
+fn pay(w: PaymentWrite) -> BookingWrite {
+    BookingWrite::Payment(Box::new(w))
+}
+
+/// The group-commit writer hands the store many payment writes at once, applied
+/// set-based: each must end exactly as it would alone, including two writes of one
+/// batch naming the same booking or payment.
+async fn payment_writes_of_one_batch_end_as_alone(backend: Backend) {
+    let (s, _db) = store(backend).await;
+    let org = user("olga@example.com", Role::Organizer);
+    let ana = user("ana@example.com", Role::Buyer);
+    s.insert_users(&[org.clone(), ana.clone()]).await.unwrap();
+    organizations(&s, &[&org]).await;
+    let e = event(org.id, "Night", "concert", "Lyon", 0);
+    s.insert_event(&e).await.unwrap();
+    let sh = show(e.id, at(30 * 24 * HOUR));
+    s.insert_show(&sh).await.unwrap();
+    let floor = zone(sh.id, "Floor", 100);
+    s.insert_zone(&floor).await.unwrap();
+    let deadline = at(10 * 60 * 1000);
+    let holds: Vec<_> = (0..4)
+        .map(|_| booking(ana.id, &floor, 1, deadline))
+        .collect();
+    s.apply(
+        &holds
+            .iter()
+            .cloned()
+            .map(BookingWrite::Hold)
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    let (b1, b2, b3, b4) = (&holds[0], &holds[1], &holds[2], &holds[3]);
+
+    // Starts: two fine, a second one for the same booking, someone else's, too late.
+    let p1 = payment(b1, 1, at(1_000));
+    let p2 = payment(b2, 1, at(1_000));
+    let twice = payment(b1, 2, at(1_000));
+    let mut foreign = payment(b3, 1, at(1_000));
+    foreign.user_id = org.id;
+    let late = payment(b4, 1, deadline);
+    let start = |p: &PaymentRecord, when| {
+        pay(PaymentWrite::Start {
+            payment: p.clone(),
+            at: when,
+        })
+    };
+    let out = s
+        .apply(&[
+            start(&p1, at(1_000)),
+            start(&p2, at(1_000)),
+            start(&twice, at(1_000)),
+            start(&foreign, at(1_000)),
+            start(&late, deadline),
+        ])
+        .await
+        .unwrap();
+    let starts: Vec<_> = out.iter().map(started).collect();
+    assert_eq!(
+        starts,
+        vec![
+            Some(BookingStatus::PaymentPending),
+            Some(BookingStatus::PaymentPending),
+            None,
+            None,
+            None
+        ]
+    );
+    for (p, kept) in [
+        (&p1, true),
+        (&p2, true),
+        (&twice, false),
+        (&foreign, false),
+        (&late, false),
+    ] {
+        assert_eq!(
+            s.payment(&p.id).await.is_ok(),
+            kept,
+            "payment row of attempt {}",
+            p.attempt
+        );
+    }
+
+    // Intents recorded, and a capture of p1 in the same batch (after its intent).
+    let processing = |p: &PaymentRecord, intent: &str| {
+        pay(PaymentWrite::Processing {
+            payment_id: p.id.clone(),
+            intent_id: intent.into(),
+            ledger: ledger(p, LedgerKind::Charge, intent, p.amount),
+            at: at(1_500),
+        })
+    };
+    let out = s
+        .apply(&[
+            processing(&p1, "pi_1"),
+            processing(&p2, "pi_2"),
+            pay(PaymentWrite::Change(capture(&p1, "pi_1", at(2_000)))),
+        ])
+        .await
+        .unwrap();
+    for (o, intent) in out[..2].iter().zip(["pi_1", "pi_2"]) {
+        match outcome(o) {
+            PaymentOutcome::Processing(p) => {
+                assert_eq!(p.status, PaymentStatus::Processing);
+                assert_eq!(p.intent_id.as_deref(), Some(intent));
+            }
+            other => panic!("not processing: {other:?}"),
+        }
+    }
+    assert_eq!(
+        changed(&out[2]),
+        (
+            true,
+            PaymentStatus::Succeeded,
+            Some(BookingStatus::Confirmed)
+        )
+    );
+
+    // A capture, a late failure of what succeeded, and the capture's duplicate.
+    let fail_p1 = PaymentChange {
+        payment_id: p1.id.clone(),
+        to: PaymentStatus::Failed,
+        at: at(3_000),
+        intent_id: None,
+        captured_at: None,
+        failure_code: Some("card_declined".into()),
+        ledger: None,
+        booking: Some(BookingStep {
+            action: BookingAction::FailPayment,
+            deadline: Deadline::Any,
+            at: at(3_000),
+        }),
+    };
+    let out = s
+        .apply(&[
+            pay(PaymentWrite::Change(capture(&p2, "pi_2", at(3_000)))),
+            pay(PaymentWrite::Change(fail_p1)),
+            pay(PaymentWrite::Change(capture(&p2, "pi_2", at(3_001)))),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        changed(&out[0]),
+        (
+            true,
+            PaymentStatus::Succeeded,
+            Some(BookingStatus::Confirmed)
+        )
+    );
+    assert_eq!(changed(&out[1]), (false, PaymentStatus::Succeeded, None));
+    assert_eq!(changed(&out[2]), (false, PaymentStatus::Succeeded, None));
+
+    // Every row and event once, as if each write had been alone.
+    for (b, p, intent) in [(b1, &p1, "pi_1"), (b2, &p2, "pi_2")] {
+        assert_eq!(
+            s.booking(b.id).await.unwrap().status,
+            BookingStatus::Confirmed
+        );
+        let kinds: Vec<LedgerKind> = s
+            .ledger_of(b.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(kinds, vec![LedgerKind::Charge, LedgerKind::Capture]);
+        let record = s.payment(&p.id).await.unwrap();
+        assert_eq!(record.intent_id.as_deref(), Some(intent));
+        assert!(record.captured_at.is_some());
+        assert_eq!(events_of(&s, &p.id).await, vec!["payment.succeeded"]);
+        assert_eq!(
+            events_of(&s, &b.id.to_string()).await,
+            vec![
+                "booking.reserved",
+                "booking.payment_started",
+                "booking.confirmed"
+            ]
+        );
+    }
+    for b in [b3, b4] {
+        assert_eq!(s.booking(b.id).await.unwrap().status, BookingStatus::Held);
+        assert_eq!(
+            events_of(&s, &b.id.to_string()).await,
+            vec!["booking.reserved"]
+        );
+    }
+    s.close().await;
+}
+
+on_both_backends!(payment_writes_of_one_batch_end_as_alone);

@@ -1,5 +1,6 @@
 //! Bookings in SQL: the group-commit batch with its outbox events, the tallies and
 //! start-up snapshot the inventory is checked against and rebuilt from, the outbox.
+use super::payments::Closing;
 use super::statement::{
     bad_row, get_i64, get_id, get_money, get_opt_str, get_parsed, get_str, get_ts, get_u32, i,
     insert_statements, t, ts, Arg, Sql, CHUNK,
@@ -160,7 +161,7 @@ pub(super) fn transition_statement(
 }
 
 /// `table.a, table.b, …` for a column list.
-fn qualified(table: &str, columns: &str) -> String {
+pub(super) fn qualified(table: &str, columns: &str) -> String {
     columns
         .split(", ")
         .map(|c| format!("{table}.{c}"))
@@ -315,12 +316,9 @@ impl BookingStore for SqlStore {
         // Payment writes, in order, after the booking writes of the batch; what
         // closes each (rows, ledger, events) goes with the commit.
         let mut closing = insert_statements("outbox", OUTBOX_COLUMNS, events);
-        let mut paid = Vec::with_capacity(payments.len());
-        for (p, trace) in payments {
-            let (outcome, last) = trace::within_async(trace, Self::write_in(&mut batch, p)).await?;
-            closing.extend(last);
-            paid.push(outcome);
-        }
+        let mut paying = Closing::default();
+        let paid = Self::write_payments(&mut batch, &payments, &mut paying).await?;
+        closing.extend(paying.statements());
         batch.finish(closing).await?;
         // Each applied change is reported once, to the first write that asked for it.
         let mut paid = paid.into_iter();

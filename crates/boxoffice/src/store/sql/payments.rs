@@ -21,12 +21,12 @@ use boxoffice_domain::payment::{PaymentStatus, RefundPolicy, RefundReason, Refun
 use boxoffice_domain::{BookingId, ShowId, Timestamp};
 use sqlx::any::AnyRow;
 
-const PAYMENT_COLUMNS: &str = "id, booking_id, user_id, show_id, attempt, amount_minor, currency, payment_method, status, intent_id, failure_code, captured_at, created_at, updated_at";
+pub(super) const PAYMENT_COLUMNS: &str = "id, booking_id, user_id, show_id, attempt, amount_minor, currency, payment_method, status, intent_id, failure_code, captured_at, created_at, updated_at";
 const REFUND_COLUMNS: &str = "id, booking_id, payment_id, show_id, user_id, amount_minor, currency, percent, reason, status, requested_by, decided_by, gateway_refund_id, failure, created_at, updated_at";
 const LEDGER_COLUMNS: &str =
     "id, booking_id, show_id, payment_id, refund_id, kind, amount_minor, currency, external_ref, at";
 
-fn payment_from(row: &AnyRow) -> StoreResult<PaymentRecord> {
+pub(super) fn payment_from(row: &AnyRow) -> StoreResult<PaymentRecord> {
     Ok(PaymentRecord {
         id: get_str(row, "id")?,
         booking_id: get_id(row, "booking_id")?,
@@ -130,10 +130,8 @@ fn ledger_from(row: &AnyRow) -> StoreResult<LedgerEntry> {
     })
 }
 
-/// Inserts a ledger row unless the same movement (kind, gateway id) is recorded.
-fn ledger_insert(e: &LedgerEntry) -> Sql {
-    let mut sql = Sql::insert("ledger_entries", LEDGER_COLUMNS);
-    sql.tuple(vec![
+fn ledger_args(e: &LedgerEntry) -> Vec<Arg> {
+    vec![
         t(&e.id),
         t(e.booking_id),
         t(e.show_id),
@@ -144,12 +142,88 @@ fn ledger_insert(e: &LedgerEntry) -> Sql {
         t(e.amount.currency),
         t(&e.external_ref),
         ts(e.at),
-    ]);
-    sql.push(" ON CONFLICT (kind, external_ref) DO NOTHING");
-    sql
+    ]
 }
 
-fn names<T: Copy>(items: &[T], name: fn(T) -> &'static str) -> String {
+/// The rows that close the payment writes of one transaction (payment and refund
+/// rows, ledger rows, outbox events), sent with its commit as one multi-row insert per
+/// table however many writes the transaction holds.
+#[derive(Default)]
+pub(super) struct Closing {
+    payments: Vec<Vec<Arg>>,
+    refunds: Vec<Vec<Arg>>,
+    ledger: Vec<Vec<Arg>>,
+    outbox: Vec<Vec<Arg>>,
+}
+
+impl Closing {
+    /// The inserts, parents first (a ledger row names its payment and refund); the
+    /// events in the order they were added.
+    pub(super) fn statements(self) -> Vec<Sql> {
+        let mut all = insert_statements("payments", PAYMENT_COLUMNS, self.payments);
+        all.extend(insert_statements("refunds", REFUND_COLUMNS, self.refunds));
+        // Unless the same movement (kind, gateway id) is recorded.
+        all.extend(
+            insert_statements("ledger_entries", LEDGER_COLUMNS, self.ledger)
+                .into_iter()
+                .map(|mut sql| {
+                    sql.push(" ON CONFLICT (kind, external_ref) DO NOTHING");
+                    sql
+                }),
+        );
+        all.extend(insert_statements("outbox", OUTBOX_COLUMNS, self.outbox));
+        all
+    }
+
+    pub(super) fn payment(&mut self, p: &PaymentRecord) {
+        self.payments.push(payment_args(p));
+    }
+
+    pub(super) fn ledger(&mut self, e: &LedgerEntry) {
+        self.ledger.push(ledger_args(e));
+    }
+
+    /// An outbox event, with the trace context current where it is added.
+    pub(super) fn event(
+        &mut self,
+        event_type: &str,
+        aggregate: &str,
+        payload: &serde_json::Value,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.outbox
+            .push(event_args(event_type, aggregate, payload, at)?);
+        Ok(())
+    }
+
+    /// What closes a change: its ledger row, the record's event, the booking's event.
+    pub(super) fn change(
+        &mut self,
+        ledger: Option<&LedgerEntry>,
+        event: Option<(&str, String, serde_json::Value)>,
+        booking: Option<(&BookingRecord, BookingAction)>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        if let Some(l) = ledger {
+            self.ledger(l);
+        }
+        if let Some((kind, aggregate, payload)) = event {
+            self.event(kind, &aggregate, &payload, at)?;
+        }
+        if let Some((b, action)) = booking {
+            let payload = serde_json::to_value(b).map_err(|e| StoreError::Other(e.into()))?;
+            self.event(
+                action.event_type(),
+                &b.id.to_string(),
+                &payload,
+                b.updated_at,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn names<T: Copy>(items: &[T], name: fn(T) -> &'static str) -> String {
     // Closed sets of our own constants: safe to inline.
     items
         .iter()
@@ -158,22 +232,9 @@ fn names<T: Copy>(items: &[T], name: fn(T) -> &'static str) -> String {
         .join(", ")
 }
 
-fn outbox(
-    event_type: &str,
-    aggregate: &str,
-    payload: &serde_json::Value,
-    at: Timestamp,
-) -> StoreResult<Vec<Sql>> {
-    Ok(insert_statements(
-        "outbox",
-        OUTBOX_COLUMNS,
-        vec![event_args(event_type, aggregate, payload, at)?],
-    ))
-}
-
 impl SqlStore {
     /// Runs the booking step inside an open batch; the booking if it applied.
-    async fn step(
+    pub(super) async fn step(
         batch: &mut Batch,
         booking: BookingId,
         step: Option<BookingStep>,
@@ -192,32 +253,6 @@ impl SqlStore {
             )])
             .await?;
         rows.first().map(booking_from).transpose()
-    }
-
-    /// The statements that close a change: ledger row, record event, booking event.
-    fn closing(
-        ledger: Option<&LedgerEntry>,
-        event: Option<(&str, &str, serde_json::Value)>,
-        booking: Option<(&BookingRecord, BookingAction)>,
-        at: Timestamp,
-    ) -> StoreResult<Vec<Sql>> {
-        let mut last = Vec::new();
-        if let Some(l) = ledger {
-            last.push(ledger_insert(l));
-        }
-        if let Some((kind, aggregate, payload)) = event {
-            last.extend(outbox(kind, aggregate, &payload, at)?);
-        }
-        if let Some((b, action)) = booking {
-            let payload = serde_json::to_value(b).map_err(|e| StoreError::Other(e.into()))?;
-            last.extend(outbox(
-                action.event_type(),
-                &b.id.to_string(),
-                &payload,
-                b.updated_at,
-            )?);
-        }
-        Ok(last)
     }
 }
 
@@ -258,18 +293,20 @@ impl SqlStore {
     async fn write_alone(&self, w: &PaymentWrite) -> StoreResult<PaymentOutcome> {
         let mut batch = self.batch().await?;
         batch.run(Vec::new()).await?;
-        let (outcome, last) = Self::write_in(&mut batch, w).await?;
-        batch.finish(last).await?;
+        let mut closing = Closing::default();
+        let outcome = Self::write_in(&mut batch, w, &mut closing).await?;
+        batch.finish(closing.statements()).await?;
         Ok(outcome)
     }
 
     /// Applies `w` inside an open transaction: its conditional updates run now, the
-    /// inserts that close it (payment or refund rows, ledger rows, outbox events) are
-    /// returned to be sent with the commit.
+    /// inserts that close it (payment or refund rows, ledger rows, outbox events) go
+    /// to `closing`, to be sent with the commit.
     pub(super) async fn write_in(
         batch: &mut Batch,
         w: &PaymentWrite,
-    ) -> StoreResult<(PaymentOutcome, Vec<Sql>)> {
+        closing: &mut Closing,
+    ) -> StoreResult<PaymentOutcome> {
         match w {
             PaymentWrite::Start { payment, at } => {
                 let action = BookingAction::StartPayment;
@@ -283,12 +320,11 @@ impl SqlStore {
                     )])
                     .await?;
                 let Some(booking) = rows.first().map(booking_from).transpose()? else {
-                    return Ok((PaymentOutcome::Started(None), Vec::new()));
+                    return Ok(PaymentOutcome::Started(None));
                 };
-                let mut last =
-                    insert_statements("payments", PAYMENT_COLUMNS, vec![payment_args(payment)]);
-                last.extend(Self::closing(None, None, Some((&booking, action)), *at)?);
-                Ok((PaymentOutcome::Started(Some(booking)), last))
+                closing.payment(payment);
+                closing.change(None, None, Some((&booking, action)), *at)?;
+                Ok(PaymentOutcome::Started(Some(booking)))
             }
             PaymentWrite::Processing {
                 payment_id,
@@ -321,10 +357,8 @@ impl SqlStore {
                     .map(payment_from)
                     .transpose()?
                     .ok_or(StoreError::NotFound)?;
-                Ok((
-                    PaymentOutcome::Processing(payment),
-                    vec![ledger_insert(ledger)],
-                ))
+                closing.ledger(ledger);
+                Ok(PaymentOutcome::Processing(payment))
             }
             PaymentWrite::Change(c) => {
                 let sources: Vec<PaymentStatus> = PaymentStatus::ALL
@@ -366,22 +400,16 @@ impl SqlStore {
                     c.ledger.as_ref(),
                     c.booking,
                     c.at,
+                    closing,
                 );
-                let (changed, last) = moved.await?;
-                Ok((PaymentOutcome::Changed(changed), last))
+                Ok(PaymentOutcome::Changed(moved.await?))
             }
             PaymentWrite::InsertRefund(refund) => {
-                let mut last =
-                    insert_statements("refunds", REFUND_COLUMNS, vec![refund_args(refund)]);
+                closing.refunds.push(refund_args(refund));
                 if let Some(kind) = RefundRecord::event_type(refund.status) {
-                    last.extend(outbox(
-                        kind,
-                        &refund.id,
-                        &refund.event_payload(),
-                        refund.created_at,
-                    )?);
+                    closing.event(kind, &refund.id, &refund.event_payload(), refund.created_at)?;
                 }
-                Ok((PaymentOutcome::RefundInserted, last))
+                Ok(PaymentOutcome::RefundInserted)
             }
             PaymentWrite::ChangeRefund(c) => {
                 let upd = move_statement(
@@ -425,16 +453,16 @@ impl SqlStore {
                     c.ledger.as_ref(),
                     c.booking,
                     c.at,
+                    closing,
                 );
-                let (changed, last) = moved.await?;
-                Ok((PaymentOutcome::RefundChanged(changed), last))
+                Ok(PaymentOutcome::RefundChanged(moved.await?))
             }
         }
     }
 
     /// Runs a conditional move (`upd`, returning the row if it moved). Unmoved: the
-    /// record as it is (`read`). Moved: the booking step, then the statements that
-    /// close the change (ledger row, the record's event, the booking's event).
+    /// record as it is (`read`). Moved: the booking step, then what closes the change
+    /// (ledger row, the record's event, the booking's event) goes to `closing`.
     #[allow(clippy::too_many_arguments)]
     async fn moved<T>(
         batch: &mut Batch,
@@ -446,7 +474,8 @@ impl SqlStore {
         ledger: Option<&LedgerEntry>,
         step: Option<BookingStep>,
         at: Timestamp,
-    ) -> StoreResult<(Changed<T>, Vec<Sql>)> {
+        closing: &mut Closing,
+    ) -> StoreResult<Changed<T>> {
         let rows = batch.run(vec![upd]).await?;
         let Some(record) = rows.first().map(decode).transpose()? else {
             let rows = batch.run(vec![read]).await?;
@@ -455,26 +484,20 @@ impl SqlStore {
                 .map(decode)
                 .transpose()?
                 .ok_or(StoreError::NotFound)?;
-            return Ok((Changed::unchanged(record), Vec::new()));
+            return Ok(Changed::unchanged(record));
         };
         let booking = Self::step(batch, booking_of(&record), step).await?;
-        let event = event(&record);
-        let last = Self::closing(
+        closing.change(
             ledger,
-            event
-                .as_ref()
-                .map(|(k, id, p)| (*k, id.as_str(), p.clone())),
+            event(&record),
             booking.as_ref().zip(step.map(|s| s.action)),
             at,
         )?;
-        Ok((
-            Changed {
-                record,
-                changed: true,
-                booking,
-            },
-            last,
-        ))
+        Ok(Changed {
+            record,
+            changed: true,
+            booking,
+        })
     }
 }
 

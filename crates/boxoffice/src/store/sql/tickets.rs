@@ -169,9 +169,9 @@ impl SqlStore {
 
 #[async_trait]
 impl TicketStore for SqlStore {
-    async fn issue_tickets(&self, tickets: &[TicketRecord]) -> StoreResult<u64> {
+    async fn issue_tickets(&self, tickets: &[TicketRecord]) -> StoreResult<Vec<String>> {
         if tickets.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let statements: Vec<Sql> = insert_statements(
             "tickets",
@@ -184,13 +184,12 @@ impl TicketStore for SqlStore {
             sql
         })
         .collect();
+        // Every statement's rows (one PostgreSQL statement would return only the
+        // last one's), then the commit.
         let mut tx = self.batch().await?;
-        let mut issued = 0;
-        for s in statements {
-            issued += tx.run(vec![s]).await?.len() as u64;
-        }
+        let rows = tx.run(statements).await?;
         tx.finish(Vec::new()).await?;
-        Ok(issued)
+        rows.iter().map(|r| get_str(r, "id")).collect()
     }
 
     async fn ticket(&self, id: &str) -> StoreResult<TicketRecord> {
