@@ -6,7 +6,7 @@ use crate::support::Backend;
 use boxoffice::store::{
     AccountStore, BookingStep, BookingStore, BookingWrite, CatalogStore, Deadline, LedgerEntry,
     LedgerKind, PaymentChange, PaymentOutcome, PaymentRecord, PaymentStore, PaymentWrite,
-    RefundChange, RefundRecord, StoreError,
+    RefundChange, RefundRecord, ShowRecord, StoreError, UserRecord, ZoneRecord,
 };
 use boxoffice_domain::account::Role;
 use boxoffice_domain::booking::{BookingAction, BookingStatus};
@@ -74,18 +74,41 @@ async fn events_of(s: &boxoffice::store::SqlStore, aggregate: &str) -> Vec<Strin
         .collect()
 }
 
-async fn payments_settle_once(backend: Backend) {
-    let (s, _db) = store(backend).await;
+/// An organizer's show with a floor of 100, and a buyer, stored.
+struct Sale {
+    org: UserRecord,
+    ana: UserRecord,
+    sh: ShowRecord,
+    floor: ZoneRecord,
+}
+
+async fn sale(s: &boxoffice::store::SqlStore) -> Sale {
     let org = user("olga@example.com", Role::Organizer);
     let ana = user("ana@example.com", Role::Buyer);
     s.insert_users(&[org.clone(), ana.clone()]).await.unwrap();
-    organizations(&s, &[&org]).await;
+    organizations(s, &[&org]).await;
     let e = event(org.id, "Night", "concert", "Lyon", 0);
     s.insert_event(&e).await.unwrap();
     let sh = show(e.id, at(30 * 24 * HOUR));
     s.insert_show(&sh).await.unwrap();
     let floor = zone(sh.id, "Floor", 100);
     s.insert_zone(&floor).await.unwrap();
+    Sale {
+        org,
+        ana,
+        sh,
+        floor,
+    }
+}
+
+async fn payments_settle_once(backend: Backend) {
+    let (s, _db) = store(backend).await;
+    let Sale {
+        org,
+        ana,
+        sh,
+        floor,
+    } = sale(&s).await;
     let deadline = at(10 * 60 * 1000);
     let paid = booking(ana.id, &floor, 2, deadline);
     let late = booking(ana.id, &floor, 1, deadline);
@@ -304,16 +327,9 @@ fn pay(w: PaymentWrite) -> BookingWrite {
 /// batch naming the same booking or payment.
 async fn payment_writes_of_one_batch_end_as_alone(backend: Backend) {
     let (s, _db) = store(backend).await;
-    let org = user("olga@example.com", Role::Organizer);
-    let ana = user("ana@example.com", Role::Buyer);
-    s.insert_users(&[org.clone(), ana.clone()]).await.unwrap();
-    organizations(&s, &[&org]).await;
-    let e = event(org.id, "Night", "concert", "Lyon", 0);
-    s.insert_event(&e).await.unwrap();
-    let sh = show(e.id, at(30 * 24 * HOUR));
-    s.insert_show(&sh).await.unwrap();
-    let floor = zone(sh.id, "Floor", 100);
-    s.insert_zone(&floor).await.unwrap();
+    let Sale {
+        org, ana, floor, ..
+    } = sale(&s).await;
     let deadline = at(10 * 60 * 1000);
     let holds: Vec<_> = (0..4)
         .map(|_| booking(ana.id, &floor, 1, deadline))

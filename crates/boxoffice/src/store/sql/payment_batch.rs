@@ -85,6 +85,11 @@ fn sort<'a>(writes: &[(&'a PaymentWrite, Option<TraceContext>)]) -> Sorted<'a> {
     sorted
 }
 
+/// A kind of booking step: the action, its deadline rule, the state it leads to.
+type StepKind = (BookingAction, Deadline, BookingStatus);
+/// A booking to step, the instant judged against its deadline, and no owner check.
+type StepRow = (BookingId, Timestamp, Option<boxoffice_domain::UserId>);
+
 /// `WITH v (a, b, …) AS (VALUES (CAST($ AS type), …), …) `: each value cast, so that
 /// PostgreSQL knows its type even when it is NULL.
 fn values(columns: &[(&str, &str)], rows: &[Vec<Arg>]) -> Sql {
@@ -368,12 +373,7 @@ impl SqlStore {
         changes: &[(usize, &PaymentChange)],
         moved: &HashMap<String, PaymentRecord>,
     ) -> StoreResult<HashMap<String, BookingRecord>> {
-        type Row = (BookingId, Timestamp, Option<boxoffice_domain::UserId>);
-        let mut groups: Vec<(
-            (BookingAction, Deadline, BookingStatus),
-            Vec<Row>,
-            Vec<String>,
-        )> = Vec::new();
+        let mut groups: Vec<(StepKind, Vec<StepRow>, Vec<String>)> = Vec::new();
         let mut later: Vec<(String, BookingId, BookingStep)> = Vec::new();
         let mut stepped = HashSet::new();
         for (_, c) in changes {
