@@ -64,6 +64,24 @@ fn capture(p: &PaymentRecord, intent: &str, captured: Timestamp) -> PaymentChang
     }
 }
 
+/// The provider declined `p`: the payment fails, the hold stays for another try.
+fn decline(p: &PaymentRecord, when: Timestamp) -> PaymentChange {
+    PaymentChange {
+        payment_id: p.id.clone(),
+        to: PaymentStatus::Failed,
+        at: when,
+        intent_id: None,
+        captured_at: None,
+        failure_code: Some("card_declined".into()),
+        ledger: None,
+        booking: Some(BookingStep {
+            action: BookingAction::FailPayment,
+            deadline: Deadline::Any,
+            at: when,
+        }),
+    }
+}
+
 async fn events_of(s: &boxoffice::store::SqlStore, aggregate: &str) -> Vec<String> {
     s.outbox_after(0, 10_000)
         .await
@@ -238,23 +256,7 @@ async fn payments_settle_once(backend: Backend) {
     )
     .await
     .unwrap();
-    let failed = s
-        .change_payment(&PaymentChange {
-            payment_id: p3.id.clone(),
-            to: PaymentStatus::Failed,
-            at: at(2_000),
-            intent_id: None,
-            captured_at: None,
-            failure_code: Some("card_declined".into()),
-            ledger: None,
-            booking: Some(BookingStep {
-                action: BookingAction::FailPayment,
-                deadline: Deadline::Any,
-                at: at(2_000),
-            }),
-        })
-        .await
-        .unwrap();
+    let failed = s.change_payment(&decline(&p3, at(2_000))).await.unwrap();
     assert_eq!(failed.booking.unwrap().status, BookingStatus::PaymentFailed);
     let overdue = s.overdue_payment_holds(deadline, 10).await.unwrap();
     assert_eq!(
@@ -430,20 +432,7 @@ async fn payment_writes_of_one_batch_end_as_alone(backend: Backend) {
     );
 
     // A capture, a late failure of what succeeded, and the capture's duplicate.
-    let fail_p1 = PaymentChange {
-        payment_id: p1.id.clone(),
-        to: PaymentStatus::Failed,
-        at: at(3_000),
-        intent_id: None,
-        captured_at: None,
-        failure_code: Some("card_declined".into()),
-        ledger: None,
-        booking: Some(BookingStep {
-            action: BookingAction::FailPayment,
-            deadline: Deadline::Any,
-            at: at(3_000),
-        }),
-    };
+    let fail_p1 = decline(&p1, at(3_000));
     let out = s
         .apply(&[
             pay(PaymentWrite::Change(capture(&p2, "pi_2", at(3_000)))),
