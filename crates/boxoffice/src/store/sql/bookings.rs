@@ -317,7 +317,12 @@ impl BookingStore for SqlStore {
         // closes each (rows, ledger, events) goes with the commit.
         let mut closing = insert_statements("outbox", OUTBOX_COLUMNS, events);
         let mut paying = Closing::default();
-        let paid = Self::write_payments(&mut batch, &payments, &mut paying).await?;
+        let mut paid = Vec::with_capacity(payments.len());
+        for (p, trace) in payments {
+            let outcome =
+                trace::within_async(trace, Self::write_in(&mut batch, p, &mut paying)).await?;
+            paid.push(outcome);
+        }
         closing.extend(paying.statements());
         batch.finish(closing).await?;
         // Each applied change is reported once, to the first write that asked for it.

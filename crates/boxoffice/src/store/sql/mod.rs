@@ -12,7 +12,6 @@ mod mfa;
 mod notifications;
 mod organizations;
 mod outbox;
-mod payment_batch;
 mod payments;
 mod personal;
 mod queue;
