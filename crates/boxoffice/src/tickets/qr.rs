@@ -48,7 +48,7 @@ impl Matrix {
     /// The mask penalty: runs of five or more (N1 = 3), 2×2 blocks (N2 = 3),
     /// finder-like 1:1:3:1:1 patterns beside four light modules (N3 = 40), and the
     /// dark share's distance from half (N4 = 10 per 5 %).
-    pub fn penalty(&self) -> u32 {
+    fn penalty(&self) -> u32 {
         let w = self.width;
         if w == 0 {
             return 0;

@@ -161,7 +161,7 @@ pub(super) fn transition_statement(
 }
 
 /// `table.a, table.b, …` for a column list.
-pub(super) fn qualified(table: &str, columns: &str) -> String {
+fn qualified(table: &str, columns: &str) -> String {
     columns
         .split(", ")
         .map(|c| format!("{table}.{c}"))
