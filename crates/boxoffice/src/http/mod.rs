@@ -27,6 +27,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tracing::Instrument;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -130,6 +131,7 @@ pub fn router(state: AppState) -> Router {
                     ))
                 }))
                 .timeout(Duration::from_secs(request_timeout))
+                .layer(middleware::from_fn(run_to_completion))
                 .layer(security_header("x-content-type-options", "nosniff"))
                 .layer(security_header("x-frame-options", "DENY"))
                 .layer(security_header("referrer-policy", "no-referrer"))
@@ -145,6 +147,24 @@ fn security_header(name: &'static str, value: &'static str) -> SetResponseHeader
         HeaderName::from_static(name),
         HeaderValue::from_static(value),
     )
+}
+
+/// Runs the rest of the request in a task of its own. A request that times out, or
+/// whose client hangs up, stops being waited for but is not stopped half-way: a
+/// handler that committed a change still moves the live counters after it (a paid
+/// confirmation dropped between the two left a sold ticket counted as held).
+async fn run_to_completion(req: Request, next: Next) -> Response {
+    let span = tracing::Span::current();
+    let trace = crate::telemetry::trace::current();
+    let handler = crate::telemetry::trace::within_async(trace, next.run(req)).instrument(span);
+    match tokio::spawn(handler).await {
+        Ok(res) => res,
+        // CatchPanicLayer, outside, turns it into a 500 problem.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => {
+            Error::Unavailable("the server is shutting down; retry shortly".into()).into_response()
+        }
+    }
 }
 
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {

@@ -101,6 +101,91 @@ async fn lifecycle_and_outbox(backend: Backend) {
 
 on_every_engine!(lifecycle_and_outbox);
 
+/// Holds the store's write lock on `booking` (PostgreSQL: its row; SQLite: the
+/// database) until the returned guard commits.
+async fn lock_booking(app: &TestApp, booking: &str) -> Locked {
+    use sqlx::Connection;
+    match app.db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            Locked::Sqlite(conn)
+        }
+        _ => {
+            let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+            let locked = sqlx::query("SELECT id FROM bookings WHERE id = $1 FOR UPDATE")
+                .bind(booking)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(locked.len(), 1, "the booking's row is locked");
+            Locked::Postgres(conn)
+        }
+    }
+}
+
+enum Locked {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Locked {
+    async fn release(self) {
+        match self {
+            Locked::Sqlite(mut c) => sqlx::query("COMMIT").execute(&mut c).await.map(drop),
+            Locked::Postgres(mut c) => sqlx::query("COMMIT").execute(&mut c).await.map(drop),
+        }
+        .unwrap();
+    }
+}
+
+/// A confirmation whose request times out while its write waits on the store is
+/// still carried through: once the write commits, the live counters move with it
+/// (the request is not dropped between the commit and the counters).
+async fn a_confirmation_outliving_its_request_still_moves_the_counters(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.request_timeout_secs = 1).await;
+    let show = app
+        .show_with(ShowSpec {
+            capacity: 10,
+            ..ShowSpec::default()
+        })
+        .await;
+    let buyer = app.buyer().await;
+    let booking = app.hold(&buyer.token, &show, 2).await;
+    let before = app.sales(&show).await;
+    assert_eq!(zone_totals(&before), (2, 0, 8), "{before}");
+
+    let lock = lock_booking(&app, &booking).await;
+    app.confirm(&buyer.token, &booking)
+        .await
+        .expect_problem(503, "/problems/unavailable");
+    lock.release().await;
+
+    // The counters follow the commit a moment later; without that step they never do.
+    let sales = eventually(
+        Duration::from_secs(10),
+        "the confirmation to be counted",
+        || async {
+            let sales = app.sales(&show).await;
+            (sales["zones"][0]["recorded_sold"] == 2 && sales["zones"][0]["sold"] == 2)
+                .then_some(sales)
+        },
+    )
+    .await;
+    let booking = app
+        .get(&format!("/api/v1/bookings/{booking}"), Some(&buyer.token))
+        .await;
+    assert_eq!(booking.expect(200)["status"], "confirmed");
+    assert_eq!(zone_totals(&sales), (0, 2, 8), "{sales}");
+    assert_eq!(sales["consistent"], true, "{sales}");
+}
+
+on_every_engine!(a_confirmation_outliving_its_request_still_moves_the_counters);
+
 fn ids(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
