@@ -324,9 +324,9 @@ fn pay(w: PaymentWrite) -> BookingWrite {
     BookingWrite::Payment(Box::new(w))
 }
 
-/// The group-commit writer hands the store many payment writes at once: each must
-/// end exactly as it would alone, including two writes of one batch naming the same
-/// booking or payment.
+/// The group-commit writer hands the store many payment writes at once, applied
+/// set-based: each must end exactly as it would alone, including two writes of one
+/// batch naming the same booking or payment.
 async fn payment_writes_of_one_batch_end_as_alone(backend: Backend) {
     let (s, _db) = store(backend).await;
     let Sale {

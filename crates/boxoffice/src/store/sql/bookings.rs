@@ -161,7 +161,7 @@ pub(super) fn transition_statement(
 }
 
 /// `table.a, table.b, …` for a column list.
-fn qualified(table: &str, columns: &str) -> String {
+pub(super) fn qualified(table: &str, columns: &str) -> String {
     columns
         .split(", ")
         .map(|c| format!("{table}.{c}"))
@@ -317,12 +317,7 @@ impl BookingStore for SqlStore {
         // closes each (rows, ledger, events) goes with the commit.
         let mut closing = insert_statements("outbox", OUTBOX_COLUMNS, events);
         let mut paying = Closing::default();
-        let mut paid = Vec::with_capacity(payments.len());
-        for (p, trace) in payments {
-            let outcome =
-                trace::within_async(trace, Self::write_in(&mut batch, p, &mut paying)).await?;
-            paid.push(outcome);
-        }
+        let paid = Self::write_payments(&mut batch, &payments, &mut paying).await?;
         closing.extend(paying.statements());
         batch.finish(closing).await?;
         // Each applied change is reported once, to the first write that asked for it.

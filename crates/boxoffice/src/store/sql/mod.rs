@@ -12,6 +12,7 @@ mod mfa;
 mod notifications;
 mod organizations;
 mod outbox;
+mod payment_batch;
 mod payments;
 mod personal;
 mod queue;

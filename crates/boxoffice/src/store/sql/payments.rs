@@ -21,12 +21,12 @@ use boxoffice_domain::payment::{PaymentStatus, RefundPolicy, RefundReason, Refun
 use boxoffice_domain::{BookingId, ShowId, Timestamp};
 use sqlx::any::AnyRow;
 
-const PAYMENT_COLUMNS: &str = "id, booking_id, user_id, show_id, attempt, amount_minor, currency, payment_method, status, intent_id, failure_code, captured_at, created_at, updated_at";
+pub(super) const PAYMENT_COLUMNS: &str = "id, booking_id, user_id, show_id, attempt, amount_minor, currency, payment_method, status, intent_id, failure_code, captured_at, created_at, updated_at";
 const REFUND_COLUMNS: &str = "id, booking_id, payment_id, show_id, user_id, amount_minor, currency, percent, reason, status, requested_by, decided_by, gateway_refund_id, failure, created_at, updated_at";
 const LEDGER_COLUMNS: &str =
     "id, booking_id, show_id, payment_id, refund_id, kind, amount_minor, currency, external_ref, at";
 
-fn payment_from(row: &AnyRow) -> StoreResult<PaymentRecord> {
+pub(super) fn payment_from(row: &AnyRow) -> StoreResult<PaymentRecord> {
     Ok(PaymentRecord {
         id: get_str(row, "id")?,
         booking_id: get_id(row, "booking_id")?,
@@ -175,16 +175,16 @@ impl Closing {
         all
     }
 
-    fn payment(&mut self, p: &PaymentRecord) {
+    pub(super) fn payment(&mut self, p: &PaymentRecord) {
         self.payments.push(payment_args(p));
     }
 
-    fn ledger(&mut self, e: &LedgerEntry) {
+    pub(super) fn ledger(&mut self, e: &LedgerEntry) {
         self.ledger.push(ledger_args(e));
     }
 
     /// An outbox event, with the trace context current where it is added.
-    fn event(
+    pub(super) fn event(
         &mut self,
         event_type: &str,
         aggregate: &str,
@@ -197,7 +197,7 @@ impl Closing {
     }
 
     /// What closes a change: its ledger row, the record's event, the booking's event.
-    fn change(
+    pub(super) fn change(
         &mut self,
         ledger: Option<&LedgerEntry>,
         event: Option<(&str, String, serde_json::Value)>,
@@ -223,7 +223,7 @@ impl Closing {
     }
 }
 
-fn names<T: Copy>(items: &[T], name: fn(T) -> &'static str) -> String {
+pub(super) fn names<T: Copy>(items: &[T], name: fn(T) -> &'static str) -> String {
     // Closed sets of our own constants: safe to inline.
     items
         .iter()
@@ -234,7 +234,7 @@ fn names<T: Copy>(items: &[T], name: fn(T) -> &'static str) -> String {
 
 impl SqlStore {
     /// Runs the booking step inside an open batch; the booking if it applied.
-    async fn step(
+    pub(super) async fn step(
         batch: &mut Batch,
         booking: BookingId,
         step: Option<BookingStep>,
