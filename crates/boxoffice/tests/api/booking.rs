@@ -159,10 +159,20 @@ async fn a_confirmation_outliving_its_request_still_moves_the_counters(backend: 
     let before = app.sales(&show).await;
     assert_eq!(zone_totals(&before), (2, 0, 8), "{before}");
 
+    let confirm = || async {
+        let res = app
+            .client
+            .post(app.url(&format!("/api/v1/bookings/{booking}/confirm")))
+            .bearer_auth(&buyer.token)
+            .header("idempotency-key", "confirm-once")
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .expect("the request is answered");
+        crate::support::read(res).await
+    };
     let lock = lock_booking(&app, &booking).await;
-    app.confirm(&buyer.token, &booking)
-        .await
-        .expect_problem(503, "/problems/unavailable");
+    confirm().await.expect_problem(503, "/problems/unavailable");
     lock.release().await;
 
     // The counters follow the commit a moment later; without that step they never do.
@@ -182,6 +192,19 @@ async fn a_confirmation_outliving_its_request_still_moves_the_counters(backend: 
     assert_eq!(booking.expect(200)["status"], "confirmed");
     assert_eq!(zone_totals(&sales), (0, 2, 8), "{sales}");
     assert_eq!(sales["consistent"], true, "{sales}");
+
+    // The answer the client never saw was recorded: a retry with the key replays it.
+    let retried = eventually(
+        Duration::from_secs(10),
+        "the answer to be recorded",
+        || async {
+            let r = confirm().await;
+            (r.status != 409).then_some(r)
+        },
+    )
+    .await;
+    assert_eq!(retried.expect(200)["status"], "confirmed");
+    assert_eq!(retried.header("idempotent-replayed"), Some("true"));
 }
 
 on_every_engine!(a_confirmation_outliving_its_request_still_moves_the_counters);
