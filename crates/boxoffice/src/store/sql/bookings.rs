@@ -3,7 +3,7 @@
 use super::payments::Closing;
 use super::statement::{
     bad_row, get_i64, get_id, get_money, get_opt_str, get_parsed, get_str, get_ts, get_u32, i,
-    insert_statements, t, ts, Arg, Sql, CHUNK,
+    insert_statements, opt_text, t, ts, Arg, Sql, CHUNK,
 };
 use super::SqlStore;
 use crate::store::{
@@ -126,20 +126,12 @@ pub(super) fn transition_statement(
     deadline: Deadline,
     rows: &[(BookingId, Timestamp, Option<UserId>)],
 ) -> Sql {
-    let mut sql = Sql::new("WITH v (b_id, b_at, b_owner) AS (VALUES ");
-    for (n, (id, at, owner)) in rows.iter().enumerate() {
-        if n > 0 {
-            sql.push(", ");
-        }
-        sql.push("(CAST(").text(id).push(" AS TEXT), CAST(");
-        sql.int(at.millis()).push(" AS BIGINT), CAST(");
-        match owner {
-            Some(o) => sql.text(o),
-            None => sql.arg(Arg::NullText),
-        };
-        sql.push(" AS TEXT))");
-    }
-    sql.push(") ").append(Sql::update("bookings"));
+    let mut sql = Sql::with_values(
+        &[("b_id", "TEXT"), ("b_at", "BIGINT"), ("b_owner", "TEXT")],
+        rows.iter()
+            .map(|(id, at, owner)| vec![t(id), ts(*at), opt_text(owner.as_ref())]),
+    );
+    sql.append(Sql::update("bookings"));
     sql.push("status = ")
         .text(target.as_str())
         .push(", updated_at = v.b_at FROM v WHERE id = v.b_id");

@@ -82,16 +82,10 @@ impl NotificationStore for SqlStore {
             .collect();
         self.batch().await?.finish(inserts).await?;
         let mut stored = Sql::new(&format!(
-            "SELECT {COLUMNS} FROM notifications WHERE event_id IN ("
+            "SELECT {COLUMNS} FROM notifications WHERE event_id IN "
         ));
         let events: HashSet<&str> = seen.iter().map(|(event, _)| *event).collect();
-        for (n, event) in events.into_iter().enumerate() {
-            if n > 0 {
-                stored.push(", ");
-            }
-            stored.text(event);
-        }
-        stored.push(")");
+        stored.tuple(events.into_iter().map(t).collect());
         let all = self.all(&stored, notification_from).await?;
         Ok(all
             .into_iter()
@@ -113,14 +107,8 @@ impl NotificationStore for SqlStore {
             .text(status.as_str())
             .push(", emailed_at = ")
             .arg(opt_ts(at))
-            .push(" WHERE id IN (");
-        for (n, id) in ids.iter().enumerate() {
-            if n > 0 {
-                sql.push(", ");
-            }
-            sql.text(id);
-        }
-        sql.push(")");
+            .push(" WHERE id IN ")
+            .tuple(ids.iter().map(t).collect());
         match self.execute(&sql).await? {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),

@@ -90,42 +90,15 @@ type StepKind = (BookingAction, Deadline, BookingStatus);
 /// A booking to step, the instant judged against its deadline, and no owner check.
 type StepRow = (BookingId, Timestamp, Option<boxoffice_domain::UserId>);
 
-/// `WITH v (a, b, …) AS (VALUES (CAST($ AS type), …), …) `: each value cast, so that
-/// PostgreSQL knows its type even when it is NULL.
-fn values(columns: &[(&str, &str)], rows: &[Vec<Arg>]) -> Sql {
-    let list = columns.iter().map(|c| c.0).collect::<Vec<_>>().join(", ");
-    let mut sql = Sql::new(&format!("WITH v ({list}) AS (VALUES "));
-    for (n, row) in rows.iter().enumerate() {
-        sql.push(if n > 0 { ", (" } else { "(" });
-        for (k, (value, (_, ty))) in row.iter().zip(columns).enumerate() {
-            if k > 0 {
-                sql.push(", ");
-            }
-            sql.push("CAST(")
-                .arg(value.clone())
-                .push(&format!(" AS {ty})"));
-        }
-        sql.push(")");
-    }
-    sql.push(") ");
-    sql
-}
-
 /// `SELECT columns FROM payments WHERE id IN (…)`, in chunks.
 fn read_payments<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<Sql> {
     let ids: Vec<&str> = ids.collect();
     ids.chunks(CHUNK)
         .map(|chunk| {
             let mut sql = Sql::new(&format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id IN ("
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id IN "
             ));
-            for (n, id) in chunk.iter().enumerate() {
-                if n > 0 {
-                    sql.push(", ");
-                }
-                sql.text(id);
-            }
-            sql.push(")");
+            sql.tuple(chunk.iter().map(t).collect());
             sql
         })
         .collect()
@@ -233,7 +206,7 @@ impl SqlStore {
                 .iter()
                 .map(|p| vec![t(p.payment_id), t(p.intent_id), ts(p.when)])
                 .collect();
-            let mut upd = values(&columns, &rows);
+            let mut upd = Sql::with_values(&columns, rows.iter().cloned());
             upd.append(Sql::update("payments"));
             upd.push(&format!(
                 "status = '{}', intent_id = v.p_intent, updated_at = v.p_at FROM v WHERE id = v.p_id AND status = '{}'",
@@ -241,7 +214,7 @@ impl SqlStore {
                 PaymentStatus::Pending.as_str()
             ));
             // Already past pending (a webhook overtook the answer): the intent id.
-            let mut fill = values(&columns, &rows);
+            let mut fill = Sql::with_values(&columns, rows);
             fill.append(Sql::update("payments"));
             fill.push("intent_id = v.p_intent FROM v WHERE id = v.p_id AND intent_id IS NULL");
             statements.push(upd);
@@ -306,7 +279,7 @@ impl SqlStore {
                 })
                 .collect();
             for chunk in rows.chunks(CHUNK) {
-                let mut upd = values(&columns, chunk);
+                let mut upd = Sql::with_values(&columns, chunk.iter().cloned());
                 upd.append(Sql::update("payments"));
                 upd.push(&format!(
                     "status = '{}', updated_at = v.p_at, \

@@ -158,6 +158,28 @@ impl Sql {
     pub(super) fn int(&mut self, i: i64) -> &mut Self {
         self.arg(Arg::Int(i))
     }
+    /// `WITH v (a, b, …) AS (VALUES (CAST($ AS type), …), …) `: each value cast, so
+    /// that PostgreSQL knows its type even when it is NULL; a set-based statement
+    /// appends to it and joins `v`.
+    pub(super) fn with_values(
+        columns: &[(&str, &str)],
+        rows: impl IntoIterator<Item = Vec<Arg>>,
+    ) -> Self {
+        let list = columns.iter().map(|c| c.0).collect::<Vec<_>>().join(", ");
+        let mut sql = Sql::new(&format!("WITH v ({list}) AS (VALUES "));
+        for (n, row) in rows.into_iter().enumerate() {
+            sql.push(if n > 0 { ", (" } else { "(" });
+            for (k, (value, (_, ty))) in row.into_iter().zip(columns).enumerate() {
+                if k > 0 {
+                    sql.push(", ");
+                }
+                sql.push("CAST(").arg(value).push(&format!(" AS {ty})"));
+            }
+            sql.push(")");
+        }
+        sql.push(") ");
+        sql
+    }
     /// Appends `(a, b, …)` with one placeholder per value.
     pub(super) fn tuple(&mut self, values: Vec<Arg>) -> &mut Self {
         self.push("(");
