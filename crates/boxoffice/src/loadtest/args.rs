@@ -123,9 +123,10 @@ pub struct Args {
     /// connection, instead of a connection each.
     #[arg(long, requires = "queue")]
     pub http2: bool,
-    /// With --hold-streams: the server's process id on this machine, to read its
-    /// resident memory before and with the streams open.
-    #[arg(long, value_name = "PID", requires = "hold_streams")]
+    /// The server's process id on this machine: in a sale, its CPU time over the run
+    /// is reported (CPU per request, what the server's capacity depends on); with
+    /// --hold-streams, its resident memory before and with the streams open.
+    #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
 }
 
@@ -189,6 +190,8 @@ pub struct Settings {
     pub seated: Option<SeatPick>,
     /// An existing show to sell instead of a new one.
     pub show: Option<String>,
+    /// The server's process, to read its CPU time over the run.
+    pub server_pid: Option<u32>,
 }
 
 impl Settings {
@@ -258,6 +261,7 @@ impl Settings {
             stop_when_sold_out: a.stop_when_sold_out.unwrap_or(matches!(mode, Mode::Closed)),
             seated: a.seated,
             show: a.show.map(|id| id.to_string()),
+            server_pid: a.server_pid,
         })
     }
 }

@@ -18,6 +18,11 @@ pub struct Summary {
     pub created: Latency,
     pub lag: Option<Latency>,
     pub client_cpu_pct: Option<f64>,
+    /// With `--server-pid`: the server's CPU over the run, as a share of one core and
+    /// per request answered (the figure its capacity depends on, far steadier than a
+    /// closed loop's throughput on a shared machine).
+    pub server_cpu_pct: Option<f64>,
+    pub server_cpu_us_per_request: Option<f64>,
 }
 
 fn per_second(n: u64, secs: f64) -> f64 {
@@ -41,6 +46,11 @@ impl Summary {
             created: Latency::of(&o.stats.created),
             lag: o.lag.as_ref().map(Latency::of),
             client_cpu_pct: o.cpu.map(|c| stats::cpu_percent(c, o.elapsed)),
+            server_cpu_pct: o.server_cpu.map(|c| stats::cpu_percent(c, o.elapsed)),
+            server_cpu_us_per_request: o
+                .server_cpu
+                .filter(|_| o.stats.requests() > 0)
+                .map(|c| c.as_secs_f64() * 1e6 / o.stats.requests() as f64),
         }
     }
 }
@@ -151,6 +161,12 @@ pub fn text(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check]) -> Strin
         },
         o.stats.connects
     );
+    if let (Some(pct), Some(us)) = (sum.server_cpu_pct, sum.server_cpu_us_per_request) {
+        let _ = writeln!(
+            t,
+            "server CPU: {pct:.0}% of one core, {us:.1} µs per request"
+        );
+    }
     let _ = writeln!(t, "\nverification:");
     for c in checks {
         let _ = writeln!(
@@ -215,6 +231,8 @@ pub fn json(s: &Settings, o: &Outcome, sum: &Summary, checks: &[Check], show_id:
         "checkout_latency": s.checkout.then(|| latency(&Latency::of(&o.stats.checkout))),
         "stopped_by": o.stopped_by,
         "client_cpu_pct": sum.client_cpu_pct.map(r2),
+        "server_cpu_pct": sum.server_cpu_pct.map(r2),
+        "server_cpu_us_per_request": sum.server_cpu_us_per_request.map(r2),
         "checks": checks.iter().map(|c| json!({"name": c.name, "passed": c.passed, "detail": c.detail})).collect::<Vec<_>>(),
         "checks_passed": checks.iter().all(|c| c.passed),
     })
@@ -252,6 +270,7 @@ mod tests {
             stop_when_sold_out: true,
             seated: None,
             show: None,
+            server_pid: None,
         }
     }
 
@@ -267,6 +286,7 @@ mod tests {
             stats,
             elapsed: Duration::from_secs(2),
             cpu: Some(Duration::from_millis(500)),
+            server_cpu: Some(Duration::from_millis(1200)),
             per_buyer: vec![1, 1, 1, 1, 0],
             limited: vec![false; 5],
             sold_out_seen: true,
@@ -284,6 +304,9 @@ mod tests {
         assert_eq!(sum.requests_per_s, 3.0);
         assert_eq!(sum.holds_per_s, 2.0);
         assert_eq!(sum.client_cpu_pct, Some(25.0));
+        // 1.2 s of the server's CPU over 2 s and 6 requests.
+        assert_eq!(sum.server_cpu_pct, Some(60.0));
+        assert_eq!(sum.server_cpu_us_per_request, Some(200_000.0));
         assert_eq!(sum.all.count, 5);
         assert_eq!(sum.created.count, 4);
     }
@@ -307,6 +330,10 @@ mod tests {
         assert!(t.contains("no answer:  timeout: 1"), "{t}");
         assert!(t.contains("first: timeout: no answer within 30s"), "{t}");
         assert!(t.contains("client CPU: 25% of one core"), "{t}");
+        assert!(
+            t.contains("server CPU: 60% of one core, 200000.0 µs per request"),
+            "{t}"
+        );
         assert!(t.contains("PASS not oversold: 4 committed of 10"), "{t}");
         assert!(t.ends_with("all checks passed"), "{t}");
         let j = json(&settings(), &o, &sum, &checks, "show");
@@ -315,6 +342,7 @@ mod tests {
         assert_eq!(j["status"]["409"], 1);
         assert_eq!(j["problems"]["/problems/sold-out"], 1);
         assert_eq!(j["holds_per_s"], 2.0);
+        assert_eq!(j["server_cpu_us_per_request"], 200_000.0);
         assert_eq!(j["checks_passed"], true);
         assert_eq!(j["rate"], Value::Null);
         assert!(j["p99_ms"].as_f64().unwrap() >= 4.0);

@@ -104,6 +104,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// CPU used by this process meanwhile, when `/proc` tells.
     pub cpu: Option<Duration>,
+    /// CPU used by the server's process meanwhile (`--server-pid`).
+    pub server_cpu: Option<Duration>,
     /// Successful holds per buyer, by buyer index.
     pub per_buyer: Vec<u32>,
     /// Buyers who were told `limit-reached`.
@@ -438,6 +440,7 @@ pub async fn run(
             .collect(),
     });
     let cpu0 = stats::process_cpu();
+    let server_cpu0 = s.server_pid.and_then(stats::pid_cpu);
     let t0 = Instant::now();
     let deadline = t0 + s.duration;
     let mut set = JoinSet::new();
@@ -487,10 +490,12 @@ pub async fn run(
     }
     let elapsed = t0.elapsed();
     draw(bar, &shared, elapsed, &s);
-    let cpu = match (cpu0, stats::process_cpu()) {
+    let since = |before: Option<Duration>, now: Option<Duration>| match (before, now) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
     };
+    let cpu = since(cpu0, stats::process_cpu());
+    let server_cpu = since(server_cpu0, s.server_pid.and_then(stats::pid_cpu));
     let mut total = Stats::default();
     for shard in &shared.shards {
         total.merge(&shard.lock());
@@ -510,6 +515,7 @@ pub async fn run(
     Ok(Outcome {
         elapsed,
         cpu,
+        server_cpu,
         per_buyer: shared.per_buyer.iter().map(|n| n.load(Relaxed)).collect(),
         limited: shared.limited.iter().map(|b| b.load(Relaxed)).collect(),
         sold_out_seen: shared.sold_out_seen.load(Relaxed),

@@ -180,6 +180,12 @@ pub fn process_cpu() -> Option<Duration> {
     cpu_from_stat(&stat)
 }
 
+/// CPU time of another process on this machine (its threads included).
+pub fn pid_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_from_stat(&stat)
+}
+
 /// Clock ticks per second of `/proc` times on Linux (`USER_HZ`).
 const TICKS_PER_SEC: u64 = 100;
 

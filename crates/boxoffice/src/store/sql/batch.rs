@@ -3,12 +3,19 @@
 //! and back. On SQLite a group commit sends its statements with BEGIN and COMMIT as
 //! one multi-statement query; on PostgreSQL a batch that is only inserts is one
 //! statement (data-modifying CTEs), atomic without BEGIN/COMMIT.
+//!
+//! SQLite admits one writer at a time, and a transaction refused its lock sleeps in
+//! SQLite's busy handler (1, 2, 5 … 100 ms) and tries again: behind a group commit
+//! that starts its next batch as soon as one ends, a consumer's transaction lost
+//! every race and waited seconds. Write transactions of this process therefore
+//! queue for the lock in order of arrival (a fair mutex) before they ask SQLite.
 use super::statement::{db_err, Sql};
 use super::{Backend, SqlStore};
 use crate::store::StoreResult;
 use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Executor};
+use tokio::sync::OwnedMutexGuard;
 
 /// Values one PostgreSQL statement may bind (the protocol counts them in 16 bits).
 const PG_MAX_BINDS: usize = 65_535;
@@ -18,14 +25,23 @@ pub(super) struct Batch {
     backend: Backend,
     /// Whether BEGIN was sent (it goes with the first statements).
     begun: bool,
+    /// SQLite: this process's turn to write, held until the batch is dropped.
+    _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl SqlStore {
     pub(super) async fn batch(&self) -> StoreResult<Batch> {
+        // The turn before the connection: a transaction waiting for its turn holds
+        // no connection that readers could use.
+        let turn = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
         Ok(Batch {
             conn: self.pool.acquire().await.map_err(db_err)?,
             backend: self.backend,
             begun: false,
+            _turn: turn,
         })
     }
 }

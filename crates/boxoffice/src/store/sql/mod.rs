@@ -54,6 +54,9 @@ pub struct SqlStore {
     backend: Backend,
     /// `application_name` of this process's PostgreSQL sessions.
     session_name: String,
+    /// SQLite: write transactions take turns here, first come first served (see
+    /// `batch`). `None` on PostgreSQL, whose row locks let writers run side by side.
+    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -141,6 +144,8 @@ impl SqlStore {
             pool,
             backend,
             session_name,
+            write_gate: (backend == Backend::Sqlite)
+                .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))),
         })
     }
 
