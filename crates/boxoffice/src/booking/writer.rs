@@ -220,10 +220,17 @@ async fn run(
             replies.push(job.reply);
         }
         let started = std::time::Instant::now();
-        let result = store
-            .apply_traced(&writes, &traces)
-            .instrument(tracing::info_span!("booking.commit", batch = n))
-            .await;
+        // Exported when one of the requests it serves is (see `batch_context`).
+        let context = trace::batch_context(
+            traces.iter().flatten().any(|t| t.sampled),
+            traces.iter().any(Option::is_none),
+        );
+        let span = trace::within(context, || tracing::info_span!("booking.commit", batch = n));
+        let result = trace::within_async(
+            context,
+            store.apply_traced(&writes, &traces).instrument(span),
+        )
+        .await;
         let took = started.elapsed();
         metrics::histogram!(names::WRITER_BATCH_SIZE).record(n as f64);
         metrics::histogram!(names::WRITER_COMMIT).record(took.as_secs_f64());

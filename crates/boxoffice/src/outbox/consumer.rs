@@ -157,12 +157,20 @@ impl OutboxConsumer {
 
     /// The handler's failures on `events`; a failed batch is split into single events.
     async fn run(&self, events: &[OutboxEvent]) -> Vec<EventFailure> {
-        let span =
-            tracing::info_span!("outbox.handle", consumer = self.name, events = events.len());
-        for traceparent in events.iter().filter_map(|e| e.trace_context.as_deref()) {
-            crate::telemetry::trace::link(&span, traceparent);
+        use crate::telemetry::trace;
+        let linked: Vec<trace::TraceContext> = events
+            .iter()
+            .filter_map(|e| e.trace_context.as_deref().and_then(trace::linkable))
+            .collect();
+        let unrequested = events.iter().any(|e| e.trace_context.is_none());
+        let context = trace::batch_context(!linked.is_empty(), unrequested);
+        let span = trace::within(context, || {
+            tracing::info_span!("outbox.handle", consumer = self.name, events = events.len())
+        });
+        for c in &linked {
+            trace::add_link(&span, c);
         }
-        self.handle(events).instrument(span).await
+        trace::within_async(context, self.handle(events).instrument(span)).await
     }
 
     async fn handle(&self, events: &[OutboxEvent]) -> Vec<EventFailure> {
