@@ -63,12 +63,22 @@ impl Matrix {
     /// `loadtest --checkout`) to next to nothing.
     fn penalty_by_words(&self) -> u32 {
         let w = self.width;
-        let mut rows = vec![0u128; w];
+        // Bit x of row y is module (x, y); columns are the rows' set bits, transposed.
+        let rows: Vec<u128> = self
+            .dark
+            .chunks(w)
+            .map(|row| {
+                row.iter()
+                    .rev()
+                    .fold(0, |acc, &d| (acc << 1) | u128::from(d))
+            })
+            .collect();
         let mut columns = vec![0u128; w];
-        for (y, row) in self.dark.chunks(w).enumerate() {
-            for (x, _) in row.iter().enumerate().filter(|(_, &d)| d) {
-                rows[y] |= 1 << x;
-                columns[x] |= 1 << y;
+        for (y, &row) in rows.iter().enumerate() {
+            let mut dark = row;
+            while dark != 0 {
+                columns[dark.trailing_zeros() as usize] |= 1 << y;
+                dark &= dark - 1;
             }
         }
         // The first `n` positions of a line.
