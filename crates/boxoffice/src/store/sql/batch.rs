@@ -95,7 +95,8 @@ impl Batch {
             }
             Backend::Postgres => self.send_one_by_one(statements, commit).await,
         };
-        self.begun = !commit;
+        // A failed statement ends the transaction (rolled back below).
+        self.begun = !commit && result.is_ok();
         if result.is_err() {
             // A statement failed: those after it, COMMIT included, did not run.
             // Nothing of the transaction may stay behind on the pooled connection.
@@ -123,5 +124,56 @@ impl Batch {
             self.conn.execute("COMMIT").await.map_err(db_err)?;
         }
         Ok(rows)
+    }
+}
+
+impl Drop for Batch {
+    /// A batch dropped between two round trips (an error decoding the first one's
+    /// rows, a cancelled task) has BEGIN sent and no COMMIT: its connection must not
+    /// go back to the pool with the transaction open, where the next user would write
+    /// inside it (and on SQLite keep the write lock). It is closed instead, which
+    /// rolls the transaction back, and the pool opens another.
+    fn drop(&mut self) {
+        if self.begun {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::statement::Sql;
+    use super::super::SqlStore;
+    use crate::store::Durability;
+
+    #[tokio::test]
+    async fn a_batch_dropped_half_way_leaves_no_transaction_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/batch.db", dir.path().display());
+        // One connection: the next batch gets the same one back unless it was closed.
+        let store = SqlStore::connect(&url, 1, Durability::Normal)
+            .await
+            .unwrap();
+        store
+            .execute(&Sql::new("CREATE TABLE t (x INTEGER)"))
+            .await
+            .unwrap();
+        let mut half = store.batch().await.unwrap();
+        half.run(vec![Sql::new("INSERT INTO t VALUES (1)")])
+            .await
+            .unwrap();
+        drop(half);
+        store
+            .batch()
+            .await
+            .unwrap()
+            .finish(vec![Sql::new("INSERT INTO t VALUES (2)")])
+            .await
+            .expect("a transaction of its own");
+        let n = store
+            .count(&Sql::new("SELECT COUNT(*) AS n FROM t"))
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "the dropped batch's insert was rolled back");
     }
 }
