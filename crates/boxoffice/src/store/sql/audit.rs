@@ -135,7 +135,9 @@ impl ConsumerOffsetStore for SqlStore {
             " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq \
              WHERE consumer_offsets.seq < excluded.seq",
         );
-        self.execute(&sql).await.map(drop)
+        // A batch, so that on SQLite it takes its turn behind the group commit
+        // rather than losing every race for the lock in the busy handler.
+        self.batch().await?.finish(vec![sql]).await.map(drop)
     }
 
     async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {

@@ -7,9 +7,12 @@
 //! SQLite admits one writer at a time, and a transaction refused its lock sleeps in
 //! SQLite's busy handler (1, 2, 5 … 100 ms) and tries again: behind a group commit
 //! that starts its next batch as soon as one ends, a consumer's transaction lost
-//! every race and waited seconds. Write transactions of this process (batches, and
-//! single writes through `execute`) therefore queue for the lock in order of
-//! arrival (a fair mutex) before they ask SQLite.
+//! every race and waited seconds. Write transactions of this process therefore
+//! queue for the lock in order of arrival (a fair mutex) before they ask SQLite.
+//! Single statements outside a batch do not: on the request path most of them
+//! (a session's last use, an idempotency claim) change a row or none in a moment,
+//! and queueing them behind every group commit cost a third of the hold rate. A
+//! background write that must not starve goes through a batch.
 use super::statement::{db_err, Sql};
 use super::{Backend, SqlStore};
 use crate::store::StoreResult;
@@ -31,19 +34,13 @@ pub(super) struct Batch {
 }
 
 impl SqlStore {
-    /// SQLite: waits for this process's turn to write (a no-op on PostgreSQL). Not
-    /// to be taken while a batch of the same task is open: the batch holds it.
-    pub(super) async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
-        match &self.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
-        }
-    }
-
     pub(super) async fn batch(&self) -> StoreResult<Batch> {
         // The turn before the connection: a transaction waiting for its turn holds
         // no connection that readers could use.
-        let turn = self.write_turn().await;
+        let turn = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
         Ok(Batch {
             conn: self.pool.acquire().await.map_err(db_err)?,
             backend: self.backend,

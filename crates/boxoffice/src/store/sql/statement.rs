@@ -258,10 +258,7 @@ fn renumber(text: &str, offset: usize) -> String {
 
 /// Runs statements on the pool.
 impl SqlStore {
-    /// A write of its own (its own transaction): on SQLite it waits for its turn
-    /// like a batch (see `batch`).
     pub(super) async fn execute(&self, sql: &Sql) -> StoreResult<u64> {
-        let _turn = self.write_turn().await;
         sql.execute(self.backend, &self.pool).await
     }
     /// Runs a statement that must touch a row; `NotFound` when it touched none.
