@@ -176,14 +176,16 @@ pub fn round2(x: f64) -> f64 {
 
 /// CPU time of this process (user + system) from `/proc/self/stat`.
 pub fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    cpu_from_stat(&stat)
+    cpu_of("/proc/self/stat")
 }
 
 /// CPU time of another process on this machine (its threads included).
 pub fn pid_cpu(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    cpu_from_stat(&stat)
+    cpu_of(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_of(stat_path: &str) -> Option<Duration> {
+    cpu_from_stat(&std::fs::read_to_string(stat_path).ok()?)
 }
 
 /// Clock ticks per second of `/proc` times on Linux (`USER_HZ`).

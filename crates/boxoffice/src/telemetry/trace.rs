@@ -202,21 +202,14 @@ pub fn batch_context(serves_sampled: bool, serves_unrequested: bool) -> Option<T
         .then(|| TraceContext::fresh(serves_sampled || (serves_unrequested && sampled(None))))
 }
 
-/// Links `span` to the trace a `traceparent` names (a batch consumer's span to the
-/// requests whose events it handles), when that trace is sampled: the others are
-/// not exported, a link to them would lead nowhere. Nothing without an exporter.
-pub fn link(span: &tracing::Span, traceparent: &str) {
-    if let Some(c) = linkable(traceparent) {
-        add_link(span, &c);
-    }
-}
-
-/// Links `span` to `context` (see [`linkable`]).
+/// Links `span` (a batch consumer's) to `context` (a request whose event it handles,
+/// see [`linkable`]).
 pub fn add_link(span: &tracing::Span, context: &TraceContext) {
     span.add_link(context.span_context());
 }
 
-/// The sampled context a `traceparent` names, when spans are exported.
+/// The context a `traceparent` names, when spans are exported and that trace is
+/// sampled: the others are not exported, a link to them would lead nowhere.
 pub fn linkable(traceparent: &str) -> Option<TraceContext> {
     if !exporting() {
         return None;
