@@ -178,6 +178,17 @@ async fn places_and_passes_hold_across_nodes_and_an_empty_redis() {
     )
     .await;
     assert_eq!(late.expect(201)["position"], 4, "{}", late.text);
+    // The live inventory is rebuilt on its own clock (it waits out the holds other
+    // nodes were recording); until then a reserve is refused with 503, nothing taken.
+    for node in &nodes {
+        until(
+            30,
+            "every node has the live inventory back",
+            async || call(&http, node.url("/health/ready"), &admin, None).await,
+            |r| r.status == 200,
+        )
+        .await;
+    }
     for node in &nodes {
         for (i, token) in buyers.iter().enumerate().take(3) {
             let r = until(
