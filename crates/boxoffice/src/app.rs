@@ -445,7 +445,8 @@ impl App {
             gap_grace: OUTBOX_GAP_GRACE,
             backoff: config.outbox_backoff(),
         };
-        let poll = Duration::from_millis(config.outbox_poll_ms.max(10));
+        let pace = crate::outbox::registry::Pace::of(&config);
+        let poll = pace.poll;
         let consumers = Arc::new(Consumers::default());
         let notifications = Arc::new(NotificationService::new(store.clone(), clock.clone()));
         let tickets = Arc::new(TicketService::new(
@@ -527,7 +528,7 @@ impl App {
                 }
                 _ => jobs.spawn(
                     name,
-                    crate::outbox::registry::run(consumer, relay.subscribe(), poll, jobs.token()),
+                    crate::outbox::registry::run(consumer, relay.subscribe(), pace, jobs.token()),
                 ),
             }
         }
@@ -667,9 +668,9 @@ impl App {
         if !s.config.role.runs_jobs() {
             return;
         }
-        let poll = Duration::from_millis(s.config.outbox_poll_ms.max(10));
+        let pace = crate::outbox::registry::Pace::of(&s.config);
         let run =
-            crate::outbox::registry::run(consumer, s.relay.subscribe(), poll, self.jobs.token());
+            crate::outbox::registry::run(consumer, s.relay.subscribe(), pace, self.jobs.token());
         self.jobs.spawn(name, run);
     }
 

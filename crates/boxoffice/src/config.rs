@@ -145,6 +145,10 @@ pub struct Config {
     pub mail_attempts: u32,
     /// How often outbox consumers look for new events when no commit woke them.
     pub outbox_poll_ms: u64,
+    /// Least time between two reads of one outbox consumer while commits keep
+    /// coming: one read then takes every event since the last instead of one read
+    /// per commit. An idle consumer still reads at the first commit.
+    pub outbox_pace_ms: u64,
     /// Attempts an outbox consumer makes at an event, the first included, before
     /// the event becomes a dead letter.
     pub outbox_retry_attempts: u32,
@@ -467,6 +471,7 @@ const KEYS: &[&str] = &[
     "mail_dir",
     "mail_attempts",
     "outbox_poll_ms",
+    "outbox_pace_ms",
     "outbox_retry_attempts",
     "outbox_retry_base_ms",
     "outbox_retry_cap_ms",
@@ -524,6 +529,7 @@ impl Default for Config {
             mail_dir: "data/mail".into(),
             mail_attempts: 5,
             outbox_poll_ms: 200,
+            outbox_pace_ms: 20,
             outbox_retry_attempts: 5,
             outbox_retry_base_ms: 1_000,
             outbox_retry_cap_ms: 60_000,

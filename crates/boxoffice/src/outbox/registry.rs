@@ -4,7 +4,7 @@ use super::consumer::OutboxConsumer;
 use super::relay::Wakeup;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Default)]
@@ -39,25 +39,62 @@ impl Consumers {
     }
 }
 
+/// How a consumer waits between reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// Longest wait when no commit wakes the consumer (the fallback).
+    pub poll: Duration,
+    /// Least time from the start of one read to the start of the next.
+    pub least: Duration,
+}
+
+impl Pace {
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            poll: Duration::from_millis(config.outbox_poll_ms.max(10)),
+            least: Duration::from_millis(config.outbox_pace_ms),
+        }
+    }
+}
+
 /// Runs `consumer` until `stop`: catches up and retries what is due, then sleeps
 /// until the relay announces a commit or `poll` passes, whichever comes first.
+///
+/// During a sale every group commit announces itself, hundreds of times a second; a
+/// consumer that read at each one paid its fixed cost (offset read and write,
+/// retries query, a wake-up) for a handful of events each time. Reads that find
+/// events therefore start at least `pace.least` apart: commits in between are taken
+/// by the next read, while a consumer that was idle still reads at the first commit.
 pub async fn run(
     consumer: Arc<OutboxConsumer>,
     mut wake: Wakeup,
-    poll: Duration,
+    pace: Pace,
     stop: CancellationToken,
 ) {
+    // When the last read that found events started.
+    let mut busy_since: Option<Instant> = None;
     loop {
-        if let Err(e) = consumer.catch_up().await {
-            tracing::warn!(consumer = consumer.name(), error = %format!("{e:#}"), "outbox consumer failed; retrying");
+        let started = Instant::now();
+        match consumer.catch_up().await {
+            Ok(0) => {}
+            Ok(_) => busy_since = Some(started),
+            Err(e) => {
+                tracing::warn!(consumer = consumer.name(), error = %format!("{e:#}"), "outbox consumer failed; retrying")
+            }
         }
         if let Err(e) = consumer.retry_due().await {
             tracing::warn!(consumer = consumer.name(), error = %format!("{e:#}"), "outbox retries failed; retrying");
         }
         tokio::select! {
             () = wake.next() => {}
-            () = tokio::time::sleep(poll) => {}
+            () = tokio::time::sleep(pace.poll) => {}
             () = stop.cancelled() => break,
+        }
+        if let Some(last) = busy_since {
+            tokio::select! {
+                () = tokio::time::sleep_until((last + pace.least).into()) => {}
+                () = stop.cancelled() => break,
+            }
         }
     }
 }

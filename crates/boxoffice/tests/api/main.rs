@@ -28,6 +28,7 @@ mod operations;
 mod organization_audit;
 mod organizations;
 mod outbox_figures;
+mod outbox_pace;
 mod payment_chaos;
 mod payment_store;
 mod payments;

@@ -39,7 +39,7 @@ impl OutboxHandler for Nothing {
     }
 }
 
-async fn fill(url: &str, events: usize) {
+pub(crate) async fn fill(url: &str, events: usize) {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(url).await.unwrap();
     let now = boxoffice_domain::Timestamp::now().millis();
