@@ -529,7 +529,7 @@ impl Default for Config {
             mail_dir: "data/mail".into(),
             mail_attempts: 5,
             outbox_poll_ms: 200,
-            outbox_pace_ms: 20,
+            outbox_pace_ms: 50,
             outbox_retry_attempts: 5,
             outbox_retry_base_ms: 1_000,
             outbox_retry_cap_ms: 60_000,

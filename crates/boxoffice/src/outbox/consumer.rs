@@ -66,6 +66,9 @@ pub struct OutboxConsumer {
     clock: DynClock,
     settings: ConsumerSettings,
     holes: Holes,
+    /// The offset as this consumer last read or saved it: it is the only writer of
+    /// its row, so the row is read once.
+    offset: Mutex<Option<i64>>,
 }
 
 impl OutboxConsumer {
@@ -82,6 +85,7 @@ impl OutboxConsumer {
             handler,
             clock,
             holes: Holes::new(settings.gap_grace),
+            offset: Mutex::new(None),
             settings: ConsumerSettings {
                 batch: settings.batch.max(1),
                 ..settings
@@ -96,7 +100,15 @@ impl OutboxConsumer {
     /// Handles every event visible now, batch by batch; returns how many were read
     /// (failed ones included: they are parked for a retry).
     pub async fn catch_up(&self) -> anyhow::Result<u64> {
-        let mut offset = self.store.consumer_offset(self.name).await?;
+        let known = *self.offset.lock().unwrap_or_else(|p| p.into_inner());
+        let mut offset = match known {
+            Some(offset) => offset,
+            None => {
+                let stored = self.store.consumer_offset(self.name).await?;
+                *self.offset.lock().unwrap_or_else(|p| p.into_inner()) = Some(stored);
+                stored
+            }
+        };
         let mut handled = 0u64;
         let batch = self.settings.batch;
         loop {
@@ -109,6 +121,7 @@ impl OutboxConsumer {
             self.deliver(slice).await?;
             offset = slice[ready - 1].seq;
             self.store.save_consumer_offset(self.name, offset).await?;
+            *self.offset.lock().unwrap_or_else(|p| p.into_inner()) = Some(offset);
             handled += ready as u64;
             if ready < events.len() || events.len() < batch as usize {
                 break;

@@ -73,6 +73,7 @@ pub async fn run(
 ) {
     // When the last read that found events started.
     let mut busy_since: Option<Instant> = None;
+    let mut retried: Option<Instant> = None;
     loop {
         let started = Instant::now();
         match consumer.catch_up().await {
@@ -82,8 +83,12 @@ pub async fn run(
                 tracing::warn!(consumer = consumer.name(), error = %format!("{e:#}"), "outbox consumer failed; retrying")
             }
         }
-        if let Err(e) = consumer.retry_due().await {
-            tracing::warn!(consumer = consumer.name(), error = %format!("{e:#}"), "outbox retries failed; retrying");
+        // Parked events wait a backoff of their own: looking once per poll is enough.
+        if retried.is_none_or(|at| at.elapsed() >= pace.poll) {
+            retried = Some(Instant::now());
+            if let Err(e) = consumer.retry_due().await {
+                tracing::warn!(consumer = consumer.name(), error = %format!("{e:#}"), "outbox retries failed; retrying");
+            }
         }
         tokio::select! {
             () = wake.next() => {}
