@@ -56,6 +56,8 @@ pub struct App {
     writer: TaskGroup,
     /// How outbox consumers added with [`App::add_consumer`] read and retry.
     consumer_settings: ConsumerSettings,
+    /// The outbox's newest events, read once for all of this process's consumers.
+    outbox_tail: Arc<crate::outbox::OutboxTail>,
     /// The admin listener with the metrics it renders (`metrics` on).
     admin: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
 }
@@ -448,6 +450,7 @@ impl App {
         let pace = crate::outbox::registry::Pace::of(&config);
         let poll = pace.poll;
         let consumers = Arc::new(Consumers::default());
+        let outbox_tail = Arc::new(crate::outbox::OutboxTail::default());
         let notifications = Arc::new(NotificationService::new(store.clone(), clock.clone()));
         let tickets = Arc::new(TicketService::new(
             store.clone(),
@@ -511,13 +514,16 @@ impl App {
             })
         });
         for (name, handler) in handlers {
-            let consumer = Arc::new(OutboxConsumer::new(
-                name,
-                store.clone(),
-                handler,
-                clock.clone(),
-                consumer_settings,
-            ));
+            let consumer = Arc::new(
+                OutboxConsumer::new(
+                    name,
+                    store.clone(),
+                    handler,
+                    clock.clone(),
+                    consumer_settings,
+                )
+                .with_tail(outbox_tail.clone()),
+            );
             consumers.register(consumer.clone());
             if !leader {
                 continue;
@@ -644,6 +650,7 @@ impl App {
             mail: mail_group,
             writer: writer_group,
             consumer_settings,
+            outbox_tail,
             admin,
         })
     }
@@ -657,13 +664,16 @@ impl App {
     /// woken by the same commits, with its dead letters replayable through the API.
     pub fn add_consumer(&mut self, name: &'static str, handler: Arc<dyn OutboxHandler>) {
         let s = &self.state;
-        let consumer = Arc::new(OutboxConsumer::new(
-            name,
-            s.store.clone(),
-            handler,
-            s.clock.clone(),
-            self.consumer_settings,
-        ));
+        let consumer = Arc::new(
+            OutboxConsumer::new(
+                name,
+                s.store.clone(),
+                handler,
+                s.clock.clone(),
+                self.consumer_settings,
+            )
+            .with_tail(self.outbox_tail.clone()),
+        );
         s.consumers.register(consumer.clone());
         if !s.config.role.runs_jobs() {
             return;

@@ -21,8 +21,11 @@
 //! belongs to a transaction that rolled back (its sequence values are never reused)
 //! and is stepped over.
 use super::backoff::Backoff;
+use super::tail::{OutboxTail, Segment};
 use crate::clock::DynClock;
-use crate::store::{DeadLetterRecord, DeadLetterStatus, DynStore, OutboxEvent, RetryRecord};
+use crate::store::{
+    DeadLetterRecord, DeadLetterStatus, DynStore, OutboxEvent, RetryRecord, StoreResult,
+};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,6 +72,8 @@ pub struct OutboxConsumer {
     /// The offset as this consumer last read or saved it: it is the only writer of
     /// its row, so the row is read once.
     offset: Mutex<Option<i64>>,
+    /// The newest events, read once for every consumer that shares it.
+    tail: Option<Arc<OutboxTail>>,
 }
 
 impl OutboxConsumer {
@@ -86,11 +91,18 @@ impl OutboxConsumer {
             clock,
             holes: Holes::new(settings.gap_grace),
             offset: Mutex::new(None),
+            tail: None,
             settings: ConsumerSettings {
                 batch: settings.batch.max(1),
                 ..settings
             },
         }
+    }
+
+    /// Reads through `tail`, which the process's other consumers share.
+    pub fn with_tail(mut self, tail: Arc<OutboxTail>) -> Self {
+        self.tail = Some(tail);
+        self
     }
 
     pub fn name(&self) -> &'static str {
@@ -111,23 +123,52 @@ impl OutboxConsumer {
         };
         let mut handled = 0u64;
         let batch = self.settings.batch;
+        let (mut saved, mut unsaved) = (offset, 0u32);
         loop {
-            let events = self.store.outbox_after(offset, batch).await?;
-            let ready = self.holes.ready(offset, &events);
+            let segment = self.read_after(offset, batch).await?;
+            let events = segment.events();
+            let ready = self.holes.ready(offset, events);
             if ready == 0 {
                 break;
             }
             let slice = &events[..ready];
             self.deliver(slice).await?;
             offset = slice[ready - 1].seq;
-            self.store.save_consumer_offset(self.name, offset).await?;
-            *self.offset.lock().unwrap_or_else(|p| p.into_inner()) = Some(offset);
             handled += ready as u64;
-            if ready < events.len() || events.len() < batch as usize {
+            unsaved = unsaved.saturating_add(ready as u32);
+            if unsaved >= batch {
+                self.save(offset).await?;
+                (saved, unsaved) = (offset, 0);
+            }
+            // A kept segment ends where its read ended, not where the table does.
+            if ready < events.len() || (segment.from_table && events.len() < batch as usize) {
                 break;
             }
         }
+        if offset != saved {
+            self.save(offset).await?;
+        }
         Ok(handled)
+    }
+
+    async fn read_after(&self, offset: i64, limit: u32) -> StoreResult<Segment> {
+        match &self.tail {
+            Some(tail) => {
+                tail.after(offset, limit, |after, limit| {
+                    self.store.outbox_after(after, limit)
+                })
+                .await
+            }
+            None => Ok(Segment::of_table(
+                self.store.outbox_after(offset, limit).await?,
+            )),
+        }
+    }
+
+    async fn save(&self, offset: i64) -> StoreResult<()> {
+        self.store.save_consumer_offset(self.name, offset).await?;
+        *self.offset.lock().unwrap_or_else(|p| p.into_inner()) = Some(offset);
+        Ok(())
     }
 
     /// Hands `events` to the handler and parks each one it could not handle; `Err`

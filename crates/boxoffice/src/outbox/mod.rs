@@ -12,6 +12,7 @@ pub mod jetstream;
 pub mod registry;
 pub mod relay;
 pub mod retention;
+pub mod tail;
 
 pub use backoff::Backoff;
 pub use consumer::{ConsumerSettings, EventFailure, OutboxConsumer, OutboxHandler};
@@ -21,3 +22,4 @@ pub use jetstream::JetStreamRelay;
 pub use registry::Consumers;
 pub use relay::{LocalRelay, OutboxRelay};
 pub use retention::Retention;
+pub use tail::OutboxTail;
