@@ -346,10 +346,11 @@ impl Holes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn ev(seq: i64) -> OutboxEvent {
+    /// An event at `seq` for tests of the outbox's readers.
+    pub(crate) fn ev(seq: i64) -> OutboxEvent {
         OutboxEvent {
             seq,
             id: format!("e{seq}"),

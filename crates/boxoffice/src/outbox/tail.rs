@@ -143,20 +143,9 @@ impl OutboxTail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::consumer::tests::ev;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
-
-    fn ev(seq: i64) -> OutboxEvent {
-        OutboxEvent {
-            seq,
-            id: format!("e{seq}"),
-            event_type: "booking.held".into(),
-            aggregate_id: "b".into(),
-            payload: serde_json::json!({ "seq": seq }),
-            created_at: boxoffice_domain::Timestamp::from_millis(seq),
-            trace_context: None,
-        }
-    }
 
     /// The table: positions handed out in order, visible when their transaction
     /// commits (perhaps after later ones), never when it rolls back.
