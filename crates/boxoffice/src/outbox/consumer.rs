@@ -112,12 +112,12 @@ impl OutboxConsumer {
     /// Handles every event visible now, batch by batch; returns how many were read
     /// (failed ones included: they are parked for a retry).
     pub async fn catch_up(&self) -> anyhow::Result<u64> {
-        let known = *self.offset.lock().unwrap_or_else(|p| p.into_inner());
+        let known = *self.known_offset();
         let mut offset = match known {
             Some(offset) => offset,
             None => {
                 let stored = self.store.consumer_offset(self.name).await?;
-                *self.offset.lock().unwrap_or_else(|p| p.into_inner()) = Some(stored);
+                *self.known_offset() = Some(stored);
                 stored
             }
         };
@@ -167,8 +167,12 @@ impl OutboxConsumer {
 
     async fn save(&self, offset: i64) -> StoreResult<()> {
         self.store.save_consumer_offset(self.name, offset).await?;
-        *self.offset.lock().unwrap_or_else(|p| p.into_inner()) = Some(offset);
+        *self.known_offset() = Some(offset);
         Ok(())
+    }
+
+    fn known_offset(&self) -> std::sync::MutexGuard<'_, Option<i64>> {
+        self.offset.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Hands `events` to the handler and parks each one it could not handle; `Err`
